@@ -1,0 +1,52 @@
+"""The one attention interface every backend implements; models never know which backend runs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from pagedllm.attention.metadata import AttentionMetadata
+
+
+class AttentionBackend(ABC):
+    """Writes new K/V into the paged cache and attends through block tables.
+
+    KV cache layout, one tensor per layer:
+        kv_cache: [2, num_blocks, block_size, num_kv_heads, head_dim]  (index 0 = K, 1 = V)
+    A slot ``s`` is token ``s % block_size`` of block ``s // block_size``.
+    """
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def write_kv(
+        self,
+        key: torch.Tensor,  # [num_tokens, num_kv_heads, head_dim]
+        value: torch.Tensor,  # [num_tokens, num_kv_heads, head_dim]
+        kv_cache: torch.Tensor,  # [2, num_blocks, block_size, num_kv_heads, head_dim]
+        slot_mapping: torch.Tensor,  # [num_tokens] int64, -1 = skip
+    ) -> None: ...
+
+    @abstractmethod
+    def attend(
+        self,
+        query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
+        kv_cache: torch.Tensor,  # [2, num_blocks, block_size, num_kv_heads, head_dim]
+        metadata: AttentionMetadata,
+        scale: float,
+    ) -> torch.Tensor:  # [num_tokens, num_heads, head_dim]
+        ...
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        kv_cache: torch.Tensor,
+        metadata: AttentionMetadata,
+        scale: float,
+    ) -> torch.Tensor:
+        # NOTE: K/V are stored before attending, so a token attends to itself through the cache.
+        self.write_kv(key, value, kv_cache, metadata.slot_mapping)
+        return self.attend(query, kv_cache, metadata, scale)

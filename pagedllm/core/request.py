@@ -1,0 +1,98 @@
+"""Request state as the scheduler sees it: tokens, how many are computed, and why it finished."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RequestStatus(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    PREEMPTED = "preempted"
+    FINISHED_STOPPED = "stop"
+    FINISHED_LENGTH = "length"
+    FINISHED_ABORTED = "abort"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in _FINISHED
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The OpenAI/vLLM ``finish_reason`` string, or None while unfinished."""
+        return self.value if self.is_finished else None
+
+
+_FINISHED = {RequestStatus.FINISHED_STOPPED, RequestStatus.FINISHED_LENGTH, RequestStatus.FINISHED_ABORTED}
+
+
+@dataclass(slots=True, frozen=True)
+class StopCriteria:
+    """Token-level stop rules the scheduler applies itself (stop *strings* are the engine's job)."""
+
+    max_tokens: int  # output tokens, already capped so prompt + output <= max_model_len
+    min_tokens: int = 0
+    eos_token_id: int | None = None  # None when ignore_eos or the model has none
+    stop_token_ids: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """One sequence. ``num_computed_tokens`` catches up with ``num_tokens``; the gap is the work left.
+
+    A prefill is a request whose gap is the prompt; a decode one whose gap is one sampled token. After
+    preemption by recompute, ``num_computed_tokens`` falls back to 0 and the whole sequence (prompt and
+    outputs so far) is computed again as one prefill.
+    """
+
+    request_id: str
+    prompt_token_ids: list[int]
+    stop: StopCriteria
+    arrival_time: float = 0.0
+    # Opaque to core/: the worker's sampling parameters travel with the request to the model runner.
+    sampling_params: Any = None
+    status: RequestStatus = RequestStatus.WAITING
+    output_token_ids: list[int] = field(default_factory=list)
+    num_computed_tokens: int = 0
+    num_preemptions: int = 0
+    stop_reason: int | str | None = None
+    # Prompt then outputs: the tokens whose K/V the sequence needs, set from the prompt at creation.
+    all_token_ids: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.prompt_token_ids:
+            raise ValueError(f"request {self.request_id!r} has an empty prompt")
+        self.all_token_ids = list(self.prompt_token_ids)
+
+    @property
+    def num_prompt_tokens(self) -> int:
+        return len(self.prompt_token_ids)
+
+    @property
+    def num_output_tokens(self) -> int:
+        return len(self.output_token_ids)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.all_token_ids)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status.is_finished
+
+    def append_output_token(self, token_id: int) -> None:
+        self.output_token_ids.append(token_id)
+        self.all_token_ids.append(token_id)
+
+    def check_token_stop(self) -> RequestStatus | None:
+        """Finish status after the newest output token, or None to continue."""
+        if self.num_output_tokens >= self.stop.min_tokens:
+            last = self.output_token_ids[-1]
+            if last == self.stop.eos_token_id or last in self.stop.stop_token_ids:
+                self.stop_reason = None if last == self.stop.eos_token_id else last
+                return RequestStatus.FINISHED_STOPPED
+        if self.num_output_tokens >= self.stop.max_tokens:
+            return RequestStatus.FINISHED_LENGTH
+        return None

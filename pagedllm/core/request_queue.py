@@ -1,0 +1,61 @@
+"""The waiting queue: FCFS, with preempted requests put back at the front and O(1) removal."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from pagedllm.core.request import Request
+
+
+class WaitingQueue:
+    """A deque whose removals are lazy: a removed request is skipped when it reaches the front.
+
+    NOTE: ``deque.remove`` is O(n); aborting from a long queue must not be, so ``remove`` only marks the
+    request and ``peek``/``popleft`` discard marked entries as they surface.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[Request] = deque()
+        self._members: set[str] = set()
+
+    def append(self, request: Request) -> None:
+        self._queue.append(request)
+        self._members.add(request.request_id)
+
+    def appendleft(self, request: Request) -> None:
+        self._queue.appendleft(request)
+        self._members.add(request.request_id)
+
+    def remove(self, request_id: str) -> bool:
+        """Drop a request by id; returns whether it was queued."""
+        if request_id not in self._members:
+            return False
+        self._members.discard(request_id)
+        return True
+
+    def peek(self) -> Request:
+        self._drop_removed_front()
+        return self._queue[0]
+
+    def popleft(self) -> Request:
+        self._drop_removed_front()
+        request = self._queue.popleft()
+        self._members.discard(request.request_id)
+        return request
+
+    def _drop_removed_front(self) -> None:
+        while self._queue and self._queue[0].request_id not in self._members:
+            self._queue.popleft()
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._members
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __bool__(self) -> bool:
+        return bool(self._members)
+
+    def __iter__(self) -> Iterator[Request]:
+        return (r for r in self._queue if r.request_id in self._members)

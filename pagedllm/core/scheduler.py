@@ -1,0 +1,224 @@
+"""Continuous batching: which sequences run this step, how many tokens each, and who gets preempted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats
+from pagedllm.core.request import Request, RequestStatus
+from pagedllm.core.request_queue import WaitingQueue
+from pagedllm.core.scheduler_output import NewRequestData, ScheduledRequest, SchedulerOutput
+
+
+class RequestRejectedError(ValueError):
+    """A request that can never be served (it would not fit even alone in the whole pool)."""
+
+
+@dataclass(slots=True, frozen=True)
+class SchedulerConfig:
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    max_model_len: int = 2048
+    enable_chunked_prefill: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_num_seqs", "max_num_batched_tokens", "max_model_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not self.enable_chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
+            raise ValueError(
+                f"without chunked prefill max_num_batched_tokens ({self.max_num_batched_tokens}) must be "
+                f">= max_model_len ({self.max_model_len}), or a long prompt could never be scheduled"
+            )
+
+
+class Scheduler:
+    """No prefill or decode phases: each running request's ``num_computed_tokens`` catches up with its
+    ``num_tokens`` under one token budget per step.
+
+    Order of a step: running requests first (oldest first; each gets what is left of its prompt, chunked
+    to the budget, or its one new token), then waiting requests FCFS while the budget, ``max_num_seqs``
+    and free blocks allow. When a running request cannot get a block, the newest running request is
+    preempted by recompute: its blocks are freed and it goes back to the front of the waiting queue.
+    """
+
+    def __init__(self, config: SchedulerConfig, kv_cache_manager: KVCacheManager) -> None:
+        self.config = config
+        self.kv = kv_cache_manager
+        self.waiting = WaitingQueue()
+        self.running: list[Request] = []
+        self.requests: dict[str, Request] = {}
+        self._new_request_ids: set[str] = set()  # not yet announced to the worker
+        self._finished_since_last_step: set[str] = set()
+        self.num_preemptions = 0
+
+    # -- request lifecycle -------------------------------------------------------------------------
+
+    def add_request(self, request: Request) -> None:
+        if request.request_id in self.requests:
+            raise ValueError(f"request id {request.request_id!r} is already in use")
+        if request.num_tokens >= self.config.max_model_len:
+            raise RequestRejectedError(
+                f"request {request.request_id!r}: prompt has {request.num_tokens} tokens, but max_model_len "
+                f"is {self.config.max_model_len} (the prompt plus at least one output token must fit)"
+            )
+        if not self.kv.can_ever_fit(request.num_tokens + 1):
+            raise RequestRejectedError(
+                f"request {request.request_id!r} needs {request.num_tokens + 1} token slots, more than the "
+                f"whole KV cache holds ({self.kv.num_blocks} blocks of {self.kv.block_size})"
+            )
+        self.requests[request.request_id] = request
+        self.waiting.append(request)
+        self._new_request_ids.add(request.request_id)
+
+    def finish_requests(self, request_ids: Iterable[str], status: RequestStatus) -> None:
+        """Finish (stop string, abort) requests wherever they are; unknown or finished ids are ignored."""
+        assert status.is_finished
+        finished_running = False
+        for request_id in request_ids:
+            request = self.requests.get(request_id)
+            if request is None or request.is_finished:
+                continue
+            if request.status == RequestStatus.RUNNING:
+                finished_running = True
+            else:
+                self.waiting.remove(request_id)
+            self._finish(request, status)
+        if finished_running:
+            self.running = [r for r in self.running if not r.is_finished]
+
+    def _finish(self, request: Request, status: RequestStatus) -> None:
+        request.status = status
+        self.kv.free(request)
+        del self.requests[request.request_id]
+        if request.request_id in self._new_request_ids:
+            self._new_request_ids.discard(request.request_id)  # the worker never saw it
+        else:
+            self._finished_since_last_step.add(request.request_id)
+
+    @property
+    def num_unfinished_requests(self) -> int:
+        return len(self.requests)
+
+    def has_unfinished_requests(self) -> bool:
+        return bool(self.requests)
+
+    # -- one step ----------------------------------------------------------------------------------
+
+    def schedule(self) -> SchedulerOutput:
+        out = SchedulerOutput(finished_request_ids=self._finished_since_last_step)
+        self._finished_since_last_step = set()
+        budget = self.config.max_num_batched_tokens
+        scheduled: list[Request] = []
+        num_new_tokens: dict[str, int] = {}
+        preempted: list[Request] = []
+
+        # Running requests, oldest first. Victims of preemption come from the back of `running`.
+        index = 0
+        while index < len(self.running) and budget > 0:
+            request = self.running[index]
+            num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+            assert num_new > 0, f"{request.request_id} is running with nothing to compute"
+            while self.kv.append_slots(request, num_new) is None:
+                victim = self.running.pop()
+                self._preempt(victim)
+                preempted.append(victim)
+                if victim is request:
+                    break
+            else:
+                scheduled.append(request)
+                num_new_tokens[request.request_id] = num_new
+                budget -= num_new
+                index += 1
+                continue
+            break  # the request preempted itself: nobody after it is left either
+
+        # Waiting requests, FCFS. After a preemption the pool is full: admitting would only thrash.
+        while not preempted and self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
+            request = self.waiting.peek()
+            num_new = request.num_tokens - request.num_computed_tokens
+            if num_new > budget:
+                if not self.config.enable_chunked_prefill:
+                    break
+                num_new = budget
+            if self.kv.allocate(request, num_new) is None:
+                break
+            self.waiting.popleft()
+            request.status = RequestStatus.RUNNING
+            self.running.append(request)
+            scheduled.append(request)
+            num_new_tokens[request.request_id] = num_new
+            budget -= num_new
+
+        for request in scheduled:
+            out.scheduled.append(self._scheduled_request(request, num_new_tokens[request.request_id]))
+            if request.request_id in self._new_request_ids:
+                self._new_request_ids.discard(request.request_id)
+                out.new_requests.append(
+                    NewRequestData(request.request_id, request.prompt_token_ids, request.sampling_params)
+                )
+        out.preempted_request_ids = {r.request_id for r in preempted}
+        return out
+
+    def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
+        start = request.num_computed_tokens
+        return ScheduledRequest(
+            request_id=request.request_id,
+            token_ids=request.all_token_ids[start : start + num_new],
+            start_position=start,
+            block_ids=self.kv.get_block_ids(request.request_id),
+            needs_sample=start + num_new == request.num_tokens,
+            num_output_tokens=request.num_output_tokens,
+        )
+
+    def _preempt(self, request: Request) -> None:
+        self.kv.free(request)
+        request.status = RequestStatus.PREEMPTED
+        request.num_computed_tokens = 0
+        request.num_preemptions += 1
+        self.num_preemptions += 1
+        self.waiting.appendleft(request)
+
+    def update_from_output(
+        self, scheduler_output: SchedulerOutput, sampled_token_ids: dict[str, int]
+    ) -> list[Request]:
+        """Advance computed tokens, append sampled tokens, finish on token-level stops.
+
+        Returns the requests that received a token this step (finished ones included).
+        """
+        updated: list[Request] = []
+        any_finished = False
+        for item in scheduler_output.scheduled:
+            request = self.requests.get(item.request_id)
+            if request is None or request.is_finished:
+                continue  # aborted while the step ran
+            request.num_computed_tokens += item.num_tokens
+            if not item.needs_sample:
+                continue
+            request.append_output_token(sampled_token_ids[item.request_id])
+            updated.append(request)
+            status = request.check_token_stop()
+            if status is None and request.num_tokens >= self.config.max_model_len:
+                status = RequestStatus.FINISHED_LENGTH
+            if status is not None:
+                self._finish(request, status)
+                any_finished = True
+        if any_finished:
+            self.running = [r for r in self.running if not r.is_finished]
+        return updated
+
+    # -- observability -----------------------------------------------------------------------------
+
+    def kv_cache_stats(self) -> KVCacheStats:
+        return self.kv.stats(self.running)
+
+    def check_invariants(self) -> None:
+        self.kv.check_invariants()
+        for request in self.running:
+            assert request.status == RequestStatus.RUNNING
+            assert request.request_id in self.kv.block_tables
+        for request in self.waiting:
+            assert request.request_id not in self.kv.block_tables, f"{request.request_id} waits with blocks"
+        assert len(self.running) + len(self.waiting) == len(self.requests)

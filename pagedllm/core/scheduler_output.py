@@ -1,0 +1,48 @@
+"""What passes between the scheduler and the worker each step: plain data, no tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class NewRequestData:
+    """Sent the first time the worker sees a request, so it can keep per-request sampling state."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    sampling_params: Any
+
+
+@dataclass(slots=True)
+class ScheduledRequest:
+    """One sequence's share of the step: its new tokens and where its K/V live."""
+
+    request_id: str
+    token_ids: list[int]  # the tokens to compute this step
+    start_position: int  # num_computed_tokens before the step: position of token_ids[0]
+    block_ids: list[int]  # the whole block table, logical block i -> physical block block_ids[i]
+    needs_sample: bool  # the step reaches the end of the sequence, so a token is sampled
+    num_output_tokens: int  # output tokens so far (min_tokens and penalties need them)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass(slots=True)
+class SchedulerOutput:
+    scheduled: list[ScheduledRequest] = field(default_factory=list)
+    new_requests: list[NewRequestData] = field(default_factory=list)
+    # Requests gone since the last step: the worker drops their per-request state.
+    finished_request_ids: set[str] = field(default_factory=set)
+    preempted_request_ids: set[str] = field(default_factory=set)
+
+    @property
+    def num_batched_tokens(self) -> int:
+        return sum(s.num_tokens for s in self.scheduled)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.scheduled

@@ -1,0 +1,177 @@
+"""Device tensors the sampler needs for one step, built from the requests sampled in that step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pagedllm.sampling_params import SamplingParams
+
+
+@dataclass(slots=True)
+class PenaltyInputs:
+    """Present only when some request in the batch uses a repetition, presence or frequency penalty."""
+
+    repetition_penalty: torch.Tensor  # [num_reqs] float32, 1.0 = off
+    presence_penalty: torch.Tensor  # [num_reqs] float32, 0.0 = off
+    frequency_penalty: torch.Tensor  # [num_reqs] float32, 0.0 = off
+    # Padded with vocab_size (an id past the vocabulary) so one scatter counts every row at once.
+    # NOTE: rows without penalties carry no history (all padding): their penalties are no-ops anyway.
+    prompt_token_ids: torch.Tensor  # [num_reqs, max_prompt_len] int64
+    output_token_ids: torch.Tensor  # [num_reqs, max_output_len] int64
+
+
+@dataclass(slots=True)
+class SamplingBatch:
+    """Row ``i`` of every tensor belongs to the ``i``-th request sampled this step."""
+
+    temperature: torch.Tensor  # [num_reqs] float32, 0.0 = greedy
+    top_p: torch.Tensor  # [num_reqs] float32, 1.0 = off
+    top_k: torch.Tensor  # [num_reqs] int64, vocab_size = off
+    min_p: torch.Tensor  # [num_reqs] float32, 0.0 = off
+    is_greedy: torch.Tensor  # [num_reqs] bool
+    penalties: PenaltyInputs | None
+    # A request's own generator when it has a seed, else None (it draws from the engine-wide one).
+    generators: list[torch.Generator | None]
+    # Tokens that must not be sampled this step: EOS (unless ignore_eos) and stop_token_ids while the
+    # request has fewer than min_tokens outputs.
+    blocked_token_ids: list[list[int]]
+    blocked_index: torch.Tensor | None  # [2, num_blocked] int64: (row, token id) pairs; None if none
+    num_logprobs: list[int | None]
+    vocab_size: int
+    # Host-side summaries, so the sampler picks its fast paths without reading the device.
+    all_greedy: bool
+    all_random: bool
+    needs_min_p: bool
+    needs_top_k: bool
+    needs_top_p: bool
+    max_num_logprobs: int | None  # None when no request wants logprobs
+
+    @property
+    def num_reqs(self) -> int:
+        return len(self.generators)
+
+    @classmethod
+    def build(
+        cls,
+        params: list[SamplingParams],
+        prompt_token_ids: list[list[int]],
+        output_token_ids: list[list[int]],
+        generators: list[torch.Generator | None],
+        eos_token_id: int | None,
+        vocab_size: int,
+        device: torch.device,
+    ) -> SamplingBatch:
+        num_reqs = len(params)
+        for name, values in (
+            ("prompt_token_ids", prompt_token_ids),
+            ("output_token_ids", output_token_ids),
+            ("generators", generators),
+        ):
+            if len(values) != num_reqs:
+                raise ValueError(f"{name} has {len(values)} rows, expected one per request ({num_reqs})")
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+
+        # One host -> device copy for all float parameters, one for top_k.
+        floats = torch.tensor(
+            [
+                [p.temperature for p in params],
+                [p.top_p for p in params],
+                [p.min_p for p in params],
+            ],
+            dtype=torch.float32,
+            device=device,
+        )  # [3, num_reqs]
+        temperature, top_p, min_p = floats.unbind(0)
+        top_k = torch.tensor(
+            [p.top_k if 0 < p.top_k < vocab_size else vocab_size for p in params],
+            dtype=torch.int64,
+            device=device,
+        )  # [num_reqs]
+
+        blocked = [_blocked_tokens(p, len(out), eos_token_id, vocab_size) for p, out in zip(params, output_token_ids)]
+        blocked_pairs = [(row, token) for row, tokens in enumerate(blocked) for token in tokens]
+        blocked_index = (
+            torch.tensor(blocked_pairs, dtype=torch.int64, device=device).T if blocked_pairs else None
+        )  # [2, num_blocked]
+
+        num_greedy = sum(p.is_greedy for p in params)
+        num_logprobs = [p.logprobs for p in params]
+        requested = [k for k in num_logprobs if k is not None]
+        return cls(
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            min_p=min_p,
+            is_greedy=temperature == 0.0,
+            penalties=_build_penalties(params, prompt_token_ids, output_token_ids, vocab_size, device),
+            generators=list(generators),
+            blocked_token_ids=blocked,
+            blocked_index=blocked_index,
+            num_logprobs=num_logprobs,
+            vocab_size=vocab_size,
+            all_greedy=num_greedy == num_reqs,
+            all_random=num_greedy == 0,
+            # Greedy rows ignore the filters, so only sampled rows turn the filter passes on.
+            needs_min_p=any(p.min_p > 0.0 and not p.is_greedy for p in params),
+            needs_top_k=any(0 < p.top_k < vocab_size and not p.is_greedy for p in params),
+            needs_top_p=any(p.top_p < 1.0 and not p.is_greedy for p in params),
+            max_num_logprobs=max(requested) if requested else None,
+        )
+
+
+def _blocked_tokens(
+    params: SamplingParams, num_output_tokens: int, eos_token_id: int | None, vocab_size: int
+) -> list[int]:
+    if num_output_tokens >= params.min_tokens:
+        return []
+    stop_ids = list(params.stop_token_ids or [])
+    if eos_token_id is not None and not params.ignore_eos:
+        stop_ids.append(eos_token_id)
+    # Ids past the logits width can never be sampled, so there is nothing to block.
+    return sorted({t for t in stop_ids if 0 <= t < vocab_size})
+
+
+def _build_penalties(
+    params: list[SamplingParams],
+    prompt_token_ids: list[list[int]],
+    output_token_ids: list[list[int]],
+    vocab_size: int,
+    device: torch.device,
+) -> PenaltyInputs | None:
+    uses = [p.uses_penalties for p in params]
+    if not any(uses):
+        return None
+    prompts = [ids if use else [] for ids, use in zip(prompt_token_ids, uses)]
+    outputs = [ids if use else [] for ids, use in zip(output_token_ids, uses)]
+    # At least one column, so scatter always has an index tensor of the right rank.
+    max_prompt_len = max(1, max(len(ids) for ids in prompts))
+    max_output_len = max(1, max(len(ids) for ids in outputs))
+    # Prompt and output histories share one host -> device copy and are split on the device.
+    history = torch.tensor(
+        [
+            p + [vocab_size] * (max_prompt_len - len(p)) + o + [vocab_size] * (max_output_len - len(o))
+            for p, o in zip(prompts, outputs)
+        ],
+        dtype=torch.int64,
+        device=device,
+    )  # [num_reqs, max_prompt_len + max_output_len]
+    floats = torch.tensor(
+        [
+            [p.repetition_penalty for p in params],
+            [p.presence_penalty for p in params],
+            [p.frequency_penalty for p in params],
+        ],
+        dtype=torch.float32,
+        device=device,
+    )  # [3, num_reqs]
+    repetition, presence, frequency = floats.unbind(0)
+    return PenaltyInputs(
+        repetition_penalty=repetition,
+        presence_penalty=presence,
+        frequency_penalty=frequency,
+        prompt_token_ids=history[:, :max_prompt_len],
+        output_token_ids=history[:, max_prompt_len:],
+    )
