@@ -103,13 +103,11 @@ def _check_int(
     name: str, value: object, low: int | None = None, high: int | None = None, hint: str = ""
 ) -> None:
     # NOTE: bool is a subclass of int; ``top_k=True`` is a bug, never a 1.
-    suffix = f" ({hint})" if hint else ""
+    allowed = f"an int {_describe_range(low, high, low_open=False)}{f' ({hint})' if hint else ''}"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int{suffix}, got {value!r} of type {type(value).__name__}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r} of type {type(value).__name__}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(
-            f"{name} must be an int {_describe_range(low, high, low_open=False)}{suffix}, got {value!r}"
-        )
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
 def _check_float(

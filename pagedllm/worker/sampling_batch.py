@@ -33,6 +33,7 @@ class SamplingBatch:
     is_greedy: torch.Tensor  # [num_reqs] bool
     penalties: PenaltyInputs | None
     # A request's own generator when it has a seed, else None (it draws from the engine-wide one).
+    # NOTE: greedy rows get None: they never draw, so a seed on a greedy request consumes nothing.
     generators: list[torch.Generator | None]
     # Tokens that must not be sampled this step: EOS (unless ignore_eos) and stop_token_ids while the
     # request has fewer than min_tokens outputs.
@@ -91,7 +92,10 @@ class SamplingBatch:
             device=device,
         )  # [num_reqs]
 
-        blocked = [_blocked_tokens(p, len(out), eos_token_id, vocab_size) for p, out in zip(params, output_token_ids)]
+        blocked = [
+            _blocked_tokens(p, len(out), eos_token_id, vocab_size)
+            for p, out in zip(params, output_token_ids, strict=True)
+        ]
         blocked_pairs = [(row, token) for row, tokens in enumerate(blocked) for token in tokens]
         blocked_index = (
             torch.tensor(blocked_pairs, dtype=torch.int64, device=device).T if blocked_pairs else None
@@ -107,7 +111,7 @@ class SamplingBatch:
             min_p=min_p,
             is_greedy=temperature == 0.0,
             penalties=_build_penalties(params, prompt_token_ids, output_token_ids, vocab_size, device),
-            generators=list(generators),
+            generators=[None if p.is_greedy else g for p, g in zip(params, generators, strict=True)],
             blocked_token_ids=blocked,
             blocked_index=blocked_index,
             num_logprobs=num_logprobs,
@@ -144,8 +148,8 @@ def _build_penalties(
     uses = [p.uses_penalties for p in params]
     if not any(uses):
         return None
-    prompts = [ids if use else [] for ids, use in zip(prompt_token_ids, uses)]
-    outputs = [ids if use else [] for ids, use in zip(output_token_ids, uses)]
+    prompts = [ids if use else [] for ids, use in zip(prompt_token_ids, uses, strict=True)]
+    outputs = [ids if use else [] for ids, use in zip(output_token_ids, uses, strict=True)]
     # At least one column, so scatter always has an index tensor of the right rank.
     max_prompt_len = max(1, max(len(ids) for ids in prompts))
     max_output_len = max(1, max(len(ids) for ids in outputs))
@@ -153,7 +157,7 @@ def _build_penalties(
     history = torch.tensor(
         [
             p + [vocab_size] * (max_prompt_len - len(p)) + o + [vocab_size] * (max_output_len - len(o))
-            for p, o in zip(prompts, outputs)
+            for p, o in zip(prompts, outputs, strict=True)
         ],
         dtype=torch.int64,
         device=device,
