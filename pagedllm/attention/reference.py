@@ -68,19 +68,18 @@ class ReferenceAttentionBackend(AttentionBackend):
         rows = torch.tensor([metadata.query_start_loc_host[i] for i in seq_ids], device=query.device)
         tables = metadata.block_tables[seq_ids, :max_blocks].long()  # [n, max_blocks]
         n = len(seq_ids)
-        # k, v: [n, max_blocks * block_size, num_kv_heads, head_dim]
-        k = kv_cache[0][tables].reshape(n, max_blocks * block_size, *kv_cache.shape[3:])
-        v = kv_cache[1][tables].reshape(n, max_blocks * block_size, *kv_cache.shape[3:])
+        num_kv_heads, head_dim = kv_cache.shape[3:]
+        # k, v: [n, num_kv_heads, ctx, head_dim] with ctx = max_blocks * block_size
+        k = kv_cache[0][tables].reshape(n, -1, num_kv_heads, head_dim).transpose(1, 2).float()
+        v = kv_cache[1][tables].reshape(n, -1, num_kv_heads, head_dim).transpose(1, 2).float()
         lens = torch.tensor(seq_lens, device=query.device)
-        valid = torch.arange(max_blocks * block_size, device=query.device)[None, :] < lens[:, None]
-        q = query[rows]  # [n, num_heads, head_dim]
-        group = q.shape[1] // k.shape[2]
-        k = k.float().repeat_interleave(group, dim=2)
-        v = v.float().repeat_interleave(group, dim=2)
-        scores = torch.einsum("nhd,nkhd->nhk", q.float(), k) * scale  # [n, num_heads, ctx]
-        scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
+        valid = torch.arange(k.shape[2], device=query.device)[None, :] < lens[:, None]  # [n, ctx]
+        # Query heads of one KV head side by side: q [n, num_kv_heads, group, head_dim].
+        q = query[rows].float().view(n, num_kv_heads, -1, head_dim)
+        scores = (q @ k.transpose(2, 3)) * scale  # [n, num_kv_heads, group, ctx]
+        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
         probs = torch.softmax(scores, dim=-1)
-        out[rows] = torch.einsum("nhk,nkhd->nhd", probs, v).to(out.dtype)
+        out[rows] = (probs @ v).reshape(n, -1, head_dim).to(out.dtype)
 
 
 def _gather_context(
@@ -97,14 +96,21 @@ def _gather_context(
 
 def _attend_one(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
     """Causal attention of the last ``len(q)`` positions of a context over all of it."""
-    query_len, num_heads, _ = q.shape
-    seq_len = k.shape[0]
-    group = num_heads // k.shape[1]
-    kf = k.float().repeat_interleave(group, dim=1)  # [seq_len, num_heads, head_dim]
-    vf = v.float().repeat_interleave(group, dim=1)
-    scores = torch.einsum("qhd,khd->hqk", q.float(), kf) * scale  # [num_heads, query_len, seq_len]
-    q_pos = torch.arange(seq_len - query_len, seq_len, device=q.device)
+    query_len, num_heads, head_dim = q.shape
+    seq_len, num_kv_heads, _ = k.shape
+    # Query heads of one KV head side by side: qf [num_kv_heads, group * query_len, head_dim].
+    qf = (
+        q.float()
+        .view(query_len, num_kv_heads, -1, head_dim)
+        .permute(1, 2, 0, 3)
+        .reshape(num_kv_heads, -1, head_dim)
+    )
+    kf = k.float().transpose(0, 1)  # [num_kv_heads, seq_len, head_dim]
+    vf = v.float().transpose(0, 1)
+    scores = (qf @ kf.transpose(1, 2)) * scale  # [num_kv_heads, group * query_len, seq_len]
+    q_pos = torch.arange(seq_len - query_len, seq_len, device=q.device).repeat(num_heads // num_kv_heads)
     k_pos = torch.arange(seq_len, device=q.device)
     scores = scores.masked_fill(k_pos[None, None, :] > q_pos[None, :, None], float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    return torch.einsum("hqk,khd->qhd", probs, vf).to(q.dtype)
+    out = (probs @ vf).view(num_kv_heads, -1, query_len, head_dim)  # [num_kv_heads, group, query_len, d]
+    return out.permute(2, 0, 1, 3).reshape(query_len, num_heads, head_dim).to(q.dtype)
