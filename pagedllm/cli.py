@@ -1,0 +1,187 @@
+"""Command line: ``pagedllm generate`` and ``pagedllm chat``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pagedllm.config import ATTENTION_BACKENDS, LOAD_FORMATS
+
+
+def _add_engine_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="HF model dir, .gguf file, or config.json with --load-format dummy "
+        "(default: the built-in SmolLM2-135M-Instruct)",
+    )
+    group.add_argument(
+        "--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, float16"
+    )
+    group.add_argument("--device", default="auto")
+    group.add_argument("--block-size", type=int, default=16)
+    group.add_argument("--max-model-len", type=int, default=None)
+    group.add_argument("--max-num-seqs", type=int, default=256)
+    group.add_argument("--max-num-batched-tokens", type=int, default=None)
+    group.add_argument("--kv-cache-memory-bytes", type=int, default=None)
+    group.add_argument("--no-chunked-prefill", action="store_true", help="schedule every prompt whole")
+    group.add_argument("--attention-backend", default="auto", choices=ATTENTION_BACKENDS)
+    group.add_argument("--load-format", default="auto", choices=LOAD_FORMATS)
+    group.add_argument("--seed", type=int, default=0, help="engine seed for requests without their own")
+
+
+def _add_sampling_args(parser: argparse.ArgumentParser, max_tokens: int) -> None:
+    group = parser.add_argument_group("sampling (vLLM's meanings)")
+    group.add_argument("--max-tokens", type=int, default=max_tokens)
+    group.add_argument("--min-tokens", type=int, default=0)
+    group.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the CLI's default)")
+    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--top-k", type=int, default=0)
+    group.add_argument("--min-p", type=float, default=0.0)
+    group.add_argument("--request-seed", type=int, default=None, help="per-request sampling seed")
+    group.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    group.add_argument("--ignore-eos", action="store_true")
+    group.add_argument("--repetition-penalty", type=float, default=1.0)
+    group.add_argument("--presence-penalty", type=float, default=0.0)
+    group.add_argument("--frequency-penalty", type=float, default=0.0)
+    group.add_argument("--logprobs", type=int, default=None)
+
+
+def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": args.model,
+        "dtype": args.dtype,
+        "device": args.device,
+        "block_size": args.block_size,
+        "max_model_len": args.max_model_len,
+        "max_num_seqs": args.max_num_seqs,
+        "max_num_batched_tokens": args.max_num_batched_tokens,
+        "kv_cache_memory_bytes": args.kv_cache_memory_bytes,
+        "enable_chunked_prefill": not args.no_chunked_prefill,
+        "attention_backend": args.attention_backend,
+        "load_format": args.load_format,
+        "seed": args.seed,
+    }
+
+
+def _sampling_params(args: argparse.Namespace) -> Any:
+    from pagedllm.sampling_params import SamplingParams
+
+    return SamplingParams(
+        max_tokens=args.max_tokens,
+        min_tokens=args.min_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        min_p=args.min_p,
+        seed=args.request_seed,
+        stop=args.stop,
+        ignore_eos=args.ignore_eos,
+        repetition_penalty=args.repetition_penalty,
+        presence_penalty=args.presence_penalty,
+        frequency_penalty=args.frequency_penalty,
+        logprobs=args.logprobs,
+    )
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pagedllm.llm import LLM
+
+    prompts = list(args.prompts)
+    if args.prompts_file:
+        with open(args.prompts_file, encoding="utf-8") as f:
+            prompts += [line.rstrip("\n") for line in f if line.strip()]
+    if not prompts:
+        print("error: give a PROMPT or --prompts-file", file=sys.stderr)
+        return 2
+    params = _sampling_params(args)
+    llm = LLM(**_engine_kwargs(args))
+    if args.chat:
+        outputs = llm.chat(
+            [[{"role": "user", "content": p}] for p in prompts], params, use_tqdm=len(prompts) > 1
+        )
+    else:
+        outputs = llm.generate(prompts, params, use_tqdm=len(prompts) > 1)
+    for prompt, output in zip(prompts, outputs, strict=True):
+        completion = output.outputs[0]
+        if args.json:
+            record = {
+                "prompt": prompt,
+                "text": completion.text,
+                "token_ids": completion.token_ids,
+                "finish_reason": completion.finish_reason,
+            }
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(f"Prompt: {prompt!r}\nOutput: {completion.text!r} ({completion.finish_reason})")
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from pagedllm.llm import LLM
+
+    llm = LLM(**_engine_kwargs(args))
+    params = _sampling_params(args)
+    conversation: list[dict[str, str]] = []
+    if args.system:
+        conversation.append({"role": "system", "content": args.system})
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("pagedllm chat: type a message, /reset to start over, /exit or Ctrl-D to quit.")
+    while True:
+        try:
+            line = input("> " if interactive else "")
+        except EOFError:
+            return 0
+        line = line.strip()
+        if not line:
+            continue
+        if line == "/exit":
+            return 0
+        if line == "/reset":
+            del conversation[1 if args.system else 0 :]
+            continue
+        conversation.append({"role": "user", "content": line})
+        reply = llm.chat(conversation, params, use_tqdm=False)[0].outputs[0].text
+        conversation.append({"role": "assistant", "content": reply})
+        print(reply, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pagedllm", description="LLM inference on a paged KV cache")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="complete one or more prompts")
+    gen.add_argument("prompts", nargs="*", metavar="PROMPT")
+    gen.add_argument("--prompts-file", help="a text file with one prompt per line")
+    gen.add_argument("--chat", action="store_true", help="wrap each prompt in the chat template")
+    gen.add_argument("--json", action="store_true", help="print one JSON object per prompt")
+    _add_engine_args(gen)
+    _add_sampling_args(gen, max_tokens=64)
+    gen.set_defaults(func=_cmd_generate)
+
+    chat = sub.add_parser("chat", help="interactive chat with the model's chat template")
+    chat.add_argument("--system", default=None, help="system message")
+    _add_engine_args(chat)
+    _add_sampling_args(chat, max_tokens=256)
+    chat.set_defaults(func=_cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Engine options, validated once: what the user asked for, before anything is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+ATTENTION_BACKENDS = ("auto", "reference")
+LOAD_FORMATS = ("auto", "safetensors", "gguf", "dummy")
+# On a CPU there is no card to size the cache from; this is plenty for SmolLM2 (~23k tokens in fp32).
+DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    model: str | None = None  # None: the built-in SmolLM2-135M-Instruct
+    dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on CUDA
+    block_size: int = 16
+    max_model_len: int | None = None  # None: the model's context, capped by what the KV cache holds
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = None  # None: max(8192, max_model_len)
+    kv_cache_memory_bytes: int | None = None
+    gpu_memory_utilization: float = 0.9
+    device: str = "auto"
+    seed: int = 0
+    enable_chunked_prefill: bool = True
+    attention_backend: str = "auto"
+    load_format: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.dtype != "auto" and self.dtype not in _DTYPES:
+            raise ValueError(
+                f"dtype={self.dtype!r} is not supported; choose auto or one of {sorted(_DTYPES)}"
+            )
+        if not isinstance(self.block_size, int) or not 1 <= self.block_size <= 256:
+            raise ValueError(f"block_size must be an integer in [1, 256], got {self.block_size!r}")
+        for name in ("max_model_len", "max_num_batched_tokens", "kv_cache_memory_bytes"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}")
+        if not isinstance(self.max_num_seqs, int) or self.max_num_seqs < 1:
+            raise ValueError(f"max_num_seqs must be an integer >= 1, got {self.max_num_seqs!r}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.attention_backend not in ATTENTION_BACKENDS:
+            raise ValueError(
+                f"attention_backend={self.attention_backend!r}; choose one of {ATTENTION_BACKENDS}"
+            )
+        if self.load_format not in LOAD_FORMATS:
+            raise ValueError(f"load_format={self.load_format!r}; choose one of {LOAD_FORMATS}")
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            return torch.device(self.device)
+        except RuntimeError as e:
+            raise ValueError(f"device={self.device!r} is not a torch device: {e}") from None
+
+    def torch_dtype(self, device: torch.device) -> torch.dtype:
+        if self.dtype == "auto":
+            return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return _DTYPES[self.dtype]

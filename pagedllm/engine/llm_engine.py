@@ -1,0 +1,219 @@
+"""The request lifecycle: add, step, abort. Ties the scheduler (core/) to the model runner (worker/)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from pagedllm.attention.backend import AttentionBackend
+from pagedllm.attention.reference import ReferenceAttentionBackend
+from pagedllm.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
+from pagedllm.core.kv_cache_manager import KVCacheManager
+from pagedllm.core.request import Request, RequestStatus, StopCriteria
+from pagedllm.core.scheduler import Scheduler, SchedulerConfig
+from pagedllm.engine.output_processor import RequestTracker
+from pagedllm.model.default_model import default_model_path
+from pagedllm.model.loader.model_loader import load_model
+from pagedllm.outputs import RequestOutput
+from pagedllm.sampling_params import SamplingParams
+from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
+from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
+from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
+from pagedllm.worker.model_runner import ModelRunner
+
+logger = logging.getLogger(__name__)
+
+PromptInput = str | Sequence[int]
+
+
+class LLMEngine:
+    """Single-process engine. ``step()`` runs one scheduled batch and returns the outputs it advanced."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.device = config.torch_device()
+        self.dtype = config.torch_dtype(self.device)
+        source = Path(config.model) if config.model is not None else default_model_path()
+        self.model_name = config.model if config.model is not None else source.stem.split(".")[0]
+        self.model, self.arch = load_model(
+            source, dtype=self.dtype, device=self.device, load_format=config.load_format, seed=config.seed
+        )
+        self.tokenizer: Tokenizer | None = None if config.load_format == "dummy" else load_tokenizer(source)
+
+        num_blocks = self._num_kv_blocks()
+        capacity = num_blocks * config.block_size
+        max_model_len = config.max_model_len or min(self.arch.max_position_embeddings, capacity)
+        if max_model_len > capacity:
+            raise ValueError(
+                f"max_model_len={max_model_len} does not fit in the KV cache: {num_blocks} blocks of "
+                f"{config.block_size} tokens hold {capacity} tokens; raise kv_cache_memory_bytes or lower "
+                "max_model_len"
+            )
+        self.max_model_len = max_model_len
+        self.scheduler = Scheduler(
+            SchedulerConfig(
+                max_num_seqs=config.max_num_seqs,
+                max_num_batched_tokens=config.max_num_batched_tokens or max(8192, max_model_len),
+                max_model_len=max_model_len,
+                enable_chunked_prefill=config.enable_chunked_prefill,
+            ),
+            KVCacheManager(num_blocks, config.block_size),
+        )
+        self.kv_caches = allocate_kv_caches(self.arch, num_blocks, config.block_size, self.dtype, self.device)
+        self.eos_token_id = self._eos_token_id()
+        self.runner = ModelRunner(
+            self.model,
+            self.arch,
+            self.kv_caches,
+            config.block_size,
+            self._attention_backend(),
+            self.device,
+            self.eos_token_id,
+            config.seed,
+        )
+        self._trackers: dict[str, RequestTracker] = {}
+        self._request_counter = itertools.count()
+        logger.info(
+            "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d",
+            num_blocks,
+            config.block_size,
+            num_blocks * kv_cache_bytes_per_block(self.arch, config.block_size, self.dtype) / 2**20,
+            max_model_len,
+        )
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def _num_kv_blocks(self) -> int:
+        budget = self.config.kv_cache_memory_bytes
+        if budget is None:
+            if self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                # NOTE: a rough share until the profiling pass exists: leave room for activations.
+                budget = int(free * self.config.gpu_memory_utilization * 0.8)
+            else:
+                budget = DEFAULT_CPU_KV_CACHE_BYTES
+        num_blocks = num_blocks_for_budget(self.arch, self.config.block_size, self.dtype, budget)
+        if num_blocks < 1:
+            per_block = kv_cache_bytes_per_block(self.arch, self.config.block_size, self.dtype)
+            raise ValueError(f"kv_cache_memory_bytes={budget} is less than one KV block ({per_block} bytes)")
+        return num_blocks
+
+    def _eos_token_id(self) -> int | None:
+        if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:
+            return self.tokenizer.eos_token_id
+        return self.arch.eos_token_ids[0] if self.arch.eos_token_ids else None
+
+    def _attention_backend(self) -> AttentionBackend:
+        # "auto" is the reference backend until the Triton kernels land.
+        return ReferenceAttentionBackend()
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def make_request(
+        self, prompt: PromptInput, params: SamplingParams, request_id: str | None = None
+    ) -> RequestTracker:
+        """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
+        if not isinstance(params, SamplingParams):
+            raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
+        if params.n != 1:
+            raise ValueError(f"n={params.n} is not supported yet; only n=1")
+        prompt_text, prompt_ids = self._tokenize(prompt)
+        if len(prompt_ids) >= self.max_model_len:
+            raise ValueError(
+                f"prompt has {len(prompt_ids)} tokens, but max_model_len is {self.max_model_len} "
+                "(the prompt plus at least one output token must fit)"
+            )
+        room = self.max_model_len - len(prompt_ids)
+        max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        eos = None if params.ignore_eos else self.eos_token_id
+        extra_eos = set() if params.ignore_eos else set(self.arch.eos_token_ids) - {eos}
+        stop = StopCriteria(
+            max_tokens=max_tokens,
+            min_tokens=min(params.min_tokens, max_tokens),
+            eos_token_id=eos,
+            stop_token_ids=frozenset(params.stop_token_ids or ()) | frozenset(extra_eos),
+        )
+        request_id = request_id if request_id is not None else str(next(self._request_counter))
+        request = Request(
+            request_id=request_id,
+            prompt_token_ids=prompt_ids,
+            stop=stop,
+            arrival_time=time.monotonic(),
+            sampling_params=params,
+        )
+        detokenizer = None
+        if self.tokenizer is not None:
+            detokenizer = IncrementalDetokenizer(self.tokenizer, prompt_ids, params.skip_special_tokens)
+        return RequestTracker(request=request, prompt=prompt_text, params=params, detokenizer=detokenizer)
+
+    def _tokenize(self, prompt: PromptInput) -> tuple[str | None, list[int]]:
+        if isinstance(prompt, str):
+            if not prompt:
+                raise ValueError("prompt is empty")
+            if self.tokenizer is None:
+                raise ValueError("this model has no tokenizer: pass the prompt as a list of token ids")
+            ids = self.tokenizer.encode(prompt)
+            if not ids:
+                raise ValueError(f"prompt {prompt[:40]!r} encodes to no tokens")
+            return prompt, ids
+        ids = list(prompt)
+        if not ids:
+            raise ValueError("prompt token ids are empty")
+        vocab = self.arch.vocab_size
+        bad = [t for t in ids if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab]
+        if bad:
+            raise ValueError(f"prompt token ids must be integers in [0, {vocab}); got {bad[:5]!r}")
+        return None, ids
+
+    def add_tracked_request(self, tracker: RequestTracker) -> None:
+        self.scheduler.add_request(tracker.request)  # raises RequestRejectedError (a ValueError)
+        self._trackers[tracker.request.request_id] = tracker
+
+    def add_request(self, request_id: str, prompt: PromptInput, params: SamplingParams) -> None:
+        self.add_tracked_request(self.make_request(prompt, params, request_id))
+
+    def abort_request(self, request_ids: str | Sequence[str]) -> None:
+        ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+        self.scheduler.finish_requests(ids, RequestStatus.FINISHED_ABORTED)
+        for request_id in ids:
+            self._trackers.pop(request_id, None)
+
+    def has_unfinished_requests(self) -> bool:
+        return self.scheduler.has_unfinished_requests()
+
+    # -- one step ----------------------------------------------------------------------------------
+
+    def step(self) -> list[RequestOutput]:
+        sched = self.scheduler.schedule()
+        model_output = self.runner.execute(sched)
+        updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
+        outputs: list[RequestOutput] = []
+        stopped_by_string: list[str] = []
+        for request in updated:
+            tracker = self._trackers[request.request_id]
+            tracker.on_token(
+                request.output_token_ids[-1], model_output.logprobs.get(request.request_id), self.tokenizer
+            )
+            if tracker.stop_string is not None and not request.is_finished:
+                stopped_by_string.append(request.request_id)
+        if stopped_by_string:
+            self.scheduler.finish_requests(stopped_by_string, RequestStatus.FINISHED_STOPPED)
+        for request in updated:
+            outputs.append(self._trackers[request.request_id].to_output())
+            if request.is_finished:
+                del self._trackers[request.request_id]
+        return outputs
+
+    # -- observability -----------------------------------------------------------------------------
+
+    def kv_cache_stats(self) -> dict[str, float | int]:
+        stats = self.scheduler.kv_cache_stats().as_dict()
+        stats["num_preemptions"] = self.scheduler.num_preemptions
+        stats["num_running"] = len(self.scheduler.running)
+        stats["num_waiting"] = len(self.scheduler.waiting)
+        return stats

@@ -1,0 +1,97 @@
+"""Per-request output state: incremental detokenization, stop strings, logprobs, ``RequestOutput``s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pagedllm.core.request import Request
+from pagedllm.outputs import CompletionOutput, Logprob, RequestOutput
+from pagedllm.sampling_params import SamplingParams
+from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
+from pagedllm.tokenizer.tokenizer import Tokenizer
+
+
+@dataclass(slots=True)
+class RequestTracker:
+    """Everything the engine adds to a core ``Request`` on its way to the user."""
+
+    request: Request
+    prompt: str | None
+    params: SamplingParams
+    detokenizer: IncrementalDetokenizer | None
+    text: str = ""
+    logprobs: list[dict[int, Logprob]] | None = None
+    cumulative_logprob: float | None = None
+    # Set when a stop string ends the request: text is already cut, the scheduler is told by the engine.
+    stop_string: str | None = None
+    num_cached_tokens: int = 0
+    _max_stop_len: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        self._max_stop_len = max((len(s) for s in self.params.stop), default=0)
+        if self.params.logprobs is not None:
+            self.logprobs = []
+            self.cumulative_logprob = 0.0
+
+    def on_token(
+        self, token_id: int, logprobs: list[tuple[int, float, int]] | None, tokenizer: Tokenizer | None
+    ) -> None:
+        """Account one new output token: text, stop strings, logprobs."""
+        if logprobs is not None and self.logprobs is not None:
+            entry: dict[int, Logprob] = {}
+            for tid, logprob, rank in logprobs:
+                decoded = tokenizer.decode([tid], skip_special_tokens=False) if tokenizer else None
+                entry.setdefault(tid, Logprob(logprob=logprob, rank=rank, decoded_token=decoded))
+            self.logprobs.append(entry)
+            assert self.cumulative_logprob is not None
+            self.cumulative_logprob += logprobs[0][1]
+        if self.detokenizer is None or self.stop_string is not None:
+            return
+        delta = self.detokenizer.append([token_id])
+        if not delta:
+            return
+        previous_len = len(self.text)
+        self.text += delta
+        if self._max_stop_len:
+            self._check_stop_strings(previous_len)
+
+    def _check_stop_strings(self, previous_len: int) -> None:
+        # Only a stop string that ends inside the new text can be new.
+        window_start = max(0, previous_len - self._max_stop_len + 1)
+        best: tuple[int, str] | None = None
+        for stop in self.params.stop:
+            index = self.text.find(stop, window_start)
+            if index != -1 and (best is None or index < best[0]):
+                best = (index, stop)
+        if best is not None:
+            index, stop = best
+            self.stop_string = stop
+            cut = index + len(stop) if self.params.include_stop_str_in_output else index
+            self.text = self.text[:cut]
+
+    def visible_text(self) -> str:
+        """Text safe to show while streaming: a possible stop-string prefix at the end is held back."""
+        if self.request.is_finished or not self._max_stop_len:
+            return self.text
+        return self.text[: max(0, len(self.text) - self._max_stop_len + 1)]
+
+    def to_output(self) -> RequestOutput:
+        request = self.request
+        finished = request.is_finished
+        completion = CompletionOutput(
+            index=0,
+            text=self.visible_text(),
+            token_ids=list(request.output_token_ids),
+            cumulative_logprob=self.cumulative_logprob,
+            logprobs=self.logprobs,
+            finish_reason=request.status.finish_reason,
+            stop_reason=self.stop_string if self.stop_string is not None else request.stop_reason,
+        )
+        return RequestOutput(
+            request_id=request.request_id,
+            prompt=self.prompt,
+            prompt_token_ids=list(request.prompt_token_ids),
+            outputs=[completion],
+            finished=finished,
+            num_cached_tokens=self.num_cached_tokens,
+        )

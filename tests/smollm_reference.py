@@ -1,0 +1,73 @@
+"""Greedy continuations of SmolLM2-135M-Instruct by Hugging Face transformers, the independent oracle.
+
+Loading the reference takes ~30 s, so its outputs are cached on disk, keyed by the prompts, the token
+count and the transformers version; a fresh clone computes them once per test session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pagedllm.model.default_model import default_model_path
+
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "reference"
+
+_LONG_STORY = (
+    "The lighthouse keeper had kept the lamp burning for forty years. Every evening he climbed the "
+    "spiral stairs, one hundred and twelve of them, counted each step aloud, and polished the great "
+    "lens until it shone like a second moon. Ships passed in the night and never knew his name. "
+)
+
+# Ten varied prompts: plain text, a question, code, numbers, non-ASCII text, a chat-formatted prompt,
+# and one of over 500 tokens.
+REFERENCE_PROMPTS = [
+    "The capital of France is",
+    "Write a haiku about the ocean.",
+    "def fibonacci(n):\n    ",
+    "Q: What is 17 multiplied by 23?\nA:",
+    "List three primary colors:\n1.",
+    "Les fleurs du jardin sont",
+    "<|im_start|>user\nWhat is the boiling point of water?<|im_end|>\n<|im_start|>assistant\n",
+    "Once upon a time, in a land far away,",
+    "The three laws of thermodynamics state that",
+    _LONG_STORY * 9 + "Summarize the story above in one sentence:",
+]
+
+
+def _cache_path(prompts: list[str], max_new_tokens: int, version: str) -> Path:
+    key = hashlib.sha256(json.dumps([prompts, max_new_tokens, version]).encode()).hexdigest()[:16]
+    return CACHE_DIR / f"smollm2-greedy-{key}.json"
+
+
+def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, list[int]]]:
+    """[{"prompt_token_ids": [...], "output_token_ids": [...]}] per prompt, each generated alone."""
+    import transformers
+
+    path = _cache_path(prompts, max_new_tokens, transformers.__version__)
+    if path.is_file():
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.eval()
+    results = []
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = tokenizer(prompt, return_tensors="pt").input_ids
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=max_new_tokens,  # ignore EOS: compare all tokens
+                do_sample=False,
+                pad_token_id=tokenizer.eos_token_id,
+            )
+            results.append({"prompt_token_ids": ids[0].tolist(), "output_token_ids": out[0, ids.shape[1] :].tolist()})
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results))
+    return results

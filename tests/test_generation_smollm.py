@@ -1,0 +1,100 @@
+"""End-to-end greedy generation with the real SmolLM2-135M-Instruct weights, against transformers."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagedllm import LLM, SamplingParams
+
+from conftest import NUM_REFERENCE_TOKENS, assert_all_blocks_free
+from smollm_reference import REFERENCE_PROMPTS
+
+pytestmark = pytest.mark.slow
+
+# min_tokens blocks EOS the way transformers' min_new_tokens does, so all 64 tokens are compared.
+GREEDY_ALL = SamplingParams(temperature=0.0, max_tokens=NUM_REFERENCE_TOKENS, min_tokens=NUM_REFERENCE_TOKENS)
+
+
+def _token_ids(outputs):
+    return [o.outputs[0].token_ids for o in outputs]
+
+
+def test_prompt_tokenization_matches_transformers(smollm, smollm_reference):
+    tokenizer = smollm.get_tokenizer()
+    for prompt, ref in zip(REFERENCE_PROMPTS, smollm_reference, strict=True):
+        assert tokenizer.encode(prompt) == ref["prompt_token_ids"]
+    assert len(smollm_reference[-1]["prompt_token_ids"]) > 500
+
+
+def test_greedy_batch_is_token_identical_to_transformers(smollm, smollm_reference):
+    outputs = smollm.generate(REFERENCE_PROMPTS, GREEDY_ALL, use_tqdm=False)
+    for i, (output, ref) in enumerate(zip(outputs, smollm_reference, strict=True)):
+        assert output.prompt_token_ids == ref["prompt_token_ids"], f"prompt {i}"
+        assert output.outputs[0].token_ids == ref["output_token_ids"], f"prompt {i} diverged"
+        assert output.outputs[0].finish_reason == "length"
+    assert outputs[0].outputs[0].text.startswith(" Paris")
+    assert_all_blocks_free(smollm)
+
+
+@pytest.mark.parametrize("block_size", [1, 8, 32])
+def test_greedy_output_does_not_depend_on_block_size(block_size, smollm_reference):
+    llm = LLM(dtype="float32", block_size=block_size)
+    outputs = llm.generate(REFERENCE_PROMPTS, GREEDY_ALL, use_tqdm=False)
+    assert _token_ids(outputs) == [ref["output_token_ids"] for ref in smollm_reference]
+    assert_all_blocks_free(llm)
+
+
+def test_greedy_output_with_chunked_prefill_off_and_tiny_chunks(smollm_reference):
+    for kwargs in ({"enable_chunked_prefill": False}, {"max_num_batched_tokens": 40, "max_model_len": 1024}):
+        llm = LLM(dtype="float32", **kwargs)
+        outputs = llm.generate(REFERENCE_PROMPTS, GREEDY_ALL, use_tqdm=False)
+        assert _token_ids(outputs) == [ref["output_token_ids"] for ref in smollm_reference], kwargs
+        assert_all_blocks_free(llm)
+
+
+def test_greedy_output_survives_forced_preemption(smollm_reference):
+    # 48 blocks of 16 = 768 slots: the 10 prompts need ~1,800 slots at their full length, so running
+    # requests are preempted and recomputed again and again.
+    llm = LLM(dtype="float32", kv_cache_memory_bytes=48 * 16 * 46080, max_model_len=768)
+    outputs = llm.generate(REFERENCE_PROMPTS, GREEDY_ALL, use_tqdm=False)
+    assert llm.kv_cache_stats()["num_preemptions"] > 0
+    assert _token_ids(outputs) == [ref["output_token_ids"] for ref in smollm_reference]
+    assert_all_blocks_free(llm)
+
+
+def test_each_prompt_alone_equals_thirty_two_together(smollm):
+    prompts = [f"Fact number {i}: the most interesting thing about {topic} is"
+               for i, topic in enumerate(["bees", "stars", "rivers", "glass"] * 8)]
+    params = SamplingParams(temperature=0.0, max_tokens=12)
+    together = smollm.generate(prompts, params, use_tqdm=False)
+    alone = [smollm.generate(p, params, use_tqdm=False)[0] for p in prompts]
+    assert _token_ids(together) == _token_ids(alone)
+    assert [o.outputs[0].text for o in together] == [o.outputs[0].text for o in alone]
+    assert_all_blocks_free(smollm)
+
+
+def test_seeded_sampling_is_the_same_alone_and_inside_a_mixed_batch(smollm):
+    seeded = SamplingParams(temperature=0.9, top_p=0.95, seed=1234, max_tokens=24)
+    prompt = "A short poem about autumn:"
+    alone = smollm.generate(prompt, seeded, use_tqdm=False)[0].outputs[0].token_ids
+    others = ["Hello", "The weather today", "Numbers: 1, 2, 3,", "Dear diary,"]
+    mixed_prompts = [*others[:2], prompt, *others[2:]]
+    mixed_params = [SamplingParams(temperature=1.0, max_tokens=30)] * 2 + [seeded] + [
+        SamplingParams(temperature=0.0, max_tokens=10)
+    ] * 2
+    mixed = smollm.generate(mixed_prompts, mixed_params, use_tqdm=False)
+    assert mixed[2].outputs[0].token_ids == alone
+    unseeded = SamplingParams(temperature=0.9, top_p=0.95, max_tokens=24)
+    assert smollm.generate(prompt, unseeded, use_tqdm=False)[0].outputs[0].token_ids != alone
+    assert_all_blocks_free(smollm)
+
+
+def test_chat_applies_the_template_and_answers(smollm):
+    output = smollm.chat(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        SamplingParams(temperature=0.0, max_tokens=20),
+        use_tqdm=False,
+    )[0]
+    assert output.prompt.startswith("<|im_start|>system\n")
+    assert output.prompt.endswith("<|im_start|>assistant\n")
+    assert "Paris" in output.outputs[0].text
