@@ -204,9 +204,11 @@ class LLMEngine:
         if stopped_by_string:
             self.scheduler.finish_requests(stopped_by_string, RequestStatus.FINISHED_STOPPED)
         for request in updated:
-            outputs.append(self._trackers[request.request_id].to_output())
+            tracker = self._trackers[request.request_id]
             if request.is_finished:
+                tracker.on_finish()
                 del self._trackers[request.request_id]
+            outputs.append(tracker.to_output())
         return outputs
 
     # -- observability -----------------------------------------------------------------------------

@@ -47,7 +47,14 @@ class RequestTracker:
             self.cumulative_logprob += logprobs[0][1]
         if self.detokenizer is None or self.stop_string is not None:
             return
-        delta = self.detokenizer.append([token_id])
+        self._add_text(self.detokenizer.append([token_id]))
+
+    def on_finish(self) -> None:
+        """The request ended: release text held back for an incomplete character."""
+        if self.detokenizer is not None and self.stop_string is None:
+            self._add_text(self.detokenizer.flush())
+
+    def _add_text(self, delta: str) -> None:
         if not delta:
             return
         previous_len = len(self.text)
