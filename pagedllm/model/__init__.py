@@ -1,0 +1,1 @@
+"""The model layer: configs, layers, architectures, and loading checkpoints into them."""

@@ -45,7 +45,8 @@ class RopeScaling:
                 )
             if not 0 < low < high:
                 raise ValueError(
-                    f"llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor; got low={low}, high={high}"
+                    "llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor; "
+                    f"got low_freq_factor={low}, high_freq_factor={high}"
                 )
             if self.original_max_position_embeddings <= 0:
                 raise ValueError(
@@ -108,7 +109,8 @@ class ModelArchConfig:
             raise ValueError(f"rope_theta={self.rope_theta} must be > 0")
         if self.hidden_act not in SUPPORTED_ACTIVATIONS:
             raise ValueError(
-                f"hidden_act={self.hidden_act!r} is not supported; supported: {', '.join(SUPPORTED_ACTIVATIONS)}"
+                f"hidden_act={self.hidden_act!r} is not supported; "
+                f"supported: {', '.join(SUPPORTED_ACTIVATIONS)}"
             )
         if self.sliding_window is not None and self.sliding_window <= 0:
             raise ValueError(f"sliding_window={self.sliding_window} must be > 0 or None")
@@ -204,7 +206,9 @@ def _parse_rope(d: dict[str, Any], max_positions: int) -> tuple[float, RopeScali
         low_freq_factor=_float(scaling, "low_freq_factor"),
         high_freq_factor=_float(scaling, "high_freq_factor"),
         # NOTE: transformers falls back to max_position_embeddings when this key is absent.
-        original_max_position_embeddings=_int(scaling, "original_max_position_embeddings", default=max_positions),
+        original_max_position_embeddings=_int(
+            scaling, "original_max_position_embeddings", default=max_positions
+        ),
     )
 
 

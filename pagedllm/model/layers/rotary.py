@@ -1,0 +1,85 @@
+"""Rotary position embedding, Hugging Face layout (``rotate_half``: the two halves of a head pair up).
+
+The inverse frequencies follow transformers' arithmetic operation for operation, so float32 logits
+match it; cos/sin for every position up to ``max_position`` are computed once and shared by all layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pagedllm.model.config import RopeScaling
+
+
+def compute_inv_freq(head_dim: int, base: float, scaling: RopeScaling | None) -> torch.Tensor:
+    """The rotation frequency of each dimension pair: ``[head_dim // 2]`` float32, on the CPU.
+
+    NOTE: computed on the CPU like transformers does, so both runs start from identical bits.
+    """
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.int64, device="cpu").float() / head_dim
+    inv_freq = 1.0 / (base**exponents)
+    if scaling is None:
+        return inv_freq
+    if scaling.rope_type == "linear":
+        return inv_freq / scaling.factor
+    return _llama3_inv_freq(inv_freq, scaling)
+
+
+def _llama3_inv_freq(inv_freq: torch.Tensor, scaling: RopeScaling) -> torch.Tensor:
+    """Llama-3.1 long-context scaling: slow the low frequencies by ``factor``, keep the high ones, and
+    interpolate smoothly in between (by wavelength against the original context length)."""
+    assert scaling.low_freq_factor is not None and scaling.high_freq_factor is not None
+    assert scaling.original_max_position_embeddings is not None
+    factor, low, high = scaling.factor, scaling.low_freq_factor, scaling.high_freq_factor
+    original_len = scaling.original_max_position_embeddings
+    low_freq_wavelen = original_len / low
+    high_freq_wavelen = original_len / high
+
+    wavelen = 2 * math.pi / inv_freq
+    is_low_freq = wavelen > low_freq_wavelen
+    is_high_freq = wavelen < high_freq_wavelen
+    scaled = torch.where(is_low_freq, inv_freq / factor, inv_freq)
+    smooth = (original_len / wavelen - low) / (high - low)
+    # NOTE: keep this operation order; it is what makes fp32 results bit-identical to transformers.
+    interpolated = (1 - smooth) * scaled / factor + smooth * scaled
+    return torch.where(~is_low_freq & ~is_high_freq, interpolated, scaled)
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(
+        self, head_dim: int, max_position: int, base: float, scaling: RopeScaling | None = None
+    ) -> None:
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"head_dim={head_dim} must be even")
+        if max_position <= 0:
+            raise ValueError(f"max_position={max_position} must be > 0")
+        self.head_dim = head_dim
+        self.max_position = max_position
+        inv_freq = compute_inv_freq(head_dim, base, scaling).to(torch.get_default_device())
+        positions = torch.arange(max_position, dtype=torch.float32, device=inv_freq.device)
+        freqs = positions[:, None] * inv_freq[None, :]  # [max_position, head_dim // 2]
+        # Kept in float32 whatever the model dtype and cast at use, as transformers does.
+        self.cos_cache: torch.Tensor
+        self.sin_cache: torch.Tensor
+        self.register_buffer("cos_cache", freqs.cos(), persistent=False)
+        self.register_buffer("sin_cache", freqs.sin(), persistent=False)
+
+    def forward(
+        self,
+        positions: torch.Tensor,  # [num_tokens] int64
+        q: torch.Tensor,  # [num_tokens, num_heads * head_dim]
+        k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cos = self.cos_cache[positions].to(q.dtype).unsqueeze(1)  # [num_tokens, 1, head_dim // 2]
+        sin = self.sin_cache[positions].to(q.dtype).unsqueeze(1)
+        return self._rotate(q, cos, sin), self._rotate(k, cos, sin)
+
+    def _rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        heads = x.unflatten(-1, (-1, self.head_dim))  # [num_tokens, heads, head_dim]
+        x1, x2 = heads.chunk(2, dim=-1)  # [num_tokens, heads, head_dim // 2] each
+        rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        return rotated.flatten(1)

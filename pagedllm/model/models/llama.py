@@ -1,0 +1,184 @@
+"""Llama (and Mistral): the decoder the Qwen models reuse with a few switches (``DecoderOptions``).
+
+Inputs are flat: every scheduled sequence's new tokens concatenated, no batch dimension. Attention
+reads the step's metadata and KV cache from the forward context, so the model only sees token ids and
+their positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from pagedllm.attention import Attention
+from pagedllm.model.config import ModelArchConfig
+from pagedllm.model.layers import (
+    MergedColumnParallelLinear,
+    ParallelLMHead,
+    QKVParallelLinear,
+    RMSNorm,
+    RotaryEmbedding,
+    RowParallelLinear,
+    SiluAndMul,
+    VocabParallelEmbedding,
+)
+from pagedllm.model.models.weights import PackedModules, load_checkpoint_weights
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderOptions:
+    """Where the architectures built on this decoder differ."""
+
+    qkv_bias: bool
+    o_proj_bias: bool
+    qk_norm: bool  # Qwen3: RMSNorm over each head's q and k before RoPE
+
+
+class LlamaAttention(nn.Module):
+    def __init__(
+        self, cfg: ModelArchConfig, layer_idx: int, rotary: RotaryEmbedding, options: DecoderOptions
+    ):
+        super().__init__()
+        self.head_dim = cfg.head_dim
+        self.qkv_proj = QKVParallelLinear(
+            cfg.hidden_size,
+            cfg.head_dim,
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            bias=options.qkv_bias,
+        )
+        self.q_size = self.qkv_proj.q_size  # this rank's share
+        self.kv_size = self.qkv_proj.kv_size
+        self.o_proj = RowParallelLinear(cfg.q_size, cfg.hidden_size, bias=options.o_proj_bias)
+        self.rotary_emb = rotary
+        self.q_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if options.qk_norm else None
+        self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if options.qk_norm else None
+        self.attn = Attention(
+            layer_idx,
+            self.qkv_proj.num_heads,
+            self.qkv_proj.num_kv_heads,
+            cfg.head_dim,
+            scale=cfg.head_dim**-0.5,
+        )
+
+    def forward(
+        self,
+        positions: torch.Tensor,  # [num_tokens] int64
+        hidden: torch.Tensor,  # [num_tokens, hidden_size]
+    ) -> torch.Tensor:  # [num_tokens, hidden_size]
+        qkv = self.qkv_proj(hidden)  # [num_tokens, q_size + 2 * kv_size]
+        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        if self.q_norm is not None and self.k_norm is not None:
+            q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
+            k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
+        q, k = self.rotary_emb(positions, q, k)
+        out = self.attn(q, k, v)  # [num_tokens, q_size]
+        return self.o_proj(out)
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, cfg: ModelArchConfig):
+        super().__init__()
+        size = cfg.intermediate_size
+        self.gate_up_proj = MergedColumnParallelLinear(cfg.hidden_size, [size, size], bias=cfg.mlp_bias)
+        self.act_fn = SiluAndMul()
+        self.down_proj = RowParallelLinear(size, cfg.hidden_size, bias=cfg.mlp_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [num_tokens, hidden_size]
+        return self.down_proj(self.act_fn(self.gate_up_proj(x)))
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(
+        self, cfg: ModelArchConfig, layer_idx: int, rotary: RotaryEmbedding, options: DecoderOptions
+    ):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = LlamaAttention(cfg, layer_idx, rotary, options)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = LlamaMLP(cfg)
+
+    def forward(
+        self,
+        positions: torch.Tensor,  # [num_tokens]
+        hidden: torch.Tensor,  # [num_tokens, hidden_size]
+        residual: torch.Tensor | None,  # [num_tokens, hidden_size]; None before the first layer
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # The residual stream is carried separately so each norm can fuse in the preceding add.
+        if residual is None:
+            residual = hidden
+            hidden = self.input_layernorm(hidden)
+        else:
+            hidden, residual = self.input_layernorm(hidden, residual)
+        hidden = self.self_attn(positions, hidden)
+        hidden, residual = self.post_attention_layernorm(hidden, residual)
+        return self.mlp(hidden), residual
+
+
+class LlamaModel(nn.Module):
+    def __init__(self, cfg: ModelArchConfig, options: DecoderOptions):
+        super().__init__()
+        self.embed_tokens = VocabParallelEmbedding(cfg.vocab_size, cfg.hidden_size)
+        # One cos/sin cache for all layers.
+        rotary = RotaryEmbedding(cfg.head_dim, cfg.max_position_embeddings, cfg.rope_theta, cfg.rope_scaling)
+        self.layers = nn.ModuleList(
+            LlamaDecoderLayer(cfg, i, rotary, options) for i in range(cfg.num_hidden_layers)
+        )
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        hidden = self.embed_tokens(input_ids)  # [num_tokens, hidden_size]
+        residual: torch.Tensor | None = None
+        for layer in self.layers:
+            hidden, residual = layer(positions, hidden, residual)
+        assert residual is not None, "ModelArchConfig guarantees at least one layer"
+        hidden, _ = self.norm(hidden, residual)
+        return hidden
+
+
+class LlamaForCausalLM(nn.Module):
+    # Checkpoint projections that live fused in this model, with the shard id each fills.
+    packed_modules: ClassVar[PackedModules] = {
+        "qkv_proj": (("q_proj", "q"), ("k_proj", "k"), ("v_proj", "v")),
+        "gate_up_proj": (("gate_proj", 0), ("up_proj", 1)),
+    }
+
+    def __init__(self, cfg: ModelArchConfig):
+        super().__init__()
+        if cfg.sliding_window is not None and cfg.sliding_window < cfg.max_position_embeddings:
+            raise ValueError(
+                f"sliding_window={cfg.sliding_window} (< max_position_embeddings="
+                f"{cfg.max_position_embeddings}) is not supported: attention always sees the whole context"
+            )
+        self.cfg = cfg
+        self.model = LlamaModel(cfg, self.decoder_options(cfg))
+        tied = self.model.embed_tokens if cfg.tie_word_embeddings else None
+        self.lm_head = ParallelLMHead(cfg.vocab_size, cfg.hidden_size, tied_to=tied)
+
+    @classmethod
+    def decoder_options(cls, cfg: ModelArchConfig) -> DecoderOptions:
+        return DecoderOptions(qkv_bias=cfg.attention_bias, o_proj_bias=cfg.attention_bias, qk_norm=False)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # [num_tokens] int64
+        positions: torch.Tensor,  # [num_tokens] int64
+    ) -> torch.Tensor:  # [num_tokens, hidden_size]
+        return self.model(input_ids, positions)
+
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:  # [n, hidden_size] -> [n, vocab] fp32
+        return self.lm_head(hidden).float()
+
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        load_checkpoint_weights(self, weights, self.packed_modules, self._should_skip)
+
+    def _should_skip(self, name: str) -> bool:
+        # Old checkpoints saved RoPE tables; we build our own.
+        if "rotary_emb." in name:
+            return True
+        # Tied checkpoints sometimes store the head anyway: it is the embedding, loaded under that name.
+        return self.cfg.tie_word_embeddings and name == "lm_head.weight"
