@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from smollm_reference import REFERENCE_PROMPTS, reference_greedy
 
 from pagedllm import LLM
-
-from smollm_reference import REFERENCE_PROMPTS, reference_greedy
 
 # The CI machine has 2 cores; more threads than cores only adds contention.
 torch.set_num_threads(min(2, torch.get_num_threads()))

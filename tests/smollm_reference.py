@@ -67,7 +67,9 @@ def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, 
                 do_sample=False,
                 pad_token_id=tokenizer.eos_token_id,
             )
-            results.append({"prompt_token_ids": ids[0].tolist(), "output_token_ids": out[0, ids.shape[1] :].tolist()})
+            results.append(
+                {"prompt_token_ids": ids[0].tolist(), "output_token_ids": out[0, ids.shape[1] :].tolist()}
+            )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results))
     return results

@@ -30,7 +30,7 @@ def test_new_blocks_have_ref_count_one_and_leave_the_free_queue():
 
 def test_freed_blocks_return_to_the_back_in_lru_order():
     pool = BlockPool(4)
-    a, b, c = pool.get_new_blocks(3)
+    a, _, c = pool.get_new_blocks(3)
     pool.free_blocks([c, a])
     # The never-used block 3 is the oldest free one; then c, then a.
     assert [blk.block_id for blk in pool.free_queue] == [3, c.block_id, a.block_id]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from pagedllm import LLM, SamplingParams
-
 from conftest import NUM_REFERENCE_TOKENS, assert_all_blocks_free
 from smollm_reference import REFERENCE_PROMPTS
+
+from pagedllm import LLM, SamplingParams
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +62,10 @@ def test_greedy_output_survives_forced_preemption(smollm_reference):
 
 
 def test_each_prompt_alone_equals_thirty_two_together(smollm):
-    prompts = [f"Fact number {i}: the most interesting thing about {topic} is"
-               for i, topic in enumerate(["bees", "stars", "rivers", "glass"] * 8)]
+    prompts = [
+        f"Fact number {i}: the most interesting thing about {topic} is"
+        for i, topic in enumerate(["bees", "stars", "rivers", "glass"] * 8)
+    ]
     params = SamplingParams(temperature=0.0, max_tokens=12)
     together = smollm.generate(prompts, params, use_tqdm=False)
     alone = [smollm.generate(p, params, use_tqdm=False)[0] for p in prompts]
@@ -79,9 +80,11 @@ def test_seeded_sampling_is_the_same_alone_and_inside_a_mixed_batch(smollm):
     alone = smollm.generate(prompt, seeded, use_tqdm=False)[0].outputs[0].token_ids
     others = ["Hello", "The weather today", "Numbers: 1, 2, 3,", "Dear diary,"]
     mixed_prompts = [*others[:2], prompt, *others[2:]]
-    mixed_params = [SamplingParams(temperature=1.0, max_tokens=30)] * 2 + [seeded] + [
-        SamplingParams(temperature=0.0, max_tokens=10)
-    ] * 2
+    mixed_params = (
+        [SamplingParams(temperature=1.0, max_tokens=30)] * 2
+        + [seeded]
+        + [SamplingParams(temperature=0.0, max_tokens=10)] * 2
+    )
     mixed = smollm.generate(mixed_prompts, mixed_params, use_tqdm=False)
     assert mixed[2].outputs[0].token_ids == alone
     unseeded = SamplingParams(temperature=0.9, top_p=0.95, max_tokens=24)

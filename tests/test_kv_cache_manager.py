@@ -1,6 +1,6 @@
-from pagedllm.core import KVCacheManager
-
 from core_helpers import make_request
+
+from pagedllm.core import KVCacheManager
 
 
 def test_allocate_takes_only_the_blocks_the_new_tokens_need():

@@ -22,7 +22,9 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: fl
     return out
 
 
-def make_batch(seqs: list[tuple[int, int]], block_size: int, num_kv_heads: int, num_heads: int, head_dim: int):
+def make_batch(
+    seqs: list[tuple[int, int]], block_size: int, num_kv_heads: int, num_heads: int, head_dim: int
+):
     """seqs: (context length, new tokens). Blocks are scattered at random through the pool."""
     num_blocks = sum(-(-ctx // block_size) for ctx, _ in seqs) + 3
     cache = torch.randn(2, num_blocks, block_size, num_kv_heads, head_dim)

@@ -1,8 +1,7 @@
 import pytest
+from core_helpers import make_request, make_scheduler, run_step
 
 from pagedllm.core import RequestRejectedError, RequestStatus, SchedulerConfig
-
-from core_helpers import make_request, make_scheduler, run_step
 
 
 def test_prefill_and_decode_share_one_step():
@@ -62,7 +61,10 @@ def test_max_num_seqs_caps_the_running_batch_and_the_rest_wait_fcfs():
 def test_out_of_blocks_preempts_the_newest_running_request_to_the_front_of_the_queue():
     # 4 blocks of 4 slots; two requests of 7 prompt tokens take 2 blocks each and then both need a third.
     scheduler = make_scheduler(num_blocks=4, block_size=4, max_model_len=16)
-    old, new = make_request(num_prompt_tokens=7, max_tokens=6), make_request(num_prompt_tokens=7, max_tokens=6)
+    old, new = (
+        make_request(num_prompt_tokens=7, max_tokens=6),
+        make_request(num_prompt_tokens=7, max_tokens=6),
+    )
     later = make_request(num_prompt_tokens=2)
     scheduler.add_request(old)
     scheduler.add_request(new)
@@ -103,7 +105,7 @@ def test_a_request_that_can_never_fit_the_pool_is_rejected():
 
 def test_a_prompt_at_max_model_len_is_rejected_with_both_counts():
     scheduler = make_scheduler(max_model_len=16)
-    with pytest.raises(RequestRejectedError, match="16 tokens.*max_model_len is 16"):
+    with pytest.raises(RequestRejectedError, match=r"16 tokens.*max_model_len is 16"):
         scheduler.add_request(make_request(num_prompt_tokens=16))
 
 
@@ -151,7 +153,9 @@ def test_abort_frees_blocks_of_running_and_removes_waiting_requests():
     scheduler.add_request(running)
     scheduler.add_request(waiting)
     run_step(scheduler)
-    scheduler.finish_requests([running.request_id, waiting.request_id, "unknown"], RequestStatus.FINISHED_ABORTED)
+    scheduler.finish_requests(
+        [running.request_id, waiting.request_id, "unknown"], RequestStatus.FINISHED_ABORTED
+    )
     assert not scheduler.has_unfinished_requests() and len(scheduler.waiting) == 0
     assert scheduler.kv.num_free_blocks == scheduler.kv.num_blocks
     out = scheduler.schedule()

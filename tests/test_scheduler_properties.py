@@ -1,12 +1,11 @@
 """Random arrivals, aborts and stops against a tiny pool: the core's invariants hold at every step."""
 
+from core_helpers import make_request, make_scheduler
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from pagedllm.core import RequestRejectedError, RequestStatus
-
-from core_helpers import make_request, make_scheduler
 
 
 class SchedulerMachine(RuleBasedStateMachine):
@@ -35,7 +34,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         for item in out.scheduled:
             table = self.scheduler.kv.block_tables[item.request_id]
             assert len(table) * 4 >= item.start_position + item.num_tokens, "tokens without slots"
-        sampled = {s.request_id: data.draw(st.sampled_from([7, 999])) for s in out.scheduled if s.needs_sample}
+        sampled = {
+            s.request_id: data.draw(st.sampled_from([7, 999])) for s in out.scheduled if s.needs_sample
+        }
         self.scheduler.update_from_output(out, sampled)
 
     @precondition(lambda self: self.submitted)
