@@ -101,3 +101,63 @@ def test_chat_applies_the_template_and_answers(smollm):
     assert output.prompt.startswith("<|im_start|>system\n")
     assert output.prompt.endswith("<|im_start|>assistant\n")
     assert "Paris" in output.outputs[0].text
+
+
+def test_stop_string_ends_the_request_and_is_cut_from_the_text(smollm):
+    prompt = "Count from one to ten in words: one, two,"
+    free_run = smollm.generate(prompt, SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False)[0]
+    text = free_run.outputs[0].text
+    assert smollm.get_tokenizer().decode(free_run.outputs[0].token_ids) == text
+    stop = "five"
+    assert stop in text, text
+    stopped = smollm.generate(
+        prompt, SamplingParams(temperature=0.0, max_tokens=30, stop=[stop]), use_tqdm=False
+    )[0]
+    completion = stopped.outputs[0]
+    assert completion.text == text[: text.index(stop)]
+    assert (completion.finish_reason, completion.stop_reason) == ("stop", stop)
+    assert len(completion.token_ids) < len(free_run.outputs[0].token_ids)
+    kept = smollm.generate(
+        prompt,
+        SamplingParams(temperature=0.0, max_tokens=30, stop=[stop], include_stop_str_in_output=True),
+        use_tqdm=False,
+    )[0]
+    assert kept.outputs[0].text == text[: text.index(stop) + len(stop)]
+    assert_all_blocks_free(smollm)
+
+
+def test_stop_token_ids_and_eos_finish_with_stop(smollm):
+    free_run = smollm.generate(
+        "The capital of France is", SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False
+    )
+    completion = free_run[0].outputs[0]
+    assert completion.finish_reason == "stop" and completion.token_ids[-1] == 2  # EOS, reason None
+    assert completion.stop_reason is None
+    third = completion.token_ids[2]
+    params = SamplingParams(temperature=0.0, max_tokens=30, stop_token_ids=[third])
+    stopped = smollm.generate("The capital of France is", params, use_tqdm=False)[0].outputs[0]
+    assert stopped.token_ids == completion.token_ids[:3]
+    assert (stopped.finish_reason, stopped.stop_reason) == ("stop", third)
+
+
+def test_logprobs_report_the_sampled_token_first_then_the_top_k(smollm):
+    params = SamplingParams(temperature=0.0, max_tokens=6, logprobs=3, ignore_eos=True)
+    completion = smollm.generate("The capital of France is", params, use_tqdm=False)[0].outputs[0]
+    assert len(completion.logprobs) == 6
+    total = 0.0
+    for token_id, entry in zip(completion.token_ids, completion.logprobs, strict=True):
+        assert next(iter(entry)) == token_id
+        assert entry[token_id].rank == 1  # greedy picks the most likely token
+        assert 3 <= len(entry) <= 4
+        assert sorted(lp.rank for lp in entry.values()) == sorted({1, 2, 3} | {entry[token_id].rank})
+        assert all(lp.logprob <= 0 for lp in entry.values())
+        total += entry[token_id].logprob
+    assert completion.cumulative_logprob == pytest.approx(total)
+    assert completion.logprobs[0][completion.token_ids[0]].decoded_token == " Paris"
+
+
+def test_min_tokens_keeps_generating_past_eos(smollm):
+    params = SamplingParams(temperature=0.0, max_tokens=20, min_tokens=15)
+    completion = smollm.generate("The capital of France is", params, use_tqdm=False)[0].outputs[0]
+    assert len(completion.token_ids) >= 15
+    assert 2 not in completion.token_ids[:15]

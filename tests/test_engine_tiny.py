@@ -1,0 +1,109 @@
+"""The whole engine (scheduler, paged cache, runner, sampler) on tiny random Hugging Face checkpoints:
+greedy output equals transformers' whatever the batch, block size, chunking or preemption."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from pagedllm import LLM, SamplingParams
+
+from conftest import assert_all_blocks_free
+from model_harness import build_hf_model, save_hf_model
+
+NUM_NEW_TOKENS = 12
+# Architecture and config overrides: GQA, head_dim != hidden / heads, tied and untied embeddings.
+TINY_MODELS = {
+    "llama-gqa-untied": ("LlamaForCausalLM", {}),
+    "llama-headdim32-tied": (
+        "LlamaForCausalLM",
+        {"head_dim": 32, "num_key_value_heads": 1, "tie_word_embeddings": True},
+    ),
+    "qwen2-untied": ("Qwen2ForCausalLM", {}),
+    "qwen3-tied": ("Qwen3ForCausalLM", {"tie_word_embeddings": True, "head_dim": 24}),
+}
+
+
+def _prompts(num: int, seed: int = 0) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randrange(1, 256) for _ in range(rng.randint(1, 40))] for _ in range(num)]
+
+
+@pytest.fixture(scope="module", params=sorted(TINY_MODELS))
+def tiny_checkpoint(request, tmp_path_factory) -> tuple[Path, list[list[int]], list[list[int]]]:
+    """A saved tiny model, 8 prompts, and transformers' greedy continuation of each (generated alone)."""
+    architecture, overrides = TINY_MODELS[request.param]
+    model = build_hf_model(architecture, **overrides)
+    path = save_hf_model(model, tmp_path_factory.mktemp(request.param))
+    prompts = _prompts(8)
+    expected = []
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = torch.tensor([prompt])
+            out = model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=NUM_NEW_TOKENS, do_sample=False
+            )
+            expected.append(out[0, len(prompt) :].tolist())
+    return path, prompts, expected
+
+
+GREEDY = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS)
+
+
+def _generate(llm: LLM, prompts: list[list[int]]) -> list[list[int]]:
+    outputs = llm.generate(prompts, GREEDY, use_tqdm=False)
+    assert_all_blocks_free(llm)
+    return [o.outputs[0].token_ids for o in outputs]
+
+
+def test_batched_greedy_is_token_identical_to_transformers(tiny_checkpoint):
+    path, prompts, expected = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32")
+    assert _generate(llm, prompts) == expected
+
+
+@pytest.mark.parametrize("block_size", [1, 8, 16, 32])
+def test_block_size_does_not_change_greedy_output(tiny_checkpoint, block_size):
+    path, prompts, expected = tiny_checkpoint
+    assert _generate(LLM(str(path), dtype="float32", block_size=block_size), prompts) == expected
+
+
+def test_chunked_prefill_on_off_and_tiny_budgets_do_not_change_greedy_output(tiny_checkpoint):
+    path, prompts, expected = tiny_checkpoint
+    for kwargs in ({"enable_chunked_prefill": False}, {"max_num_batched_tokens": 7}, {"max_num_seqs": 1}):
+        assert _generate(LLM(str(path), dtype="float32", **kwargs), prompts) == expected, kwargs
+
+
+def test_forced_preemption_does_not_change_greedy_output(tiny_checkpoint):
+    path, prompts, expected = tiny_checkpoint
+    # 16 blocks of 4 slots = 64 tokens: 8 sequences of up to 52 tokens cannot all stay resident.
+    llm = LLM(
+        str(path),
+        dtype="float32",
+        block_size=4,
+        max_model_len=64,
+        kv_cache_memory_bytes=_bytes_for_blocks(path, 16, 4),
+    )
+    assert llm.engine.scheduler.kv.num_blocks == 16
+    assert _generate(llm, prompts) == expected
+    assert llm.kv_cache_stats()["num_preemptions"] > 0
+
+
+def test_each_prompt_alone_equals_thirty_two_together(tiny_checkpoint):
+    path, _, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32")
+    prompts = _prompts(32, seed=1)
+    together = _generate(llm, prompts)
+    assert together == [_generate(llm, [p])[0] for p in prompts]
+
+
+def _bytes_for_blocks(path: Path, num_blocks: int, block_size: int) -> int:
+    import json
+
+    cfg = json.loads((path / "config.json").read_text())
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    per_block = 2 * cfg["num_hidden_layers"] * block_size * cfg["num_key_value_heads"] * head_dim * 4
+    return num_blocks * per_block

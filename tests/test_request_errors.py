@@ -1,0 +1,116 @@
+"""Bad input gets a clear error naming the problem, and never costs another request its work."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagedllm import LLM, SamplingParams
+
+from conftest import assert_all_blocks_free
+from model_harness import build_hf_model, save_hf_model
+
+GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
+GOOD_PROMPTS = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def llm(tiny_path):
+    return LLM(str(tiny_path), dtype="float32", max_model_len=64)
+
+
+@pytest.fixture(scope="module")
+def clean_outputs(llm):
+    return [o.outputs[0].token_ids for o in llm.generate(GOOD_PROMPTS, GREEDY, use_tqdm=False)]
+
+
+@pytest.mark.parametrize(
+    ("bad_prompt", "message"),
+    [
+        ("", "prompt is empty"),
+        ([], "prompt token ids are empty"),
+        (list(range(1, 65)), "64 tokens, but max_model_len is 64"),
+        ([1, 2, 256], r"token ids must be integers in \[0, 256\)"),
+        ([1, -3], r"token ids must be integers in \[0, 256\)"),
+        ("some text", "no tokenizer"),
+    ],
+)
+def test_bad_prompt_is_named_and_the_rest_of_the_call_runs_unharmed(llm, clean_outputs, bad_prompt, message):
+    with pytest.raises(ValueError, match=message) as error:
+        llm.generate([*GOOD_PROMPTS[:2], bad_prompt, GOOD_PROMPTS[2]], GREEDY, use_tqdm=False)
+    assert "request 2" in str(error.value)
+    assert_all_blocks_free(llm)
+    assert not llm.engine.has_unfinished_requests()
+    # Nothing was queued, and the engine serves the same call without the bad prompt exactly as before.
+    assert [
+        o.outputs[0].token_ids for o in llm.generate(GOOD_PROMPTS, GREEDY, use_tqdm=False)
+    ] == clean_outputs
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", -0.5),
+        ("top_p", 0.0),
+        ("top_k", -2),
+        ("min_p", 1.5),
+        ("max_tokens", 0),
+        ("min_tokens", -1),
+        ("repetition_penalty", 0.0),
+        ("presence_penalty", 2.5),
+        ("frequency_penalty", -3.0),
+        ("logprobs", 21),
+        ("stop", [""]),
+        ("stop_token_ids", [-1]),
+        ("seed", "seven"),
+    ],
+)
+def test_each_invalid_sampling_field_is_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        SamplingParams(**{field: value})
+
+
+def test_a_request_in_flight_is_unaffected_by_a_rejected_one(llm, clean_outputs):
+    engine = llm.engine
+    for i, prompt in enumerate(GOOD_PROMPTS):
+        engine.add_request(f"good-{i}", prompt, GREEDY)
+    engine.step()  # the good ones are running now
+    with pytest.raises(ValueError, match="max_model_len"):
+        engine.add_request("too-long", list(range(1, 100)), GREEDY)
+    with pytest.raises(ValueError, match="already in use"):
+        engine.add_request("good-0", [1, 2], GREEDY)
+    finished = {}
+    while engine.has_unfinished_requests():
+        for output in engine.step():
+            if output.finished:
+                finished[output.request_id] = output.outputs[0].token_ids
+    assert [finished[f"good-{i}"] for i in range(3)] == clean_outputs
+    assert_all_blocks_free(llm)
+
+
+def test_max_model_len_the_kv_cache_cannot_hold_fails_at_start_up(tiny_path):
+    # 2 layers x 2 KV heads x 16 dims x 4 bytes x 2 (K, V) = 512 bytes a token: 8 KiB = one block of 16.
+    with pytest.raises(ValueError, match=r"max_model_len=64 does not fit in the KV cache: 1 blocks"):
+        LLM(str(tiny_path), dtype="float32", max_model_len=64, kv_cache_memory_bytes=8192)
+
+
+def test_missing_model_path_is_named(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        LLM(str(missing))
+
+
+def test_bad_engine_options_are_named():
+    with pytest.raises(ValueError, match="block_size"):
+        LLM(block_size=0)
+    with pytest.raises(ValueError, match="dtype"):
+        LLM(dtype="float8")
+
+
+def test_prompts_and_params_of_different_lengths_are_refused(llm):
+    with pytest.raises(ValueError, match="2 sampling params for 3 prompts"):
+        llm.generate(GOOD_PROMPTS, [GREEDY, GREEDY], use_tqdm=False)
