@@ -78,17 +78,15 @@ def test_chunked_prefill_on_off_and_tiny_budgets_do_not_change_greedy_output(tin
 
 
 def test_forced_preemption_does_not_change_greedy_output(tiny_checkpoint):
-    path, prompts, expected = tiny_checkpoint
-    # 16 blocks of 4 slots = 64 tokens: 8 sequences of up to 52 tokens cannot all stay resident.
-    llm = LLM(
-        str(path),
-        dtype="float32",
-        block_size=4,
-        max_model_len=64,
-        kv_cache_memory_bytes=_bytes_for_blocks(path, 16, 4),
-    )
+    path, _, _ = tiny_checkpoint
+    # Short prompts that grow by 12 tokens: 8 of them need ~50 blocks of 4 at full length, the pool
+    # has 16, so admitted requests run out of blocks as they grow and are preempted and recomputed.
+    prompts = [[(7 * i + j) % 250 + 1 for j in range(10 + i)] for i in range(8)]
+    unconstrained = _generate(LLM(str(path), dtype="float32", block_size=4), prompts)
+    kv_bytes = _bytes_for_blocks(path, 16, 4)
+    llm = LLM(str(path), dtype="float32", block_size=4, max_model_len=64, kv_cache_memory_bytes=kv_bytes)
     assert llm.engine.scheduler.kv.num_blocks == 16
-    assert _generate(llm, prompts) == expected
+    assert _generate(llm, prompts) == unconstrained
     assert llm.kv_cache_stats()["num_preemptions"] > 0
 
 
