@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from pagedllm import LLM, SamplingParams
-
 from conftest import assert_all_blocks_free
 from model_harness import build_hf_model, save_hf_model
+
+from pagedllm import LLM, SamplingParams
 
 NUM_NEW_TOKENS = 12
 # Architecture and config overrides: GQA, head_dim != hidden / heads, tied and untied embeddings.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from pagedllm import LLM, SamplingParams
-
 from conftest import assert_all_blocks_free
 from model_harness import build_hf_model, save_hf_model
+
+from pagedllm import LLM, SamplingParams
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
 GOOD_PROMPTS = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
