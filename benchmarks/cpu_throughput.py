@@ -16,14 +16,15 @@ import random
 import time
 
 import torch
-
 from common import environment, measure_cpu_roofline, write_result
 
 
 def make_workload(num_prompts: int, seed: int, vocab_size: int) -> tuple[list[list[int]], list[int]]:
     rng = random.Random(seed)
     # Skip the first ids: they hold the special tokens.
-    prompts = [[rng.randrange(100, vocab_size) for _ in range(rng.randint(16, 512))] for _ in range(num_prompts)]
+    prompts = [
+        [rng.randrange(100, vocab_size) for _ in range(rng.randint(16, 512))] for _ in range(num_prompts)
+    ]
     output_lens = [rng.randint(16, 256) for _ in range(num_prompts)]
     return prompts, output_lens
 
@@ -56,7 +57,9 @@ def run_hf_padded(prompts: list[list[int]], output_lens: list[int]) -> dict[str,
     attention_mask = torch.tensor([[0] * (max_len - len(p)) + [1] * len(p) for p in prompts])
     max_new = max(output_lens)
     with torch.no_grad():
-        model.generate(input_ids[:2, -16:], attention_mask=attention_mask[:2, -16:], max_new_tokens=2)  # warm-up
+        model.generate(
+            input_ids[:2, -16:], attention_mask=attention_mask[:2, -16:], max_new_tokens=2
+        )  # warm-up
         start = time.perf_counter()
         out = model.generate(
             input_ids,
@@ -78,7 +81,9 @@ def run_hf_padded(prompts: list[list[int]], output_lens: list[int]) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-prompts", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -122,7 +127,9 @@ def main() -> None:
     print(f"{'system':<28}{'seconds':>10}{'output tok/s':>14}")
     print(f"{'pagedllm':<28}{ours['seconds']:>10.1f}{ours['output_tokens_per_s']:>14.1f}")
     if peer is not None:
-        print(f"{'transformers padded batch':<28}{peer['seconds']:>10.1f}{peer['output_tokens_per_s']:>14.1f}")
+        print(
+            f"{'transformers padded batch':<28}{peer['seconds']:>10.1f}{peer['output_tokens_per_s']:>14.1f}"
+        )
         print(f"speedup: {result['speedup_vs_hf_padded']:.2f}x")
     print(f"floor (measured roofline): {floor_s:.1f} s -> pagedllm at {floor_s / ours['seconds']:.0%} of it")
     print(f"written: {path}")

@@ -16,7 +16,7 @@ _DTYPES = {
     "fp16": torch.float16,
     "half": torch.float16,
 }
-ATTENTION_BACKENDS = ("auto", "reference")
+ATTENTION_BACKENDS = ("auto", "reference", "triton")
 LOAD_FORMATS = ("auto", "safetensors", "gguf", "dummy")
 # On a CPU there is no card to size the cache from; this is plenty for SmolLM2 (~23k tokens in fp32).
 DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30
@@ -35,6 +35,7 @@ class EngineConfig:
     device: str = "auto"
     seed: int = 0
     enable_chunked_prefill: bool = True
+    enable_prefix_caching: bool = True
     attention_backend: str = "auto"
     load_format: str = "auto"
 

@@ -38,6 +38,7 @@ class LLM:
         device: str = "auto",
         seed: int = 0,
         enable_chunked_prefill: bool = True,
+        enable_prefix_caching: bool = True,
         attention_backend: str = "auto",
         load_format: str = "auto",
     ) -> None:
@@ -53,6 +54,7 @@ class LLM:
             device=device,
             seed=seed,
             enable_chunked_prefill=enable_chunked_prefill,
+            enable_prefix_caching=enable_prefix_caching,
             attention_backend=attention_backend,
             load_format=load_format,
         )
@@ -89,14 +91,14 @@ class LLM:
         try:
             for tracker in trackers:
                 self.engine.add_tracked_request(tracker)
-                added.append(tracker.request.request_id)
+                added.append(tracker.request_id)
             return self._run(trackers, use_tqdm)
         except BaseException:
             self.engine.abort_request(added)  # never leave half a batch holding blocks
             raise
 
     def _run(self, trackers: list[RequestTracker], use_tqdm: bool) -> list[RequestOutput]:
-        order = {t.request.request_id: i for i, t in enumerate(trackers)}
+        order = {t.request_id: i for i, t in enumerate(trackers)}
         results: list[RequestOutput | None] = [None] * len(trackers)
         bar = tqdm(total=len(trackers), desc="Processed prompts", disable=not use_tqdm, dynamic_ncols=True)
         num_output_tokens = 0
@@ -105,7 +107,7 @@ class LLM:
                 for output in self.engine.step():
                     if output.finished and output.request_id in order:
                         results[order[output.request_id]] = output
-                        num_output_tokens += len(output.outputs[0].token_ids)
+                        num_output_tokens += sum(len(c.token_ids) for c in output.outputs)
                         bar.update(1)
                         bar.set_postfix_str(f"{num_output_tokens} output tokens", refresh=False)
         assert all(r is not None for r in results), "a request ended without a final output"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pagedllm.core.block_hash import BlockHash
+
 
 @dataclass(slots=True, eq=False)
 class KVCacheBlock:
@@ -12,12 +14,15 @@ class KVCacheBlock:
 
     block_id: int
     ref_cnt: int = 0
+    # Set once the block is full and registered in the prefix cache; cleared when it is evicted.
+    block_hash: BlockHash | None = None
     # Links of the free queue; both None while the block is referenced (not free).
     prev_free: KVCacheBlock | None = None
     next_free: KVCacheBlock | None = None
 
     def __repr__(self) -> str:
-        return f"KVCacheBlock(id={self.block_id}, ref_cnt={self.ref_cnt})"
+        cached = "" if self.block_hash is None else ", cached"
+        return f"KVCacheBlock(id={self.block_id}, ref_cnt={self.ref_cnt}{cached})"
 
 
 class FreeBlockQueue:
@@ -73,7 +78,12 @@ class FreeBlockQueue:
 
 
 class BlockPool:
-    """A fixed pool of ``num_blocks`` physical blocks handed out on demand and reference counted."""
+    """A fixed pool of ``num_blocks`` physical blocks handed out on demand and reference counted.
+
+    With prefix caching, a full block can be registered under its content hash. A cached block whose
+    ref count falls to 0 stays cached in the free queue: a later request with the same prefix revives
+    it (``touch``); only when the queue hands it out as a new block is it evicted (LRU).
+    """
 
     def __init__(self, num_blocks: int) -> None:
         if num_blocks < 1:
@@ -81,6 +91,8 @@ class BlockPool:
         self.num_blocks = num_blocks
         self.blocks = [KVCacheBlock(i) for i in range(num_blocks)]
         self.free_queue = FreeBlockQueue(self.blocks)
+        self.cached_blocks: dict[BlockHash, KVCacheBlock] = {}
+        self.num_evictions = 0
 
     @property
     def num_free_blocks(self) -> int:
@@ -94,7 +106,22 @@ class BlockPool:
         for block in taken:
             assert block.ref_cnt == 0
             block.ref_cnt = 1
+            if block.block_hash is not None:
+                del self.cached_blocks[block.block_hash]
+                block.block_hash = None
+                self.num_evictions += 1
         return taken
+
+    def get_cached_block(self, block_hash: BlockHash) -> KVCacheBlock | None:
+        return self.cached_blocks.get(block_hash)
+
+    def cache_block(self, block: KVCacheBlock, block_hash: BlockHash) -> None:
+        """Register a full, referenced block under its hash. If another block already holds the same
+        content (two requests computed one prefix at once), this one simply stays uncached."""
+        assert block.ref_cnt > 0 and block.block_hash is None
+        if block_hash not in self.cached_blocks:
+            block.block_hash = block_hash
+            self.cached_blocks[block_hash] = block
 
     def touch(self, blocks: Iterable[KVCacheBlock]) -> None:
         """Add one reference to each block, taking it out of the free queue if it was free."""
@@ -122,3 +149,6 @@ class BlockPool:
         for block in self.blocks:
             assert block.ref_cnt >= 0, f"{block} has a negative ref count"
             assert (block.ref_cnt == 0) == (block.block_id in free_ids), f"{block} free/referenced mismatch"
+            if block.block_hash is not None:
+                assert self.cached_blocks[block.block_hash] is block, f"{block} cached under a stale hash"
+        assert len(self.cached_blocks) == sum(b.block_hash is not None for b in self.blocks)

@@ -1,9 +1,18 @@
-"""Block tables: which physical blocks hold each sequence's KV, taken from the pool as tokens arrive."""
+"""Block tables: which physical blocks hold each sequence's KV, taken from the pool as tokens arrive.
+
+Blocks are shared two ways. Prefix caching: a full block is registered under a hash chained from its
+prefix, and a new request reuses the longest run of cached blocks matching its tokens. Forks: a child
+sequence starts with its parent's whole table, partly filled last block included. A shared block is
+never written: ``append_slots`` gives the writer a private copy first and records the copy, which the
+worker applies before the step's attention runs (copy-on-write).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pagedllm.core.block_hash import BlockHash, hash_full_blocks
 from pagedllm.core.block_pool import BlockPool, KVCacheBlock
 from pagedllm.core.request import Request
 
@@ -17,8 +26,11 @@ class KVCacheStats:
     num_blocks: int
     num_free_blocks: int
     block_size: int
-    num_tokens_stored: int  # tokens whose K/V sit in the pool
-    num_allocated_slots: int  # slots in blocks held by sequences
+    num_tokens_stored: int  # tokens whose K/V sit in the pool (a shared block's tokens count once)
+    num_allocated_slots: int  # slots of the blocks sequences hold (a shared block counts once)
+    num_shared_blocks: int = 0  # blocks referenced by more than one sequence
+    num_blocks_saved_by_sharing: int = 0  # blocks the sequences would hold unshared, minus held
+    num_cached_blocks: int = 0  # blocks registered in the prefix cache (held or free)
 
     @property
     def num_used_blocks(self) -> int:
@@ -42,6 +54,9 @@ class KVCacheStats:
             "block_size": self.block_size,
             "num_tokens_stored": self.num_tokens_stored,
             "num_allocated_slots": self.num_allocated_slots,
+            "num_shared_blocks": self.num_shared_blocks,
+            "num_blocks_saved_by_sharing": self.num_blocks_saved_by_sharing,
+            "num_cached_blocks": self.num_cached_blocks,
             "utilization": self.utilization,
             "usage": self.usage,
         }
@@ -54,12 +69,20 @@ class KVCacheManager:
     cannot serve them; then nothing was taken, and the scheduler decides whom to preempt.
     """
 
-    def __init__(self, num_blocks: int, block_size: int) -> None:
+    def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = False) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         self.block_size = block_size
+        self.enable_prefix_caching = enable_prefix_caching
         self.pool = BlockPool(num_blocks)
         self.block_tables: dict[str, list[KVCacheBlock]] = {}
+        # Hashes of each request's full blocks, extended as tokens are computed (prefix caching only).
+        self._block_hashes: dict[str, list[BlockHash]] = {}
+        # (src, dst) block ids to copy before the next forward pass: copy-on-write of shared blocks.
+        self._pending_copies: list[tuple[int, int]] = []
+        # Prefix-cache counters in tokens, like vLLM's: tokens looked up, tokens found.
+        self.num_prefix_queries = 0
+        self.num_prefix_hits = 0
 
     @property
     def num_blocks(self) -> int:
@@ -73,46 +96,144 @@ class KVCacheManager:
         """Whether a sequence of ``num_tokens`` fits in the whole pool, all other sequences gone."""
         return cdiv(num_tokens, self.block_size) <= self.num_blocks
 
-    def allocate(self, request: Request, num_new_tokens: int) -> list[KVCacheBlock] | None:
-        """Admit a waiting request: blocks for its first ``num_new_tokens`` uncomputed tokens."""
+    # -- admission -------------------------------------------------------------------------------
+
+    def get_computed_blocks(self, request: Request) -> list[KVCacheBlock]:
+        """The longest run of cached blocks matching the request's tokens.
+
+        NOTE: at most ``(num_tokens - 1) // block_size`` blocks, so at least the last token is computed
+        (its logits are needed) and it never lands in a cached block, which must stay immutable.
+        """
+        if not self.enable_prefix_caching:
+            return []
+        hashes = self._hashes_for(request)
+        max_blocks = (request.num_tokens - 1) // self.block_size
+        hits: list[KVCacheBlock] = []
+        for block_hash in hashes[:max_blocks]:
+            block = self.pool.get_cached_block(block_hash)
+            if block is None:
+                break
+            hits.append(block)
+        return hits
+
+    def allocate(
+        self, request: Request, num_new_tokens: int, computed_blocks: Sequence[KVCacheBlock] = ()
+    ) -> list[KVCacheBlock] | None:
+        """Admit a waiting request: share ``computed_blocks`` (a prefix hit), then take blocks for the
+        ``num_new_tokens`` tokens after them."""
         assert request.request_id not in self.block_tables, f"{request.request_id} already has blocks"
-        self.block_tables[request.request_id] = []
-        new_blocks = self.append_slots(request, num_new_tokens)
-        if new_blocks is None:
-            del self.block_tables[request.request_id]
+        num_computed = len(computed_blocks) * self.block_size
+        num_needed = cdiv(num_computed + num_new_tokens, self.block_size) - len(computed_blocks)
+        # Reviving a free cached block takes it out of the free queue too.
+        num_revived = sum(1 for block in computed_blocks if block.ref_cnt == 0)
+        if num_needed + num_revived > self.pool.num_free_blocks:
+            return None
+        self.pool.touch(computed_blocks)
+        new_blocks = self.pool.get_new_blocks(num_needed)
+        self.block_tables[request.request_id] = [*computed_blocks, *new_blocks]
+        if self.enable_prefix_caching:
+            self.num_prefix_queries += request.num_tokens
+            self.num_prefix_hits += num_computed
         return new_blocks
+
+    # -- growth ----------------------------------------------------------------------------------
 
     def append_slots(self, request: Request, num_new_tokens: int) -> list[KVCacheBlock] | None:
-        """Grow a request's table to hold ``num_computed_tokens + num_new_tokens`` tokens."""
+        """Grow a request's table to hold ``num_computed_tokens + num_new_tokens`` tokens, copying the
+        block the first new token lands in if other sequences share it."""
         table = self.block_tables[request.request_id]
         num_needed = cdiv(request.num_computed_tokens + num_new_tokens, self.block_size) - len(table)
-        if num_needed <= 0:
-            return []
-        if num_needed > self.pool.num_free_blocks:
+        write_index = request.num_computed_tokens // self.block_size
+        needs_copy = write_index < len(table) and table[write_index].ref_cnt > 1
+        # NOTE: forks happen between steps, when a table ends at the block of the next write, so only
+        # that one block can be shared among the blocks this step writes.
+        assert all(block.ref_cnt == 1 for block in table[write_index + 1 :]), "shared block past the write"
+        if max(num_needed, 0) + needs_copy > self.pool.num_free_blocks:
             return None
-        new_blocks = self.pool.get_new_blocks(num_needed)
-        table.extend(new_blocks)
+        new_blocks: list[KVCacheBlock] = []
+        if needs_copy:
+            shared = table[write_index]
+            (private,) = self.pool.get_new_blocks(1)
+            self._pending_copies.append((shared.block_id, private.block_id))
+            self.pool.free_blocks([shared])  # drops this sequence's reference only
+            table[write_index] = private
+            new_blocks.append(private)
+        if num_needed > 0:
+            grown = self.pool.get_new_blocks(num_needed)
+            table.extend(grown)
+            new_blocks.extend(grown)
         return new_blocks
 
+    def fork(self, parent: Request, child: Request) -> None:
+        """Give ``child`` the parent's whole block table, every block shared (ref counts + 1)."""
+        assert child.request_id not in self.block_tables, f"{child.request_id} already has blocks"
+        table = self.block_tables[parent.request_id]
+        self.pool.touch(table)
+        self.block_tables[child.request_id] = list(table)
+        if parent.request_id in self._block_hashes:
+            self._block_hashes[child.request_id] = list(self._block_hashes[parent.request_id])
+
+    def cache_full_blocks(self, request: Request) -> None:
+        """Register the request's newly computed full blocks in the prefix cache."""
+        if not self.enable_prefix_caching:
+            return
+        table = self.block_tables.get(request.request_id)
+        if table is None:
+            return
+        hashes = self._hashes_for(request, request.num_computed_tokens)
+        for block, block_hash in zip(table, hashes, strict=False):
+            if block.block_hash is None:
+                self.pool.cache_block(block, block_hash)
+
+    def _hashes_for(self, request: Request, num_tokens: int | None = None) -> list[BlockHash]:
+        known = self._block_hashes.setdefault(request.request_id, [])
+        return hash_full_blocks(request.all_token_ids, self.block_size, known, request.cache_salt, num_tokens)
+
+    # -- release ---------------------------------------------------------------------------------
+
     def free(self, request: Request) -> None:
-        """Release every block the request holds (a request without blocks is a no-op)."""
+        """Release every block reference the request holds (a request without blocks is a no-op)."""
+        self._block_hashes.pop(request.request_id, None)
         table = self.block_tables.pop(request.request_id, None)
-        if table:
-            self.pool.free_blocks(reversed(table))
+        if not table:
+            return
+        if self._pending_copies:
+            # A copy into a block this request no longer holds would be wasted work.
+            mine = {block.block_id for block in table if block.ref_cnt == 1}
+            self._pending_copies = [(s, d) for s, d in self._pending_copies if d not in mine]
+        self.pool.free_blocks(reversed(table))
+
+    def take_block_copies(self) -> list[tuple[int, int]]:
+        copies, self._pending_copies = self._pending_copies, []
+        return copies
+
+    # -- observability ---------------------------------------------------------------------------
 
     def get_block_ids(self, request_id: str) -> list[int]:
         return [block.block_id for block in self.block_tables[request_id]]
 
-    def stats(self, requests: list[Request]) -> KVCacheStats:
+    def stats(self, requests: Sequence[Request]) -> KVCacheStats:
         """Pool occupancy; ``requests`` are the ones holding blocks (their computed tokens are stored)."""
-        num_tokens = sum(r.num_computed_tokens for r in requests if r.request_id in self.block_tables)
-        num_slots = sum(len(table) for table in self.block_tables.values()) * self.block_size
+        filled: dict[int, int] = {}  # block id -> slots holding tokens
+        for request in requests:
+            table = self.block_tables.get(request.request_id)
+            if table is None:
+                continue
+            remaining = request.num_computed_tokens
+            for block in table:
+                count = min(self.block_size, max(remaining, 0))
+                filled[block.block_id] = max(filled.get(block.block_id, 0), count)
+                remaining -= self.block_size
+        num_held = len({block.block_id for table in self.block_tables.values() for block in table})
         return KVCacheStats(
             num_blocks=self.num_blocks,
             num_free_blocks=self.num_free_blocks,
             block_size=self.block_size,
-            num_tokens_stored=num_tokens,
-            num_allocated_slots=num_slots,
+            num_tokens_stored=sum(filled.values()),
+            num_allocated_slots=num_held * self.block_size,
+            num_shared_blocks=sum(1 for block in self.pool.blocks if block.ref_cnt > 1),
+            num_blocks_saved_by_sharing=sum(len(t) for t in self.block_tables.values()) - num_held,
+            num_cached_blocks=len(self.pool.cached_blocks),
         )
 
     def check_invariants(self) -> None:

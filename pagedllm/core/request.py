@@ -58,6 +58,12 @@ class Request:
     num_computed_tokens: int = 0
     num_preemptions: int = 0
     stop_reason: int | str | None = None
+    # Isolates this tenant's prefix-cache entries: blocks hash differently under another salt.
+    cache_salt: str | None = None
+    # Prompt tokens served from the prefix cache at first admission.
+    num_cached_tokens: int = 0
+    # Parallel sampling: the request whose prefill this one waits for, then forks from.
+    parent_id: str | None = None
     # Prompt then outputs: the tokens whose K/V the sequence needs, set from the prompt at creation.
     all_token_ids: list[int] = field(default_factory=list, init=False)
 

@@ -52,6 +52,8 @@ class Scheduler:
         self.requests: dict[str, Request] = {}
         self._new_request_ids: set[str] = set()  # not yet announced to the worker
         self._finished_since_last_step: set[str] = set()
+        # Parallel sampling: children that fork from a parent when its prefill is sampled.
+        self._pending_forks: dict[str, list[Request]] = {}
         self.num_preemptions = 0
 
     # -- request lifecycle -------------------------------------------------------------------------
@@ -73,6 +75,19 @@ class Scheduler:
         self.waiting.append(request)
         self._new_request_ids.add(request.request_id)
 
+    def add_fork_children(self, parent_id: str, children: list[Request]) -> None:
+        """Children of a parallel-sampling request: each gets its own first token sampled from the
+        parent's prefill and then continues on the parent's shared blocks (no prefill of their own)."""
+        parent = self.requests[parent_id]
+        assert parent.num_output_tokens == 0 and parent_id not in self._pending_forks
+        for child in children:
+            if child.request_id in self.requests:
+                raise ValueError(f"request id {child.request_id!r} is already in use")
+            child.parent_id = parent_id
+            self.requests[child.request_id] = child
+            self._new_request_ids.add(child.request_id)
+        self._pending_forks[parent_id] = list(children)
+
     def finish_requests(self, request_ids: Iterable[str], status: RequestStatus) -> None:
         """Finish (stop string, abort) requests wherever they are; unknown or finished ids are ignored."""
         assert status.is_finished
@@ -83,6 +98,8 @@ class Scheduler:
                 continue
             if request.status == RequestStatus.RUNNING:
                 finished_running = True
+            elif request.parent_id is not None and request.parent_id in self._pending_forks:
+                self._pending_forks[request.parent_id].remove(request)
             else:
                 self.waiting.remove(request_id)
             self._finish(request, status)
@@ -93,6 +110,9 @@ class Scheduler:
         request.status = status
         self.kv.free(request)
         del self.requests[request.request_id]
+        for orphan in self._pending_forks.pop(request.request_id, []):
+            # The parent ended before its prefill was sampled: its children never start.
+            self._finish(orphan, status)
         if request.request_id in self._new_request_ids:
             self._new_request_ids.discard(request.request_id)  # the worker never saw it
         else:
@@ -138,13 +158,18 @@ class Scheduler:
         # Waiting requests, FCFS. After a preemption the pool is full: admitting would only thrash.
         while not preempted and self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting.peek()
-            num_new = request.num_tokens - request.num_computed_tokens
+            computed_blocks = self.kv.get_computed_blocks(request)
+            num_computed = len(computed_blocks) * self.kv.block_size
+            num_new = request.num_tokens - num_computed
             if num_new > budget:
                 if not self.config.enable_chunked_prefill:
                     break
                 num_new = budget
-            if self.kv.allocate(request, num_new) is None:
+            if self.kv.allocate(request, num_new, computed_blocks) is None:
                 break
+            request.num_computed_tokens = num_computed
+            if request.num_preemptions == 0:
+                request.num_cached_tokens = num_computed
             self.waiting.popleft()
             request.status = RequestStatus.RUNNING
             self.running.append(request)
@@ -153,18 +178,23 @@ class Scheduler:
             budget -= num_new
 
         for request in scheduled:
-            out.scheduled.append(self._scheduled_request(request, num_new_tokens[request.request_id]))
-            if request.request_id in self._new_request_ids:
-                self._new_request_ids.discard(request.request_id)
-                out.new_requests.append(
-                    NewRequestData(request.request_id, request.prompt_token_ids, request.sampling_params)
-                )
+            item = self._scheduled_request(request, num_new_tokens[request.request_id])
+            out.scheduled.append(item)
+            for announced in [request, *(self.requests[i] for i in item.fork_request_ids)]:
+                if announced.request_id in self._new_request_ids:
+                    self._new_request_ids.discard(announced.request_id)
+                    out.new_requests.append(
+                        NewRequestData(
+                            announced.request_id, announced.prompt_token_ids, announced.sampling_params
+                        )
+                    )
         out.preempted_request_ids = {r.request_id for r in preempted}
+        out.block_copies = self.kv.take_block_copies()
         return out
 
     def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
         start = request.num_computed_tokens
-        return ScheduledRequest(
+        item = ScheduledRequest(
             request_id=request.request_id,
             token_ids=request.all_token_ids[start : start + num_new],
             start_position=start,
@@ -172,6 +202,10 @@ class Scheduler:
             needs_sample=start + num_new == request.num_tokens,
             num_output_tokens=request.num_output_tokens,
         )
+        children = self._pending_forks.get(request.request_id)
+        if item.needs_sample and children:
+            item.fork_request_ids = [child.request_id for child in children]
+        return item
 
     def _preempt(self, request: Request) -> None:
         self.kv.free(request)
@@ -195,19 +229,36 @@ class Scheduler:
             if request is None or request.is_finished:
                 continue  # aborted while the step ran
             request.num_computed_tokens += item.num_tokens
+            self.kv.cache_full_blocks(request)
             if not item.needs_sample:
                 continue
-            request.append_output_token(sampled_token_ids[item.request_id])
-            updated.append(request)
-            status = request.check_token_stop()
-            if status is None and request.num_tokens >= self.config.max_model_len:
-                status = RequestStatus.FINISHED_LENGTH
-            if status is not None:
-                self._finish(request, status)
-                any_finished = True
+            children = self._fork_children(request, item.fork_request_ids)
+            for sampled in [request, *children]:
+                sampled.append_output_token(sampled_token_ids[sampled.request_id])
+                updated.append(sampled)
+                status = sampled.check_token_stop()
+                if status is None and sampled.num_tokens >= self.config.max_model_len:
+                    status = RequestStatus.FINISHED_LENGTH
+                if status is not None:
+                    self._finish(sampled, status)
+                    any_finished = True
         if any_finished:
             self.running = [r for r in self.running if not r.is_finished]
         return updated
+
+    def _fork_children(self, parent: Request, child_ids: list[str]) -> list[Request]:
+        """Start the children whose first token was sampled from ``parent``'s prefill this step."""
+        if not child_ids:
+            return []
+        pending = self._pending_forks.pop(parent.request_id)
+        children = [child for child in pending if child.request_id in child_ids]
+        for child in children:
+            self.kv.fork(parent, child)
+            child.num_computed_tokens = parent.num_computed_tokens
+            child.status = RequestStatus.RUNNING
+            self.running.append(child)
+        # Children aborted after the step was scheduled are gone from `pending` already.
+        return children
 
     # -- observability -----------------------------------------------------------------------------
 
@@ -221,4 +272,5 @@ class Scheduler:
             assert request.request_id in self.kv.block_tables
         for request in self.waiting:
             assert request.request_id not in self.kv.block_tables, f"{request.request_id} waits with blocks"
-        assert len(self.running) + len(self.waiting) == len(self.requests)
+        num_pending = sum(len(children) for children in self._pending_forks.values())
+        assert len(self.running) + len(self.waiting) + num_pending == len(self.requests)

@@ -25,6 +25,9 @@ class ScheduledRequest:
     block_ids: list[int]  # the whole block table, logical block i -> physical block block_ids[i]
     needs_sample: bool  # the step reaches the end of the sequence, so a token is sampled
     num_output_tokens: int  # output tokens so far (min_tokens and penalties need them)
+    # Parallel sampling: the end of this prefill is also sampled for these requests, which then fork
+    # from this one (sharing its blocks) and continue on their own.
+    fork_request_ids: list[str] = field(default_factory=list)
 
     @property
     def num_tokens(self) -> int:
@@ -38,6 +41,8 @@ class SchedulerOutput:
     # Requests gone since the last step: the worker drops their per-request state.
     finished_request_ids: set[str] = field(default_factory=set)
     preempted_request_ids: set[str] = field(default_factory=set)
+    # (src, dst) physical block pairs to copy in every layer before attention: copy-on-write.
+    block_copies: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def num_batched_tokens(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -16,7 +17,7 @@ from pagedllm.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
 from pagedllm.core.kv_cache_manager import KVCacheManager
 from pagedllm.core.request import Request, RequestStatus, StopCriteria
 from pagedllm.core.scheduler import Scheduler, SchedulerConfig
-from pagedllm.engine.output_processor import RequestTracker
+from pagedllm.engine.output_processor import RequestTracker, SequenceTracker
 from pagedllm.model.default_model import default_model_path
 from pagedllm.model.loader.model_loader import load_model
 from pagedllm.outputs import RequestOutput
@@ -62,7 +63,7 @@ class LLMEngine:
                 max_model_len=max_model_len,
                 enable_chunked_prefill=config.enable_chunked_prefill,
             ),
-            KVCacheManager(num_blocks, config.block_size),
+            KVCacheManager(num_blocks, config.block_size, enable_prefix_caching=config.enable_prefix_caching),
         )
         self.kv_caches = allocate_kv_caches(self.arch, num_blocks, config.block_size, self.dtype, self.device)
         self.eos_token_id = self._eos_token_id()
@@ -76,7 +77,8 @@ class LLMEngine:
             self.eos_token_id,
             config.seed,
         )
-        self._trackers: dict[str, RequestTracker] = {}
+        self._trackers: dict[str, RequestTracker] = {}  # by user request id
+        self._sequences: dict[str, tuple[RequestTracker, SequenceTracker]] = {}  # by sequence id
         self._request_counter = itertools.count()
         logger.info(
             "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d",
@@ -109,19 +111,34 @@ class LLMEngine:
         return self.arch.eos_token_ids[0] if self.arch.eos_token_ids else None
 
     def _attention_backend(self) -> AttentionBackend:
-        # "auto" is the reference backend until the Triton kernels land.
-        return ReferenceAttentionBackend()
+        """For "auto", the Triton kernels on CUDA when triton imports, else the reference backend."""
+        choice = self.config.attention_backend
+        if choice == "reference" or (choice == "auto" and self.device.type != "cuda"):
+            return ReferenceAttentionBackend()
+        try:
+            # NOTE: imported here, not at module level: it imports triton, which CPU installs may lack.
+            from pagedllm.attention.triton import TritonAttentionBackend
+        except ImportError as e:
+            if choice == "triton":
+                raise ValueError(f"attention_backend='triton' needs the triton package: {e}") from e
+            logger.warning("triton is not importable (%s); using the reference attention backend", e)
+            return ReferenceAttentionBackend()
+        return TritonAttentionBackend()
 
     # -- requests ----------------------------------------------------------------------------------
 
     def make_request(
-        self, prompt: PromptInput, params: SamplingParams, request_id: str | None = None
+        self,
+        prompt: PromptInput,
+        params: SamplingParams,
+        request_id: str | None = None,
+        cache_salt: str | None = None,
     ) -> RequestTracker:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
-        if params.n != 1:
-            raise ValueError(f"n={params.n} is not supported yet; only n=1")
+        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
+            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
         prompt_text, prompt_ids = self._tokenize(prompt)
         if len(prompt_ids) >= self.max_model_len:
             raise ValueError(
@@ -139,17 +156,25 @@ class LLMEngine:
             stop_token_ids=frozenset(params.stop_token_ids or ()) | frozenset(extra_eos),
         )
         request_id = request_id if request_id is not None else str(next(self._request_counter))
-        request = Request(
-            request_id=request_id,
-            prompt_token_ids=prompt_ids,
-            stop=stop,
-            arrival_time=time.monotonic(),
-            sampling_params=params,
-        )
-        detokenizer = None
-        if self.tokenizer is not None:
-            detokenizer = IncrementalDetokenizer(self.tokenizer, prompt_ids, params.skip_special_tokens)
-        return RequestTracker(request=request, prompt=prompt_text, params=params, detokenizer=detokenizer)
+        sequences = []
+        for index in range(params.n):
+            # Branch i of a seeded request draws from seed + i: distinct, and reproducible.
+            branch_params = params
+            if index and params.seed is not None:
+                branch_params = dataclasses.replace(params, seed=params.seed + index)
+            request = Request(
+                request_id=request_id if index == 0 else f"{request_id}#{index}",
+                prompt_token_ids=prompt_ids,
+                stop=stop,
+                arrival_time=time.monotonic(),
+                sampling_params=branch_params,
+                cache_salt=cache_salt,
+            )
+            detokenizer = None
+            if self.tokenizer is not None:
+                detokenizer = IncrementalDetokenizer(self.tokenizer, prompt_ids, params.skip_special_tokens)
+            sequences.append(SequenceTracker(request, params, detokenizer, index=index))
+        return RequestTracker(request_id=request_id, prompt=prompt_text, sequences=sequences)
 
     def _tokenize(self, prompt: PromptInput) -> tuple[str | None, list[int]]:
         if isinstance(prompt, str):
@@ -171,17 +196,33 @@ class LLMEngine:
         return None, ids
 
     def add_tracked_request(self, tracker: RequestTracker) -> None:
-        self.scheduler.add_request(tracker.request)  # raises RequestRejectedError (a ValueError)
-        self._trackers[tracker.request.request_id] = tracker
+        if tracker.request_id in self._trackers:
+            raise ValueError(f"request id {tracker.request_id!r} is already in use")
+        parent, *children = (seq.request for seq in tracker.sequences)
+        self.scheduler.add_request(parent)  # raises RequestRejectedError (a ValueError)
+        if children:
+            # The prompt is prefilled once; the children fork from it when its first token is sampled.
+            self.scheduler.add_fork_children(parent.request_id, children)
+        self._trackers[tracker.request_id] = tracker
+        for seq in tracker.sequences:
+            self._sequences[seq.request.request_id] = (tracker, seq)
 
-    def add_request(self, request_id: str, prompt: PromptInput, params: SamplingParams) -> None:
-        self.add_tracked_request(self.make_request(prompt, params, request_id))
+    def add_request(
+        self, request_id: str, prompt: PromptInput, params: SamplingParams, cache_salt: str | None = None
+    ) -> None:
+        self.add_tracked_request(self.make_request(prompt, params, request_id, cache_salt))
 
     def abort_request(self, request_ids: str | Sequence[str]) -> None:
+        """Abort requests (all their sequences) wherever they are; unknown ids are ignored."""
         ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
-        self.scheduler.finish_requests(ids, RequestStatus.FINISHED_ABORTED)
         for request_id in ids:
-            self._trackers.pop(request_id, None)
+            tracker = self._trackers.pop(request_id, None)
+            if tracker is None:
+                continue
+            sequence_ids = [seq.request.request_id for seq in tracker.sequences]
+            self.scheduler.finish_requests(sequence_ids, RequestStatus.FINISHED_ABORTED)
+            for sequence_id in sequence_ids:
+                self._sequences.pop(sequence_id, None)
 
     def has_unfinished_requests(self) -> bool:
         return self.scheduler.has_unfinished_requests()
@@ -189,26 +230,31 @@ class LLMEngine:
     # -- one step ----------------------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
+        """Run one scheduled batch; returns an output for every request that received tokens."""
         sched = self.scheduler.schedule()
         model_output = self.runner.execute(sched)
         updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
-        outputs: list[RequestOutput] = []
         stopped_by_string: list[str] = []
+        touched: dict[str, RequestTracker] = {}
         for request in updated:
-            tracker = self._trackers[request.request_id]
-            tracker.on_token(
+            tracker, seq = self._sequences[request.request_id]
+            seq.on_token(
                 request.output_token_ids[-1], model_output.logprobs.get(request.request_id), self.tokenizer
             )
-            if tracker.stop_string is not None and not request.is_finished:
+            if seq.stop_string is not None and not request.is_finished:
                 stopped_by_string.append(request.request_id)
+            touched[tracker.request_id] = tracker
         if stopped_by_string:
             self.scheduler.finish_requests(stopped_by_string, RequestStatus.FINISHED_STOPPED)
         for request in updated:
-            tracker = self._trackers[request.request_id]
             if request.is_finished:
-                tracker.on_finish()
-                del self._trackers[request.request_id]
+                _, seq = self._sequences.pop(request.request_id)
+                seq.on_finish()
+        outputs = []
+        for request_id, tracker in touched.items():
             outputs.append(tracker.to_output())
+            if tracker.is_finished:
+                del self._trackers[request_id]
         return outputs
 
     # -- observability -----------------------------------------------------------------------------
@@ -216,6 +262,8 @@ class LLMEngine:
     def kv_cache_stats(self) -> dict[str, float | int]:
         stats = self.scheduler.kv_cache_stats().as_dict()
         stats["num_preemptions"] = self.scheduler.num_preemptions
+        stats["prefix_cache_queries"] = self.scheduler.kv.num_prefix_queries
+        stats["prefix_cache_hits"] = self.scheduler.kv.num_prefix_hits
         stats["num_running"] = len(self.scheduler.running)
         stats["num_waiting"] = len(self.scheduler.waiting)
         return stats

@@ -1,4 +1,5 @@
-"""Per-request output state: incremental detokenization, stop strings, logprobs, ``RequestOutput``s."""
+"""Output state: per sequence (detokenization, stop strings, logprobs) and per request (its ``n``
+sequences gathered into one ``RequestOutput``)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,18 @@ from pagedllm.tokenizer.tokenizer import Tokenizer
 
 
 @dataclass(slots=True)
-class RequestTracker:
-    """Everything the engine adds to a core ``Request`` on its way to the user."""
+class SequenceTracker:
+    """Everything the engine adds to one core ``Request`` (one sequence) on its way to the user."""
 
     request: Request
-    prompt: str | None
     params: SamplingParams
     detokenizer: IncrementalDetokenizer | None
+    index: int = 0  # which of the request's n completions
     text: str = ""
     logprobs: list[dict[int, Logprob]] | None = None
     cumulative_logprob: float | None = None
     # Set when a stop string ends the request: text is already cut, the scheduler is told by the engine.
     stop_string: str | None = None
-    num_cached_tokens: int = 0
     _max_stop_len: int = field(default=0)
 
     def __post_init__(self) -> None:
@@ -82,11 +82,10 @@ class RequestTracker:
             return self.text
         return self.text[: max(0, len(self.text) - self._max_stop_len + 1)]
 
-    def to_output(self) -> RequestOutput:
+    def to_completion(self) -> CompletionOutput:
         request = self.request
-        finished = request.is_finished
-        completion = CompletionOutput(
-            index=0,
+        return CompletionOutput(
+            index=self.index,
             text=self.visible_text(),
             token_ids=list(request.output_token_ids),
             cumulative_logprob=self.cumulative_logprob,
@@ -94,11 +93,30 @@ class RequestTracker:
             finish_reason=request.status.finish_reason,
             stop_reason=self.stop_string if self.stop_string is not None else request.stop_reason,
         )
+
+
+@dataclass(slots=True)
+class RequestTracker:
+    """One user request: its prompt and its ``n`` sequences (the first one is the parent)."""
+
+    request_id: str
+    prompt: str | None
+    sequences: list[SequenceTracker]
+
+    @property
+    def parent(self) -> Request:
+        return self.sequences[0].request
+
+    @property
+    def is_finished(self) -> bool:
+        return all(seq.request.is_finished for seq in self.sequences)
+
+    def to_output(self) -> RequestOutput:
         return RequestOutput(
-            request_id=request.request_id,
+            request_id=self.request_id,
             prompt=self.prompt,
-            prompt_token_ids=list(request.prompt_token_ids),
-            outputs=[completion],
-            finished=finished,
-            num_cached_tokens=self.num_cached_tokens,
+            prompt_token_ids=list(self.parent.prompt_token_ids),
+            outputs=[seq.to_completion() for seq in self.sequences],
+            finished=self.is_finished,
+            num_cached_tokens=self.parent.num_cached_tokens,
         )

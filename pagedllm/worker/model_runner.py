@@ -12,6 +12,7 @@ from pagedllm.attention.context import forward_context
 from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
+from pagedllm.worker.kv_cache import copy_blocks
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler
 from pagedllm.worker.sampling_batch import SamplingBatch
@@ -73,13 +74,20 @@ class ModelRunner:
         self._update_states(sched)
         if sched.is_empty:
             return ModelOutput()
+        if sched.block_copies:
+            copy_blocks(self.kv_caches, sched.block_copies, self.device)
         inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
         with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
             hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
-        to_sample = [s.request_id for s in sched.scheduled if s.needs_sample]
-        if not to_sample:
+        sampled_items = [s for s in sched.scheduled if s.needs_sample]
+        if not sampled_items:
             return ModelOutput()
         logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]
+        # A parallel-sampling parent's last logits row is sampled once more for each child it forks.
+        to_sample = [rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids)]
+        if len(to_sample) > len(sampled_items):
+            rows = [row for row, s in enumerate(sampled_items) for _ in range(1 + len(s.fork_request_ids))]
+            logits = logits[torch.tensor(rows, device=logits.device)]
         states = [self._states[request_id] for request_id in to_sample]
         batch = SamplingBatch.build(
             params=[s.params for s in states],
