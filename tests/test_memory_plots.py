@@ -1,0 +1,114 @@
+"""The memory pictures: valid PNGs, drawn from the same numbers the JSON report holds."""
+
+import json
+
+import pytest
+
+pytest.importorskip("matplotlib")
+import matplotlib.image
+
+from pagedllm.cli import main
+from pagedllm.report.plots import BREAKDOWN
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_valid_png(path):
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert pixels.std() > 0.01, f"{path} is blank"
+
+
+@pytest.fixture(scope="module")
+def seed_memory_outputs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plots")
+    argv = [
+        "simulate",
+        "--workload",
+        "seed-memory",
+        "--batch-sizes",
+        "10,25",
+        "--num-blocks",
+        "512",
+        "--json",
+        str(out / "report.json"),
+        "--plots",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_seed_memory_writes_three_valid_pngs_each_with_its_numbers(seed_memory_outputs):
+    out, _ = seed_memory_outputs
+    for name in ("utilization", "breakdown", "block-map"):
+        assert_valid_png(out / f"seed-memory-{name}.png")
+        assert (out / f"seed-memory-{name}.json").is_file()
+
+
+def test_utilization_picture_numbers_are_the_reports(seed_memory_outputs):
+    out, report = seed_memory_outputs
+    drawn = json.loads((out / "seed-memory-utilization.json").read_text())
+    sweep = [r for r in report["runs"] if r["study"] == "utilization"]
+    assert set(drawn) == {"contiguous", "paged"}
+    for run in sweep:
+        series = drawn[run["variant"]]
+        i = series["batch_size"].index(run["params"]["batch_size"])
+        assert series["utilization_at_full_length"][i] == run["summary"]["utilization_at_full_length"]
+        assert series["utilization_time_avg"][i] == run["summary"]["utilization_time_avg"]
+    assert drawn["contiguous"]["utilization_at_full_length"][0] == pytest.approx(0.244, abs=0.015)
+
+
+def test_breakdown_picture_numbers_are_the_reports_and_add_up(seed_memory_outputs):
+    out, report = seed_memory_outputs
+    drawn = json.loads((out / "seed-memory-breakdown.json").read_text())
+    capacity = [r for r in report["runs"] if r["study"] == "capacity"]
+    assert len(drawn["labels"]) == len(capacity) == 2
+    for i, run in enumerate(capacity):
+        for name, key, _ in BREAKDOWN:
+            assert drawn[name][i] == run["summary"][key]
+        assert sum(drawn[name][i] for name, _, _ in BREAKDOWN) == pytest.approx(1.0)
+    reservation = dict(zip([r["variant"] for r in capacity], drawn["reservation"], strict=True))
+    assert reservation["contiguous"] > 0.3 and reservation["paged"] == 0
+
+
+def test_block_map_picture_is_the_reports_block_map(seed_memory_outputs):
+    out, report = seed_memory_outputs
+    drawn = json.loads((out / "seed-memory-block-map.json").read_text())["maps"]
+    runs = [r for r in report["runs"] if "block_map" in r]
+    assert len(drawn) == len(runs) == 2
+    for picture, run in zip(drawn, runs, strict=True):
+        for key in ("step", "owner", "num_holders", "num_filled"):
+            assert picture[key] == run["block_map"][key]
+        used = run["steps"]["num_used_blocks"][picture["step"]]
+        counts = picture["counts"]
+        assert counts["full"] + counts["tail"] + counts["reserved"] == used
+        assert counts["free"] == 512 - used
+    contiguous = next(p for p in drawn if p["variant"] == "contiguous")
+    assert contiguous["counts"]["reserved"] > contiguous["counts"]["full"]
+
+
+def test_trace_pictures_mark_shared_blocks(tmp_path):
+    argv = [
+        "simulate",
+        "--workload",
+        "shared-prefix",
+        "--num-requests",
+        "10",
+        "--num-blocks",
+        "256",
+        "--kv-policy",
+        "paged",
+        "--plots",
+        str(tmp_path),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    assert not (tmp_path / "shared-prefix-utilization.png").exists()  # no batch sweep in this workload
+    for name in ("breakdown", "block-map"):
+        assert_valid_png(tmp_path / f"shared-prefix-{name}.png")
+    maps = json.loads((tmp_path / "shared-prefix-block-map.json").read_text())["maps"]
+    assert [m["variant"] for m in maps] == ["paged-no-prefix-cache", "paged"]
+    assert maps[0]["counts"]["shared"] == 0 and maps[1]["counts"]["shared"] == 12

@@ -1,0 +1,134 @@
+"""The simulator: workloads through the real scheduler and KV cache manager, per-step accounting, the CLI."""
+
+import json
+
+import pytest
+
+from pagedllm.cli import main
+from pagedllm.sim.simulator import SimConfig, simulate
+from pagedllm.sim.study import CONTIGUOUS, PAGED, PAGED_NO_PREFIX_CACHE, derived_metrics
+from pagedllm.sim.workloads import (
+    SimRequest,
+    Workload,
+    load_trace,
+    save_trace,
+    shared_prefix,
+    synthetic_trace,
+)
+
+
+def trace(*requests: tuple[int, int, float]) -> Workload:
+    return Workload("trace", "test", tuple(SimRequest(p, o, t) for p, o, t in requests))
+
+
+def test_every_sample_splits_the_held_blocks_into_tokens_tails_and_reservation():
+    workload = synthetic_trace(200, request_rate=50.0)
+    for policy in ("paged", "contiguous"):
+        run = simulate(
+            workload, SimConfig(num_blocks=400, block_size=16, max_model_len=2048, kv_policy=policy)
+        )
+        assert run.summary.num_finished == 200
+        for sample in run.samples:
+            assert sample.num_allocated_slots == sample.num_used_blocks * 16
+            assert sample.num_token_slots <= sample.num_allocated_slots
+        if policy == "paged":
+            assert run.summary.num_preemptions > 0  # a tight pool: preemption is part of what is replayed
+            assert all(s.num_reserved_slots == 0 for s in run.samples)
+        else:
+            assert run.summary.num_preemptions == 0
+            assert run.summary.peak_running == 400 // 128
+
+
+def test_a_run_is_deterministic():
+    workload = synthetic_trace(100, request_rate=30.0, seed=3)
+    config = SimConfig(num_blocks=150, max_model_len=1024, enable_prefix_caching=True)
+    first, second = simulate(workload, config).to_dict(), simulate(workload, config).to_dict()
+    first.pop("wall_seconds"), second.pop("wall_seconds")
+    assert first == second
+
+
+def test_requests_wait_for_their_arrival_time_and_idle_gaps_are_skipped():
+    # One step lasts 10 ms + 0.1 ms per token: the second request arrives long after the first is done.
+    run = simulate(trace((8, 3, 0.0), (8, 3, 100.0)), SimConfig(num_blocks=64, max_model_len=256))
+    assert [s.num_running for s in run.samples] == [1, 1, 1, 1, 1, 1]
+    assert run.samples[3].time >= 100.0
+    assert run.summary.num_finished == 2
+
+
+def test_requests_that_can_never_fit_are_counted_as_rejected():
+    run = simulate(trace((300, 5, 0.0), (10, 5, 0.0)), SimConfig(num_blocks=64, max_model_len=256))
+    assert run.num_rejected == 1 and run.summary.num_finished == 1
+
+
+def test_responses_are_capped_at_max_model_len_like_the_engine():
+    run = simulate(trace((200, 500, 0.0)), SimConfig(num_blocks=64, max_model_len=256))
+    assert run.recorder.num_full_length_tokens == 255  # prompt + 56 responses; the last is never cached
+
+
+def test_shared_prefix_saves_most_of_the_system_prompts_memory_only_with_the_prefix_cache():
+    workload = shared_prefix(10)
+    config = SimConfig(num_blocks=2048)
+    saved = {
+        v.name: derived_metrics(simulate(workload, v.apply(config)))["prefix_memory_saved"]
+        for v in (CONTIGUOUS, PAGED_NO_PREFIX_CACHE, PAGED)
+    }
+    # 12 of the prompt's 12.5 blocks are full and shared by the 9 later requests: 9 * 12 * 16 / 2000.
+    assert saved == {"contiguous": 0.0, "paged-no-prefix-cache": 0.0, "paged": pytest.approx(0.864)}
+
+
+def test_shared_prefix_block_map_marks_the_shared_blocks():
+    run = simulate(shared_prefix(10), PAGED.apply(SimConfig(num_blocks=256)), block_map_step="peak")
+    block_map = run.block_map
+    assert block_map is not None
+    shared = [h for h in block_map.num_holders if h > 1]
+    assert shared == [run.samples[block_map.step].num_running] * 12  # the prompt's 12 full blocks
+    assert sum(o >= 0 for o in block_map.owner) == run.samples[block_map.step].num_used_blocks
+
+
+def test_traces_load_from_json_and_csv_and_round_trip(tmp_path):
+    workload = synthetic_trace(50, seed=7)
+    for suffix in (".json", ".csv"):
+        path = tmp_path / f"trace{suffix}"
+        save_trace(workload, path)
+        assert load_trace(path).requests == workload.requests
+    (tmp_path / "alt.json").write_text(json.dumps([{"prompt_tokens": 5, "max_tokens": 2}]))
+    assert load_trace(tmp_path / "alt.json").requests == (SimRequest(5, 2, 0.0),)
+    (tmp_path / "bad.csv").write_text("prompt_len,output_len\n5,x\n")
+    with pytest.raises(ValueError, match="request 0"):
+        load_trace(tmp_path / "bad.csv")
+
+
+def test_simulate_cli_writes_json_and_markdown_for_a_trace(tmp_path, capsys):
+    path = tmp_path / "trace.csv"
+    save_trace(synthetic_trace(40, seed=1), path)
+    out_json, out_md = tmp_path / "report.json", tmp_path / "report.md"
+    argv = [
+        "simulate",
+        "--workload",
+        str(path),
+        "--model",
+        "llama-3.2-1b",
+        "--kv-memory",
+        "64MiB",
+        "--json",
+        str(out_json),
+        "--markdown",
+        str(out_md),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    report = json.loads(out_json.read_text())
+    assert report["pool"]["num_blocks"] == 64 * 2**20 // (16 * 32 * 1024)
+    assert [r["variant"] for r in report["runs"]] == ["contiguous", "paged"]
+    for run in report["runs"]:
+        assert run["summary"]["num_finished"] == 40
+        assert len(run["steps"]["utilization"]) == run["summary"]["num_steps"]
+        assert run["block_map"]["step"] < run["summary"]["num_steps"]
+    assert report["command"].startswith("pagedllm simulate --workload")
+    assert out_md.read_text() in capsys.readouterr().out
+    assert "| trace trace.csv | paged |" in out_md.read_text()
+
+
+def test_simulate_cli_rejects_a_pool_smaller_than_one_sequence(capsys):
+    assert main(["simulate", "--num-blocks", "4", "--quiet"]) == 2
+    assert "max_model_len=2048 does not fit" in capsys.readouterr().err
