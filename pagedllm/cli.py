@@ -1,15 +1,19 @@
-"""Command line: ``pagedllm generate`` and ``pagedllm chat``."""
+"""Command line: ``pagedllm generate``, ``chat``, ``simulate`` (KV memory, no model) and ``kv-size``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pagedllm.config import ATTENTION_BACKENDS, LOAD_FORMATS
+from pagedllm.core.kv_policy import KV_POLICIES
+from pagedllm.sim.cli import add_kv_size_parser, add_simulate_parser, write_kv_report
 
 
 def _add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +34,12 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-num-batched-tokens", type=int, default=None)
     group.add_argument("--kv-cache-memory-bytes", type=int, default=None)
     group.add_argument("--no-chunked-prefill", action="store_true", help="schedule every prompt whole")
+    group.add_argument(
+        "--kv-policy",
+        default="paged",
+        choices=KV_POLICIES,
+        help="paged (blocks on demand) or contiguous (max_model_len reserved per request: the baseline)",
+    )
     group.add_argument("--attention-backend", default="auto", choices=ATTENTION_BACKENDS)
     group.add_argument("--load-format", default="auto", choices=LOAD_FORMATS)
     group.add_argument("--seed", type=int, default=0, help="engine seed for requests without their own")
@@ -63,6 +73,7 @@ def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "max_num_batched_tokens": args.max_num_batched_tokens,
         "kv_cache_memory_bytes": args.kv_cache_memory_bytes,
         "enable_chunked_prefill": not args.no_chunked_prefill,
+        "kv_policy": args.kv_policy,
         "attention_backend": args.attention_backend,
         "load_format": args.load_format,
         "seed": args.seed,
@@ -100,7 +111,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print("error: give a PROMPT or --prompts-file", file=sys.stderr)
         return 2
     params = _sampling_params(args)
-    llm = LLM(**_engine_kwargs(args))
+    llm = LLM(**_engine_kwargs(args), record_kv_stats=args.kv_report is not None)
     if args.chat:
         outputs = llm.chat(
             [[{"role": "user", "content": p}] for p in prompts], params, use_tqdm=len(prompts) > 1
@@ -119,6 +130,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"Prompt: {prompt!r}\nOutput: {completion.text!r} ({completion.finish_reason})")
+    if args.kv_report is not None:
+        command = shlex.join(["pagedllm", *args.argv])
+        print(write_kv_report(llm, Path(args.kv_report), command), file=sys.stderr)
     return 0
 
 
@@ -161,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompts-file", help="a text file with one prompt per line")
     gen.add_argument("--chat", action="store_true", help="wrap each prompt in the chat template")
     gen.add_argument("--json", action="store_true", help="print one JSON object per prompt")
+    gen.add_argument(
+        "--kv-report",
+        metavar="PATH",
+        default=None,
+        help="sample the KV pool every step; write the report (JSON) here and print its table on stderr",
+    )
     _add_engine_args(gen)
     _add_sampling_args(gen, max_tokens=64)
     gen.set_defaults(func=_cmd_generate)
@@ -170,12 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_args(chat)
     _add_sampling_args(chat, max_tokens=256)
     chat.set_defaults(func=_cmd_chat)
+
+    add_simulate_parser(sub)
+    add_kv_size_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command line, for reports that record how they were made
     try:
         return int(args.func(args))
     except (ValueError, FileNotFoundError) as e:

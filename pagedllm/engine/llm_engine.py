@@ -14,7 +14,8 @@ import torch
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.reference import ReferenceAttentionBackend
 from pagedllm.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
-from pagedllm.core.kv_cache_manager import KVCacheManager
+from pagedllm.core.kv_policy import make_kv_cache_manager
+from pagedllm.core.kv_stats import KVStatsRecorder
 from pagedllm.core.request import Request, RequestStatus, StopCriteria
 from pagedllm.core.scheduler import Scheduler, SchedulerConfig
 from pagedllm.engine.output_processor import RequestTracker, SequenceTracker
@@ -63,7 +64,18 @@ class LLMEngine:
                 max_model_len=max_model_len,
                 enable_chunked_prefill=config.enable_chunked_prefill,
             ),
-            KVCacheManager(num_blocks, config.block_size, enable_prefix_caching=config.enable_prefix_caching),
+            make_kv_cache_manager(
+                config.kv_policy,
+                num_blocks,
+                config.block_size,
+                max_model_len,
+                # Reservations are private by construction: prefix caching is a paged-policy feature.
+                enable_prefix_caching=config.enable_prefix_caching and config.kv_policy == "paged",
+            ),
+        )
+        # Per-step samples of the KV pool (LLM(record_kv_stats=True)); None costs nothing per step.
+        self.kv_stats: KVStatsRecorder | None = (
+            KVStatsRecorder(self.scheduler) if config.record_kv_stats else None
         )
         self.kv_caches = allocate_kv_caches(self.arch, num_blocks, config.block_size, self.dtype, self.device)
         self.eos_token_id = self._eos_token_id()
@@ -137,6 +149,11 @@ class LLMEngine:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
+        if params.n > 1 and self.config.kv_policy == "contiguous":
+            raise ValueError(
+                f"n={params.n} needs kv_policy='paged': branches share their prompt's blocks, and the "
+                "contiguous policy gives every sequence a private max_model_len reservation"
+            )
         if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
             raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
         prompt_text, prompt_ids = self._tokenize(prompt)
@@ -233,6 +250,8 @@ class LLMEngine:
         """Run one scheduled batch; returns an output for every request that received tokens."""
         sched = self.scheduler.schedule()
         model_output = self.runner.execute(sched)
+        if self.kv_stats is not None:
+            self.kv_stats.record(sched, time.perf_counter())
         updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
         stopped_by_string: list[str] = []
         touched: dict[str, RequestTracker] = {}
@@ -258,6 +277,11 @@ class LLMEngine:
         return outputs
 
     # -- observability -----------------------------------------------------------------------------
+
+    def start_kv_stats(self) -> KVStatsRecorder:
+        """Start sampling the KV pool every step, from now on (a fresh recorder replaces any earlier one)."""
+        self.kv_stats = KVStatsRecorder(self.scheduler)
+        return self.kv_stats
 
     def kv_cache_stats(self) -> dict[str, float | int]:
         stats = self.scheduler.kv_cache_stats().as_dict()
