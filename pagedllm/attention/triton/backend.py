@@ -1,0 +1,84 @@
+"""``TritonAttentionBackend``: the Triton kernels behind the one attention interface."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from pagedllm.attention.backend import AttentionBackend
+from pagedllm.attention.metadata import AttentionMetadata
+from pagedllm.attention.triton.decode import paged_decode_attention
+from pagedllm.attention.triton.kv_write import write_kv_cache
+from pagedllm.attention.triton.prefill import paged_prefill_attention
+
+MIXED_BATCH_MODES = ("split", "unified")
+
+
+class TritonAttentionBackend(AttentionBackend):
+    """Pure-decode steps run the split-K decode kernel; steps with prefill tokens run the prefill kernel.
+
+    ``mixed_batch``: in a step that mixes decodes and prefills, ``"split"`` gives the decodes to the
+    decode kernel (split over their context) and the rest to the prefill kernel, two launches that each
+    skip the other's sequences on the device; ``"unified"`` runs every sequence through the prefill
+    kernel. ``num_splits`` fixes the decode split count (for CUDA-graph capture); ``None`` chooses it
+    per step from the batch shape.
+    """
+
+    name = "triton"
+
+    def __init__(self, mixed_batch: str = "split", num_splits: int | None = None) -> None:
+        if mixed_batch not in MIXED_BATCH_MODES:
+            raise ValueError(f"mixed_batch={mixed_batch!r}; choose one of {MIXED_BATCH_MODES}")
+        if num_splits is not None and num_splits < 1:
+            raise ValueError(f"num_splits must be None or >= 1, got {num_splits}")
+        self.mixed_batch = mixed_batch
+        self.num_splits = num_splits
+        # attend() runs once per layer on the same metadata: look at the host lengths once per step.
+        self._seen_metadata: AttentionMetadata | None = None
+        self._seen_has_decode = False
+
+    def write_kv(
+        self,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        kv_cache: torch.Tensor,
+        slot_mapping: torch.Tensor,
+    ) -> None:
+        write_kv_cache(key, value, kv_cache, slot_mapping)
+
+    def attend(
+        self,
+        query: torch.Tensor,
+        kv_cache: torch.Tensor,
+        metadata: AttentionMetadata,
+        scale: float,
+    ) -> torch.Tensor:
+        out = torch.empty_like(query)  # [num_tokens, num_heads, head_dim]
+        common = (metadata.block_tables, metadata.seq_lens, metadata.query_start_loc)
+        if metadata.is_pure_decode:
+            paged_decode_attention(
+                out, query, kv_cache, *common, metadata.max_seq_len, scale, num_splits=self.num_splits
+            )
+            return out
+        split = self.mixed_batch == "split" and self._has_decode(metadata)
+        if split:
+            paged_decode_attention(
+                out,
+                query,
+                kv_cache,
+                *common,
+                metadata.max_seq_len,
+                scale,
+                num_splits=self.num_splits,
+                decodes_only=True,
+            )
+        paged_prefill_attention(out, query, kv_cache, *common, scale, skip_decodes=split)
+        return out
+
+    def _has_decode(self, metadata: AttentionMetadata) -> bool:
+        if metadata is not self._seen_metadata:
+            starts = metadata.query_start_loc_host
+            self._seen_has_decode = any(b - a == 1 for a, b in itertools.pairwise(starts))
+            self._seen_metadata = metadata
+        return self._seen_has_decode

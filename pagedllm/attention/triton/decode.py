@@ -1,0 +1,325 @@
+"""Paged decode attention: one query token per sequence, split over the context (flash-decoding).
+
+Pass 1 runs one program per (sequence, KV head, split). The program loads the query heads that share
+the KV head (GQA: they are the rows of one small matrix, so each K/V tile is read once for all of them)
+and walks its share of the context tile by tile through the block table with an online softmax. With
+one split it writes the output directly; otherwise it writes a normalised partial output and its
+log-sum-exp, and pass 2 merges the splits of each (sequence, head).
+
+NOTE: a fused merge (the last split to finish merges, found through an atomic counter: one launch)
+was measured on an H100 and lost: 2.5x slower at batch 1 x 16k with 33 splits, because the last
+program's merge is a serial chain of L2 round trips; pass 2 runs the merges of all heads in parallel.
+
+No host synchronisation: the grid depends only on the batch size, the head count and ``num_splits``;
+each program reads its own sequence's length on the device and takes an even share of it. The partial
+buffers are a per-device workspace that only grows; for CUDA-graph capture, run one eager step at the
+largest batch (and ``num_splits``) first so that capture never reallocates it.
+"""
+
+# Triton kernels: branches on constexprs are compile-time choices, kept as statements on purpose.
+# ruff: noqa: SIM102, SIM108
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+# Splits shorter than this spend more on the merge than they gain in parallelism.
+MIN_TOKENS_PER_SPLIT = 256
+MAX_SPLITS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLaunch:
+    """Tile shape and pipeline depth of pass 1; ``None`` fields take the per-shape default."""
+
+    block_n: int | None = None  # context tokens per tile
+    num_warps: int | None = None
+    num_stages: int | None = None
+
+
+@triton.jit
+def _decode_split_kernel(
+    out_ptr,  # [num_tokens, num_heads, head_dim]
+    partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32  (unused if SINGLE_SPLIT)
+    partial_lse_ptr,  # [num_seqs, num_heads, num_splits] float32, log2 domain
+    query_ptr,  # [num_tokens, num_heads, head_dim]
+    cache_ptr,  # [2, num_blocks, block_size, num_kv_heads, head_dim] (any strides, head_dim contiguous)
+    block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
+    seq_lens_ptr,  # [num_seqs] int32
+    query_start_loc_ptr,  # [num_seqs + 1] int32
+    scale_log2,  # softmax scale * log2(e)
+    num_splits,
+    stride_qt,
+    stride_qh,
+    stride_ot,
+    stride_oh,
+    stride_ckv,
+    stride_cb,
+    stride_ct,
+    stride_ch,
+    stride_bt,
+    GROUP: tl.constexpr,  # query heads per KV head
+    GROUP_P: tl.constexpr,  # GROUP padded to a power of two >= 16 (the smallest tl.dot)
+    HEAD_DIM: tl.constexpr,
+    HEAD_DIM_P: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,  # tokens per cache block
+    BLOCK_N: tl.constexpr,  # tokens per tile
+    SINGLE_SPLIT: tl.constexpr,
+    DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
+    IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
+):
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    split = tl.program_id(2)
+    q_row = tl.load(query_start_loc_ptr + seq)
+    if DECODES_ONLY:
+        if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
+            return
+    seq_len = tl.load(seq_lens_ptr + seq)
+    # Even shares in whole tiles, so tiles never straddle two splits.
+    per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
+    start = split * per_split
+    end = tl.minimum(start + per_split, seq_len)
+
+    g = tl.arange(0, GROUP_P)
+    d = tl.arange(0, HEAD_DIM_P)
+    n = tl.arange(0, BLOCK_N)
+    head = kv_head * GROUP + g  # [GROUP_P]
+    d_ok = d < HEAD_DIM
+    q_mask = (g < GROUP)[:, None] & d_ok[None, :]
+    q = tl.load(
+        query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
+        mask=q_mask,
+        other=0.0,
+    )  # [GROUP_P, HEAD_DIM_P]
+    k_base = cache_ptr + kv_head * stride_ch
+    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
+
+    m_i = tl.full([GROUP_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
+    l_i = tl.zeros([GROUP_P], dtype=tl.float32)
+    acc = tl.zeros([GROUP_P, HEAD_DIM_P], dtype=tl.float32)
+    for t0 in tl.range(start, end, BLOCK_N):
+        t = t0 + n  # [BLOCK_N] token positions
+        t_ok = t < end
+        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+            block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        else:
+            block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        if HEAD_DIM_P != HEAD_DIM:
+            kv_mask = t_ok[:, None] & d_ok[None, :]
+        else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
+            kv_mask = t_ok[:, None]
+        k = tl.load(k_base + row[:, None] + d[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, HEAD_DIM_P]
+        if IEEE_DOT:
+            s = tl.dot(q, tl.trans(k), input_precision="ieee")
+        else:
+            s = tl.dot(q.to(k.dtype), tl.trans(k))
+        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [GROUP_P, BLOCK_N]
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(k_base + stride_ckv + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        if IEEE_DOT:
+            acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+        else:
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
+
+    dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
+    if SINGLE_SPLIT:
+        tl.store(dst, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=q_mask)
+    else:
+        g_ok = g < GROUP
+        has_tokens = l_i > 0.0
+        l_safe = tl.where(has_tokens, l_i, 1.0)
+        lse = tl.where(has_tokens, m_i + tl.log2(l_safe), float("-inf"))
+        num_heads = tl.num_programs(1) * GROUP
+        first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [GROUP_P] partial of split 0
+        tl.store(partial_lse_ptr + first + split, lse, mask=g_ok)
+        tl.store(partial_out_ptr + (first + split)[:, None] * HEAD_DIM_P + d[None, :], acc / l_safe[:, None],
+                 mask=g_ok[:, None])  # fmt: skip
+
+
+@triton.jit
+def _merge_splits_kernel(
+    out_ptr,  # [num_tokens, num_heads, head_dim]
+    partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32
+    partial_lse_ptr,  # [num_seqs, num_heads, num_splits] float32
+    query_start_loc_ptr,  # [num_seqs + 1] int32
+    num_splits,
+    stride_ot,
+    stride_oh,
+    HEAD_DIM: tl.constexpr,
+    HEAD_DIM_P: tl.constexpr,
+    SPLITS_P: tl.constexpr,
+    DECODES_ONLY: tl.constexpr,
+):
+    seq = tl.program_id(0)
+    head = tl.program_id(1)
+    q_row = tl.load(query_start_loc_ptr + seq)
+    if DECODES_ONLY:
+        if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
+            return
+    s = tl.arange(0, SPLITS_P)
+    d = tl.arange(0, HEAD_DIM_P)
+    s_ok = s < num_splits
+    part = (seq.to(tl.int64) * tl.num_programs(1) + head) * num_splits + s
+    lse = tl.load(partial_lse_ptr + part, mask=s_ok, other=float("-inf"))
+    # NOTE: split 0 always holds tokens (seq_len >= 1), so the max is finite.
+    weight = tl.exp2(lse - tl.max(lse, 0))  # [SPLITS_P]
+    parts = tl.load(partial_out_ptr + part[:, None] * HEAD_DIM_P + d[None, :], mask=s_ok[:, None], other=0.0)
+    out = tl.sum(parts * weight[:, None], 0) / tl.sum(weight, 0)
+    tl.store(
+        out_ptr + q_row.to(tl.int64) * stride_ot + head * stride_oh + d,
+        out.to(out_ptr.dtype.element_ty),
+        mask=d < HEAD_DIM,
+    )
+
+
+def choose_num_splits(num_seqs: int, num_kv_heads: int, max_seq_len: int, num_sms: int) -> int:
+    """Splits per sequence from host-known values only: enough programs to fill the GPU about twice.
+
+    For CUDA-graph capture, call with the ``max_seq_len`` the graph is captured for (e.g.
+    ``max_model_len``) and pass the result as ``num_splits`` on every replay.
+    """
+    wanted = -(-2 * num_sms // max(1, num_seqs * num_kv_heads))
+    by_length = -(-max_seq_len // MIN_TOKENS_PER_SPLIT)
+    return max(1, min(wanted, by_length, MAX_SPLITS))
+
+
+def default_decode_launch(head_dim: int, block_size: int) -> tuple[int, int, int]:
+    """(block_n, num_warps, num_stages), from the H100 sweeps in benchmarks/results/kernels-sweep-h100.json
+    (CUDA-graph timings, run 2): head dim 64 reads 128-token tiles (more bytes in flight per program:
+    0.81 of copy bandwidth at 64 x 4k against 0.76 with 64), head dim 128 reads 64-token tiles (0.91
+    against 0.87 with 128 at 16 x 4k)."""
+    if head_dim <= 64:
+        return 128, 4, 3
+    if head_dim <= 128:
+        return 64, 4, 3
+    return 32, 4, 3
+
+
+def paged_decode_attention(
+    out: torch.Tensor,  # [num_tokens, num_heads, head_dim], written in place
+    query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
+    kv_cache: torch.Tensor,  # [2, num_blocks, block_size, num_kv_heads, head_dim]
+    block_tables: torch.Tensor,  # [num_seqs, max_blocks_per_seq] int32
+    seq_lens: torch.Tensor,  # [num_seqs] int32
+    query_start_loc: torch.Tensor,  # [num_seqs + 1] int32
+    max_seq_len: int,
+    scale: float,
+    *,
+    num_splits: int | None = None,
+    decodes_only: bool = False,
+    launch: DecodeLaunch = DecodeLaunch(),
+) -> None:
+    """Attention of each sequence's single new token over its whole context.
+
+    With ``decodes_only`` sequences with more than one new token are skipped (the prefill kernel
+    takes them), so one mixed batch can be split between the two kernels without host work.
+    """
+    num_seqs = seq_lens.shape[0]
+    _, num_heads, head_dim = query.shape
+    block_size, num_kv_heads = kv_cache.shape[2], kv_cache.shape[3]
+    if num_heads % num_kv_heads:
+        raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}")
+    if num_seqs == 0:
+        return
+    group = num_heads // num_kv_heads
+    if num_splits is None:
+        num_splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, _num_sms(query.device))
+    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size)
+    block_n = launch.block_n or block_n
+    num_warps = launch.num_warps or num_warps
+    num_stages = launch.num_stages or num_stages
+    head_dim_p = triton.next_power_of_2(head_dim)
+    group_p = max(16, triton.next_power_of_2(group))  # tl.dot needs 16 rows
+    single = num_splits == 1
+    partial_out, partial_lse = _workspace(
+        query.device, 0 if single else num_seqs * num_heads * num_splits, head_dim_p
+    )
+    _decode_split_kernel[(num_seqs, num_kv_heads, num_splits)](
+        out,
+        partial_out,
+        partial_lse,
+        query,
+        kv_cache,
+        block_tables,
+        seq_lens,
+        query_start_loc,
+        scale * LOG2E,
+        num_splits,
+        query.stride(0),
+        query.stride(1),
+        out.stride(0),
+        out.stride(1),
+        kv_cache.stride(0),
+        kv_cache.stride(1),
+        kv_cache.stride(2),
+        kv_cache.stride(3),
+        block_tables.stride(0),
+        GROUP=group,
+        GROUP_P=group_p,
+        HEAD_DIM=head_dim,
+        HEAD_DIM_P=head_dim_p,
+        BLOCK_SIZE=block_size,
+        BLOCK_N=block_n,
+        SINGLE_SPLIT=single,
+        DECODES_ONLY=decodes_only,
+        IEEE_DOT=query.dtype == torch.float32,
+        num_warps=num_warps,
+        num_stages=num_stages,
+    )
+    if not single:
+        _merge_splits_kernel[(num_seqs, num_heads)](
+            out,
+            partial_out,
+            partial_lse,
+            query_start_loc,
+            num_splits,
+            out.stride(0),
+            out.stride(1),
+            HEAD_DIM=head_dim,
+            HEAD_DIM_P=head_dim_p,
+            SPLITS_P=triton.next_power_of_2(num_splits),
+            DECODES_ONLY=decodes_only,
+            num_warps=1 if head_dim_p * num_splits <= 2048 else 4,
+        )
+
+
+# device -> float32 workspace for the partial outputs and their log-sum-exps
+_WORKSPACES: dict[torch.device, torch.Tensor] = {}
+
+
+def _workspace(device: torch.device, num_partials: int, head_dim_p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(partial outputs [num_partials, head_dim_p], partial lse [num_partials]), grown on demand.
+
+    NOTE: reused by every launch on the device: launches on one stream never overlap.
+    """
+    partials = _WORKSPACES.get(device)
+    need = num_partials * (head_dim_p + 1)
+    if partials is None or partials.numel() < need:
+        partials = torch.empty(max(need, 1 << 20), dtype=torch.float32, device=device)
+        _WORKSPACES[device] = partials
+    outs = partials[: num_partials * head_dim_p].view(num_partials, head_dim_p)
+    return outs, partials[num_partials * head_dim_p : need]
+
+
+_SM_COUNTS: dict[int, int] = {}
+
+
+def _num_sms(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 4  # the interpreter: a few splits, so CPU tests exercise the merge
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNTS:
+        _SM_COUNTS[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNTS[index]

@@ -1,0 +1,267 @@
+"""The Triton kernels against the reference backend computed in float64, on ragged paged batches.
+
+On a machine without CUDA the kernels run through Triton's interpreter (``TRITON_INTERPRET=1``) in
+float32/float16 on small shapes; on a GPU the same tests run compiled, at larger shapes and in bfloat16
+too. Every check draws fresh random inputs, poisons outputs and every unused cache slot with NaN (so an
+unwritten output or a read past a sequence's context fails), and scatters blocks through the pool.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+import torch
+
+ON_GPU = torch.cuda.is_available()
+if not ON_GPU:
+    # NOTE: read when the kernels are decorated, i.e. when pagedllm.attention.triton is first imported.
+    # It stays set for the process; on a machine without CUDA only the interpreter can run Triton anyway.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+triton = pytest.importorskip(
+    "triton", reason="triton is not installed (pip install triton; CPU runs interpret)"
+)
+
+from pagedllm.attention import AttentionMetadata, ReferenceAttentionBackend  # noqa: E402
+from pagedllm.attention.triton import (  # noqa: E402
+    TritonAttentionBackend,
+    copy_blocks,
+    paged_decode_attention,
+    paged_prefill_attention,
+    swap_blocks,
+    write_kv_cache,
+)
+
+DEVICE = torch.device("cuda" if ON_GPU else "cpu")
+TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1e-2}
+# The interpreter does not do bfloat16 tl.dot correctly: bf16 is checked on the GPU only.
+DTYPES = [torch.float32, torch.float16, torch.bfloat16] if ON_GPU else [torch.float32, torch.float16]
+
+
+# -- batches ---------------------------------------------------------------------------------------
+
+
+def make_paged_batch(
+    seqs: list[tuple[int, int]],
+    block_size: int,
+    num_kv_heads: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    *,
+    fill_new: bool = True,
+) -> tuple[torch.Tensor, AttentionMetadata]:
+    """seqs: (context length after the step, new tokens). Blocks are scattered at random; every slot no
+    sequence owns is NaN, and so is the block that pads the block tables. With ``fill_new=False`` the new
+    tokens' slots stay NaN too (the write kernel must fill them)."""
+    num_blocks = sum(-(-ctx // block_size) for ctx, _ in seqs) + 2
+    cache = torch.full((2, num_blocks, block_size, num_kv_heads, head_dim), float("nan"), dtype=dtype)
+    ids = torch.randperm(num_blocks).tolist()
+    pad_block = ids.pop()
+    tables, slots, starts, filled = [], [], [0], []
+    for ctx, query_len in seqs:
+        table = [ids.pop() for _ in range(-(-ctx // block_size))]
+        tables.append(table)
+        positions = range(ctx if fill_new else ctx - query_len)
+        filled += [table[p // block_size] * block_size + p % block_size for p in positions]
+        slots += [table[p // block_size] * block_size + p % block_size for p in range(ctx - query_len, ctx)]
+        starts.append(starts[-1] + query_len)
+    flat = cache.view(2, num_blocks * block_size, num_kv_heads, head_dim)
+    flat[:, filled] = torch.randn(2, len(filled), num_kv_heads, head_dim).to(dtype)
+    width = max(len(t) for t in tables) + 1
+    block_tables = torch.full((len(seqs), width), pad_block, dtype=torch.int32)
+    for i, table in enumerate(tables):
+        block_tables[i, : len(table)] = torch.tensor(table, dtype=torch.int32)
+    lens = [ctx for ctx, _ in seqs]
+    metadata = AttentionMetadata(
+        slot_mapping=torch.tensor(slots, dtype=torch.int64, device=DEVICE),
+        block_tables=block_tables.to(DEVICE),
+        query_start_loc=torch.tensor(starts, dtype=torch.int32, device=DEVICE),
+        seq_lens=torch.tensor(lens, dtype=torch.int32, device=DEVICE),
+        max_query_len=max(q for _, q in seqs),
+        max_seq_len=max(lens),
+        query_start_loc_host=starts,
+        seq_lens_host=lens,
+    )
+    return cache.to(DEVICE), metadata
+
+
+def reference_attention(
+    query: torch.Tensor, cache: torch.Tensor, metadata: AttentionMetadata, scale: float
+) -> torch.Tensor:
+    """The reference backend in float64, on the inputs' device."""
+    return ReferenceAttentionBackend().attend(query.double(), cache.double(), metadata, scale)
+
+
+def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype) -> None:
+    out = out.double()
+    assert not out.isnan().any(), f"{int(out.isnan().sum())} NaN outputs (unwritten or poisoned reads)"
+    error = ((out - ref).norm() / ref.norm()).item()
+    assert error < TOLERANCE[dtype], f"relative error {error:.2e} >= {TOLERANCE[dtype]:.0e} for {dtype}"
+
+
+def ragged_decodes(num_seqs: int, max_len: int, block_size: int) -> list[tuple[int, int]]:
+    """Lengths 1 .. max_len, with a length-1 sequence and one on a block boundary among them."""
+    lens = [1, block_size, max_len] + [random.randint(1, max_len) for _ in range(num_seqs - 3)]
+    random.shuffle(lens)
+    return [(n, 1) for n in lens]
+
+
+# (block_size, num_heads, num_kv_heads, head_dim): GQA ratios 1..8, head dims incl. one not a power of 2.
+if ON_GPU:
+    DECODE_SHAPES = [
+        (16, 32, 8, 128),
+        (8, 14, 2, 64),
+        (256, 16, 2, 256),
+        (32, 8, 8, 128),
+        (64, 28, 4, 64),
+        (128, 12, 2, 96),
+    ]
+    DECODE_MAX_LEN, NUM_DECODES = 16384, 24
+else:
+    DECODE_SHAPES = [(16, 8, 2, 32), (8, 2, 2, 64), (64, 16, 2, 48), (128, 6, 1, 16)]
+    DECODE_MAX_LEN, NUM_DECODES = 260, 5
+# None: chosen per batch (one split on the interpreter's pretend 4 SMs); 1: none; 7: more splits than
+# the short contexts can use, so some splits are empty.
+SPLIT_COUNTS = (None, 1, 7) if ON_GPU else (None, 7)
+
+
+# -- KV write --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("block_size", "num_kv_heads", "head_dim"), [(16, 2, 32), (8, 3, 24), (32, 1, 64)])
+def test_write_kv_fills_exactly_the_reference_slots_and_skips_padding(
+    dtype, block_size, num_kv_heads, head_dim
+):
+    num_blocks, num_tokens = 7, 40
+    slots = torch.randperm(num_blocks * block_size)[:num_tokens]
+    slots[torch.randperm(num_tokens)[:5]] = -1  # padding tokens
+    key = torch.randn(num_tokens, num_kv_heads, head_dim, dtype=dtype)
+    # A strided value (a view into a wider tensor), as a fused projection hands it over.
+    value = torch.randn(num_tokens, num_kv_heads, 2 * head_dim, dtype=dtype)[..., :head_dim]
+    expected = torch.full((2, num_blocks, block_size, num_kv_heads, head_dim), float("nan"), dtype=dtype)
+    ReferenceAttentionBackend().write_kv(key, value, expected, slots)
+    cache = torch.full_like(expected, float("nan")).to(DEVICE)
+    write_kv_cache(key.to(DEVICE), value.to(DEVICE), cache, slots.to(DEVICE))
+    assert torch.equal(cache.cpu().isnan(), expected.isnan())
+    assert torch.equal(cache.cpu().nan_to_num(), expected.nan_to_num())
+
+
+# -- decode ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("block_size", "num_heads", "num_kv_heads", "head_dim"), DECODE_SHAPES)
+def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_heads, num_kv_heads, head_dim):
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+    scale = head_dim**-0.5
+    ref = reference_attention(query, cache, metadata, scale)
+    for num_splits in SPLIT_COUNTS:
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out,
+            query,
+            cache,
+            metadata.block_tables,
+            metadata.seq_lens,
+            metadata.query_start_loc,
+            metadata.max_seq_len,
+            scale,
+            num_splits=num_splits,
+        )
+        assert_close(out, ref, dtype)
+
+
+# -- prefill / extend / mixed ----------------------------------------------------------------------
+
+# (context after the step, new tokens): decodes, whole prefills, chunks continuing a prefill, prefix-cache
+# hits extending a cached prefix, block-aligned and unaligned ends.
+if ON_GPU:
+    MIXED_SEQS = [(1, 1), (2048, 2048), (5000, 300), (16384, 1), (777, 777), (4096, 17), (130, 1), (9, 9)]
+    PREFILL_SHAPES = [(16, 32, 8, 128), (8, 14, 2, 64), (256, 8, 2, 256), (64, 8, 8, 128), (32, 12, 2, 96)]
+else:
+    MIXED_SEQS = [(1, 1), (9, 9), (37, 4), (200, 130), (20, 1), (64, 64), (130, 3)]
+    PREFILL_SHAPES = [(16, 8, 2, 32), (8, 6, 2, 16), (64, 2, 2, 64), (32, 14, 2, 24)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("block_size", "num_heads", "num_kv_heads", "head_dim"), PREFILL_SHAPES)
+def test_prefill_kernel_matches_reference_on_a_mixed_batch(
+    dtype, block_size, num_heads, num_kv_heads, head_dim
+):
+    seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    num_tokens = metadata.query_start_loc_host[-1]
+    query = torch.randn(num_tokens, num_heads, head_dim, dtype=dtype, device=DEVICE)
+    scale = head_dim**-0.5
+    out = torch.full_like(query, float("nan"))
+    paged_prefill_attention(
+        out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, scale
+    )
+    assert_close(out, reference_attention(query, cache, metadata, scale), dtype)
+
+
+@pytest.mark.parametrize("mixed_batch", ["split", "unified"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backend_forward_writes_then_attends_like_the_reference(mixed_batch, dtype):
+    block_size, num_heads, num_kv_heads, head_dim = (16, 32, 8, 128) if ON_GPU else (16, 8, 2, 32)
+    seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
+    num_tokens = metadata.query_start_loc_host[-1]
+    query = torch.randn(num_tokens, num_heads, head_dim, dtype=dtype, device=DEVICE)
+    key = torch.randn(num_tokens, num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+    value = torch.randn(num_tokens, num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+    expected_cache = cache.double()
+    ReferenceAttentionBackend().write_kv(key.double(), value.double(), expected_cache, metadata.slot_mapping)
+    out = TritonAttentionBackend(mixed_batch).forward(query, key, value, cache, metadata, 0.125)
+    assert torch.equal(cache.double().nan_to_num(), expected_cache.nan_to_num())
+    assert_close(out, reference_attention(query, expected_cache, metadata, 0.125), dtype)
+
+
+def test_pure_decode_step_through_the_backend_matches_reference():
+    dtype = torch.bfloat16 if ON_GPU else torch.float32
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, 16)
+    cache, metadata = make_paged_batch(seqs, 16, 2, 64, dtype, fill_new=False)
+    query = torch.randn(len(seqs), 8, 64, dtype=dtype, device=DEVICE)
+    key, value = torch.randn(2, len(seqs), 2, 64, dtype=dtype, device=DEVICE)
+    backend = TritonAttentionBackend()
+    out = backend.forward(query, key, value, cache, metadata, 0.125)
+    assert_close(out, reference_attention(query, cache, metadata, 0.125), dtype)
+
+
+def test_backend_rejects_unknown_mixed_batch_mode():
+    with pytest.raises(ValueError, match="mixed_batch"):
+        TritonAttentionBackend("padded")
+
+
+# -- block copy and swap ---------------------------------------------------------------------------
+
+
+def test_copy_blocks_copies_every_layer_and_reads_sources_before_writing():
+    caches = [torch.randn(2, 6, 4, 2, 8, device=DEVICE) for _ in range(3)]
+    before = [c.clone() for c in caches]
+    pairs = [(0, 3), (3, 5), (1, 0)]  # block 3 is read and then overwritten, block 0 likewise
+    copy_blocks(caches, pairs)
+    for cache, old in zip(caches, before, strict=True):
+        for src, dst in pairs:
+            assert torch.equal(cache[:, dst], old[:, src])
+        assert torch.equal(cache[:, [2, 4]], old[:, [2, 4]])  # untouched blocks
+
+
+def test_swap_blocks_out_and_back_round_trips():
+    pin = ON_GPU  # pinned host memory needs a CUDA device
+    device_caches = [torch.randn(2, 8, 4, 2, 8, device=DEVICE, dtype=torch.float16) for _ in range(2)]
+    host_caches = [torch.zeros(2, 5, 4, 2, 8, dtype=torch.float16, pin_memory=pin) for _ in range(2)]
+    swap_out = torch.tensor([[6, 0], [2, 4], [7, 1]])
+    swap_blocks(device_caches, host_caches, swap_out)
+    for dev, host in zip(device_caches, host_caches, strict=True):
+        assert torch.equal(host[:, [0, 4, 1]], dev[:, [6, 2, 7]].cpu())
+    restored = [torch.full_like(c, float("nan")) for c in device_caches]
+    swap_blocks(host_caches, restored, [(0, 6), (4, 2), (1, 7)])
+    for dev, back in zip(device_caches, restored, strict=True):
+        assert torch.equal(back[:, [6, 2, 7]], dev[:, [6, 2, 7]])
+        assert back[:, [0, 1, 3, 4, 5]].isnan().all()

@@ -1,0 +1,168 @@
+"""Whole models on the GPU: the Triton backend against the reference backend.
+
+float32: greedy generation is token-identical through the engine (prefill, chunked prefill mixed with
+decodes, block sizes). bfloat16: the logits of mixed steps are as close to the float32 model's as the
+reference backend's are (within bfloat16's own error).
+Needs CUDA; skipped elsewhere (the kernels themselves are checked on CPU by test_triton_attention).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+triton = pytest.importorskip("triton", reason="triton is not installed")
+
+from pagedllm import LLM, SamplingParams  # noqa: E402
+from pagedllm.attention import AttentionMetadata, ReferenceAttentionBackend, forward_context  # noqa: E402
+from pagedllm.model.loader.model_loader import load_model  # noqa: E402
+
+# Real head layouts (Qwen2.5-0.5B: 14 / 2 heads of 64; Llama-3.1-8B: 32 / 8 of 128), few layers.
+CONFIGS = {
+    "qwen2-14x2x64": {
+        "architectures": ["Qwen2ForCausalLM"],
+        "hidden_size": 896,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "vocab_size": 4096,
+        "max_position_embeddings": 4096,
+        "rope_theta": 1000000.0,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": True,
+        "hidden_act": "silu",
+    },
+    "llama-32x8x128": {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 4096,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 4096,
+        "max_position_embeddings": 4096,
+        "rope_theta": 500000.0,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False,
+        "hidden_act": "silu",
+    },
+}
+KV_BYTES = 1 << 28  # both engines live at once: do not let either size its cache from free memory
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def config_path(request, tmp_path) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIGS[request.param]))
+    return path
+
+
+def _prompts(num: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    lengths = [1, 16, 17, 300, 1000] + [rng.randint(1, 400) for _ in range(num - 5)]
+    return [[rng.randrange(1, 4000) for _ in range(n)] for n in lengths]
+
+
+@pytest.mark.parametrize(
+    "engine_kwargs",
+    [{"block_size": 16}, {"block_size": 8, "max_num_batched_tokens": 256}, {"block_size": 64}],
+)
+def test_greedy_generation_is_identical_to_reference_in_float32(config_path, engine_kwargs):
+    prompts = _prompts(12, seed=1)
+    params = SamplingParams(temperature=0.0, max_tokens=24, ignore_eos=True)
+    outputs = {}
+    for backend in ("reference", "triton"):
+        llm = LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            attention_backend=backend,
+            kv_cache_memory_bytes=KV_BYTES,
+            **engine_kwargs,
+        )
+        assert llm.engine.runner.backend.name == backend
+        outputs[backend] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+        del llm
+    assert outputs["triton"] == outputs["reference"]
+
+
+def _metadata(
+    seqs: list[tuple[int, int]], tables: list[list[int]], block_size: int, device: torch.device
+) -> AttentionMetadata:
+    """seqs: (tokens cached before the step, new tokens)."""
+    slots, starts, lens = [], [0], []
+    for (cached, new), table in zip(seqs, tables, strict=True):
+        slots += [table[p // block_size] * block_size + p % block_size for p in range(cached, cached + new)]
+        starts.append(starts[-1] + new)
+        lens.append(cached + new)
+    width = max(len(t) for t in tables)
+    padded = [t + [0] * (width - len(t)) for t in tables]
+    return AttentionMetadata(
+        slot_mapping=torch.tensor(slots, dtype=torch.int64, device=device),
+        block_tables=torch.tensor(padded, dtype=torch.int32, device=device),
+        query_start_loc=torch.tensor(starts, dtype=torch.int32, device=device),
+        seq_lens=torch.tensor(lens, dtype=torch.int32, device=device),
+        max_query_len=max(n for _, n in seqs),
+        max_seq_len=max(lens),
+        query_start_loc_host=starts,
+        seq_lens_host=lens,
+    )
+
+
+# (sequence, tokens cached, new tokens) per step: prefill A and B; decode A, C's first chunk, decode B;
+# decode all three.
+STEPS = [
+    [(0, 0, 700), (1, 0, 45)],
+    [(0, 700, 1), (2, 0, 300), (1, 45, 1)],
+    [(0, 701, 1), (2, 300, 1), (1, 46, 1)],
+]
+
+
+def _step_logits(model, cfg, backend, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Logits [num_tokens, vocab] float32 of every step of STEPS, same tokens whatever the backend."""
+    device = torch.device("cuda")
+    block_size, num_blocks = 16, 256
+    ids = list(range(num_blocks))
+    random.Random(2).shuffle(ids)
+    tables = [ids[:50], ids[50:100], ids[100:150]]  # sequences A, B, C
+    shape = (2, num_blocks, block_size, cfg.num_key_value_heads, cfg.head_dim)
+    caches = [torch.empty(shape, dtype=dtype, device=device) for _ in range(cfg.num_hidden_layers)]
+    token_rng = random.Random(5)
+    per_step = []
+    for step in STEPS:
+        seqs = [(cached, new) for _, cached, new in step]
+        metadata = _metadata(seqs, [tables[i] for i, _, _ in step], block_size, device)
+        num_tokens = metadata.query_start_loc_host[-1]
+        input_ids = torch.tensor(
+            [token_rng.randrange(cfg.vocab_size) for _ in range(num_tokens)], device=device
+        )
+        positions = torch.cat([torch.arange(c, c + n) for c, n in seqs]).to(device)
+        with forward_context(metadata, caches, backend):
+            hidden = model(input_ids, positions)
+        per_step.append(model.compute_logits(hidden).float())
+    return per_step
+
+
+@torch.no_grad()
+def test_bfloat16_logits_are_as_close_to_float32_as_the_reference_backend(config_path):
+    """Both backends in bfloat16 against the float32 model (same weights): the Triton kernels may not add
+    error beyond bfloat16's own (the reference attends in float32 and rounds once)."""
+    from pagedllm.attention.triton import TritonAttentionBackend
+
+    config = json.loads(config_path.read_text())
+    model, cfg = load_model(config, dtype=torch.float32, device="cuda", load_format="dummy", seed=3)
+    truth = _step_logits(model, cfg, ReferenceAttentionBackend(), torch.float32)
+    model.to(torch.bfloat16)
+    reference = _step_logits(model, cfg, ReferenceAttentionBackend(), torch.bfloat16)
+    triton_logits = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
+    for i, (true, ref, got) in enumerate(zip(truth, reference, triton_logits, strict=True)):
+        assert not got.isnan().any()
+        ref_error = ((ref - true).norm() / true.norm()).item()
+        error = ((got - true).norm() / true.norm()).item()
+        assert error <= 1.25 * ref_error + 1e-3, f"step {i}: triton {error:.2e}, reference {ref_error:.2e}"
