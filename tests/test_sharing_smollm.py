@@ -81,3 +81,34 @@ def test_parallel_samples_share_the_prompt_blocks(smollm):
         engine.step()
     engine.scheduler.check_invariants()
     assert_all_blocks_free(smollm)
+
+
+def test_shared_system_prompt_saves_the_blocks_the_simulator_predicts(smollm):
+    """BENCHMARKS.md shared-prefix (200-token system prompt, 10 requests): the real engine holds the
+    same number of shared blocks as the simulator replaying the same workload."""
+    import random
+
+    from pagedllm.sim.simulator import SimConfig, simulate
+    from pagedllm.sim.study import PAGED
+    from pagedllm.sim.workloads import shared_prefix
+
+    workload = shared_prefix(10)
+    simulated = simulate(workload, PAGED.apply(SimConfig(num_blocks=2048)))
+    expected = simulated.summary.peak_blocks_saved_by_sharing
+    assert expected == 9 * 12  # 12 full blocks of the 200-token prompt, shared by 9 later requests
+
+    rng = random.Random(0)
+    prefix = [rng.randrange(100, 49152) for _ in range(200)]
+    engine = smollm.engine
+    ids = []
+    for i, request in enumerate(workload.requests):
+        prompt = prefix + [rng.randrange(100, 49152) for _ in range(request.prompt_len - 200)]
+        params = SamplingParams(temperature=0.0, max_tokens=request.output_len, ignore_eos=True)
+        engine.add_request(f"shared-prefix-{i}", prompt, params)
+        ids.append(f"shared-prefix-{i}")
+        if i == 0:
+            engine.step()  # the first request computes (and caches) the system prompt
+    engine.step()  # the other nine are admitted on the cached prompt blocks
+    assert smollm.kv_cache_stats()["num_blocks_saved_by_sharing"] == expected
+    engine.abort_request(ids)
+    assert_all_blocks_free(smollm)
