@@ -27,10 +27,8 @@ triton = pytest.importorskip(
 from pagedllm.attention import AttentionMetadata, ReferenceAttentionBackend  # noqa: E402
 from pagedllm.attention.triton import (  # noqa: E402
     TritonAttentionBackend,
-    copy_blocks,
     paged_decode_attention,
     paged_prefill_attention,
-    swap_blocks,
     write_kv_cache,
 )
 
@@ -236,32 +234,3 @@ def test_pure_decode_step_through_the_backend_matches_reference():
 def test_backend_rejects_unknown_mixed_batch_mode():
     with pytest.raises(ValueError, match="mixed_batch"):
         TritonAttentionBackend("padded")
-
-
-# -- block copy and swap ---------------------------------------------------------------------------
-
-
-def test_copy_blocks_copies_every_layer_and_reads_sources_before_writing():
-    caches = [torch.randn(2, 6, 4, 2, 8, device=DEVICE) for _ in range(3)]
-    before = [c.clone() for c in caches]
-    pairs = [(0, 3), (3, 5), (1, 0)]  # block 3 is read and then overwritten, block 0 likewise
-    copy_blocks(caches, pairs)
-    for cache, old in zip(caches, before, strict=True):
-        for src, dst in pairs:
-            assert torch.equal(cache[:, dst], old[:, src])
-        assert torch.equal(cache[:, [2, 4]], old[:, [2, 4]])  # untouched blocks
-
-
-def test_swap_blocks_out_and_back_round_trips():
-    pin = ON_GPU  # pinned host memory needs a CUDA device
-    device_caches = [torch.randn(2, 8, 4, 2, 8, device=DEVICE, dtype=torch.float16) for _ in range(2)]
-    host_caches = [torch.zeros(2, 5, 4, 2, 8, dtype=torch.float16, pin_memory=pin) for _ in range(2)]
-    swap_out = torch.tensor([[6, 0], [2, 4], [7, 1]])
-    swap_blocks(device_caches, host_caches, swap_out)
-    for dev, host in zip(device_caches, host_caches, strict=True):
-        assert torch.equal(host[:, [0, 4, 1]], dev[:, [6, 2, 7]].cpu())
-    restored = [torch.full_like(c, float("nan")) for c in device_caches]
-    swap_blocks(host_caches, restored, [(0, 6), (4, 2), (1, 7)])
-    for dev, back in zip(device_caches, restored, strict=True):
-        assert torch.equal(back[:, [6, 2, 7]], dev[:, [6, 2, 7]])
-        assert back[:, [0, 1, 3, 4, 5]].isnan().all()

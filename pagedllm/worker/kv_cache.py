@@ -29,11 +29,3 @@ def allocate_kv_caches(
     """
     shape = (2, num_blocks, block_size, cfg.num_key_value_heads, cfg.head_dim)
     return [torch.empty(shape, dtype=dtype, device=device) for _ in range(cfg.num_hidden_layers)]
-
-
-def copy_blocks(kv_caches: list[torch.Tensor], pairs: list[tuple[int, int]], device: torch.device) -> None:
-    """Copy-on-write: block ``src`` into block ``dst`` in every layer, K and V, before attention runs."""
-    src = torch.tensor([s for s, _ in pairs], dtype=torch.long, device=device)
-    dst = torch.tensor([d for _, d in pairs], dtype=torch.long, device=device)
-    for cache in kv_caches:  # [2, num_blocks, block_size, num_kv_heads, head_dim]
-        cache[:, dst] = cache[:, src]

@@ -12,7 +12,7 @@ from pagedllm.attention.context import forward_context
 from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
-from pagedllm.worker.kv_cache import copy_blocks
+from pagedllm.worker.block_ops import copy_blocks
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler
 from pagedllm.worker.sampling_batch import SamplingBatch
@@ -75,7 +75,7 @@ class ModelRunner:
         if sched.is_empty:
             return ModelOutput()
         if sched.block_copies:
-            copy_blocks(self.kv_caches, sched.block_copies, self.device)
+            copy_blocks(self.kv_caches, sched.block_copies)
         inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
         with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
             hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]

@@ -2,8 +2,8 @@
 
 One file per job: ``kv_write`` (scatter new K/V into the cache), ``decode`` (one query token per
 sequence, split over the context, then merged), ``prefill`` (variable-length new tokens, causal, over the
-cached blocks), ``block_ops`` (copy-on-write copies and GPU <-> CPU swaps) and ``backend`` (the
-``AttentionBackend`` that ties them together).
+cached blocks) and ``backend`` (the ``AttentionBackend`` that ties them together). Whole-block copies
+and swaps are plain torch and live in ``pagedllm.worker.block_ops``.
 
 NOTE: importing this package imports ``triton``. Kernels are built as interpreted Python when the
 environment variable ``TRITON_INTERPRET=1`` is set *before* this package is first imported (how the CPU
@@ -11,7 +11,6 @@ tests run them); otherwise they compile for the GPU.
 """
 
 from pagedllm.attention.triton.backend import TritonAttentionBackend
-from pagedllm.attention.triton.block_ops import copy_blocks, swap_blocks
 from pagedllm.attention.triton.decode import choose_num_splits, paged_decode_attention
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter
 from pagedllm.attention.triton.kv_write import write_kv_cache
@@ -22,9 +21,7 @@ prepare_interpreter()
 __all__ = [
     "TritonAttentionBackend",
     "choose_num_splits",
-    "copy_blocks",
     "paged_decode_attention",
     "paged_prefill_attention",
-    "swap_blocks",
     "write_kv_cache",
 ]
