@@ -200,7 +200,6 @@ class Scheduler:
             start_position=start,
             block_ids=self.kv.get_block_ids(request.request_id),
             needs_sample=start + num_new == request.num_tokens,
-            num_output_tokens=request.num_output_tokens,
         )
         children = self._pending_forks.get(request.request_id)
         if item.needs_sample and children:

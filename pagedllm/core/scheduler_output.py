@@ -24,7 +24,6 @@ class ScheduledRequest:
     start_position: int  # num_computed_tokens before the step: position of token_ids[0]
     block_ids: list[int]  # the whole block table, logical block i -> physical block block_ids[i]
     needs_sample: bool  # the step reaches the end of the sequence, so a token is sampled
-    num_output_tokens: int  # output tokens so far (min_tokens and penalties need them)
     # Parallel sampling: the end of this prefill is also sampled for these requests, which then fork
     # from this one (sharing its blocks) and continue on their own.
     fork_request_ids: list[str] = field(default_factory=list)
