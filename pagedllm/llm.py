@@ -7,7 +7,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from pagedllm.beam_search import BeamSearchOutput, BeamSearchParams, BeamSearchSequence
 from pagedllm.config import EngineConfig
+from pagedllm.engine.beam_search import beam_score
 from pagedllm.engine.llm_engine import LLMEngine, PromptInput
 from pagedllm.engine.output_processor import RequestTracker
 from pagedllm.outputs import RequestOutput
@@ -99,15 +101,49 @@ class LLM:
             for tracker in trackers:
                 self.engine.add_tracked_request(tracker)
                 added.append(tracker.request_id)
-            return self._run(trackers, use_tqdm)
+            return self._run([t.request_id for t in trackers], use_tqdm)
         except BaseException:
             self.engine.abort_request(added)  # never leave half a batch holding blocks
             raise
 
-    def _run(self, trackers: list[RequestTracker], use_tqdm: bool) -> list[RequestOutput]:
-        order = {t.request_id: i for i, t in enumerate(trackers)}
-        results: list[RequestOutput | None] = [None] * len(trackers)
-        bar = tqdm(total=len(trackers), desc="Processed prompts", disable=not use_tqdm, dynamic_ncols=True)
+    def beam_search(
+        self,
+        prompts: PromptInput | Sequence[PromptInput] | dict[str, Any] | Sequence[dict[str, Any]],
+        params: BeamSearchParams,
+        use_tqdm: bool = False,
+    ) -> list[BeamSearchOutput]:
+        """Beam search for every prompt, batched in the engine with whatever else runs; results in input
+        order, each with its ``beam_width`` best beams, best first (rules: ``pagedllm.engine.beam_search``).
+
+        Validation is all-or-nothing, as in ``generate``.
+        """
+        prompt_list = _normalize_prompts(prompts)
+        self._batch_counter += 1
+        searches = []
+        errors: list[str] = []
+        for i, prompt in enumerate(prompt_list):
+            try:
+                request_id = f"{self._batch_counter}-{i}"
+                searches.append(self.engine.make_beam_search_request(prompt, params, request_id))
+            except (ValueError, TypeError) as e:
+                errors.append(f"request {i}: {e}")
+        if errors:
+            raise ValueError("invalid request(s), nothing was run:\n  " + "\n  ".join(errors))
+        added: list[str] = []
+        try:
+            for search in searches:
+                self.engine.add_beam_search_request(search)
+                added.append(search.request_id)
+            outputs = self._run(added, use_tqdm)
+        except BaseException:
+            self.engine.abort_request(added)
+            raise
+        return [_beam_search_output(output, params.length_penalty) for output in outputs]
+
+    def _run(self, request_ids: list[str], use_tqdm: bool) -> list[RequestOutput]:
+        order = {request_id: i for i, request_id in enumerate(request_ids)}
+        results: list[RequestOutput | None] = [None] * len(request_ids)
+        bar = tqdm(total=len(request_ids), desc="Processed prompts", disable=not use_tqdm, dynamic_ncols=True)
         num_output_tokens = 0
         with bar:
             while self.engine.has_unfinished_requests():
@@ -157,6 +193,22 @@ class LLM:
         report: dict[str, Any] = {"source": "engine", "label": self.engine.model_name}
         report.update(self.engine.kv_stats.to_dict(include_steps))
         return report
+
+
+def _beam_search_output(output: RequestOutput, length_penalty: float) -> BeamSearchOutput:
+    sequences = []
+    for completion in output.outputs:
+        assert completion.cumulative_logprob is not None and completion.finish_reason is not None
+        sequences.append(
+            BeamSearchSequence(
+                token_ids=completion.token_ids,
+                text=completion.text,
+                cumulative_logprob=completion.cumulative_logprob,
+                score=beam_score(completion.cumulative_logprob, len(completion.token_ids), length_penalty),
+                finish_reason=completion.finish_reason,
+            )
+        )
+    return BeamSearchOutput(output.prompt, output.prompt_token_ids, sequences)
 
 
 def _normalize_prompts(prompts: Any) -> list[PromptInput]:

@@ -6,9 +6,11 @@ count and the transformers version; a fresh clone computes them once per test se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from pagedllm.model.default_model import default_model_path
 
@@ -36,9 +38,22 @@ REFERENCE_PROMPTS = [
 ]
 
 
-def _cache_path(prompts: list[str], max_new_tokens: int, version: str) -> Path:
+def _cache_path(prompts: list[str], max_new_tokens: int, version: str, kind: str = "greedy") -> Path:
     key = hashlib.sha256(json.dumps([prompts, max_new_tokens, version]).encode()).hexdigest()[:16]
-    return CACHE_DIR / f"smollm2-greedy-{key}.json"
+    return CACHE_DIR / f"smollm2-{kind}-{key}.json"
+
+
+@functools.cache
+def _reference_model() -> tuple[Any, Any]:
+    """transformers' own GGUF loader: dequantized to float32, tokenizer from the same file."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.eval()
+    return tokenizer, model
 
 
 def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, list[int]]]:
@@ -49,12 +64,8 @@ def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, 
     if path.is_file():
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = default_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model.eval()
+    tokenizer, model = _reference_model()
     results = []
     with torch.no_grad():
         for prompt in prompts:
@@ -69,6 +80,58 @@ def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, 
             )
             results.append(
                 {"prompt_token_ids": ids[0].tolist(), "output_token_ids": out[0, ids.shape[1] :].tolist()}
+            )
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results))
+    return results
+
+
+def reference_beam_search(
+    prompts: list[str], max_new_tokens: int, beam_width: int, length_penalty: float
+) -> list[dict[str, Any]]:
+    """transformers' beam search, per prompt alone: ``{"prompt_token_ids", "sequences": [output ids with
+    the EOS that ended them], "scores": [length-normalized score]}``, best first as ``generate`` ranks them.
+    """
+    import transformers
+
+    key_prompts = [*prompts, f"beam={beam_width}", f"length_penalty={length_penalty}"]
+    path = _cache_path(key_prompts, max_new_tokens, transformers.__version__, kind="beam")
+    if path.is_file():
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    import torch
+
+    tokenizer, model = _reference_model()
+    eos_ids = model.generation_config.eos_token_id
+    eos_ids = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or ())
+    results = []
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = tokenizer(prompt, return_tensors="pt").input_ids
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                num_beams=beam_width,
+                num_return_sequences=beam_width,
+                do_sample=False,
+                length_penalty=length_penalty,
+                early_stopping=False,
+                pad_token_id=tokenizer.eos_token_id,
+                return_dict_in_generate=True,
+                output_scores=True,
+            )
+            sequences = []
+            for row in out.sequences[:, ids.shape[1] :].tolist():
+                # Finished beams are padded with EOS after their own EOS: keep up to the first one.
+                end = next((i + 1 for i, t in enumerate(row) if t in eos_ids), len(row))
+                sequences.append(row[:end])
+            results.append(
+                {
+                    "prompt_token_ids": ids[0].tolist(),
+                    "sequences": sequences,
+                    "scores": out.sequences_scores.tolist(),
+                    "eos_token_ids": sorted(eos_ids),
+                }
             )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results))

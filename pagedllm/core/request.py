@@ -64,6 +64,12 @@ class Request:
     num_cached_tokens: int = 0
     # Parallel sampling: the request whose prefill this one waits for, then forks from.
     parent_id: str | None = None
+    # FCFS rank, set when the scheduler takes the request; forks (n > 1 branches, beams) share their
+    # parent's. Running and waiting requests are kept in this order: preemption takes the highest.
+    arrival_order: int = 0
+    # Beam search: the token after each sample is chosen by the request's beam search among all its
+    # beams, not by the sampler; the scheduler appends nothing and checks no stop rule itself.
+    is_beam: bool = False
     # Prompt then outputs: the tokens whose K/V the sequence needs, set from the prompt at creation.
     all_token_ids: list[int] = field(default_factory=list, init=False)
 
@@ -87,6 +93,23 @@ class Request:
     @property
     def is_finished(self) -> bool:
         return self.status.is_finished
+
+    def fork(self, request_id: str) -> Request:
+        """A copy of this sequence under a new id, tokens and all; its K/V blocks are the KV manager's."""
+        child = Request(
+            request_id=request_id,
+            prompt_token_ids=self.prompt_token_ids,
+            stop=self.stop,
+            arrival_time=self.arrival_time,
+            sampling_params=self.sampling_params,
+            cache_salt=self.cache_salt,
+            is_beam=self.is_beam,
+        )
+        child.output_token_ids = list(self.output_token_ids)
+        child.all_token_ids = list(self.all_token_ids)
+        child.num_computed_tokens = self.num_computed_tokens
+        child.arrival_order = self.arrival_order
+        return child
 
     def append_output_token(self, token_id: int) -> None:
         self.output_token_ids.append(token_id)

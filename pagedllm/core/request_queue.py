@@ -1,4 +1,4 @@
-"""The waiting queue: FCFS, with preempted requests put back at the front and O(1) removal."""
+"""The waiting queue: FCFS by arrival, preempted requests put back in their arrival place, O(1) removal."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ class WaitingQueue:
 
     def appendleft(self, request: Request) -> None:
         self._queue.appendleft(request)
+        self._members.add(request.request_id)
+
+    def insert_in_arrival_order(self, request: Request) -> None:
+        """Put a preempted request back ahead of every request that arrived after it.
+
+        NOTE: a linear scan, but from the front, where preempted (old) requests belong; preemption is rare.
+        """
+        index = next(
+            (i for i, queued in enumerate(self._queue) if queued.arrival_order > request.arrival_order),
+            len(self._queue),
+        )
+        self._queue.insert(index, request)
         self._members.add(request.request_id)
 
     def remove(self, request_id: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +36,10 @@ class SchedulerConfig:
             )
 
 
+def _arrival_order(request: Request) -> int:
+    return request.arrival_order
+
+
 class Scheduler:
     """No prefill or decode phases: each running request's ``num_computed_tokens`` catches up with its
     ``num_tokens`` under one token budget per step.
@@ -41,7 +47,15 @@ class Scheduler:
     Order of a step: running requests first (oldest first; each gets what is left of its prompt, chunked
     to the budget, or its one new token), then waiting requests FCFS while the budget, ``max_num_seqs``
     and free blocks allow. When a running request cannot get a block, the newest running request is
-    preempted by recompute: its blocks are freed and it goes back to the front of the waiting queue.
+    preempted by recompute: its blocks are freed and it goes back to the waiting queue, ahead of every
+    request that arrived after it. "Oldest" is the order requests were added in (``arrival_order``);
+    forks share their parent's. Running and waiting are both kept in that order, so the oldest request
+    always makes progress: nothing younger can take its blocks.
+
+    Beam search: a beam that has been sampled waits, holding its blocks, until its siblings have been
+    too and the engine chooses the next beams (``fork_beam``, ``extend_beam``, ``finish_requests``).
+    The order is what keeps that from deadlocking: a beam can wait on a preempted sibling only while
+    nothing younger holds blocks, and the engine admits a beam search only if all its beams fit at once.
     """
 
     def __init__(self, config: SchedulerConfig, kv_cache_manager: KVCacheManager) -> None:
@@ -54,6 +68,9 @@ class Scheduler:
         self._finished_since_last_step: set[str] = set()
         # Parallel sampling: children that fork from a parent when its prefill is sampled.
         self._pending_forks: dict[str, list[Request]] = {}
+        # Beam search: sampled beams waiting for the engine to choose their next token.
+        self._awaiting_beam_step: set[str] = set()
+        self._arrival_counter = itertools.count()
         self.num_preemptions = 0
 
     # -- request lifecycle -------------------------------------------------------------------------
@@ -71,6 +88,7 @@ class Scheduler:
                 f"request {request.request_id!r} needs {request.num_tokens + 1} token slots, more than the "
                 f"whole KV cache holds ({self.kv.num_blocks} blocks of {self.kv.block_size})"
             )
+        request.arrival_order = next(self._arrival_counter)
         self.requests[request.request_id] = request
         self.waiting.append(request)
         self._new_request_ids.add(request.request_id)
@@ -84,9 +102,33 @@ class Scheduler:
             if child.request_id in self.requests:
                 raise ValueError(f"request id {child.request_id!r} is already in use")
             child.parent_id = parent_id
+            child.arrival_order = parent.arrival_order
             self.requests[child.request_id] = child
             self._new_request_ids.add(child.request_id)
         self._pending_forks[parent_id] = list(children)
+
+    def fork_beam(self, parent_id: str, child_id: str) -> Request:
+        """A new beam branching off a sampled one: it shares every block of the parent (copy-on-write)
+        and, like the parent, waits for ``extend_beam`` to give it its token."""
+        parent = self.requests[parent_id]
+        assert parent.is_beam and parent_id in self._awaiting_beam_step, parent_id
+        if child_id in self.requests:
+            raise ValueError(f"request id {child_id!r} is already in use")
+        child = parent.fork(child_id)
+        self.kv.fork(parent, child)
+        child.status = RequestStatus.RUNNING
+        self.requests[child_id] = child
+        self._new_request_ids.add(child_id)
+        self._add_running(child)
+        self._awaiting_beam_step.add(child_id)
+        return child
+
+    def extend_beam(self, request_id: str, token_id: int) -> None:
+        """A sampled beam continues with the token its beam search chose for it."""
+        request = self.requests[request_id]
+        assert request.is_beam and request_id in self._awaiting_beam_step, request_id
+        self._awaiting_beam_step.discard(request_id)
+        request.append_output_token(token_id)
 
     def finish_requests(self, request_ids: Iterable[str], status: RequestStatus) -> None:
         """Finish (stop string, abort) requests wherever they are; unknown or finished ids are ignored."""
@@ -109,6 +151,7 @@ class Scheduler:
     def _finish(self, request: Request, status: RequestStatus) -> None:
         request.status = status
         self.kv.free(request)
+        self._awaiting_beam_step.discard(request.request_id)
         del self.requests[request.request_id]
         for orphan in self._pending_forks.pop(request.request_id, []):
             # The parent ended before its prefill was sampled: its children never start.
@@ -139,6 +182,9 @@ class Scheduler:
         index = 0
         while index < len(self.running) and budget > 0:
             request = self.running[index]
+            if request.request_id in self._awaiting_beam_step:
+                index += 1
+                continue
             num_new = min(request.num_tokens - request.num_computed_tokens, budget)
             assert num_new > 0, f"{request.request_id} is running with nothing to compute"
             while self.kv.append_slots(request, num_new) is None:
@@ -172,7 +218,7 @@ class Scheduler:
                 request.num_cached_tokens = num_computed
             self.waiting.popleft()
             request.status = RequestStatus.RUNNING
-            self.running.append(request)
+            self._add_running(request)
             scheduled.append(request)
             num_new_tokens[request.request_id] = num_new
             budget -= num_new
@@ -206,13 +252,17 @@ class Scheduler:
             item.fork_request_ids = [child.request_id for child in children]
         return item
 
+    def _add_running(self, request: Request) -> None:
+        bisect.insort_right(self.running, request, key=_arrival_order)
+
     def _preempt(self, request: Request) -> None:
         self.kv.free(request)
+        self._awaiting_beam_step.discard(request.request_id)
         request.status = RequestStatus.PREEMPTED
         request.num_computed_tokens = 0
         request.num_preemptions += 1
         self.num_preemptions += 1
-        self.waiting.appendleft(request)
+        self.waiting.insert_in_arrival_order(request)
 
     def update_from_output(
         self, scheduler_output: SchedulerOutput, sampled_token_ids: dict[str, int]
@@ -230,6 +280,9 @@ class Scheduler:
             request.num_computed_tokens += item.num_tokens
             self.kv.cache_full_blocks(request)
             if not item.needs_sample:
+                continue
+            if request.is_beam:
+                self._awaiting_beam_step.add(request.request_id)  # the engine chooses its token
                 continue
             children = self._fork_children(request, item.fork_request_ids)
             for sampled in [request, *children]:
@@ -255,7 +308,7 @@ class Scheduler:
             self.kv.fork(parent, child)
             child.num_computed_tokens = parent.num_computed_tokens
             child.status = RequestStatus.RUNNING
-            self.running.append(child)
+            self._add_running(child)
         # Children aborted after the step was scheduled are gone from `pending` already.
         return children
 
@@ -271,5 +324,9 @@ class Scheduler:
             assert request.request_id in self.kv.block_tables
         for request in self.waiting:
             assert request.request_id not in self.kv.block_tables, f"{request.request_id} waits with blocks"
+        orders = [r.arrival_order for r in self.running]
+        assert orders == sorted(orders), "running requests out of arrival order"
+        running_ids = {r.request_id for r in self.running}
+        assert self._awaiting_beam_step <= running_ids, "a beam waits for its token without running"
         num_pending = sum(len(children) for children in self._pending_forks.values())
         assert len(self.running) + len(self.waiting) + num_pending == len(self.requests)

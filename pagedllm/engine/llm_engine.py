@@ -13,11 +13,15 @@ import torch
 
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.reference import ReferenceAttentionBackend
+from pagedllm.beam_search import BeamSearchParams
 from pagedllm.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
+from pagedllm.core.kv_cache_manager import cdiv
 from pagedllm.core.kv_policy import make_kv_cache_manager
 from pagedllm.core.kv_stats import KVStatsRecorder
 from pagedllm.core.request import Request, RequestStatus, StopCriteria
 from pagedllm.core.scheduler import Scheduler, SchedulerConfig
+from pagedllm.core.scheduler_output import SchedulerOutput
+from pagedllm.engine.beam_search import BeamSearchRequest, BeamSearchState, BeamStep
 from pagedllm.engine.output_processor import RequestTracker, SequenceTracker
 from pagedllm.model.default_model import default_model_path
 from pagedllm.model.loader.model_loader import load_model
@@ -26,7 +30,7 @@ from pagedllm.sampling_params import SamplingParams
 from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
 from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
 from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
-from pagedllm.worker.model_runner import ModelRunner
+from pagedllm.worker.model_runner import ModelOutput, ModelRunner
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +95,8 @@ class LLMEngine:
         )
         self._trackers: dict[str, RequestTracker] = {}  # by user request id
         self._sequences: dict[str, tuple[RequestTracker, SequenceTracker]] = {}  # by sequence id
+        self._beam_searches: dict[str, BeamSearchRequest] = {}  # by user request id
+        self._beam_sequences: dict[str, BeamSearchRequest] = {}  # by live beam's sequence id
         self._request_counter = itertools.count()
         logger.info(
             "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d",
@@ -157,12 +163,7 @@ class LLMEngine:
         if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
             raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
         prompt_text, prompt_ids = self._tokenize(prompt)
-        if len(prompt_ids) >= self.max_model_len:
-            raise ValueError(
-                f"prompt has {len(prompt_ids)} tokens, but max_model_len is {self.max_model_len} "
-                "(the prompt plus at least one output token must fit)"
-            )
-        room = self.max_model_len - len(prompt_ids)
+        room = self._room_after(prompt_ids)
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
         eos = None if params.ignore_eos else self.eos_token_id
         extra_eos = set() if params.ignore_eos else set(self.arch.eos_token_ids) - {eos}
@@ -193,6 +194,75 @@ class LLMEngine:
             sequences.append(SequenceTracker(request, params, detokenizer, index=index))
         return RequestTracker(request_id=request_id, prompt=prompt_text, sequences=sequences)
 
+    def make_beam_search_request(
+        self,
+        prompt: PromptInput,
+        params: BeamSearchParams,
+        request_id: str | None = None,
+        cache_salt: str | None = None,
+    ) -> BeamSearchRequest:
+        """Validate and tokenize a beam search without queueing it; raises ``ValueError`` naming the
+        problem. The prompt's sequence is the first beam; the others fork from it."""
+        if not isinstance(params, BeamSearchParams):
+            raise TypeError(f"beam search params must be BeamSearchParams, got {type(params).__name__}")
+        if params.beam_width > 1 and self.config.kv_policy == "contiguous":
+            raise ValueError(
+                f"beam_width={params.beam_width} needs kv_policy='paged': beams share their blocks, and the "
+                "contiguous policy gives every sequence a private max_model_len reservation"
+            )
+        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
+            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        prompt_text, prompt_ids = self._tokenize(prompt)
+        max_tokens = min(params.max_tokens, self._room_after(prompt_ids))
+        # Beams that wait for their siblings hold their blocks, so all of them must fit at once.
+        block_size = self.config.block_size
+        shared = len(prompt_ids) // block_size
+        needed = shared + params.beam_width * (cdiv(len(prompt_ids) + max_tokens, block_size) - shared)
+        if needed > self.scheduler.kv.num_blocks:
+            raise ValueError(
+                f"beam search of width {params.beam_width} over {len(prompt_ids)} prompt + {max_tokens} "
+                f"output tokens needs up to {needed} KV blocks, more than the cache holds "
+                f"({self.scheduler.kv.num_blocks}); lower beam_width or max_tokens"
+            )
+        eos_ids: frozenset[int] = frozenset()
+        if not params.ignore_eos:
+            eos_ids = frozenset(self.arch.eos_token_ids) | (
+                frozenset() if self.eos_token_id is None else {self.eos_token_id}
+            )
+        request_id = request_id if request_id is not None else str(next(self._request_counter))
+        beam_counter = itertools.count(1)
+        state = BeamSearchState(
+            first_sequence_id=request_id,
+            beam_width=params.beam_width,
+            max_tokens=max_tokens,
+            length_penalty=params.length_penalty,
+            eos_token_ids=eos_ids,
+            new_sequence_id=lambda: f"{request_id}#beam{next(beam_counter)}",
+        )
+        # The worker samples nothing the search uses; it reports each beam's top-K log-probabilities.
+        worker_params = SamplingParams(temperature=0.0, max_tokens=None, ignore_eos=True)
+        # NOTE: set after construction on purpose: K may exceed the user-facing cap on ``logprobs``.
+        worker_params.logprobs = state.num_candidates
+        first = Request(
+            request_id=request_id,
+            prompt_token_ids=prompt_ids,
+            stop=StopCriteria(max_tokens=max_tokens),
+            arrival_time=time.monotonic(),
+            sampling_params=worker_params,
+            cache_salt=cache_salt,
+            is_beam=True,
+        )
+        return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
+
+    def _room_after(self, prompt_ids: list[int]) -> int:
+        """Output tokens that fit after the prompt under ``max_model_len``; raises if none does."""
+        if len(prompt_ids) >= self.max_model_len:
+            raise ValueError(
+                f"prompt has {len(prompt_ids)} tokens, but max_model_len is {self.max_model_len} "
+                "(the prompt plus at least one output token must fit)"
+            )
+        return self.max_model_len - len(prompt_ids)
+
     def _tokenize(self, prompt: PromptInput) -> tuple[str | None, list[int]]:
         if isinstance(prompt, str):
             if not prompt:
@@ -212,8 +282,15 @@ class LLMEngine:
             raise ValueError(f"prompt token ids must be integers in [0, {vocab}); got {bad[:5]!r}")
         return None, ids
 
+    def add_beam_search_request(self, search: BeamSearchRequest) -> None:
+        if search.request_id in self._trackers or search.request_id in self._beam_searches:
+            raise ValueError(f"request id {search.request_id!r} is already in use")
+        self.scheduler.add_request(search.first_sequence)  # raises RequestRejectedError (a ValueError)
+        self._beam_searches[search.request_id] = search
+        self._beam_sequences[search.request_id] = search
+
     def add_tracked_request(self, tracker: RequestTracker) -> None:
-        if tracker.request_id in self._trackers:
+        if tracker.request_id in self._trackers or tracker.request_id in self._beam_searches:
             raise ValueError(f"request id {tracker.request_id!r} is already in use")
         parent, *children = (seq.request for seq in tracker.sequences)
         self.scheduler.add_request(parent)  # raises RequestRejectedError (a ValueError)
@@ -233,6 +310,13 @@ class LLMEngine:
         """Abort requests (all their sequences) wherever they are; unknown ids are ignored."""
         ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
         for request_id in ids:
+            search = self._beam_searches.pop(request_id, None)
+            if search is not None:
+                live = search.state.live_sequence_ids
+                self.scheduler.finish_requests(live, RequestStatus.FINISHED_ABORTED)
+                for sequence_id in live:
+                    self._beam_sequences.pop(sequence_id, None)
+                continue
             tracker = self._trackers.pop(request_id, None)
             if tracker is None:
                 continue
@@ -249,6 +333,9 @@ class LLMEngine:
     def step(self) -> list[RequestOutput]:
         """Run one scheduled batch; returns an output for every request that received tokens."""
         sched = self.scheduler.schedule()
+        for request_id in sched.preempted_request_ids:
+            if request_id in self._beam_sequences:
+                self._beam_sequences[request_id].state.forget_report(request_id)
         model_output = self.runner.execute(sched)
         if self.kv_stats is not None:
             self.kv_stats.record(sched, time.perf_counter())
@@ -274,7 +361,40 @@ class LLMEngine:
             outputs.append(tracker.to_output())
             if tracker.is_finished:
                 del self._trackers[request_id]
+        if self._beam_searches:
+            outputs.extend(self._advance_beam_searches(sched, model_output))
         return outputs
+
+    def _advance_beam_searches(
+        self, sched: SchedulerOutput, model_output: ModelOutput
+    ) -> list[RequestOutput]:
+        """Hand each sampled beam's top-K to its search; apply the searches that chose their next beams."""
+        finished = []
+        for item in sched.scheduled:
+            search = self._beam_sequences.get(item.request_id) if item.needs_sample else None
+            if search is None:
+                continue
+            top = [(token, logprob) for token, logprob, _ in model_output.logprobs[item.request_id][1:]]
+            beam_step = search.state.report(item.request_id, top)
+            if beam_step is None:
+                continue  # its siblings have not been sampled yet
+            self._apply_beam_step(search, beam_step)
+            if beam_step.done:
+                del self._beam_searches[search.request_id]
+                finished.append(search.to_output(self.tokenizer))
+        return finished
+
+    def _apply_beam_step(self, search: BeamSearchRequest, beam_step: BeamStep) -> None:
+        # Forks first: a child copies its parent's tokens before the parent's own next token is added.
+        for parent_id, child_id, token_id in beam_step.forks:
+            self.scheduler.fork_beam(parent_id, child_id)
+            self.scheduler.extend_beam(child_id, token_id)
+            self._beam_sequences[child_id] = search
+        for sequence_id, token_id in beam_step.extends:
+            self.scheduler.extend_beam(sequence_id, token_id)
+        self.scheduler.finish_requests(beam_step.drops, RequestStatus.FINISHED_STOPPED)
+        for sequence_id in beam_step.drops:
+            del self._beam_sequences[sequence_id]
 
     # -- observability -----------------------------------------------------------------------------
 
