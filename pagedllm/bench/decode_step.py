@@ -15,6 +15,7 @@ With ``--profile-dir`` a torch.profiler trace summary of a few steps is written 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from pathlib import Path
@@ -130,7 +131,10 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
         "copy_bytes_per_s": ceilings.copy_bytes_per_s,
         "cuda_graphs": bool(graphs),
     }
-    del llm, engine
+    # NOTE: the timing wrappers make reference cycles (scheduler -> wrapper -> bound method): collect
+    # them, or the next batch size's engine sizes its KV cache around this one's.
+    del llm, engine, schedule, execute, graphs
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return row
