@@ -67,8 +67,8 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
     device = engine.device
     ceilings = measure_ceilings(device, engine.dtype)
     dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
-    total_steps = args.steps + 8
-    params = SamplingParams(temperature=0.0, max_tokens=total_steps + 4, ignore_eos=True)
+    # NOTE: as long as the context allows: the first sequences decode while the last ones still prefill.
+    params = SamplingParams(temperature=0.0, max_tokens=engine.max_model_len - args.context, ignore_eos=True)
     gen = torch.Generator().manual_seed(batch)
     for i in range(batch):
         prompt = torch.randint(100, engine.arch.vocab_size, (args.context,), generator=gen).tolist()
