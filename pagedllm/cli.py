@@ -1,4 +1,5 @@
-"""Command line: ``pagedllm generate``, ``chat``, ``simulate`` (KV memory, no model) and ``kv-size``."""
+"""Command line: ``pagedllm generate``, ``chat``, ``simulate`` (KV memory, no model), ``kv-size`` and
+``bench`` (``throughput``, ``kernels``)."""
 
 from __future__ import annotations
 
@@ -193,12 +194,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulate_parser(sub)
     add_kv_size_parser(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _add_bench_parser(sub: Any) -> None:
+    from pagedllm.bench.decode_step import add_decode_parser
+    from pagedllm.bench.throughput import add_throughput_parser
+
+    bench = sub.add_parser("bench", help="benchmarks: offline throughput, attention kernels")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    add_throughput_parser(bench_sub, _add_engine_args)
+    bench_sub.choices["throughput"].set_defaults(func=_cmd_bench_throughput)
+    add_decode_parser(bench_sub, _add_engine_args)
+    bench_sub.choices["decode"].set_defaults(func=_cmd_bench_decode)
+    # NOTE: main() hands `bench kernels ...` to the kernel benchmark's own parser before this one runs
+    # (it imports triton); this entry only lists the command.
+    bench_sub.add_parser("kernels", help="Triton paged attention vs the copy floor and SDPA (GPU)")
+
+
+def _cmd_bench_throughput(args: argparse.Namespace) -> int:
+    from pagedllm.bench.throughput import cmd_throughput
+
+    return cmd_throughput(args, _engine_kwargs(args))
+
+
+def _cmd_bench_decode(args: argparse.Namespace) -> int:
+    from pagedllm.bench.decode_step import cmd_decode
+
+    return cmd_decode(args, _engine_kwargs(args))
+
+
+def _cmd_bench_kernels(argv: list[str]) -> int:
+    import os
+
+    if "--smoke" in argv:
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # NOTE: before triton is first imported
+    from pagedllm.bench.kernels import main as kernels_main
+
+    return kernels_main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "kernels"]:
+        return _cmd_bench_kernels(argv[2:])
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command line, for reports that record how they were made
     try:

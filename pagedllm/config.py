@@ -42,6 +42,7 @@ class EngineConfig:
     record_kv_stats: bool = False  # sample the KV pool every step (LLM.kv_stats_report)
     attention_backend: str = "auto"
     load_format: str = "auto"
+    enforce_eager: bool = False  # CUDA: no decode graphs (every step eager)
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in _DTYPES:

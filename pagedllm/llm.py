@@ -48,6 +48,7 @@ class LLM:
         record_kv_stats: bool = False,
         attention_backend: str = "auto",
         load_format: str = "auto",
+        enforce_eager: bool = False,
     ) -> None:
         self.config = EngineConfig(
             model=model,
@@ -66,6 +67,7 @@ class LLM:
             record_kv_stats=record_kv_stats,
             attention_backend=attention_backend,
             load_format=load_format,
+            enforce_eager=enforce_eager,
         )
         self.engine = LLMEngine(self.config)
         self._batch_counter = 0

@@ -9,8 +9,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.reference import ReferenceAttentionBackend
 from pagedllm.beam_search import BeamSearchParams
@@ -30,6 +28,7 @@ from pagedllm.sampling_params import SamplingParams
 from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
 from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
 from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
+from pagedllm.worker.memory_profile import profile_memory
 from pagedllm.worker.model_runner import ModelOutput, ModelRunner
 
 logger = logging.getLogger(__name__)
@@ -50,6 +49,7 @@ class LLMEngine:
             source, dtype=self.dtype, device=self.device, load_format=config.load_format, seed=config.seed
         )
         self.tokenizer: Tokenizer | None = None if config.load_format == "dummy" else load_tokenizer(source)
+        self.attention_backend = self._attention_backend()
 
         num_blocks = self._num_kv_blocks()
         capacity = num_blocks * config.block_size
@@ -57,8 +57,8 @@ class LLMEngine:
         if max_model_len > capacity:
             raise ValueError(
                 f"max_model_len={max_model_len} does not fit in the KV cache: {num_blocks} blocks of "
-                f"{config.block_size} tokens hold {capacity} tokens; raise kv_cache_memory_bytes or lower "
-                "max_model_len"
+                f"{config.block_size} tokens hold {capacity} tokens; raise kv_cache_memory_bytes (or "
+                "gpu_memory_utilization), or lower max_model_len"
             )
         self.max_model_len = max_model_len
         self.scheduler = Scheduler(
@@ -88,10 +88,15 @@ class LLMEngine:
             self.arch,
             self.kv_caches,
             config.block_size,
-            self._attention_backend(),
+            self.attention_backend,
             self.device,
             self.eos_token_id,
             config.seed,
+            # Graphs replay fixed launches: only the Triton backend keeps its host work out of the step.
+            cuda_graph_max_batch_size=(
+                0 if config.enforce_eager or self.attention_backend.name != "triton" else config.max_num_seqs
+            ),
+            max_model_len=max_model_len,
         )
         self._trackers: dict[str, RequestTracker] = {}  # by user request id
         self._sequences: dict[str, tuple[RequestTracker, SequenceTracker]] = {}  # by sequence id
@@ -99,11 +104,12 @@ class LLMEngine:
         self._beam_sequences: dict[str, BeamSearchRequest] = {}  # by live beam's sequence id
         self._request_counter = itertools.count()
         logger.info(
-            "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d",
+            "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d: max concurrency %.1fx",
             num_blocks,
             config.block_size,
             num_blocks * kv_cache_bytes_per_block(self.arch, config.block_size, self.dtype) / 2**20,
             max_model_len,
+            capacity / max_model_len,
         )
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -111,17 +117,38 @@ class LLMEngine:
     def _num_kv_blocks(self) -> int:
         budget = self.config.kv_cache_memory_bytes
         if budget is None:
-            if self.device.type == "cuda":
-                free, _ = torch.cuda.mem_get_info(self.device)
-                # NOTE: a rough share until the profiling pass exists: leave room for activations.
-                budget = int(free * self.config.gpu_memory_utilization * 0.8)
-            else:
-                budget = DEFAULT_CPU_KV_CACHE_BYTES
+            budget = self._profile_kv_budget() if self.device.type == "cuda" else DEFAULT_CPU_KV_CACHE_BYTES
         num_blocks = num_blocks_for_budget(self.arch, self.config.block_size, self.dtype, budget)
         if num_blocks < 1:
             per_block = kv_cache_bytes_per_block(self.arch, self.config.block_size, self.dtype)
             raise ValueError(f"kv_cache_memory_bytes={budget} is less than one KV block ({per_block} bytes)")
         return num_blocks
+
+    def _profile_kv_budget(self) -> int:
+        """gpu_memory_utilization of the card minus weights and the largest step's peak activations."""
+        config = self.config
+        max_model_len = config.max_model_len or self.arch.max_position_embeddings
+        profile = profile_memory(
+            self.model,
+            self.arch,
+            self.attention_backend,
+            self.device,
+            self.dtype,
+            config.block_size,
+            config.max_num_batched_tokens or max(8192, max_model_len),
+            config.max_num_seqs,
+            config.gpu_memory_utilization,
+        )
+        if profile.kv_cache_bytes <= 0:
+            gib = 2**30
+            raise ValueError(
+                f"no GPU memory left for the KV cache: gpu_memory_utilization={config.gpu_memory_utilization}"
+                f" of {profile.total_bytes / gib:.1f} GiB minus weights {profile.weights_bytes / gib:.1f} "
+                f"GiB, peak activations {profile.peak_activation_bytes / 2**30:.1f} GiB and "
+                f"{profile.non_torch_bytes / 2**30:.1f} GiB outside torch; raise gpu_memory_utilization or "
+                "lower max_num_batched_tokens / max_num_seqs"
+            )
+        return profile.kv_cache_bytes
 
     def _eos_token_id(self) -> int | None:
         if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:

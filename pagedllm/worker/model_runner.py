@@ -13,6 +13,7 @@ from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.worker.block_ops import copy_blocks
+from pagedllm.worker.cuda_graphs import DecodeGraphs
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler
 from pagedllm.worker.sampling_batch import SamplingBatch
@@ -46,6 +47,9 @@ class ModelRunner:
         device: torch.device,
         eos_token_id: int | None,
         seed: int,
+        *,
+        cuda_graph_max_batch_size: int = 0,  # 0: eager only
+        max_model_len: int = 0,
     ) -> None:
         self.model = model
         self.arch = arch
@@ -58,6 +62,15 @@ class ModelRunner:
         # Engine-wide randomness for requests without a seed: whole runs stay reproducible.
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self._states: dict[str, _RequestState] = {}
+        self.graphs: DecodeGraphs | None = None
+        if cuda_graph_max_batch_size > 0 and device.type == "cuda":
+            self.graphs = DecodeGraphs(
+                model, kv_caches, backend, device, block_size, cuda_graph_max_batch_size, max_model_len
+            )
+            self.graphs.capture()
+
+    def graph_batch_sizes(self) -> list[int]:
+        return [] if self.graphs is None else list(self.graphs.batch_sizes)
 
     def _update_states(self, sched: SchedulerOutput) -> None:
         for request_id in sched.finished_request_ids:
@@ -76,13 +89,21 @@ class ModelRunner:
             return ModelOutput()
         if sched.block_copies:
             copy_blocks(self.kv_caches, sched.block_copies)
-        inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
-        with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
-            hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
         sampled_items = [s for s in sched.scheduled if s.needs_sample]
+        if self.graphs is not None and self.graphs.can_run(sched.scheduled):
+            logits = self.graphs.run(sched.scheduled)  # [num_seqs, vocab]: every row of the step
+            if len(sampled_items) < len(sched.scheduled):
+                rows = [i for i, s in enumerate(sched.scheduled) if s.needs_sample]
+                logits = logits[torch.tensor(rows, device=logits.device)]
+        else:
+            inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
+            with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
+                hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
+            if not sampled_items:
+                return ModelOutput()
+            logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]
         if not sampled_items:
             return ModelOutput()
-        logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]
         # A parallel-sampling parent's last logits row is sampled once more for each child it forks.
         to_sample = [rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids)]
         if len(to_sample) > len(sampled_items):

@@ -7,6 +7,8 @@ from typing import overload
 import torch
 from torch import nn
 
+from pagedllm.model.layers import fused_ops
+
 
 class RMSNorm(nn.Module):
     def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:
@@ -30,7 +32,13 @@ class RMSNorm(nn.Module):
         """``norm(x)``; with ``residual``, ``(norm(x + residual), x + residual)``: the pre-norm add fused in.
 
         NOTE: the add happens in the model dtype, as in Hugging Face, so bf16 runs round the same way.
+        On CUDA one Triton kernel does it all, writing ``x + residual`` into ``residual``'s storage.
         """
+        if fused_ops.is_available(x) and x.stride(-1) == 1:
+            if residual is None:
+                return fused_ops.rms_norm(x, self.weight, self.eps)
+            if residual.is_contiguous():
+                return fused_ops.rms_norm(x, self.weight, self.eps, residual), residual
         if residual is None:
             return self._norm(x)
         x = x + residual

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from pagedllm.model.config import RopeScaling
+from pagedllm.model.layers import fused_ops
 
 
 def compute_inv_freq(head_dim: int, base: float, scaling: RopeScaling | None) -> torch.Tensor:
@@ -74,6 +75,11 @@ class RotaryEmbedding(nn.Module):
         q: torch.Tensor,  # [num_tokens, num_heads * head_dim]
         k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if fused_ops.is_available(q) and q.stride(-1) == 1 and k.stride(-1) == 1:
+            # NOTE: rotates in place (q and k are usually views into the fused qkv projection's output).
+            fused_ops.rotary_inplace(q, positions, self.cos_cache, self.sin_cache, self.head_dim)
+            fused_ops.rotary_inplace(k, positions, self.cos_cache, self.sin_cache, self.head_dim)
+            return q, k
         cos = self.cos_cache[positions].to(q.dtype).unsqueeze(1)  # [num_tokens, 1, head_dim // 2]
         sin = self.sin_cache[positions].to(q.dtype).unsqueeze(1)
         return self._rotate(q, cos, sin), self._rotate(k, cos, sin)

@@ -1,0 +1,181 @@
+"""Triton kernels for the model's element-wise layers on CUDA: one pass instead of a chain of torch ops.
+
+A decode step of a small model runs each layer's norms, rotary and SiLU-and-multiply over a few hundred
+rows; as torch ops each is 5-10 launches of ~2 us that read and write the activations again (measured
+on an H100: ~40% of a Llama-3.2-1B decode step at batch 64). Each kernel here is one launch and rounds
+exactly where the torch code it replaces rounds (the add and every product in the model dtype, the
+reduction in float32), so results match it bit for bit in bfloat16 up to the last ulp of rsqrt/exp.
+
+Used only for CUDA tensors when triton imports (``is_available``); the torch code stays the reference
+and the CPU path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+
+    _HAVE_TRITON = True
+except ImportError:  # CPU installs without triton: the layers keep their torch path
+    _HAVE_TRITON = False
+
+
+def is_available(x: torch.Tensor) -> bool:
+    return _HAVE_TRITON and x.is_cuda
+
+
+if _HAVE_TRITON:
+
+    @triton.jit
+    def _rms_norm_kernel(
+        x_ptr,  # [rows, n]
+        residual_ptr,  # [rows, n] (read and overwritten with x + residual) or unused
+        out_ptr,  # [rows, n]
+        weight_ptr,  # [n]
+        n,
+        stride_x,
+        stride_r,
+        stride_o,
+        eps,
+        HAS_RESIDUAL: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        row = tl.program_id(0)
+        cols = tl.arange(0, BLOCK)
+        mask = cols < n
+        x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0)
+        if HAS_RESIDUAL:
+            r = tl.load(residual_ptr + row * stride_r + cols, mask=mask, other=0.0)
+            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)  # the add rounds in the model dtype
+            tl.store(residual_ptr + row * stride_r + cols, x, mask=mask)
+        x32 = x.to(tl.float32)
+        variance = tl.sum(x32 * x32, axis=0) / n
+        normed = (x32 * (1.0 / tl.sqrt(variance + eps))).to(x.dtype)
+        w = tl.load(weight_ptr + cols, mask=mask, other=0.0)
+        out = (normed.to(tl.float32) * w.to(tl.float32)).to(x.dtype)
+        tl.store(out_ptr + row * stride_o + cols, out, mask=mask)
+
+    @triton.jit
+    def _silu_and_mul_kernel(
+        x_ptr,  # [rows, 2 * d]: [gate | up]
+        out_ptr,  # [rows, d]
+        d,
+        stride_x,
+        stride_o,
+        BLOCK: tl.constexpr,
+    ):
+        row = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < d
+        gate = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0)
+        up = tl.load(x_ptr + row * stride_x + d + cols, mask=mask, other=0.0)
+        g32 = gate.to(tl.float32)
+        silu = (g32 / (1.0 + tl.exp(-g32))).to(gate.dtype)  # F.silu rounds to the model dtype
+        out = (silu.to(tl.float32) * up.to(tl.float32)).to(gate.dtype)
+        tl.store(out_ptr + row * stride_o + cols, out, mask=mask)
+
+    @triton.jit
+    def _rotary_kernel(
+        x_ptr,  # [tokens, heads * head_dim], rotated in place
+        positions_ptr,  # [tokens] int64
+        cos_ptr,  # [max_position, head_dim // 2] float32
+        sin_ptr,
+        num_heads,
+        stride_x,
+        HALF: tl.constexpr,
+        HEADS_P: tl.constexpr,
+        HALF_P: tl.constexpr,
+    ):
+        token = tl.program_id(0)
+        pos = tl.load(positions_ptr + token)
+        heads = tl.arange(0, HEADS_P)[:, None]
+        cols = tl.arange(0, HALF_P)[None, :]
+        hmask = heads < num_heads
+        cmask = cols < HALF
+        mask = hmask & cmask
+        base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
+        x1 = tl.load(base, mask=mask, other=0.0)
+        x2 = tl.load(base + HALF, mask=mask, other=0.0)
+        dtype = x1.dtype
+        # cos/sin are cast to the model dtype before use, and every product rounds there, as in torch.
+        c = tl.load(cos_ptr + pos * HALF + cols, mask=cmask, other=0.0).to(dtype).to(tl.float32)
+        s = tl.load(sin_ptr + pos * HALF + cols, mask=cmask, other=0.0).to(dtype).to(tl.float32)
+        a = x1.to(tl.float32)
+        b = x2.to(tl.float32)
+        ac = (a * c).to(dtype).to(tl.float32)
+        bs = (b * s).to(dtype).to(tl.float32)
+        bc = (b * c).to(dtype).to(tl.float32)
+        as_ = (a * s).to(dtype).to(tl.float32)
+        tl.store(base, (ac - bs).to(dtype), mask=mask)
+        tl.store(base + HALF, (bc + as_).to(dtype), mask=mask)
+
+
+def rms_norm(
+    x: torch.Tensor,  # [rows, n]
+    weight: torch.Tensor,  # [n]
+    eps: float,
+    residual: torch.Tensor | None = None,  # [rows, n]: becomes x + residual, in place
+) -> torch.Tensor:  # [rows, n]
+    n = x.shape[-1]
+    x2 = x.reshape(-1, n)
+    out = torch.empty_like(x2)
+    rows = x2.shape[0]
+    if rows:
+        r2 = residual.view(-1, n) if residual is not None else x2
+        block = triton.next_power_of_2(n)
+        _rms_norm_kernel[(rows,)](
+            x2,
+            r2,
+            out,
+            weight,
+            n,
+            x2.stride(0),
+            r2.stride(0),
+            out.stride(0),
+            eps,
+            HAS_RESIDUAL=residual is not None,
+            BLOCK=block,
+            num_warps=min(16, max(1, block // 256)),
+        )
+    return out.view(x.shape)
+
+
+def silu_and_mul(x: torch.Tensor) -> torch.Tensor:  # [rows, 2 * d] -> [rows, d]
+    d = x.shape[-1] // 2
+    x2 = x.reshape(-1, 2 * d)
+    out = torch.empty(x2.shape[0], d, dtype=x.dtype, device=x.device)
+    if x2.shape[0]:
+        block = min(2048, triton.next_power_of_2(d))
+        _silu_and_mul_kernel[(x2.shape[0], triton.cdiv(d, block))](
+            x2, out, d, x2.stride(0), out.stride(0), BLOCK=block, num_warps=4
+        )
+    return out.view(*x.shape[:-1], d)
+
+
+def rotary_inplace(
+    x: torch.Tensor,  # [tokens, heads * head_dim], contiguous along the last dimension
+    positions: torch.Tensor,  # [tokens] int64
+    cos_cache: torch.Tensor,  # [max_position, head_dim // 2] float32
+    sin_cache: torch.Tensor,
+    head_dim: int,
+) -> None:
+    tokens = x.shape[0]
+    if not tokens:
+        return
+    heads = x.shape[1] // head_dim
+    half = head_dim // 2
+    _rotary_kernel[(tokens,)](
+        x,
+        positions,
+        cos_cache,
+        sin_cache,
+        heads,
+        x.stride(0),
+        HALF=half,
+        HEADS_P=triton.next_power_of_2(heads),
+        HALF_P=triton.next_power_of_2(half),
+        num_warps=4,
+    )

@@ -1,0 +1,67 @@
+"""The benchmark tools on the CPU: workloads, the roofline floor, `pagedllm bench throughput` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pagedllm.bench.roofline import Ceilings, ideal_decode_steps, throughput_floor
+from pagedllm.bench.workload import parse_range, random_workload
+from pagedllm.cli import main
+from pagedllm.model.config import ModelArchConfig
+
+TINY = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 512,
+    "max_position_embeddings": 512,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+
+
+def test_ideal_decode_steps_refill_finished_slots_at_once():
+    # Two requests of 3 outputs: the first token comes from prefill, then 2 decode steps of both.
+    assert ideal_decode_steps([10, 10], [3, 3], max_num_seqs=4) == (2, 4, 11 + 11 + 12 + 12)
+    # One slot: the second request starts when the first is done.
+    assert ideal_decode_steps([10, 10], [3, 3], max_num_seqs=1) == (4, 4, 11 + 12 + 11 + 12)
+
+
+def test_floor_adds_prefill_flops_and_decode_bytes():
+    arch = ModelArchConfig.from_hf_dict(TINY)
+    ceilings = Ceilings(matmul_flops_per_s=1e12, copy_bytes_per_s=1e11)
+    floor = throughput_floor(arch, [100], [11], 8, ceilings, dtype_bytes=2)
+    assert floor["decode_steps"] == 10
+    assert floor["floor_s"] == pytest.approx(floor["prefill_floor_s"] + floor["decode_floor_s"])
+    assert floor["roofline_output_tokens_per_s"] == pytest.approx(11 / floor["floor_s"])
+
+
+def test_random_workload_lengths_are_fixed_or_uniform_in_range():
+    assert parse_range("512") == (512, 512)
+    with pytest.raises(ValueError, match="LOW"):
+        parse_range("9-3")
+    w = random_workload(50, "100-200", "7", vocab_size=1000, seed=1)
+    assert all(100 <= n <= 200 for n in w.prompt_lens) and w.output_lens == [7] * 50
+    assert w.prompts == random_workload(50, "100-200", "7", vocab_size=1000, seed=1).prompts
+
+
+def test_bench_throughput_runs_on_cpu_and_writes_the_json(tmp_path, capsys):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    out = tmp_path / "result.json"
+    argv = ["bench", "throughput", "--model", str(config), "--load-format", "dummy", "--device", "cpu"]
+    argv += ["--input-len", "8-24", "--output-len", "3-9", "--num-prompts", "6", "--max-num-seqs", "4"]
+    argv += ["--warmup-prompts", "1", "--output-json", str(out)]
+    assert main(argv) == 0
+    assert "Throughput:" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    for key in ("model", "workload", "device", "output_tokens_per_s", "roofline_output_tokens_per_s"):
+        assert key in result
+    assert 0 < result["fraction_of_roofline"] < 1

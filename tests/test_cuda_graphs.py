@@ -1,0 +1,81 @@
+"""Decode CUDA graphs and KV sizing by a profiling pass (GPU only; skipped without CUDA)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from pagedllm.worker.cuda_graphs import batch_size_ladder
+
+CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 512,
+    "intermediate_size": 1024,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+    "vocab_size": 4096,
+    "max_position_embeddings": 2048,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_batch_size_ladder_covers_every_batch_up_to_the_max():
+    assert batch_size_ladder(1) == [1]
+    assert batch_size_ladder(40) == [1, 2, 4, 8, 16, 32, 40]
+    ladder = batch_size_ladder(256)
+    assert ladder[-1] == 256 and all(any(s >= n for s in ladder) for n in range(1, 257))
+
+
+@pytest.fixture
+def config_path(tmp_path) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG))
+    return path
+
+
+@needs_cuda
+def test_decode_graphs_generate_the_same_tokens_as_eager_steps_in_float32(config_path):
+    pytest.importorskip("triton")
+    from pagedllm import LLM, SamplingParams
+
+    rng = random.Random(0)
+    # 37 prompts: batches shrink through sizes between the ladder's rungs as requests finish.
+    prompts = [[rng.randrange(1, 4000) for _ in range(rng.randint(1, 300))] for _ in range(37)]
+    params = [
+        SamplingParams(temperature=0.0, max_tokens=rng.randint(1, 40), ignore_eos=True) for _ in prompts
+    ]
+    outputs = {}
+    for eager in (True, False):
+        llm = LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            kv_cache_memory_bytes=1 << 28,
+            max_num_seqs=24,
+            enforce_eager=eager,
+        )
+        assert bool(llm.engine.runner.graphs) is not eager
+        outputs[eager] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+        del llm
+    assert outputs[False] == outputs[True]
+
+
+@needs_cuda
+def test_kv_cache_is_sized_by_profiling_and_fails_clearly_when_nothing_fits(config_path):
+    from pagedllm import LLM
+
+    llm = LLM(str(config_path), load_format="dummy", gpu_memory_utilization=0.5, enforce_eager=True)
+    _, total = torch.cuda.mem_get_info()
+    kv_bytes = sum(t.numel() * t.element_size() for t in llm.engine.kv_caches)
+    assert 0 < kv_bytes <= 0.5 * total
+    del llm
+    with pytest.raises(ValueError, match="max_model_len"):
+        LLM(str(config_path), load_format="dummy", kv_cache_memory_bytes=1 << 16, max_model_len=2048)
