@@ -1,4 +1,5 @@
-"""Command line: ``pagedllm generate``, ``chat``, ``simulate`` (KV memory, no model) and ``kv-size``."""
+"""Command line: ``pagedllm generate``, ``chat``, ``serve``, ``bench``, ``simulate`` (KV memory, no model)
+and ``kv-size``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pagedllm.bench.cli import add_bench_parser
 from pagedllm.config import ATTENTION_BACKENDS, LOAD_FORMATS
 from pagedllm.core.kv_policy import KV_POLICIES
+from pagedllm.server.cli import add_serve_args
 from pagedllm.sim.cli import add_kv_size_parser, add_simulate_parser, write_kv_report
 
 
@@ -166,6 +169,12 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         print(reply, flush=True)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pagedllm.server.cli import run_server
+
+    return run_server(args, _engine_kwargs(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pagedllm", description="LLM inference on a paged KV cache")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(chat, max_tokens=256)
     chat.set_defaults(func=_cmd_chat)
 
+    serve = sub.add_parser("serve", help="OpenAI-compatible HTTP server (completions, chat, metrics)")
+    add_serve_args(serve)
+    _add_engine_args(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    add_bench_parser(sub)
     add_simulate_parser(sub)
     add_kv_size_parser(sub)
     return parser
