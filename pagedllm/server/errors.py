@@ -73,19 +73,31 @@ def from_engine_error(e: Exception) -> APIError:
     return APIError(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(e).__name__}: {e}")
 
 
+_UNION_BRANCH = {"str", "int", "float", "bool", "list", "dict"}
+
+
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
-    messages = []
+    messages: list[str] = []
+    union_fields: dict[str, list[str]] = {}  # field -> the types it accepts (one error per union branch)
     first_param: str | None = None
     for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part != "body"]
         if err.get("type") == "json_invalid":
             detail = err.get("ctx", {}).get("error", "")
             return f"the request body is not valid JSON: {detail}".rstrip(": "), None
-        where = ".".join(loc) or "body"
+        loc = [str(part) for part in err.get("loc", ()) if part != "body"]
         first_param = first_param or (loc[0] if loc else None)
-        value = err.get("input")
-        shown = "" if err.get("type") == "missing" else f" (got {value!r:.80})"
+        if len(loc) >= 2 and loc[1].split("[")[0] in _UNION_BRANCH:
+            branches = union_fields.setdefault(loc[0], [])
+            if not branches:
+                messages.append(f"{loc[0]}: got {err.get('input')!r:.80}, which is none of ")
+            branches.append(loc[1])
+            continue
+        where = ".".join(loc) or "body"
+        shown = "" if err.get("type") == "missing" else f" (got {err.get('input')!r:.80})"
         messages.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
+    for field, branches in union_fields.items():
+        start = f"{field}: got "
+        messages = [m + ", ".join(dict.fromkeys(branches)) if m.startswith(start) else m for m in messages]
     return "; ".join(messages) or "invalid request", first_param
 
 
