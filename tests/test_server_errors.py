@@ -8,7 +8,7 @@ import threading
 import httpx
 import openai
 import pytest
-from server_harness import API_KEY, MODEL_NAME, metric, read_metrics, start_server, wait_for_metric
+from server_harness import API_KEY, metric, read_metrics, start_server, wait_for_metric
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
