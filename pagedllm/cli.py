@@ -1,5 +1,5 @@
-"""Command line: ``pagedllm generate``, ``chat``, ``simulate`` (KV memory, no model), ``kv-size`` and
-``bench`` (``throughput``, ``kernels``)."""
+"""Command line: ``pagedllm generate``, ``chat``, ``serve``, ``bench`` (``throughput``, ``decode``,
+``kernels``, ``serve``), ``simulate`` (KV memory, no model) and ``kv-size``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pagedllm.bench.cli import add_serve_bench_parser
 from pagedllm.config import ATTENTION_BACKENDS, LOAD_FORMATS
 from pagedllm.core.kv_policy import KV_POLICIES
+from pagedllm.server.cli import add_serve_args
 from pagedllm.sim.cli import add_kv_size_parser, add_simulate_parser, write_kv_report
 
 
@@ -167,6 +169,12 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         print(reply, flush=True)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pagedllm.server.cli import run_server
+
+    return run_server(args, _engine_kwargs(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pagedllm", description="LLM inference on a paged KV cache")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(chat, max_tokens=256)
     chat.set_defaults(func=_cmd_chat)
 
+    serve = sub.add_parser("serve", help="OpenAI-compatible HTTP server (completions, chat, metrics)")
+    add_serve_args(serve)
+    _add_engine_args(serve)
+    serve.set_defaults(func=_cmd_serve)
+
     add_simulate_parser(sub)
     add_kv_size_parser(sub)
     _add_bench_parser(sub)
@@ -202,12 +215,13 @@ def _add_bench_parser(sub: Any) -> None:
     from pagedllm.bench.decode_step import add_decode_parser
     from pagedllm.bench.throughput import add_throughput_parser
 
-    bench = sub.add_parser("bench", help="benchmarks: offline throughput, attention kernels")
+    bench = sub.add_parser("bench", help="benchmarks: offline throughput, decode steps, kernels, serving")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     add_throughput_parser(bench_sub, _add_engine_args)
     bench_sub.choices["throughput"].set_defaults(func=_cmd_bench_throughput)
     add_decode_parser(bench_sub, _add_engine_args)
     bench_sub.choices["decode"].set_defaults(func=_cmd_bench_decode)
+    add_serve_bench_parser(bench_sub)
     # NOTE: main() hands `bench kernels ...` to the kernel benchmark's own parser before this one runs
     # (it imports triton); this entry only lists the command.
     bench_sub.add_parser("kernels", help="Triton paged attention vs the copy floor and SDPA (GPU)")

@@ -28,3 +28,16 @@ def assert_all_blocks_free(llm: LLM) -> None:
     stats = llm.kv_cache_stats()
     assert stats["num_free_blocks"] == stats["num_blocks"], f"blocks still held after generate: {stats}"
     llm.engine.scheduler.check_invariants()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One ``pagedllm serve`` process (SmolLM2, float32, API key) shared by the server tests."""
+    from server_harness import API_KEY, start_server
+
+    process = start_server(
+        "--dtype", "float32", "--api-key", API_KEY, "--max-model-len", "512",
+        "--kv-cache-memory-bytes", str(128 << 20),
+    )  # fmt: skip
+    yield process
+    process.stop()

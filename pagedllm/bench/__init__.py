@@ -1,1 +1,2 @@
-"""Benchmarks shipped with the package: ``pagedllm bench throughput`` and ``pagedllm bench kernels``."""
+"""Benchmarks shipped with the package: ``pagedllm bench throughput``, ``decode``, ``kernels`` (offline)
+and ``serve`` (online, against the HTTP server)."""

@@ -1,0 +1,147 @@
+"""Online serving against offline throughput on the same workload, in one run (issue 7's measurement).
+
+1. Starts `pagedllm serve` (this checkout) with the engine options below, runs `pagedllm bench serve`
+   at each request rate (random token-id prompts of --input-len, --output-len tokens with EOS ignored,
+   streaming), stops the server.
+2. Runs offline `LLM.generate` on exactly the prompts of the saturated (`inf`) run, same engine options.
+3. Prints the table and the ratio saturated-server / offline output tok/s; writes the JSON.
+
+CPU (SmolLM2, what docs/PERFORMANCE.md reports):
+    python benchmarks/serve_vs_offline.py --num-prompts 20 --input-len 64 --output-len 32 \
+        --request-rates 0.5 1 2 inf --name serve-cpu-smollm2
+GPU (Llama-3.2-1B shape, dummy weights; see benchmarks/serve_gpu.sh for the wheels the image lacks):
+    python benchmarks/serve_vs_offline.py --model ../shared/models/llama-3.2-1b.json --load-format dummy \
+        --num-prompts 256 --input-len 512 --output-len 128 --request-rates 4 8 16 32 64 inf \
+        --name serve-gpu-llama-3.2-1b
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import sys
+import time
+from pathlib import Path
+
+from common import environment, write_result
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # this checkout's pagedllm, also for the server subprocess
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from server_harness import start_server  # noqa: E402
+
+from pagedllm.bench.serve import BenchConfig, format_table, random_requests, run_benchmark  # noqa: E402
+
+
+def engine_args(args: argparse.Namespace) -> list[str]:
+    out = ["--dtype", args.dtype, "--max-num-seqs", str(args.max_num_seqs)]
+    for flag, value in (
+        ("--model", args.model),
+        ("--load-format", args.load_format),
+        ("--max-model-len", args.max_model_len),
+        ("--kv-cache-memory-bytes", args.kv_cache_memory_bytes),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    return out
+
+
+def run_offline(args: argparse.Namespace, config: BenchConfig, inf_index: int) -> dict[str, float]:
+    import torch
+
+    from pagedllm import LLM, SamplingParams
+
+    llm = LLM(
+        args.model,
+        dtype=args.dtype,
+        load_format=args.load_format or "auto",
+        max_num_seqs=args.max_num_seqs,
+        max_model_len=args.max_model_len,
+        kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+    )
+    requests = random_requests(config, config.num_prompts, config.seed + inf_index)
+    prompts = [r.prompt_token_ids for r in requests]
+    params = [SamplingParams(temperature=0.0, max_tokens=r.output_len, ignore_eos=True) for r in requests]
+    warm = random_requests(config, 2, config.seed + 10_000)
+    llm.generate([r.prompt_token_ids for r in warm], params[:2], use_tqdm=False)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    num_out = sum(len(o.outputs[0].token_ids) for o in outputs)
+    num_in = sum(len(p) for p in prompts)
+    del llm
+    gc.collect()
+    return {
+        "duration_s": elapsed,
+        "total_input_tokens": num_in,
+        "total_output_tokens": num_out,
+        "request_throughput": len(prompts) / elapsed,
+        "output_throughput": num_out / elapsed,
+        "total_token_throughput": (num_in + num_out) / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--load-format", default=None)
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--max-num-seqs", type=int, default=256)
+    parser.add_argument("--max-model-len", type=int, default=None)
+    parser.add_argument("--kv-cache-memory-bytes", type=int, default=None)
+    parser.add_argument("--num-prompts", type=int, default=20)
+    parser.add_argument("--input-len", type=int, default=64)
+    parser.add_argument("--output-len", type=int, default=32)
+    parser.add_argument("--request-rates", type=float, nargs="+", default=[0.5, 1.0, 2.0, math.inf])
+    parser.add_argument("--burstiness", type=float, default=1.0)
+    parser.add_argument("--max-concurrency", type=int, default=None)
+    parser.add_argument("--no-offline", action="store_true", help="skip the offline peer")
+    parser.add_argument(
+        "--name", default="serve-cpu-smollm2", help="results file: benchmarks/results/NAME.json"
+    )
+    args = parser.parse_args()
+
+    server = start_server(*engine_args(args), timeout=900)
+    config = BenchConfig(
+        base_url=server.base_url,
+        model=None,
+        num_prompts=args.num_prompts,
+        input_len=args.input_len,
+        output_len=args.output_len,
+        request_rates=tuple(args.request_rates),
+        burstiness=args.burstiness,
+        max_concurrency=args.max_concurrency,
+    )
+    try:
+        report = asyncio.run(run_benchmark(config))
+    finally:
+        server.stop()
+    print(format_table(report))
+
+    offline = None
+    saturated = [i for i, r in enumerate(config.request_rates) if math.isinf(r)]
+    if saturated and not args.no_offline:
+        offline = run_offline(args, config, saturated[0])
+        ratio = report["runs"][saturated[0]]["output_throughput"] / offline["output_throughput"]
+        offline["server_over_offline_output_throughput"] = ratio
+        print(
+            f"offline LLM.generate, same {config.num_prompts} prompts: {offline['output_throughput']:.1f} "
+            f"output tok/s; saturated server / offline = {ratio:.3f}"
+        )
+    report.update(environment())
+    report["engine_args"] = engine_args(args)
+    report["offline_peer"] = offline
+    print(write_result(args.name, report))
+
+
+if __name__ == "__main__":
+    main()

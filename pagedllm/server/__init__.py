@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP server: ``pagedllm serve`` (FastAPI on uvicorn) over the async engine."""

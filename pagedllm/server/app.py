@@ -1,0 +1,116 @@
+"""The FastAPI application: routes, the bearer-token check, and the engine loop's lifetime."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from pagedllm.engine.async_engine import AsyncEngine
+from pagedllm.server.chat import chat_prompt_ids, create_chat_completion
+from pagedllm.server.completions import create_completion
+from pagedllm.server.errors import APIError, error_response, install_error_handlers
+from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from pagedllm.server.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    TokenizeRequest,
+)
+from pagedllm.server.state import ServerState
+
+
+def build_app(engine: AsyncEngine, model_name: str, api_key: str | None = None) -> FastAPI:
+    """An app serving ``engine`` under ``model_name``; the engine loop runs while the app is up."""
+    state = ServerState(
+        engine=engine, model_name=model_name, metrics=ServerMetrics(model_name), api_key=api_key
+    )
+    engine.add_listener(state.metrics.on_request_finished)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.shutdown()
+
+    app = FastAPI(title="pagedllm", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.server = state
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def check_api_key(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # As vLLM: only the /v1 API needs the key; /health and /metrics stay open to probes and scrapers.
+        if api_key is not None and request.url.path.startswith("/v1"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+                return error_response(
+                    HTTPStatus.UNAUTHORIZED,
+                    "invalid or missing API key: send 'Authorization: Bearer <key>'",
+                    code="invalid_api_key",
+                )
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> Response:
+        if not engine.is_running:
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the engine loop is not running")
+        return Response(status_code=HTTPStatus.OK)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(await state.metrics.render(engine), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        card = {
+            "id": model_name,
+            "object": "model",
+            "created": created,
+            "owned_by": "pagedllm",
+            "root": model_name,
+            "max_model_len": state.max_model_len,
+        }
+        return {"object": "list", "data": [card]}
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest) -> Response:
+        return await create_completion(body, state)
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(body: ChatCompletionRequest) -> Response:
+        return await create_chat_completion(body, state)
+
+    @app.post("/tokenize")
+    async def tokenize(body: TokenizeRequest) -> dict[str, Any]:
+        state.check_model(body.model)
+        if (body.prompt is None) == (body.messages is None):
+            raise APIError(HTTPStatus.BAD_REQUEST, "give exactly one of 'prompt' or 'messages'")
+        if body.messages is not None:
+            tokens = chat_prompt_ids(state, body.messages, body.add_generation_prompt)
+        else:
+            assert body.prompt is not None
+            tokens = state.tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens)
+        return {"count": len(tokens), "max_model_len": state.max_model_len, "tokens": tokens}
+
+    @app.post("/detokenize")
+    async def detokenize(body: DetokenizeRequest) -> dict[str, Any]:
+        state.check_model(body.model)
+        vocab = engine.engine.arch.vocab_size
+        bad = [t for t in body.tokens if not 0 <= t < vocab]
+        if bad:
+            raise APIError(
+                HTTPStatus.BAD_REQUEST, f"tokens must be in [0, {vocab}); got {bad[:5]}", param="tokens"
+            )
+        return {"prompt": state.tokenizer.decode(body.tokens, skip_special_tokens=False)}
+
+    return app

@@ -1,0 +1,74 @@
+"""``pagedllm serve``: its options (beside the engine's, which ``pagedllm.cli`` adds) and start-up."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def add_serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model_tag",
+        nargs="?",
+        default=None,
+        metavar="MODEL",
+        help="model to serve (same as --model; default: the built-in SmolLM2-135M-Instruct)",
+    )
+    group = parser.add_argument_group("server")
+    group.add_argument("--host", default="127.0.0.1")
+    group.add_argument("--port", type=int, default=8000)
+    group.add_argument(
+        "--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 routes (default: open)"
+    )
+    group.add_argument(
+        "--max-waiting-requests",
+        type=int,
+        default=None,
+        help="answer 503 when this many requests already wait to be scheduled (default: no limit)",
+    )
+    group.add_argument(
+        "--served-model-name", default=None, help="the name clients pass as 'model' (default: from the path)"
+    )
+    group.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def served_model_name(model_name: str) -> str:
+    """A path's last part without a weights suffix: ``/models/SmolLM2.gguf`` -> ``SmolLM2``."""
+    name = Path(model_name).name
+    for suffix in (".gguf", ".json"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or model_name
+
+
+def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
+    # NOTE: imported here so that `pagedllm generate` never needs the server's dependencies.
+    import uvicorn
+
+    from pagedllm.config import EngineConfig
+    from pagedllm.engine.async_engine import AsyncEngine
+    from pagedllm.engine.llm_engine import LLMEngine
+    from pagedllm.server.app import build_app
+
+    if args.model_tag is not None:
+        if engine_kwargs.get("model") not in (None, args.model_tag):
+            raise ValueError(
+                f"two models given: MODEL={args.model_tag!r} and --model={engine_kwargs['model']!r}"
+            )
+        engine_kwargs = {**engine_kwargs, "model": args.model_tag}
+    if args.max_waiting_requests is not None and args.max_waiting_requests < 1:
+        raise ValueError(f"--max-waiting-requests must be >= 1, got {args.max_waiting_requests}")
+    engine = LLMEngine(EngineConfig(**engine_kwargs))
+    name = args.served_model_name or served_model_name(engine.model_name)
+    app = build_app(AsyncEngine(engine, args.max_waiting_requests), name, api_key=args.api_key)
+    logger.warning(
+        "serving %r on http://%s:%d (max_model_len %d)", name, args.host, args.port, engine.max_model_len
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,126 @@
+"""What every endpoint shares: the async engine, the served model's name, and request admission."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from pagedllm.engine.async_engine import AsyncEngine, RequestStream
+from pagedllm.engine.llm_engine import PromptInput
+from pagedllm.outputs import RequestOutput
+from pagedllm.sampling_params import SamplingParams
+from pagedllm.server.errors import APIError, from_engine_error
+from pagedllm.server.metrics import ServerMetrics
+from pagedllm.tokenizer.tokenizer import Tokenizer
+
+
+@dataclass(slots=True)
+class ServerState:
+    engine: AsyncEngine
+    model_name: str
+    metrics: ServerMetrics
+    api_key: str | None = None
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        tokenizer = self.engine.engine.tokenizer
+        if tokenizer is None:
+            raise APIError(HTTPStatus.BAD_REQUEST, "this model has no tokenizer: send prompts as token ids")
+        return tokenizer
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.engine.max_model_len
+
+    def check_model(self, model: str | None) -> None:
+        """OpenAI requires ``model``; pagedllm serves one model and accepts its name (or none)."""
+        if model is not None and model != self.model_name:
+            raise APIError(
+                HTTPStatus.NOT_FOUND,
+                f"the model {model!r} does not exist; this server serves {self.model_name!r}",
+                param="model",
+                code="model_not_found",
+            )
+
+    def start_requests(
+        self, request_id: str, prompts: Sequence[PromptInput], params: SamplingParams
+    ) -> list[RequestStream]:
+        """Queue one engine request per prompt; on any failure abort those already queued."""
+        streams: list[RequestStream] = []
+        try:
+            for i, prompt in enumerate(prompts):
+                suffix = f"-{i}" if len(prompts) > 1 else ""
+                try:
+                    streams.append(self.engine.add_request(prompt, params, request_id + suffix))
+                except (ValueError, TypeError) as e:
+                    where = f"prompt {i}: " if len(prompts) > 1 else ""
+                    raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param="prompt") from e
+        except Exception as e:
+            for stream in streams:
+                stream.abort()
+            raise e if isinstance(e, APIError) else from_engine_error(e) from e
+        return streams
+
+
+async def merge_streams(streams: Sequence[RequestStream]) -> AsyncIterator[tuple[int, RequestOutput]]:
+    """Outputs of several streams as they come, tagged with the stream's index. Leaving early (error,
+    client gone) aborts every request still running."""
+    try:
+        if len(streams) == 1:
+            async for output in streams[0]:
+                yield 0, output
+            return
+        queue: asyncio.Queue[tuple[int, RequestOutput | BaseException | None]] = asyncio.Queue()
+
+        async def pump(index: int, stream: RequestStream) -> None:
+            try:
+                async for output in stream:
+                    queue.put_nowait((index, output))
+            except Exception as e:
+                queue.put_nowait((index, e))
+            finally:
+                queue.put_nowait((index, None))
+
+        tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+        try:
+            remaining = len(streams)
+            while remaining:
+                index, item = await queue.get()
+                if item is None:
+                    remaining -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield index, item
+        finally:
+            for task in tasks:
+                task.cancel()
+    finally:
+        for stream in streams:
+            stream.abort()
+
+
+async def final_outputs(streams: Sequence[RequestStream]) -> list[RequestOutput]:
+    """Each stream's last (finished) output, in order."""
+    finals: list[RequestOutput | None] = [None] * len(streams)
+    try:
+        async for index, output in merge_streams(streams):
+            finals[index] = output
+    except APIError:
+        raise
+    except Exception as e:
+        raise from_engine_error(e) from e
+    return [f for f in finals if f is not None]
+
+
+def usage(finals: Sequence[RequestOutput]) -> dict[str, object]:
+    prompt_tokens = sum(len(f.prompt_token_ids) for f in finals)
+    completion_tokens = sum(len(c.token_ids) for f in finals for c in f.outputs)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": sum(f.num_cached_tokens for f in finals)},
+    }

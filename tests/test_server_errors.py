@@ -1,0 +1,133 @@
+"""Every invalid request class gets its OpenAI-shaped error, its status code and a readable message,
+and never costs another request its answer."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import openai
+import pytest
+from server_harness import API_KEY, metric, read_metrics, start_server, wait_for_metric
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def _error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (
+            "/v1/completions",
+            {"prompt": "hi", "temperature": -1},
+            "temperature must be a finite number >= 0.0",
+        ),
+        ("/v1/completions", {"prompt": "hi", "top_p": 0}, "top_p must be a finite number in (0.0, 1.0]"),
+        ("/v1/completions", {"prompt": "hi", "max_tokens": 0}, "max_tokens must be an int >= 1"),
+        ("/v1/completions", {"prompt": "hi", "n": "two"}, "n: Input should be a valid integer"),
+        ("/v1/completions", {"max_tokens": 3}, "prompt: Field required"),
+        ("/v1/completions", {"prompt": ""}, "prompt is empty"),
+        ("/v1/completions", {"prompt": {"text": "hi"}}, "prompt: got {'text': 'hi'}, which is none of str"),
+        ("/v1/completions", {"prompt": [1, 2, 10**9]}, "prompt token ids must be integers in [0, 49152)"),
+        ("/v1/completions", {"prompt": "hi", "logprobs": 21}, "logprobs must be an int in [0, 20]"),
+        ("/v1/completions", {"prompt": "hi", "echo": True}, "echo is not supported"),
+        ("/v1/chat/completions", {"messages": []}, "messages: List should have at least 1 item"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]},
+            "tool calling is not supported",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2},
+            "top_logprobs needs logprobs=true",
+        ),
+    ],
+)
+def test_invalid_parameter_is_a_400_naming_the_problem(server, path, body, message):
+    error = _error(httpx.post(f"{server.base_url}{path}", json=body, headers=AUTH), 400)
+    assert message in error["message"]
+    assert error["type"] == "invalid_request_error"
+
+
+def test_malformed_json_is_a_400_not_a_500(server):
+    response = httpx.post(
+        f"{server.base_url}/v1/completions",
+        content=b'{"prompt": "hi", ',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert "not valid JSON" in _error(response, 400)["message"]
+
+
+def test_prompt_over_max_model_len_states_both_token_counts(server):
+    response = httpx.post(
+        f"{server.base_url}/v1/completions", json={"prompt": [100] * 600, "max_tokens": 4}, headers=AUTH
+    )
+    assert "prompt has 600 tokens, but max_model_len is 512" in _error(response, 400)["message"]
+
+
+def test_missing_or_wrong_api_key_is_a_401_and_health_stays_open(server):
+    body = {"prompt": "hi", "max_tokens": 1}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
+        error = _error(httpx.post(f"{server.base_url}/v1/completions", json=body, headers=headers), 401)
+        assert "API key" in error["message"] and error["code"] == "invalid_api_key"
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+    assert httpx.get(f"{server.base_url}/health").status_code == 200
+
+
+def test_unknown_model_or_route_is_a_404(server):
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.NotFoundError, match="the model 'gpt-4' does not exist"):
+        client.completions.create(model="gpt-4", prompt="hi", max_tokens=1)
+    error = _error(httpx.get(f"{server.base_url}/v1/engines", headers=AUTH), 404)
+    assert "no route GET /v1/engines" in error["message"]
+
+
+@pytest.fixture(scope="module")
+def small_queue_server():
+    """One request runs at a time; at most one may wait."""
+    process = start_server(
+        "--dtype", "float32", "--max-num-seqs", "1", "--max-waiting-requests", "1",
+        "--max-model-len", "256", "--kv-cache-memory-bytes", str(32 << 20),
+    )  # fmt: skip
+    yield process
+    process.stop()
+
+
+def test_full_waiting_queue_is_a_503_and_the_queued_requests_still_finish(small_queue_server):
+    url = small_queue_server.base_url
+    long_body = {"prompt": "Count: 1, 2, 3,", "max_tokens": 80, "ignore_eos": True, "stream": True}
+    waiting_result: dict[str, httpx.Response] = {}
+
+    def send_waiting_request() -> None:
+        waiting_result["r"] = httpx.post(
+            f"{url}/v1/completions", json={"prompt": "Hello", "max_tokens": 2}, timeout=120
+        )
+
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream("POST", f"{url}/v1/completions", json=long_body) as running,
+    ):
+        lines = running.iter_lines()
+        assert next(line for line in lines if line.startswith("data: "))  # it is running
+        waiter = threading.Thread(target=send_waiting_request)
+        waiter.start()
+        wait_for_metric(url, "vllm:num_requests_waiting", lambda v: v == 1)
+        error = _error(client.post(f"{url}/v1/completions", json={"prompt": "Hi", "max_tokens": 2}), 503)
+        assert "1 requests are waiting (--max-waiting-requests 1)" in error["message"]
+        assert error["code"] == "queue_full"
+        rest = list(lines)  # the running request is not disturbed
+        assert [line for line in rest if line][-1] == "data: [DONE]"
+    waiter.join(timeout=120)
+    assert waiting_result["r"].status_code == 200
+    assert waiting_result["r"].json()["usage"]["completion_tokens"] == 2
+    samples = read_metrics(url)
+    assert metric(samples, "vllm:request_success_total", finished_reason="length") == 2
