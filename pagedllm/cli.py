@@ -15,6 +15,7 @@ from typing import Any
 from pagedllm.bench.cli import add_serve_bench_parser
 from pagedllm.config import ATTENTION_BACKENDS, LOAD_FORMATS
 from pagedllm.core.kv_policy import KV_POLICIES
+from pagedllm.core.scheduler import DEFAULT_SWAP_THRESHOLD_TOKENS, PREEMPTION_MODES
 from pagedllm.server.cli import add_serve_args
 from pagedllm.sim.cli import add_kv_size_parser, add_simulate_parser, write_kv_report
 
@@ -46,6 +47,19 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--attention-backend", default="auto", choices=ATTENTION_BACKENDS)
     group.add_argument("--load-format", default="auto", choices=LOAD_FORMATS)
     group.add_argument("--seed", type=int, default=0, help="engine seed for requests without their own")
+    group.add_argument(
+        "--swap-space",
+        type=float,
+        default=None,
+        help="GiB of CPU memory preempted requests swap their KV blocks to (default: 4 on CUDA, 0 on CPU)",
+    )
+    group.add_argument(
+        "--preemption-mode",
+        default="auto",
+        choices=PREEMPTION_MODES,
+        help="auto: swap sequences of at least --swap-threshold-tokens computed tokens, recompute shorter",
+    )
+    group.add_argument("--swap-threshold-tokens", type=int, default=DEFAULT_SWAP_THRESHOLD_TOKENS)
 
 
 def _add_sampling_args(parser: argparse.ArgumentParser, max_tokens: int) -> None:
@@ -80,6 +94,9 @@ def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "attention_backend": args.attention_backend,
         "load_format": args.load_format,
         "seed": args.seed,
+        "swap_space": args.swap_space,
+        "preemption_mode": args.preemption_mode,
+        "swap_threshold_tokens": args.swap_threshold_tokens,
     }
 
 

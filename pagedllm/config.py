@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pagedllm.core.kv_policy import KV_POLICIES
+from pagedllm.core.scheduler import DEFAULT_SWAP_THRESHOLD_TOKENS, PREEMPTION_MODES
 
 _DTYPES = {
     "float32": torch.float32,
@@ -22,6 +23,9 @@ ATTENTION_BACKENDS = ("auto", "reference", "triton")
 LOAD_FORMATS = ("auto", "safetensors", "gguf", "dummy")
 # On a CPU there is no card to size the cache from; this is plenty for SmolLM2 (~23k tokens in fp32).
 DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30
+# Swap space when none is given: vLLM's 4 GiB of pinned host memory on CUDA; none on a CPU, where the
+# "swap" would be a copy within the same memory the KV cache could have used.
+DEFAULT_CUDA_SWAP_SPACE_GIB = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class EngineConfig:
     attention_backend: str = "auto"
     load_format: str = "auto"
     enforce_eager: bool = False  # CUDA: no decode graphs (every step eager)
+    swap_space: float | None = None  # GiB of CPU swap space for preemption; None: 4 on CUDA, 0 on CPU
+    preemption_mode: str = "auto"  # auto (by cost), recompute, or swap
+    swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS  # auto: swap from this many tokens up
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in _DTYPES:
@@ -67,6 +74,22 @@ class EngineConfig:
             raise ValueError(f"kv_policy={self.kv_policy!r}; choose one of {KV_POLICIES}")
         if self.load_format not in LOAD_FORMATS:
             raise ValueError(f"load_format={self.load_format!r}; choose one of {LOAD_FORMATS}")
+        if self.swap_space is not None and (
+            isinstance(self.swap_space, bool)
+            or not isinstance(self.swap_space, (int, float))
+            or not 0 <= self.swap_space < 1024
+        ):
+            raise ValueError(
+                f"swap_space must be None or a number of GiB in [0, 1024), got {self.swap_space!r}"
+            )
+        if self.preemption_mode not in PREEMPTION_MODES:
+            raise ValueError(f"preemption_mode={self.preemption_mode!r}; choose one of {PREEMPTION_MODES}")
+        if self.preemption_mode == "swap" and self.swap_space == 0:
+            raise ValueError("preemption_mode='swap' needs swap_space > 0 (GiB of CPU memory to swap into)")
+        if not isinstance(self.swap_threshold_tokens, int) or self.swap_threshold_tokens < 0:
+            raise ValueError(
+                f"swap_threshold_tokens must be an integer >= 0, got {self.swap_threshold_tokens!r}"
+            )
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -75,6 +98,12 @@ class EngineConfig:
             return torch.device(self.device)
         except RuntimeError as e:
             raise ValueError(f"device={self.device!r} is not a torch device: {e}") from None
+
+    def swap_space_bytes(self, device: torch.device) -> int:
+        gib = self.swap_space
+        if gib is None:
+            gib = DEFAULT_CUDA_SWAP_SPACE_GIB if device.type == "cuda" else 0.0
+        return int(gib * 2**30)
 
     def torch_dtype(self, device: torch.device) -> torch.dtype:
         if self.dtype == "auto":

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from pagedllm.beam_search import BeamSearchOutput, BeamSearchParams, BeamSearchSequence
 from pagedllm.config import EngineConfig
+from pagedllm.core.scheduler import DEFAULT_SWAP_THRESHOLD_TOKENS
 from pagedllm.engine.beam_search import beam_score
 from pagedllm.engine.llm_engine import LLMEngine, PromptInput
 from pagedllm.engine.output_processor import RequestTracker
@@ -27,6 +28,9 @@ class LLM:
     ``kv_policy="contiguous"`` reserves ``max_model_len`` KV slots per request instead of paging (the
     baseline; same outputs, fewer requests admitted); ``record_kv_stats=True`` samples the KV pool every
     step for ``kv_stats_report()``.
+    ``swap_space`` (GiB, default 4 on CUDA, 0 on CPU) is CPU memory that preempted requests' KV blocks
+    can move to; ``preemption_mode`` is "auto" (swap sequences of at least ``swap_threshold_tokens``
+    computed tokens, recompute shorter ones), "recompute" or "swap".
     """
 
     def __init__(
@@ -49,6 +53,9 @@ class LLM:
         attention_backend: str = "auto",
         load_format: str = "auto",
         enforce_eager: bool = False,
+        swap_space: float | None = None,
+        preemption_mode: str = "auto",
+        swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS,
     ) -> None:
         self.config = EngineConfig(
             model=model,
@@ -68,6 +75,9 @@ class LLM:
             attention_backend=attention_backend,
             load_format=load_format,
             enforce_eager=enforce_eager,
+            swap_space=swap_space,
+            preemption_mode=preemption_mode,
+            swap_threshold_tokens=swap_threshold_tokens,
         )
         self.engine = LLMEngine(self.config)
         self._batch_counter = 0

@@ -5,6 +5,10 @@ prefix, and a new request reuses the longest run of cached blocks matching its t
 sequence starts with its parent's whole table, partly filled last block included. A shared block is
 never written: ``append_slots`` gives the writer a private copy first and records the copy, which the
 worker applies before the step's attention runs (copy-on-write).
+
+Swap space: with ``num_cpu_blocks > 0`` a second pool of blocks lives in (pinned) CPU memory. A
+preempted request whose blocks are all private can move them there (``swap_out``) and back
+(``swap_in``); the manager hands the scheduler the (src, dst) block pairs and the worker moves the bytes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class KVCacheStats:
     num_shared_blocks: int = 0  # blocks referenced by more than one sequence
     num_blocks_saved_by_sharing: int = 0  # blocks the sequences would hold unshared, minus held
     num_cached_blocks: int = 0  # blocks registered in the prefix cache (held or free)
+    num_cpu_blocks: int = 0  # blocks of the CPU swap space
+    num_free_cpu_blocks: int = 0
 
     @property
     def num_used_blocks(self) -> int:
@@ -57,6 +63,8 @@ class KVCacheStats:
             "num_shared_blocks": self.num_shared_blocks,
             "num_blocks_saved_by_sharing": self.num_blocks_saved_by_sharing,
             "num_cached_blocks": self.num_cached_blocks,
+            "num_cpu_blocks": self.num_cpu_blocks,
+            "num_free_cpu_blocks": self.num_free_cpu_blocks,
             "utilization": self.utilization,
             "usage": self.usage,
         }
@@ -69,13 +77,24 @@ class KVCacheManager:
     cannot serve them; then nothing was taken, and the scheduler decides whom to preempt.
     """
 
-    def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = False) -> None:
+    def __init__(
+        self,
+        num_blocks: int,
+        block_size: int,
+        enable_prefix_caching: bool = False,
+        num_cpu_blocks: int = 0,
+    ) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
+        if num_cpu_blocks < 0:
+            raise ValueError(f"num_cpu_blocks must be >= 0, got {num_cpu_blocks}")
         self.block_size = block_size
         self.enable_prefix_caching = enable_prefix_caching
         self.pool = BlockPool(num_blocks)
         self.block_tables: dict[str, list[KVCacheBlock]] = {}
+        # The swap space: CPU blocks, and the tables of swapped-out requests (each block private, ref 1).
+        self.cpu_pool: BlockPool | None = BlockPool(num_cpu_blocks) if num_cpu_blocks else None
+        self.swapped_tables: dict[str, list[KVCacheBlock]] = {}
         # Hashes of each request's full blocks, extended as tokens are computed (prefix caching only).
         self._block_hashes: dict[str, list[BlockHash]] = {}
         # (src, dst) block ids to copy before the next forward pass: copy-on-write of shared blocks.
@@ -189,11 +208,75 @@ class KVCacheManager:
         known = self._block_hashes.setdefault(request.request_id, [])
         return hash_full_blocks(request.all_token_ids, self.block_size, known, request.cache_salt, num_tokens)
 
+    # -- swap space ------------------------------------------------------------------------------
+
+    @property
+    def num_cpu_blocks(self) -> int:
+        return 0 if self.cpu_pool is None else self.cpu_pool.num_blocks
+
+    @property
+    def num_free_cpu_blocks(self) -> int:
+        return 0 if self.cpu_pool is None else self.cpu_pool.num_free_blocks
+
+    def has_shared_blocks(self, request: Request) -> bool:
+        """Whether another sequence (a fork, or a prefix-cache hit) references one of its blocks."""
+        return any(block.ref_cnt > 1 for block in self.block_tables.get(request.request_id, ()))
+
+    def can_swap_out(self, request: Request) -> bool:
+        """The request's blocks are all private and the swap space has room for every one of them.
+
+        NOTE: shared blocks are never swapped: the others still read them on the GPU, and a second copy
+        on the CPU would break "one physical copy per block". Such a request is recomputed instead; its
+        full shared blocks stay in the prefix cache, so the recompute reuses them.
+        """
+        table = self.block_tables.get(request.request_id)
+        if self.cpu_pool is None or not table or self.has_shared_blocks(request):
+            return False
+        return len(table) <= self.cpu_pool.num_free_blocks
+
+    def swap_out(self, request: Request) -> list[tuple[int, int]]:
+        """Move the request's blocks to the swap space; returns the (gpu, cpu) block pairs to copy.
+
+        The GPU blocks are freed at once: the worker copies them out before this step writes anything.
+        A freed block that is cached stays in the prefix cache (its bytes are still valid).
+        """
+        assert self.can_swap_out(request), f"{request.request_id} cannot be swapped out"
+        assert self.cpu_pool is not None
+        table = self.block_tables.pop(request.request_id)
+        assert not any(dst == block.block_id for block in table for _, dst in self._pending_copies), (
+            "a block with a pending copy-on-write copy is swapped out"
+        )
+        cpu_blocks = self.cpu_pool.get_new_blocks(len(table))
+        self.swapped_tables[request.request_id] = cpu_blocks
+        self.pool.free_blocks(reversed(table))
+        return [(gpu.block_id, cpu.block_id) for gpu, cpu in zip(table, cpu_blocks, strict=True)]
+
+    def num_blocks_to_swap_in(self, request: Request) -> int:
+        return len(self.swapped_tables[request.request_id])
+
+    def swap_in(self, request: Request) -> list[tuple[int, int]] | None:
+        """Bring a swapped request's blocks back into the GPU pool; returns the (cpu, gpu) pairs to copy,
+        or None (nothing taken) when the pool lacks free blocks."""
+        assert self.cpu_pool is not None
+        cpu_blocks = self.swapped_tables[request.request_id]
+        if len(cpu_blocks) > self.pool.num_free_blocks:
+            return None
+        del self.swapped_tables[request.request_id]
+        gpu_blocks = self.pool.get_new_blocks(len(cpu_blocks))
+        self.block_tables[request.request_id] = gpu_blocks
+        self.cpu_pool.free_blocks(reversed(cpu_blocks))
+        return [(cpu.block_id, gpu.block_id) for cpu, gpu in zip(cpu_blocks, gpu_blocks, strict=True)]
+
     # -- release ---------------------------------------------------------------------------------
 
     def free(self, request: Request) -> None:
-        """Release every block reference the request holds (a request without blocks is a no-op)."""
+        """Release every block reference the request holds, on the GPU or in the swap space (a request
+        without blocks is a no-op)."""
         self._block_hashes.pop(request.request_id, None)
+        swapped = self.swapped_tables.pop(request.request_id, None)
+        if swapped is not None:
+            assert self.cpu_pool is not None
+            self.cpu_pool.free_blocks(reversed(swapped))
         table = self.block_tables.pop(request.request_id, None)
         if not table:
             return
@@ -234,6 +317,8 @@ class KVCacheManager:
             num_shared_blocks=sum(1 for block in self.pool.blocks if block.ref_cnt > 1),
             num_blocks_saved_by_sharing=sum(len(t) for t in self.block_tables.values()) - num_held,
             num_cached_blocks=len(self.pool.cached_blocks),
+            num_cpu_blocks=self.num_cpu_blocks,
+            num_free_cpu_blocks=self.num_free_cpu_blocks,
         )
 
     def check_invariants(self) -> None:
@@ -247,3 +332,14 @@ class KVCacheManager:
             expected = counts.get(block.block_id, 0)
             assert block.ref_cnt == expected, f"{block} held by {expected} tables"
         assert self.num_free_blocks + len(counts) == self.num_blocks, "blocks leaked"
+        assert not self.block_tables.keys() & self.swapped_tables.keys(), "a request both on GPU and swapped"
+        if self.cpu_pool is None:
+            assert not self.swapped_tables, "swapped tables without a swap space"
+            return
+        self.cpu_pool.check_invariants()
+        cpu_ids = [block.block_id for table in self.swapped_tables.values() for block in table]
+        assert len(set(cpu_ids)) == len(cpu_ids), "a swap slot held twice"
+        for block in self.cpu_pool.blocks:
+            assert block.ref_cnt == (block.block_id in cpu_ids), f"swap slot {block} miscounted"
+            assert block.block_hash is None, "a swap slot in the prefix cache"
+        assert self.num_free_cpu_blocks + len(cpu_ids) == self.num_cpu_blocks, "swap slots leaked"

@@ -15,9 +15,13 @@ def make_kv_cache_manager(
     block_size: int,
     max_model_len: int,
     enable_prefix_caching: bool = False,
+    num_cpu_blocks: int = 0,
 ) -> KVCacheManager:
+    """``num_cpu_blocks``: the swap space (paged only: a contiguous reservation never preempts)."""
     if policy == "paged":
-        return KVCacheManager(num_blocks, block_size, enable_prefix_caching=enable_prefix_caching)
+        return KVCacheManager(
+            num_blocks, block_size, enable_prefix_caching=enable_prefix_caching, num_cpu_blocks=num_cpu_blocks
+        )
     if policy == "contiguous":
         if enable_prefix_caching:
             raise ValueError(

@@ -10,7 +10,8 @@ from typing import Any
 class RequestStatus(enum.Enum):
     WAITING = "waiting"
     RUNNING = "running"
-    PREEMPTED = "preempted"
+    PREEMPTED = "preempted"  # by recompute: back in the waiting queue, holding nothing
+    SWAPPED = "swapped"  # by swapping: its blocks wait in the CPU swap space
     FINISHED_STOPPED = "stop"
     FINISHED_LENGTH = "length"
     FINISHED_ABORTED = "abort"
@@ -44,7 +45,8 @@ class Request:
 
     A prefill is a request whose gap is the prompt; a decode one whose gap is one sampled token. After
     preemption by recompute, ``num_computed_tokens`` falls back to 0 and the whole sequence (prompt and
-    outputs so far) is computed again as one prefill.
+    outputs so far) is computed again as one prefill; after preemption by swapping it is kept, and the
+    request resumes where it stopped once its blocks are back.
     """
 
     request_id: str

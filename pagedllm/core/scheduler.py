@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats
+from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats, cdiv
 from pagedllm.core.request import Request, RequestStatus
 from pagedllm.core.request_queue import WaitingQueue
 from pagedllm.core.scheduler_output import NewRequestData, ScheduledRequest, SchedulerOutput
@@ -17,18 +17,37 @@ class RequestRejectedError(ValueError):
     """A request that can never be served (it would not fit even alone in the whole pool)."""
 
 
+# auto: swap a request with at least swap_threshold_tokens computed tokens, recompute a shorter one.
+PREEMPTION_MODES = ("auto", "recompute", "swap")
+# NOTE: why 256: recomputing a sequence costs a prefill of its tokens, which joins a step's token budget
+# almost for free while it is short (a decode step is memory-bound, a few hundred extra tokens ride
+# along) but grows with the length (and attention with its square); a swap costs two transfers of its
+# K/V bytes, linear and cheap per token over PCIe, but a fixed latency per step and swap space that
+# could hold someone else. Below ~256 tokens (16 blocks of 16) the recompute is the cheaper; above it
+# the swap. Tunable (`swap_threshold_tokens`), and ignored when `preemption_mode` forces one mode.
+DEFAULT_SWAP_THRESHOLD_TOKENS = 256
+
+
 @dataclass(slots=True, frozen=True)
 class SchedulerConfig:
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
     max_model_len: int = 2048
     enable_chunked_prefill: bool = True
+    preemption_mode: str = "auto"  # "auto", "recompute" or "swap" (swap needs a swap space)
+    swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "max_model_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.preemption_mode not in PREEMPTION_MODES:
+            raise ValueError(f"preemption_mode={self.preemption_mode!r}; choose one of {PREEMPTION_MODES}")
+        if not isinstance(self.swap_threshold_tokens, int) or self.swap_threshold_tokens < 0:
+            raise ValueError(
+                f"swap_threshold_tokens must be an integer >= 0, got {self.swap_threshold_tokens!r}"
+            )
         if not self.enable_chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
             raise ValueError(
                 f"without chunked prefill max_num_batched_tokens ({self.max_num_batched_tokens}) must be "
@@ -45,12 +64,15 @@ class Scheduler:
     ``num_tokens`` under one token budget per step.
 
     Order of a step: running requests first (oldest first; each gets what is left of its prompt, chunked
-    to the budget, or its one new token), then waiting requests FCFS while the budget, ``max_num_seqs``
-    and free blocks allow. When a running request cannot get a block, the newest running request is
-    preempted by recompute: its blocks are freed and it goes back to the waiting queue, ahead of every
-    request that arrived after it. "Oldest" is the order requests were added in (``arrival_order``);
-    forks share their parent's. Running and waiting are both kept in that order, so the oldest request
-    always makes progress: nothing younger can take its blocks.
+    to the budget, or its one new token), then swapped and waiting requests together, strictly by
+    arrival, while the budget, ``max_num_seqs`` and free blocks allow. When a running request cannot get
+    a block, the newest running request is preempted, by recompute (its blocks are freed and it goes
+    back to the waiting queue, ahead of every request that arrived after it) or by swapping (its blocks
+    move to the CPU swap space and it waits in ``swapped`` to move back: ``_preemption_mode`` says
+    which). "Oldest" is the order requests were added in (``arrival_order``); forks share their
+    parent's. Running, swapped and waiting are all kept in that order, so the oldest request always
+    makes progress: nothing younger can take its blocks, and a swapped request resumes before anything
+    that arrived after it is admitted.
 
     Beam search: a beam that has been sampled waits, holding its blocks, until its siblings have been
     too and the engine chooses the next beams (``fork_beam``, ``extend_beam``, ``finish_requests``).
@@ -63,6 +85,8 @@ class Scheduler:
         self.kv = kv_cache_manager
         self.waiting = WaitingQueue()
         self.running: list[Request] = []
+        # Preempted by swapping, in arrival order: their blocks are in the KV manager's swap space.
+        self.swapped: list[Request] = []
         self.requests: dict[str, Request] = {}
         self._new_request_ids: set[str] = set()  # not yet announced to the worker
         self._finished_since_last_step: set[str] = set()
@@ -72,6 +96,7 @@ class Scheduler:
         self._awaiting_beam_step: set[str] = set()
         self._arrival_counter = itertools.count()
         self.num_preemptions = 0
+        self.num_swap_preemptions = 0  # of num_preemptions, those by swapping
 
     # -- request lifecycle -------------------------------------------------------------------------
 
@@ -140,6 +165,8 @@ class Scheduler:
                 continue
             if request.status == RequestStatus.RUNNING:
                 finished_running = True
+            elif request.status == RequestStatus.SWAPPED:
+                self.swapped.remove(request)
             elif request.parent_id is not None and request.parent_id in self._pending_forks:
                 self._pending_forks[request.parent_id].remove(request)
             else:
@@ -189,7 +216,7 @@ class Scheduler:
             assert num_new > 0, f"{request.request_id} is running with nothing to compute"
             while self.kv.append_slots(request, num_new) is None:
                 victim = self.running.pop()
-                self._preempt(victim)
+                self._preempt(victim, out)
                 preempted.append(victim)
                 if victim is request:
                     break
@@ -201,22 +228,22 @@ class Scheduler:
                 continue
             break  # the request preempted itself: nobody after it is left either
 
-        # Waiting requests, FCFS. After a preemption the pool is full: admitting would only thrash.
-        while not preempted and self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
-            request = self.waiting.peek()
-            computed_blocks = self.kv.get_computed_blocks(request)
-            num_computed = len(computed_blocks) * self.kv.block_size
-            num_new = request.num_tokens - num_computed
-            if num_new > budget:
-                if not self.config.enable_chunked_prefill:
-                    break
-                num_new = budget
-            if self.kv.allocate(request, num_new, computed_blocks) is None:
+        # Swapped and waiting requests, strictly by arrival (no skipping: the oldest goes first or no one
+        # does). After a preemption the pool is full: admitting would only thrash.
+        # NOTE: also why no swap-in shares a step with a swap-out: a swap slot or block freed by one
+        # could be the other's destination before the worker has read it.
+        while not preempted and budget > 0 and len(self.running) < self.config.max_num_seqs:
+            candidate = self._next_to_admit()
+            if candidate is None:
                 break
-            request.num_computed_tokens = num_computed
-            if request.num_preemptions == 0:
-                request.num_cached_tokens = num_computed
-            self.waiting.popleft()
+            request = candidate
+            if request.status == RequestStatus.SWAPPED:
+                admitted = self._swap_in(request, budget, out)
+            else:
+                admitted = self._admit(request, budget)
+            if admitted is None:
+                break
+            num_new = admitted
             request.status = RequestStatus.RUNNING
             self._add_running(request)
             scheduled.append(request)
@@ -238,6 +265,48 @@ class Scheduler:
         out.block_copies = self.kv.take_block_copies()
         return out
 
+    def _next_to_admit(self) -> Request | None:
+        """The oldest of the swapped and the waiting requests."""
+        swapped = self.swapped[0] if self.swapped else None
+        waiting = self.waiting.peek() if self.waiting else None
+        if swapped is None or waiting is None:
+            return swapped or waiting
+        return swapped if swapped.arrival_order <= waiting.arrival_order else waiting
+
+    def _admit(self, request: Request, budget: int) -> int | None:
+        """Give the front waiting request blocks for its next chunk; its token count, or None."""
+        computed_blocks = self.kv.get_computed_blocks(request)
+        num_computed = len(computed_blocks) * self.kv.block_size
+        num_new = request.num_tokens - num_computed
+        if num_new > budget:
+            if not self.config.enable_chunked_prefill:
+                return None
+            num_new = budget
+        if self.kv.allocate(request, num_new, computed_blocks) is None:
+            return None
+        request.num_computed_tokens = num_computed
+        if request.num_preemptions == 0:
+            request.num_cached_tokens = num_computed
+        self.waiting.popleft()
+        return num_new
+
+    def _swap_in(self, request: Request, budget: int, out: SchedulerOutput) -> int | None:
+        """Bring the oldest swapped request's blocks back and give it slots for its next tokens; its
+        token count, or None (nothing taken) when the pool cannot hold both."""
+        num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+        assert num_new > 0, f"{request.request_id} was swapped with nothing to compute"
+        num_swapped = self.kv.num_blocks_to_swap_in(request)
+        num_growth = max(cdiv(request.num_computed_tokens + num_new, self.kv.block_size) - num_swapped, 0)
+        if num_swapped + num_growth > self.kv.num_free_blocks:
+            return None
+        pairs = self.kv.swap_in(request)
+        assert pairs is not None
+        out.blocks_to_swap_in.extend(pairs)
+        grown = self.kv.append_slots(request, num_new)  # private blocks: never a copy
+        assert grown is not None
+        self.swapped.pop(0)
+        return num_new
+
     def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
         start = request.num_computed_tokens
         item = ScheduledRequest(
@@ -255,13 +324,31 @@ class Scheduler:
     def _add_running(self, request: Request) -> None:
         bisect.insort_right(self.running, request, key=_arrival_order)
 
-    def _preempt(self, request: Request) -> None:
-        self.kv.free(request)
+    def _preemption_mode(self, request: Request) -> str:
+        """Swap or recompute: the configured mode, by cost under "auto"; recompute whenever swapping
+        cannot serve (no swap space, or full; a block shared with another sequence; a beam, whose
+        search forgets the preempted beam's report and recomputes it anyway)."""
+        mode = self.config.preemption_mode
+        if mode == "recompute" or request.is_beam:
+            return "recompute"
+        if mode == "auto" and request.num_computed_tokens < self.config.swap_threshold_tokens:
+            return "recompute"
+        return "swap" if self.kv.can_swap_out(request) else "recompute"
+
+    def _preempt(self, request: Request, out: SchedulerOutput) -> None:
         self._awaiting_beam_step.discard(request.request_id)
-        request.status = RequestStatus.PREEMPTED
-        request.num_computed_tokens = 0
         request.num_preemptions += 1
         self.num_preemptions += 1
+        if self._preemption_mode(request) == "swap":
+            out.blocks_to_swap_out.extend(self.kv.swap_out(request))
+            out.swapped_out_request_ids.add(request.request_id)
+            request.status = RequestStatus.SWAPPED
+            bisect.insort_right(self.swapped, request, key=_arrival_order)
+            self.num_swap_preemptions += 1
+            return
+        self.kv.free(request)
+        request.status = RequestStatus.PREEMPTED
+        request.num_computed_tokens = 0
         self.waiting.insert_in_arrival_order(request)
 
     def update_from_output(
@@ -322,11 +409,20 @@ class Scheduler:
         for request in self.running:
             assert request.status == RequestStatus.RUNNING
             assert request.request_id in self.kv.block_tables
+            assert request.request_id not in self.kv.swapped_tables
         for request in self.waiting:
             assert request.request_id not in self.kv.block_tables, f"{request.request_id} waits with blocks"
-        orders = [r.arrival_order for r in self.running]
-        assert orders == sorted(orders), "running requests out of arrival order"
+            assert request.request_id not in self.kv.swapped_tables, f"{request.request_id} waits swapped"
+        for request in self.swapped:
+            assert request.status == RequestStatus.SWAPPED
+            assert request.request_id in self.kv.swapped_tables, f"{request.request_id} swapped without slots"
+            assert request.num_computed_tokens < request.num_tokens
+        assert {r.request_id for r in self.swapped} == self.kv.swapped_tables.keys(), "orphan swap slots"
+        for queue in (self.running, self.swapped):
+            orders = [r.arrival_order for r in queue]
+            assert orders == sorted(orders), "requests out of arrival order"
         running_ids = {r.request_id for r in self.running}
         assert self._awaiting_beam_step <= running_ids, "a beam waits for its token without running"
         num_pending = sum(len(children) for children in self._pending_forks.values())
-        assert len(self.running) + len(self.waiting) + num_pending == len(self.requests)
+        num_queued = len(self.running) + len(self.waiting) + len(self.swapped) + num_pending
+        assert num_queued == len(self.requests), "a request is in no queue, or in two"

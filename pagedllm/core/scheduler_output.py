@@ -42,6 +42,12 @@ class SchedulerOutput:
     preempted_request_ids: set[str] = field(default_factory=set)
     # (src, dst) physical block pairs to copy in every layer before attention: copy-on-write.
     block_copies: list[tuple[int, int]] = field(default_factory=list)
+    # Swapping, applied first (out, then in, then the copies): (gpu block, cpu block) pairs to move out
+    # to the swap space, and (cpu block, gpu block) pairs to move back in.
+    blocks_to_swap_out: list[tuple[int, int]] = field(default_factory=list)
+    blocks_to_swap_in: list[tuple[int, int]] = field(default_factory=list)
+    # The preempted requests whose blocks moved to the swap space (a subset of preempted_request_ids).
+    swapped_out_request_ids: set[str] = field(default_factory=set)
 
     @property
     def num_batched_tokens(self) -> int:
@@ -49,4 +55,5 @@ class SchedulerOutput:
 
     @property
     def is_empty(self) -> bool:
+        """Nothing to run. NOTE: a step may still carry swaps (everyone preempted); apply them anyway."""
         return not self.scheduled

@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.reference import ReferenceAttentionBackend
 from pagedllm.beam_search import BeamSearchParams
@@ -61,12 +63,15 @@ class LLMEngine:
                 "gpu_memory_utilization), or lower max_model_len"
             )
         self.max_model_len = max_model_len
+        num_cpu_blocks = self._num_swap_blocks()
         self.scheduler = Scheduler(
             SchedulerConfig(
                 max_num_seqs=config.max_num_seqs,
                 max_num_batched_tokens=config.max_num_batched_tokens or max(8192, max_model_len),
                 max_model_len=max_model_len,
                 enable_chunked_prefill=config.enable_chunked_prefill,
+                preemption_mode=config.preemption_mode if num_cpu_blocks else "recompute",
+                swap_threshold_tokens=config.swap_threshold_tokens,
             ),
             make_kv_cache_manager(
                 config.kv_policy,
@@ -75,6 +80,7 @@ class LLMEngine:
                 max_model_len,
                 # Reservations are private by construction: prefix caching is a paged-policy feature.
                 enable_prefix_caching=config.enable_prefix_caching and config.kv_policy == "paged",
+                num_cpu_blocks=num_cpu_blocks,
             ),
         )
         # Per-step samples of the KV pool (LLM(record_kv_stats=True)); None costs nothing per step.
@@ -82,6 +88,19 @@ class LLMEngine:
             KVStatsRecorder(self.scheduler) if config.record_kv_stats else None
         )
         self.kv_caches = allocate_kv_caches(self.arch, num_blocks, config.block_size, self.dtype, self.device)
+        # The swap space: host memory, pinned beside a CUDA cache so each swap is one DMA per layer.
+        cpu_kv_caches = (
+            allocate_kv_caches(
+                self.arch,
+                num_cpu_blocks,
+                config.block_size,
+                self.dtype,
+                torch.device("cpu"),
+                pin_memory=self.device.type == "cuda",
+            )
+            if num_cpu_blocks
+            else None
+        )
         self.eos_token_id = self._eos_token_id()
         self.runner = ModelRunner(
             self.model,
@@ -97,6 +116,7 @@ class LLMEngine:
                 0 if config.enforce_eager or self.attention_backend.name != "triton" else config.max_num_seqs
             ),
             max_model_len=max_model_len,
+            cpu_kv_caches=cpu_kv_caches,
         )
         self._trackers: dict[str, RequestTracker] = {}  # by user request id
         self._sequences: dict[str, tuple[RequestTracker, SequenceTracker]] = {}  # by sequence id
@@ -123,6 +143,20 @@ class LLMEngine:
             per_block = kv_cache_bytes_per_block(self.arch, self.config.block_size, self.dtype)
             raise ValueError(f"kv_cache_memory_bytes={budget} is less than one KV block ({per_block} bytes)")
         return num_blocks
+
+    def _num_swap_blocks(self) -> int:
+        """Blocks of CPU swap space (0: preemption always recomputes)."""
+        if self.config.kv_policy != "paged":
+            return 0  # NOTE: a contiguous reservation never grows, so it is never preempted
+        num_bytes = self.config.swap_space_bytes(self.device)
+        num_cpu_blocks = num_blocks_for_budget(self.arch, self.config.block_size, self.dtype, num_bytes)
+        if num_cpu_blocks < 1 and self.config.preemption_mode == "swap":
+            per_block = kv_cache_bytes_per_block(self.arch, self.config.block_size, self.dtype)
+            raise ValueError(
+                f"preemption_mode='swap' needs a swap space of at least one KV block ({per_block} bytes); "
+                f"swap_space is {self.config.swap_space} GiB on {self.device.type}"
+            )
+        return num_cpu_blocks
 
     def _profile_kv_budget(self) -> int:
         """gpu_memory_utilization of the card minus weights and the largest step's peak activations."""
@@ -433,6 +467,11 @@ class LLMEngine:
     def kv_cache_stats(self) -> dict[str, float | int]:
         stats = self.scheduler.kv_cache_stats().as_dict()
         stats["num_preemptions"] = self.scheduler.num_preemptions
+        stats["num_swap_preemptions"] = self.scheduler.num_swap_preemptions
+        stats["num_recompute_preemptions"] = (
+            self.scheduler.num_preemptions - self.scheduler.num_swap_preemptions
+        )
+        stats["num_swapped"] = len(self.scheduler.swapped)
         stats["prefix_cache_queries"] = self.scheduler.kv.num_prefix_queries
         stats["prefix_cache_hits"] = self.scheduler.kv.num_prefix_hits
         stats["num_running"] = len(self.scheduler.running)

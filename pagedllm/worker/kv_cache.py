@@ -20,12 +20,22 @@ def num_blocks_for_budget(
 
 
 def allocate_kv_caches(
-    cfg: ModelArchConfig, num_blocks: int, block_size: int, dtype: torch.dtype, device: torch.device
+    cfg: ModelArchConfig,
+    num_blocks: int,
+    block_size: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    pin_memory: bool = False,
 ) -> list[torch.Tensor]:
     """One ``[2, num_blocks, block_size, num_kv_heads, head_dim]`` tensor per layer.
+
+    ``pin_memory``: page-locked host memory (the swap space beside a CUDA cache: one DMA per swap).
 
     NOTE: ``torch.empty``, not zeros: attention reads only slots that this step or an earlier one wrote,
     and the reference/kernel tests poison caches to prove it.
     """
     shape = (2, num_blocks, block_size, cfg.num_key_value_heads, cfg.head_dim)
-    return [torch.empty(shape, dtype=dtype, device=device) for _ in range(cfg.num_hidden_layers)]
+    return [
+        torch.empty(shape, dtype=dtype, device=device, pin_memory=pin_memory)
+        for _ in range(cfg.num_hidden_layers)
+    ]

@@ -12,7 +12,7 @@ from pagedllm.attention.context import forward_context
 from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
-from pagedllm.worker.block_ops import copy_blocks
+from pagedllm.worker.block_ops import copy_blocks, swap_blocks
 from pagedllm.worker.cuda_graphs import DecodeGraphs
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler
@@ -50,10 +50,12 @@ class ModelRunner:
         *,
         cuda_graph_max_batch_size: int = 0,  # 0: eager only
         max_model_len: int = 0,
+        cpu_kv_caches: list[torch.Tensor] | None = None,  # the swap space, one tensor per layer
     ) -> None:
         self.model = model
         self.arch = arch
         self.kv_caches = kv_caches
+        self.cpu_kv_caches = cpu_kv_caches or []
         self.block_size = block_size
         self.backend = backend
         self.device = device
@@ -85,10 +87,16 @@ class ModelRunner:
     @torch.inference_mode()
     def execute(self, sched: SchedulerOutput) -> ModelOutput:
         self._update_states(sched)
-        if sched.is_empty:
-            return ModelOutput()
+        # NOTE: before the empty check (a step may only swap out) and in this order: out first (a block
+        # it frees may be a swap-in's destination), then in, then the copy-on-write copies.
+        if sched.blocks_to_swap_out:
+            swap_blocks(self.kv_caches, self.cpu_kv_caches, sched.blocks_to_swap_out)
+        if sched.blocks_to_swap_in:
+            swap_blocks(self.cpu_kv_caches, self.kv_caches, sched.blocks_to_swap_in)
         if sched.block_copies:
             copy_blocks(self.kv_caches, sched.block_copies)
+        if sched.is_empty:
+            return ModelOutput()
         sampled_items = [s for s in sched.scheduled if s.needs_sample]
         if self.graphs is not None and self.graphs.can_run(sched.scheduled):
             logits = self.graphs.run(sched.scheduled)  # [num_seqs, vocab]: every row of the step
