@@ -199,7 +199,11 @@ class KVCacheManager:
         table = self.block_tables.get(request.request_id)
         if table is None:
             return
-        hashes = self._hashes_for(request, request.num_computed_tokens)
+        # NOTE: the hashes may run ahead of the computed tokens (get_computed_blocks hashes the whole
+        # prompt): a block is full and immutable only once its last token is computed, so cut there.
+        # Caching a half-computed chunked-prefill block would let a prefix hit read unwritten slots.
+        num_full = request.num_computed_tokens // self.block_size
+        hashes = self._hashes_for(request, request.num_computed_tokens)[:num_full]
         for block, block_hash in zip(table, hashes, strict=False):
             if block.block_hash is None:
                 self.pool.cache_block(block, block_hash)

@@ -123,6 +123,8 @@ class Scheduler:
         parent's prefill and then continues on the parent's shared blocks (no prefill of their own)."""
         parent = self.requests[parent_id]
         assert parent.num_output_tokens == 0 and parent_id not in self._pending_forks
+        # NOTE: the engine checks n <= max_num_seqs first (a ValueError naming n), so this never fires.
+        assert 1 + len(children) <= self.config.max_num_seqs, "n > max_num_seqs would never be admitted"
         for child in children:
             if child.request_id in self.requests:
                 raise ValueError(f"request id {child.request_id!r} is already in use")
@@ -232,11 +234,21 @@ class Scheduler:
         # does). After a preemption the pool is full: admitting would only thrash.
         # NOTE: also why no swap-in shares a step with a swap-out: a swap slot or block freed by one
         # could be the other's destination before the worker has read it.
-        while not preempted and budget > 0 and len(self.running) < self.config.max_num_seqs:
+        # NOTE: a parallel-sampling parent's seats include its children, which fork from it when its
+        # prefill is sampled: count them from admission on, or they would overflow max_num_seqs.
+        num_seats = len(self.running) + sum(
+            len(children)
+            for parent_id, children in self._pending_forks.items()
+            if self.requests[parent_id].status == RequestStatus.RUNNING
+        )
+        while not preempted and budget > 0 and num_seats < self.config.max_num_seqs:
             candidate = self._next_to_admit()
             if candidate is None:
                 break
             request = candidate
+            num_children = len(self._pending_forks.get(request.request_id, ()))
+            if num_seats + 1 + num_children > self.config.max_num_seqs:
+                break
             if request.status == RequestStatus.SWAPPED:
                 admitted = self._swap_in(request, budget, out)
             else:
@@ -244,6 +256,7 @@ class Scheduler:
             if admitted is None:
                 break
             num_new = admitted
+            num_seats += 1 + num_children
             request.status = RequestStatus.RUNNING
             self._add_running(request)
             scheduled.append(request)

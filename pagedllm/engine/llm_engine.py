@@ -223,6 +223,11 @@ class LLMEngine:
             )
         if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
             raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        if params.n > self.config.max_num_seqs:
+            raise ValueError(
+                f"n={params.n} is more than max_num_seqs={self.config.max_num_seqs}: the branches of one "
+                "request run in one batch"
+            )
         prompt_text, prompt_ids = self._tokenize(prompt)
         room = self._room_after(prompt_ids)
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
