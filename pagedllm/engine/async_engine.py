@@ -34,6 +34,11 @@ class EngineDeadError(RuntimeError):
     """The engine loop failed or was shut down; the request cannot finish (HTTP 500)."""
 
 
+class ServerShuttingDownError(EngineDeadError):
+    """The server is draining for shutdown: it takes no new request, and aborts the ones still running
+    when its shutdown timeout ends (HTTP 503: retry elsewhere)."""
+
+
 @dataclass(slots=True)
 class RequestTimes:
     """One request's life as the async engine saw it (``time.monotonic`` seconds)."""
@@ -118,6 +123,7 @@ class AsyncEngine:
         self._task: asyncio.Task[None] | None = None
         self._is_stepping = False
         self._error: BaseException | None = None
+        self._accepting = True  # False once draining for shutdown
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -131,8 +137,27 @@ class AsyncEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self._fail_all(EngineDeadError("the server is shutting down"))
+        self._fail_all(ServerShuttingDownError("the server is shutting down"))
         self._executor.shutdown(wait=True)
+
+    def stop_accepting(self) -> None:
+        """Refuse new requests from now on (``ServerShuttingDownError``); running ones carry on."""
+        self._accepting = False
+
+    def num_in_flight(self) -> int:
+        """Requests added and not yet finished (streams the server still answers)."""
+        return len(self._streams)
+
+    def abort_all(self, error: BaseException) -> None:
+        """End every request with ``error`` (its stream raises it) and free their blocks between steps.
+
+        NOTE: unlike ``_fail_all`` this never touches the engine directly, so it is safe while a step
+        runs in the worker thread: the aborts are applied by the loop, before its next step.
+        """
+        for stream in list(self._streams.values()):
+            stream._put(error)
+            self._pending_aborts.add(stream.request_id)
+        self._wake()
 
     @property
     def is_running(self) -> bool:
@@ -148,16 +173,29 @@ class AsyncEngine:
         return len(self.engine.scheduler.waiting) + len(self._pending_adds)
 
     def add_request(
-        self, prompt: PromptInput, params: SamplingParams, request_id: str | None = None
+        self,
+        prompt: PromptInput,
+        params: SamplingParams,
+        request_id: str | None = None,
+        max_prompt_tokens: int | None = None,
     ) -> RequestStream:
-        """Validate and queue a request. Raises ``ValueError`` (bad request), ``QueueFullError``,
-        ``EngineDeadError``; iterate the returned stream for its outputs."""
+        """Validate and queue a request. Raises ``ValueError`` (bad request, or a prompt over
+        ``max_prompt_tokens``), ``QueueFullError``, ``EngineDeadError`` (``ServerShuttingDownError``
+        while draining); iterate the returned stream for its outputs."""
+        if not self._accepting:
+            raise ServerShuttingDownError("the server is shutting down and takes no new requests")
         if not self.is_running:
             raise EngineDeadError("the engine loop is not running")
         request_id = request_id if request_id is not None else f"req-{next(self._ids)}"
         if request_id in self._streams:
             raise ValueError(f"request id {request_id!r} is already in use")
         tracker = self.engine.make_request(prompt, params, request_id)
+        num_prompt_tokens = len(tracker.parent.prompt_token_ids)
+        if max_prompt_tokens is not None and num_prompt_tokens > max_prompt_tokens:
+            raise ValueError(
+                f"prompt has {num_prompt_tokens} tokens; this server allows {max_prompt_tokens} "
+                "(the server's --max-prompt-tokens)"
+            )
         if self.max_waiting_requests is not None and self.num_waiting() >= self.max_waiting_requests:
             raise QueueFullError(
                 f"the server is overloaded: {self.num_waiting()} requests are waiting "

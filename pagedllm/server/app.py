@@ -15,6 +15,7 @@ from pagedllm.engine.async_engine import AsyncEngine
 from pagedllm.server.chat import chat_prompt_ids, create_chat_completion
 from pagedllm.server.completions import create_completion
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
+from pagedllm.server.limits import RequestLimits
 from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from pagedllm.server.protocol import (
     ChatCompletionRequest,
@@ -25,10 +26,19 @@ from pagedllm.server.protocol import (
 from pagedllm.server.state import ServerState
 
 
-def build_app(engine: AsyncEngine, model_name: str, api_key: str | None = None) -> FastAPI:
+def build_app(
+    engine: AsyncEngine,
+    model_name: str,
+    api_key: str | None = None,
+    limits: RequestLimits | None = None,
+) -> FastAPI:
     """An app serving ``engine`` under ``model_name``; the engine loop runs while the app is up."""
     state = ServerState(
-        engine=engine, model_name=model_name, metrics=ServerMetrics(model_name), api_key=api_key
+        engine=engine,
+        model_name=model_name,
+        metrics=ServerMetrics(model_name),
+        api_key=api_key,
+        limits=limits or RequestLimits(),
     )
     engine.add_listener(state.metrics.on_request_finished)
     created = int(time.time())
@@ -60,8 +70,29 @@ def build_app(engine: AsyncEngine, model_name: str, api_key: str | None = None) 
                 )
         return await call_next(request)
 
+    @app.middleware("http")
+    async def admit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Runs before the key check (middleware added last runs first): a draining server says so.
+        if state.draining and request.url.path.startswith("/v1"):
+            return error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the server is shutting down and takes no new requests",
+                code="server_shutting_down",
+            )
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > state.limits.max_body_bytes):
+            return error_response(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request body ({length} bytes) is over this server's limit of "
+                f"{state.limits.max_body_bytes} bytes (--max-request-body-bytes)",
+                code="body_too_large",
+            )
+        return await call_next(request)
+
     @app.get("/health")
     async def health() -> Response:
+        if state.draining:
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
         if not engine.is_running:
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the engine loop is not running")
         return Response(status_code=HTTPStatus.OK)
@@ -99,7 +130,10 @@ def build_app(engine: AsyncEngine, model_name: str, api_key: str | None = None) 
             tokens = chat_prompt_ids(state, body.messages, body.add_generation_prompt)
         else:
             assert body.prompt is not None
-            tokens = state.tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens)
+            try:
+                tokens = state.tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens)
+            except ValueError as e:
+                raise APIError(HTTPStatus.BAD_REQUEST, str(e), param="prompt") from e
         return {"count": len(tokens), "max_model_len": state.max_model_len, "tokens": tokens}
 
     @app.post("/detokenize")

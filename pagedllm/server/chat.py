@@ -30,7 +30,10 @@ def chat_prompt_ids(
         raise bad_request(e, param="messages") from e
     except Exception as e:  # a template error (jinja) is about the messages the user sent
         raise APIError(HTTPStatus.BAD_REQUEST, f"the chat template failed on these messages: {e}") from e
-    return tokenizer.encode(text, add_special_tokens=False)
+    try:
+        return tokenizer.encode(text, add_special_tokens=False)
+    except ValueError as e:  # text that is not valid Unicode
+        raise bad_request(e, param="messages") from e
 
 
 def _token_entry(lp: Logprob) -> dict[str, Any]:

@@ -31,6 +31,34 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
         help="answer 503 when this many requests already wait to be scheduled (default: no limit)",
     )
     group.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds in-flight requests get to finish before they are aborted (default: 30)",
+    )
+    limits = parser.add_argument_group("per-request limits (a 400 above them)")
+    limits.add_argument("--max-n", type=int, default=16, help="most branches (n) per request")
+    limits.add_argument(
+        "--max-tokens-limit",
+        type=int,
+        default=None,
+        help="most output tokens a request may ask for; also the cap when it asks for none (default: none)",
+    )
+    limits.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=None,
+        help="longest prompt in tokens (default: max_model_len - 1)",
+    )
+    limits.add_argument("--max-stop-strings", type=int, default=16)
+    limits.add_argument("--max-stop-string-length", type=int, default=256, help="in characters")
+    limits.add_argument(
+        "--max-prompts-per-request", type=int, default=64, help="prompts in one completions request"
+    )
+    limits.add_argument(
+        "--max-request-body-bytes", type=int, default=8 << 20, help="413 above (default 8 MiB)"
+    )
+    group.add_argument(
         "--served-model-name", default=None, help="the name clients pass as 'model' (default: from the path)"
     )
     group.add_argument(
@@ -55,6 +83,8 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
     from pagedllm.engine.async_engine import AsyncEngine
     from pagedllm.engine.llm_engine import LLMEngine
     from pagedllm.server.app import build_app
+    from pagedllm.server.limits import RequestLimits
+    from pagedllm.server.shutdown import GracefulServer
 
     if args.model_tag is not None:
         if engine_kwargs.get("model") not in (None, args.model_tag):
@@ -64,11 +94,26 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         engine_kwargs = {**engine_kwargs, "model": args.model_tag}
     if args.max_waiting_requests is not None and args.max_waiting_requests < 1:
         raise ValueError(f"--max-waiting-requests must be >= 1, got {args.max_waiting_requests}")
+    if not args.shutdown_timeout >= 0:
+        raise ValueError(f"--shutdown-timeout must be >= 0 seconds, got {args.shutdown_timeout}")
+    limits = RequestLimits(
+        max_n=args.max_n,
+        max_tokens=args.max_tokens_limit,
+        max_prompt_tokens=args.max_prompt_tokens,
+        max_stop_strings=args.max_stop_strings,
+        max_stop_string_chars=args.max_stop_string_length,
+        max_prompts=args.max_prompts_per_request,
+        max_body_bytes=args.max_request_body_bytes,
+    )  # raises ValueError naming a bad limit
     engine = LLMEngine(EngineConfig(**engine_kwargs))
     name = args.served_model_name or served_model_name(engine.model_name)
-    app = build_app(AsyncEngine(engine, args.max_waiting_requests), name, api_key=args.api_key)
+    app = build_app(AsyncEngine(engine, args.max_waiting_requests), name, api_key=args.api_key, limits=limits)
     logger.warning(
         "serving %r on http://%s:%d (max_model_len %d)", name, args.host, args.port, engine.max_model_len
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # NOTE: uvicorn's own graceful timeout is only a backstop after our drain has ended every request.
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5
+    )
+    GracefulServer(config, app.state.server, args.shutdown_timeout).run()
     return 0

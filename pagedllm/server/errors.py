@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pagedllm.engine.async_engine import EngineDeadError, QueueFullError
+from pagedllm.engine.async_engine import EngineDeadError, QueueFullError, ServerShuttingDownError
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ _TYPES = {
     401: "authentication_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    413: "invalid_request_error",
     503: "service_unavailable_error",
 }
 
@@ -68,6 +69,8 @@ def from_engine_error(e: Exception) -> APIError:
         return APIError(HTTPStatus.SERVICE_UNAVAILABLE, str(e), code="queue_full")
     if isinstance(e, (ValueError, TypeError)):
         return bad_request(e)
+    if isinstance(e, ServerShuttingDownError):
+        return APIError(HTTPStatus.SERVICE_UNAVAILABLE, str(e), code="server_shutting_down")
     if isinstance(e, EngineDeadError):
         return APIError(HTTPStatus.INTERNAL_SERVER_ERROR, str(e), code="engine_dead")
     return APIError(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(e).__name__}: {e}")

@@ -48,8 +48,14 @@ class ServerMetrics:
 
         self.num_running = gauge("vllm:num_requests_running", "Requests in the running batch.")
         self.num_waiting = gauge("vllm:num_requests_waiting", "Requests waiting to be scheduled.")
-        self.num_swapped = gauge(
-            "vllm:num_requests_swapped", "Requests swapped to CPU memory (always 0: preemption recomputes)."
+        self.num_swapped = gauge("vllm:num_requests_swapped", "Requests swapped to CPU memory.")
+        # pagedllm's own: what a leak check or a dashboard of the pool needs (free at idle = all).
+        self.num_blocks = gauge("pagedllm:kv_cache_blocks", "Blocks of the KV cache.")
+        self.num_free_blocks = gauge("pagedllm:kv_cache_free_blocks", "Free KV cache blocks.")
+        self.num_cpu_blocks = gauge("pagedllm:swap_space_blocks", "Blocks of the CPU swap space.")
+        self.num_free_cpu_blocks = gauge("pagedllm:swap_space_free_blocks", "Free swap space blocks.")
+        self.preemptions_by_mode = counter(
+            "pagedllm:preemptions", "Preemptions since start, by mode (recompute, swap).", extra=("mode",)
         )
         self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV cache usage: used blocks / all blocks (0-1).")
         self.num_preemptions = counter("vllm:num_preemptions", "Preemptions since start.")
@@ -75,7 +81,15 @@ class ServerMetrics:
             self.request_success.labels(model_name, reason)
         for metric in (self.num_preemptions, self.prefix_queries, self.prefix_hits):
             metric.labels(model_name)
-        self._seen = {"num_preemptions": 0, "prefix_cache_queries": 0, "prefix_cache_hits": 0}
+        for mode in ("recompute", "swap"):
+            self.preemptions_by_mode.labels(model_name, mode)
+        self._seen = {
+            "num_preemptions": 0,
+            "prefix_cache_queries": 0,
+            "prefix_cache_hits": 0,
+            "num_recompute_preemptions": 0,
+            "num_swap_preemptions": 0,
+        }
 
     def on_request_finished(self, times: RequestTimes) -> None:
         m = self._model
@@ -95,16 +109,22 @@ class ServerMetrics:
         m = self._model
         self.num_running.labels(m).set(stats["num_running"])
         self.num_waiting.labels(m).set(stats["num_waiting"])
-        self.num_swapped.labels(m).set(0)
+        self.num_swapped.labels(m).set(stats["num_swapped"])
+        self.num_blocks.labels(m).set(stats["num_blocks"])
+        self.num_free_blocks.labels(m).set(stats["num_free_blocks"])
+        self.num_cpu_blocks.labels(m).set(stats["num_cpu_blocks"])
+        self.num_free_cpu_blocks.labels(m).set(stats["num_free_cpu_blocks"])
         self.kv_usage.labels(m).set(stats["num_used_blocks"] / stats["num_blocks"])
-        for key, metric in (
-            ("num_preemptions", self.num_preemptions),
-            ("prefix_cache_queries", self.prefix_queries),
-            ("prefix_cache_hits", self.prefix_hits),
+        for key, child in (
+            ("num_preemptions", self.num_preemptions.labels(m)),
+            ("prefix_cache_queries", self.prefix_queries.labels(m)),
+            ("prefix_cache_hits", self.prefix_hits.labels(m)),
+            ("num_recompute_preemptions", self.preemptions_by_mode.labels(m, "recompute")),
+            ("num_swap_preemptions", self.preemptions_by_mode.labels(m, "swap")),
         ):
             # The engine keeps running totals; a Prometheus counter only goes up by increments.
             delta = int(stats[key]) - self._seen[key]
             if delta > 0:
-                metric.labels(m).inc(delta)
+                child.inc(delta)
                 self._seen[key] += delta
         return generate_latest(self.registry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from pagedllm.engine.async_engine import AsyncEngine, RequestStream
@@ -12,6 +12,7 @@ from pagedllm.engine.llm_engine import PromptInput
 from pagedllm.outputs import RequestOutput
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.server.errors import APIError, from_engine_error
+from pagedllm.server.limits import RequestLimits
 from pagedllm.server.metrics import ServerMetrics
 from pagedllm.tokenizer.tokenizer import Tokenizer
 
@@ -22,6 +23,8 @@ class ServerState:
     model_name: str
     metrics: ServerMetrics
     api_key: str | None = None
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    draining: bool = False  # SIGTERM received: new requests get 503 while the running ones finish
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -48,12 +51,17 @@ class ServerState:
         self, request_id: str, prompts: Sequence[PromptInput], params: SamplingParams
     ) -> list[RequestStream]:
         """Queue one engine request per prompt; on any failure abort those already queued."""
+        params = self.limits.apply(params, len(prompts))  # a 400 past the operator's limits
         streams: list[RequestStream] = []
         try:
             for i, prompt in enumerate(prompts):
                 suffix = f"-{i}" if len(prompts) > 1 else ""
                 try:
-                    streams.append(self.engine.add_request(prompt, params, request_id + suffix))
+                    streams.append(
+                        self.engine.add_request(
+                            prompt, params, request_id + suffix, self.limits.max_prompt_tokens
+                        )
+                    )
                 except (ValueError, TypeError) as e:
                     where = f"prompt {i}: " if len(prompts) > 1 else ""
                     raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param="prompt") from e

@@ -84,6 +84,13 @@ class Tokenizer:
         ``add_special_tokens`` only controls the BOS/EOS the model adds around every sequence."""
         if not isinstance(text, str):
             raise TypeError(f"encode() takes a str, got {type(text).__name__}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            # NOTE: JSON can carry a lone surrogate ("\ud800"); the tokenizer would fail with a TypeError.
+            raise ValueError(
+                f"text is not valid Unicode: {text[e.start : e.end]!r} at index {e.start} is a lone surrogate"
+            ) from None
         return list(self._backend.encode(text, add_special_tokens=add_special_tokens).ids)
 
     def decode(self, token_ids: Sequence[int], skip_special_tokens: bool = True) -> str:

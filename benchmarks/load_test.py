@@ -1,0 +1,105 @@
+"""Full-scale load test (and soak) of `pagedllm serve` on localhost: hundreds of concurrent streaming
+clients against a KV pool small enough to force preemption by recompute and by swapping, a tenth of them
+hanging up mid-stream. Prints and writes a JSON report; exits 1 if any client failed, got other than its
+unloaded greedy output, saw a 5xx, or any block or swap slot is still held at idle.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/load_test.py --clients 300
+    python benchmarks/load_test.py --clients 100 --soak-seconds 600  # rounds until then; RSS sampled
+    python benchmarks/load_test.py --url http://host:8000 --clients 500  # an already running server
+
+Without --url it starts its own server (SmolLM2, float32) with the KV pool and swap space given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from server_harness import start_server  # noqa: E402
+
+from pagedllm.bench.load_test import run_load_test, wait_idle  # noqa: E402
+
+BYTES_PER_BLOCK_SMOLLM2_FP32 = 2 * 30 * 3 * 64 * 4 * 16
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default=None, help="test this server instead of starting one")
+    parser.add_argument("--clients", type=int, default=300)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--disconnect-fraction", type=float, default=0.1)
+    parser.add_argument("--kv-blocks", type=int, default=48, help="KV pool of the started server, in blocks")
+    parser.add_argument("--swap-blocks", type=int, default=64, help="its swap space, in blocks")
+    parser.add_argument("--swap-threshold-tokens", type=int, default=16)
+    parser.add_argument("--server-args", default="", help="extra arguments for the started server")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=0.0, help="repeat rounds this long, sampling RSS"
+    )
+    parser.add_argument("--out", default=None, help="write the JSON report here")
+    args = parser.parse_args()
+
+    server = None
+    url = args.url
+    if url is None:
+        server = start_server(
+            "--dtype", "float32", "--max-model-len", "256",
+            "--kv-cache-memory-bytes", str(args.kv_blocks * BYTES_PER_BLOCK_SMOLLM2_FP32),
+            "--swap-space", str(args.swap_blocks * BYTES_PER_BLOCK_SMOLLM2_FP32 / 2**30),
+            "--swap-threshold-tokens", str(args.swap_threshold_tokens),
+            "--max-num-seqs", "256",
+            *args.server_args.split(),
+        )  # fmt: skip
+        url = server.base_url
+    process = psutil.Process(server.process.pid) if server is not None else None
+    rounds = []
+    rss = []
+    start = time.monotonic()
+    ok = True
+    try:
+        seed = 0
+        while True:
+            report = run_load_test(
+                url, args.clients, args.max_tokens, args.disconnect_fraction, seed=seed
+            ).as_dict()
+            report["round"] = seed
+            rounds.append(report)
+            bad = report["num_failed"] + report["num_mismatched"] + report["num_5xx"]
+            bad += report["blocks_leaked"] + report["swap_slots_leaked"]
+            ok = ok and bad == 0
+            if process is not None:
+                with httpx.Client() as client:
+                    wait_idle(client, url)
+                rss.append(
+                    {"t_s": round(time.monotonic() - start, 1), "rss_mib": process.memory_info().rss / 2**20}
+                )
+            print(json.dumps({k: v for k, v in report.items() if k != "failures"}), flush=True)
+            for failure in report["failures"]:
+                print("  ", failure, flush=True)
+            seed += 1
+            if time.monotonic() - start >= args.soak_seconds:
+                break
+    finally:
+        if server is not None:
+            server.stop()
+    result = {"command": " ".join(sys.argv), "rounds": rounds, "rss_after_each_round": rss, "ok": ok}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if rss:
+        print("RSS MiB after each round:", [round(s["rss_mib"]) for s in rss])
+    print("OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Admission limits (clear 400s and 413s), graceful shutdown on SIGTERM, and a bounded load test with
+preemption and disconnects, each against a real ``pagedllm serve`` process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+from server_harness import start_server
+
+from pagedllm.bench.load_test import read_metrics, run_load_test
+from pagedllm.server.limits import RequestLimits
+
+BYTES_PER_BLOCK = 2 * 30 * 3 * 64 * 4 * 16  # SmolLM2-135M, float32, 16-token blocks
+
+
+def _error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+@pytest.fixture(scope="module")
+def limited_server():
+    server = start_server(
+        "--dtype", "float32", "--max-model-len", "256", "--kv-cache-memory-bytes", str(64 << 20),
+        "--max-n", "2", "--max-tokens-limit", "8", "--max-prompt-tokens", "20", "--max-stop-strings", "2",
+        "--max-stop-string-length", "5", "--max-prompts-per-request", "2", "--max-request-body-bytes", "4096",
+    )  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("body", "param", "flag"),
+    [
+        ({"prompt": "hi", "n": 3}, "n", "--max-n"),
+        ({"prompt": "hi", "max_tokens": 9}, "max_tokens", "--max-tokens-limit"),
+        ({"prompt": "hi " * 40}, "prompt", "--max-prompt-tokens"),
+        ({"prompt": "hi", "stop": ["a", "b", "c"]}, "stop", "--max-stop-strings"),
+        ({"prompt": "hi", "stop": "abcdef"}, "stop", "--max-stop-string-length"),
+        ({"prompt": ["a", "b", "c"]}, "prompt", "--max-prompts-per-request"),
+    ],
+)
+def test_a_request_over_a_limit_is_a_400_naming_the_flag(limited_server, body, param, flag):
+    response = httpx.post(f"{limited_server.base_url}/v1/completions", json=body, timeout=30)
+    error = _error(response, 400)
+    assert error["param"] == param and flag in error["message"], error
+
+
+@pytest.mark.slow
+def test_limits_cap_an_unset_max_tokens_and_oversized_bodies_are_a_413(limited_server):
+    url = limited_server.base_url
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "Count to fifty"}], "ignore_eos": True},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] == 8  # max_tokens unset: the server's cap
+    error = _error(httpx.post(f"{url}/v1/completions", json={"prompt": "x" * 5000}, timeout=30), 413)
+    assert "--max-request-body-bytes" in error["message"]
+    # Nothing above cost the server anything: it still answers.
+    ok = httpx.post(f"{url}/v1/completions", json={"prompt": "Hello", "max_tokens": 2}, timeout=60)
+    assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 2
+
+
+def test_request_limits_validate_their_values():
+    with pytest.raises(ValueError, match="max_n must be an integer >= 1"):
+        RequestLimits(max_n=0)
+    assert RequestLimits(max_tokens=None).max_tokens is None
+
+
+# -- graceful shutdown ---------------------------------------------------------------------------
+
+
+def _stream(url: str, body: dict, events: list, done: threading.Event) -> None:
+    try:
+        with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=120) as r:
+            events.append(("status", r.status_code))
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    data = line[len("data: ") :]
+                    events.append(("data", data if data == "[DONE]" else json.loads(data)))
+    except httpx.HTTPError as e:
+        events.append(("transport", repr(e)))
+    finally:
+        done.set()
+
+
+@pytest.mark.slow
+def test_sigterm_drains_finishes_short_requests_and_aborts_the_rest_cleanly():
+    server = start_server("--dtype", "float32", "--max-model-len", "512", "--shutdown-timeout", "3")
+    url = server.base_url
+    long_body = {"prompt": "Count slowly", "max_tokens": 400, "ignore_eos": True, "temperature": 0.0}
+    short_body = {"prompt": "Hello", "max_tokens": 8, "ignore_eos": True, "temperature": 0.0}
+    streamed: list = []
+    streamed_done = threading.Event()
+    results: dict[str, httpx.Response | str] = {}
+
+    def post(name: str, body: dict) -> None:
+        try:
+            results[name] = httpx.post(f"{url}/v1/completions", json=body, timeout=120)
+        except httpx.HTTPError as e:
+            results[name] = repr(e)
+
+    threads = [
+        threading.Thread(target=_stream, args=(url, long_body, streamed, streamed_done)),
+        threading.Thread(target=post, args=("long", long_body)),
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while read_metrics(httpx.Client(), url)["vllm:num_requests_running"] < 2:
+            assert time.monotonic() < deadline, "the long requests never started"
+            time.sleep(0.1)
+        short = threading.Thread(target=post, args=("short", short_body))
+        short.start()
+        time.sleep(0.3)  # the short request is in flight when the signal comes
+        signaled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        # Draining: a new request is refused with a 503 it can act on, and /health says so too.
+        refused = httpx.post(f"{url}/v1/completions", json=short_body, timeout=30)
+        assert _error(refused, 503)["code"] == "server_shutting_down"
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 503
+        short.join(60)
+        for thread in threads:
+            thread.join(60)
+        assert streamed_done.wait(60), "the streaming client hung"
+        assert server.process.wait(timeout=30) == 0
+        exited = time.monotonic() - signaled
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    assert exited < 3 + 10, f"shutdown took {exited:.1f} s with a 3 s drain"
+    # The short request finished normally during the drain.
+    short_response = results["short"]
+    assert isinstance(short_response, httpx.Response) and short_response.status_code == 200
+    assert short_response.json()["usage"]["completion_tokens"] == 8
+    # The long non-streamed one got a 503 error body, not a hang or a dropped connection.
+    long_response = results["long"]
+    assert isinstance(long_response, httpx.Response), long_response
+    assert _error(long_response, 503)["code"] == "server_shutting_down"
+    # The long streamed one got some tokens, then an error event, then [DONE].
+    assert streamed[0] == ("status", 200), streamed[:2]
+    data = [item for kind, item in streamed if kind == "data"]
+    assert data[-1] == "[DONE]", streamed[-3:]
+    assert data[-2]["error"]["code"] == "server_shutting_down", data[-2]
+    assert any("choices" in event for event in data[:-2]), "tokens streamed before the abort"
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_load_with_preemption_and_disconnects_loses_nothing():
+    # 24 blocks for 48 clients of ~12 + 24 tokens: preemption by recompute (short) and swap (long).
+    server = start_server(
+        "--dtype", "float32", "--max-model-len", "128",
+        "--kv-cache-memory-bytes", str(24 * BYTES_PER_BLOCK),
+        "--swap-space", str(32 * BYTES_PER_BLOCK / 2**30), "--swap-threshold-tokens", "16",
+    )  # fmt: skip
+    try:
+        prompts = [
+            f"Tell me a story about a {who}." for who in ("cat", "robot", "wizard", "pirate", "dragon")
+        ]
+        report = run_load_test(server.base_url, num_clients=48, max_tokens=24, prompts=prompts)
+    finally:
+        server.stop()
+    assert report.num_disconnects == 5
+    assert report.failures == [] and report.num_5xx == 0
+    assert report.num_completed == 48 - 5
+    assert report.preemptions_recompute > 0 and report.preemptions_swap > 0, report
+    assert report.blocks_leaked == 0 and report.swap_slots_leaked == 0
