@@ -29,7 +29,7 @@ def _error(response: httpx.Response, status: int) -> dict:
 def limited_server():
     server = start_server(
         "--dtype", "float32", "--max-model-len", "256", "--kv-cache-memory-bytes", str(64 << 20),
-        "--max-n", "2", "--max-tokens-limit", "8", "--max-prompt-tokens", "20", "--max-stop-strings", "2",
+        "--max-n", "2", "--max-tokens-limit", "8", "--max-prompt-tokens", "40", "--max-stop-strings", "2",
         "--max-stop-string-length", "5", "--max-prompts-per-request", "2", "--max-request-body-bytes", "4096",
     )  # fmt: skip
     yield server
@@ -42,7 +42,8 @@ def limited_server():
     [
         ({"prompt": "hi", "n": 3}, "n", "--max-n"),
         ({"prompt": "hi", "max_tokens": 9}, "max_tokens", "--max-tokens-limit"),
-        ({"prompt": "hi " * 40}, "prompt", "--max-prompt-tokens"),
+        ({"prompt": "hi " * 60}, "prompt", "--max-prompt-tokens"),
+        ({"prompt": "hi", "max_tokens": 9, "n": 2}, "max_tokens", "--max-tokens-limit"),
         ({"prompt": "hi", "stop": ["a", "b", "c"]}, "stop", "--max-stop-strings"),
         ({"prompt": "hi", "stop": "abcdef"}, "stop", "--max-stop-string-length"),
         ({"prompt": ["a", "b", "c"]}, "prompt", "--max-prompts-per-request"),
@@ -66,7 +67,9 @@ def test_limits_cap_an_unset_max_tokens_and_oversized_bodies_are_a_413(limited_s
     assert response.json()["usage"]["completion_tokens"] == 8  # max_tokens unset: the server's cap
     error = _error(httpx.post(f"{url}/v1/completions", json={"prompt": "x" * 5000}, timeout=30), 413)
     assert "--max-request-body-bytes" in error["message"]
-    # Nothing above cost the server anything: it still answers.
+    # The completions default (16) is capped too, not refused; an explicit 2 is kept.
+    capped = httpx.post(f"{url}/v1/completions", json={"prompt": "Hello", "ignore_eos": True}, timeout=60)
+    assert capped.status_code == 200 and capped.json()["usage"]["completion_tokens"] == 8
     ok = httpx.post(f"{url}/v1/completions", json={"prompt": "Hello", "max_tokens": 2}, timeout=60)
     assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 2
 

@@ -59,7 +59,7 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
     except ValueError as e:
         raise bad_request(e) from e
     response_id = f"cmpl-{uuid.uuid4().hex}"
-    streams = state.start_requests(response_id, prompts, params)
+    streams = state.start_requests(response_id, prompts, params, "max_tokens" in body.model_fields_set)
     header = {"id": response_id, "created": int(time.time()), "model": state.model_name}
     if body.stream:
         return StreamingResponse(

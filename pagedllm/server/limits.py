@@ -29,8 +29,11 @@ class RequestLimits:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field.name} must be an integer >= 1, got {value!r}")
 
-    def apply(self, params: SamplingParams, num_prompts: int = 1) -> SamplingParams:
-        """``params`` within the limits (a request that left max_tokens unset gets the cap), or a 400."""
+    def apply(
+        self, params: SamplingParams, num_prompts: int = 1, max_tokens_set: bool = True
+    ) -> SamplingParams:
+        """``params`` within the limits, or a 400. A request that did not set max_tokens (None, or an
+        endpoint's default: ``max_tokens_set=False``) is capped to the limit rather than refused."""
         if params.n > self.max_n:
             raise _over(f"n={params.n} is more than this server allows ({self.max_n})", "n", "--max-n")
         if num_prompts > self.max_prompts:
@@ -55,7 +58,7 @@ class RequestLimits:
             )
         if self.max_tokens is None:
             return params
-        if params.max_tokens is None:
+        if params.max_tokens is None or (not max_tokens_set and params.max_tokens > self.max_tokens):
             return dataclasses.replace(params, max_tokens=self.max_tokens)
         if params.max_tokens > self.max_tokens:
             raise _over(

@@ -48,10 +48,15 @@ class ServerState:
             )
 
     def start_requests(
-        self, request_id: str, prompts: Sequence[PromptInput], params: SamplingParams
+        self,
+        request_id: str,
+        prompts: Sequence[PromptInput],
+        params: SamplingParams,
+        max_tokens_set: bool = True,
     ) -> list[RequestStream]:
-        """Queue one engine request per prompt; on any failure abort those already queued."""
-        params = self.limits.apply(params, len(prompts))  # a 400 past the operator's limits
+        """Queue one engine request per prompt; on any failure abort those already queued.
+        ``max_tokens_set``: whether the client chose max_tokens (else a default the limits may cap)."""
+        params = self.limits.apply(params, len(prompts), max_tokens_set)  # a 400 past the operator's limits
         streams: list[RequestStream] = []
         try:
             for i, prompt in enumerate(prompts):
