@@ -283,3 +283,23 @@ def test_abort_every_beam_of_a_search_releases_every_block():
     scheduler.finish_requests(["b", "b.1"], RequestStatus.FINISHED_ABORTED)
     scheduler.check_invariants()
     assert scheduler.kv.num_free_blocks == scheduler.kv.num_blocks and not scheduler.running
+
+
+def test_engine_config_validates_the_swap_options():
+    from pagedllm.config import EngineConfig
+
+    with pytest.raises(ValueError, match="preemption_mode='sometimes'"):
+        EngineConfig(preemption_mode="sometimes")
+    with pytest.raises(ValueError, match="needs swap_space > 0"):
+        EngineConfig(preemption_mode="swap", swap_space=0)
+    with pytest.raises(ValueError, match="swap_space must be None or a number of GiB"):
+        EngineConfig(swap_space=-1)
+    with pytest.raises(ValueError, match="swap_threshold_tokens"):
+        SchedulerConfig(swap_threshold_tokens=-1)
+    assert EngineConfig(swap_space=0.5).swap_space_bytes(torch_cpu()) == 2**29
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
