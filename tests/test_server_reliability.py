@@ -44,6 +44,8 @@ def limited_server():
         ({"prompt": "hi", "max_tokens": 9}, "max_tokens", "--max-tokens-limit"),
         ({"prompt": "hi " * 60}, "prompt", "--max-prompt-tokens"),
         ({"prompt": "hi", "max_tokens": 9, "n": 2}, "max_tokens", "--max-tokens-limit"),
+        # Found by the fuzzer (a 500): an unset max_tokens capped below min_tokens.
+        ({"prompt": "hi", "min_tokens": 9}, "min_tokens", "--max-tokens-limit"),
         ({"prompt": "hi", "stop": ["a", "b", "c"]}, "stop", "--max-stop-strings"),
         ({"prompt": "hi", "stop": "abcdef"}, "stop", "--max-stop-string-length"),
         ({"prompt": ["a", "b", "c"]}, "prompt", "--max-prompts-per-request"),

@@ -58,7 +58,15 @@ class RequestLimits:
             )
         if self.max_tokens is None:
             return params
+        if params.min_tokens > self.max_tokens:
+            raise _over(
+                f"min_tokens={params.min_tokens} is more than this server allows for max_tokens "
+                f"({self.max_tokens})",
+                "min_tokens",
+                "--max-tokens-limit",
+            )
         if params.max_tokens is None or (not max_tokens_set and params.max_tokens > self.max_tokens):
+            # NOTE: replace() validates again; min_tokens <= the cap was checked just above.
             return dataclasses.replace(params, max_tokens=self.max_tokens)
         if params.max_tokens > self.max_tokens:
             raise _over(
