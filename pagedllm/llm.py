@@ -93,7 +93,9 @@ class LLM:
         errors: list[str] = []
         for i, (prompt, params) in enumerate(zip(prompt_list, params_list, strict=True)):
             try:
-                trackers.append(self.engine.make_request(prompt, params, f"{self._batch_counter}-{i}"))
+                tracker = self.engine.make_request(prompt, params, f"{self._batch_counter}-{i}")
+                tracker.stream_outputs = False  # only final outputs are returned
+                trackers.append(tracker)
             except (ValueError, TypeError) as e:
                 errors.append(f"request {i}: {e}")
         if errors:

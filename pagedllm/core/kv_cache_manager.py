@@ -78,6 +78,8 @@ class KVCacheManager:
         self.block_tables: dict[str, list[KVCacheBlock]] = {}
         # Hashes of each request's full blocks, extended as tokens are computed (prefix caching only).
         self._block_hashes: dict[str, list[BlockHash]] = {}
+        # How many leading blocks of each table were offered to the prefix cache (cache_full_blocks).
+        self._num_registered: dict[str, int] = {}
         # (src, dst) block ids to copy before the next forward pass: copy-on-write of shared blocks.
         self._pending_copies: list[tuple[int, int]] = []
         # Prefix-cache counters in tokens, like vLLM's: tokens looked up, tokens found.
@@ -172,18 +174,30 @@ class KVCacheManager:
         self.block_tables[child.request_id] = list(table)
         if parent.request_id in self._block_hashes:
             self._block_hashes[child.request_id] = list(self._block_hashes[parent.request_id])
+        if parent.request_id in self._num_registered:
+            self._num_registered[child.request_id] = self._num_registered[parent.request_id]
 
     def cache_full_blocks(self, request: Request) -> None:
-        """Register the request's newly computed full blocks in the prefix cache."""
+        """Register the request's newly computed full blocks in the prefix cache.
+
+        NOTE: by computed tokens, not by known hashes: a prompt's hashes are all known from admission,
+        but a chunk that ends inside a block has not written the rest of it, and a cached block may be
+        read by any request that matches its hash.
+        """
         if not self.enable_prefix_caching:
             return
         table = self.block_tables.get(request.request_id)
         if table is None:
             return
+        num_full = min(request.num_computed_tokens // self.block_size, len(table))
+        start = self._num_registered.get(request.request_id, 0)
+        if num_full <= start:
+            return  # the common decode step: no block filled up
         hashes = self._hashes_for(request, request.num_computed_tokens)
-        for block, block_hash in zip(table, hashes, strict=False):
-            if block.block_hash is None:
-                self.pool.cache_block(block, block_hash)
+        for index in range(start, num_full):
+            if table[index].block_hash is None:
+                self.pool.cache_block(table[index], hashes[index])
+        self._num_registered[request.request_id] = num_full
 
     def _hashes_for(self, request: Request, num_tokens: int | None = None) -> list[BlockHash]:
         known = self._block_hashes.setdefault(request.request_id, [])
@@ -194,6 +208,7 @@ class KVCacheManager:
     def free(self, request: Request) -> None:
         """Release every block reference the request holds (a request without blocks is a no-op)."""
         self._block_hashes.pop(request.request_id, None)
+        self._num_registered.pop(request.request_id, None)
         table = self.block_tables.pop(request.request_id, None)
         if not table:
             return

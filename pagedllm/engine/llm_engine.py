@@ -385,8 +385,10 @@ class LLMEngine:
                 seq.on_finish()
         outputs = []
         for request_id, tracker in touched.items():
-            outputs.append(tracker.to_output())
-            if tracker.is_finished:
+            finished = tracker.is_finished
+            if finished or tracker.stream_outputs:
+                outputs.append(tracker.to_output())
+            if finished:
                 del self._trackers[request_id]
         if self._beam_searches:
             outputs.extend(self._advance_beam_searches(sched, model_output))
