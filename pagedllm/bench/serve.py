@@ -142,7 +142,8 @@ async def send_request(
                 now = time.perf_counter()
                 if chunk.get("usage"):
                     result.output_tokens = int(chunk["usage"]["completion_tokens"])
-                if any(c.get("text") for c in chunk.get("choices", [])):
+                # A chunk with text, or with token ids only (a server model without a tokenizer).
+                if any(c.get("text") or c.get("token_ids") for c in chunk.get("choices", [])):
                     if result.ttft == 0.0:
                         result.ttft = now - start
                     else:
