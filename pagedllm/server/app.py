@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
 from pagedllm.engine.async_engine import AsyncEngine
+from pagedllm.server.auth import APIKeyMiddleware
 from pagedllm.server.chat import chat_prompt_ids, create_chat_completion
 from pagedllm.server.completions import create_completion
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
@@ -45,20 +45,8 @@ def build_app(engine: AsyncEngine, model_name: str, api_key: str | None = None) 
     app.state.server = state
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def check_api_key(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # As vLLM: only the /v1 API needs the key; /health and /metrics stay open to probes and scrapers.
-        if api_key is not None and request.url.path.startswith("/v1"):
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
-                return error_response(
-                    HTTPStatus.UNAUTHORIZED,
-                    "invalid or missing API key: send 'Authorization: Bearer <key>'",
-                    code="invalid_api_key",
-                )
-        return await call_next(request)
+    if api_key is not None:
+        app.add_middleware(APIKeyMiddleware, api_key=api_key)
 
     @app.get("/health")
     async def health() -> Response:
