@@ -182,13 +182,7 @@ class LLMEngine:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
-        if params.n > 1 and self.config.kv_policy == "contiguous":
-            raise ValueError(
-                f"n={params.n} needs kv_policy='paged': branches share their prompt's blocks, and the "
-                "contiguous policy gives every sequence a private max_model_len reservation"
-            )
-        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
-            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        self._check_sharing_options("n", params.n, cache_salt)
         prompt_text, prompt_ids = self._tokenize(prompt)
         room = self._room_after(prompt_ids)
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
@@ -232,13 +226,7 @@ class LLMEngine:
         problem. The prompt's sequence is the first beam; the others fork from it."""
         if not isinstance(params, BeamSearchParams):
             raise TypeError(f"beam search params must be BeamSearchParams, got {type(params).__name__}")
-        if params.beam_width > 1 and self.config.kv_policy == "contiguous":
-            raise ValueError(
-                f"beam_width={params.beam_width} needs kv_policy='paged': beams share their blocks, and the "
-                "contiguous policy gives every sequence a private max_model_len reservation"
-            )
-        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
-            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        self._check_sharing_options("beam_width", params.beam_width, cache_salt)
         prompt_text, prompt_ids = self._tokenize(prompt)
         max_tokens = min(params.max_tokens, self._room_after(prompt_ids))
         # Beams that wait for their siblings hold their blocks, so all of them must fit at once.
@@ -280,6 +268,15 @@ class LLMEngine:
             is_beam=True,
         )
         return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
+
+    def _check_sharing_options(self, width_name: str, width: int, cache_salt: str | None) -> None:
+        if width > 1 and self.config.kv_policy == "contiguous":
+            raise ValueError(
+                f"{width_name}={width} needs kv_policy='paged': the branches share blocks, and the "
+                "contiguous policy gives every sequence a private max_model_len reservation"
+            )
+        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
+            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
 
     def _room_after(self, prompt_ids: list[int]) -> int:
         """Output tokens that fit after the prompt under ``max_model_len``; raises if none does."""
