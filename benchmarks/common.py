@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pagedllm.bench.environment import environment
+
+__all__ = ["RESULTS_DIR", "environment", "measure_cpu_roofline", "write_result"]
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def environment() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
-    try:
-        import triton
-
-        triton_version: str | None = triton.__version__
-    except ImportError:
-        triton_version = None
-    return {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": commit,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "device": device,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "triton": triton_version,
-        "python": platform.python_version(),
-    }
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from pagedllm.beam_search import BeamSearchOutput, BeamSearchParams, BeamSearchSequence
 from pagedllm.config import EngineConfig
 from pagedllm.core.scheduler import DEFAULT_SWAP_THRESHOLD_TOKENS
-from pagedllm.engine.beam_search import beam_score
+from pagedllm.engine.beam_search import BeamSearchRequest, beam_score
 from pagedllm.engine.llm_engine import LLMEngine, PromptInput
 from pagedllm.engine.output_processor import RequestTracker
 from pagedllm.outputs import RequestOutput
 from pagedllm.sampling_params import SamplingParams
 
 Conversation = list[dict[str, Any]]
+# What LLM queues per prompt: a sampled request's tracker or a beam search (both know their request_id).
+_Submission = TypeVar("_Submission", RequestTracker, BeamSearchRequest)
 
 
 class LLM:
@@ -98,25 +100,13 @@ class LLM:
         """
         prompt_list = _normalize_prompts(prompts)
         params_list = _normalize_params(sampling_params, len(prompt_list))
-        self._batch_counter += 1
-        trackers: list[RequestTracker] = []
-        errors: list[str] = []
-        for i, (prompt, params) in enumerate(zip(prompt_list, params_list, strict=True)):
-            try:
-                trackers.append(self.engine.make_request(prompt, params, f"{self._batch_counter}-{i}"))
-            except (ValueError, TypeError) as e:
-                errors.append(f"request {i}: {e}")
-        if errors:
-            raise ValueError("invalid request(s), nothing was run:\n  " + "\n  ".join(errors))
-        added: list[str] = []
-        try:
-            for tracker in trackers:
-                self.engine.add_tracked_request(tracker)
-                added.append(tracker.request_id)
-            return self._run([t.request_id for t in trackers], use_tqdm)
-        except BaseException:
-            self.engine.abort_request(added)  # never leave half a batch holding blocks
-            raise
+
+        def make(i: int, request_id: str) -> RequestTracker:
+            tracker = self.engine.make_request(prompt_list[i], params_list[i], request_id)
+            tracker.stream_outputs = False  # only final outputs are returned
+            return tracker
+
+        return self._validate_then_run(len(prompt_list), make, self.engine.add_tracked_request, use_tqdm)
 
     def beam_search(
         self,
@@ -130,27 +120,43 @@ class LLM:
         Validation is all-or-nothing, as in ``generate``.
         """
         prompt_list = _normalize_prompts(prompts)
+
+        def make(i: int, request_id: str) -> BeamSearchRequest:
+            return self.engine.make_beam_search_request(prompt_list[i], params, request_id)
+
+        add = self.engine.add_beam_search_request
+        outputs = self._validate_then_run(len(prompt_list), make, add, use_tqdm)
+        return [_beam_search_output(output, params.length_penalty) for output in outputs]
+
+    def _validate_then_run(
+        self,
+        num_requests: int,
+        make: Callable[[int, str], _Submission],
+        add: Callable[[_Submission], None],
+        use_tqdm: bool,
+    ) -> list[RequestOutput]:
+        """``make`` every request first (validation, tokenization); if any fails, raise one ``ValueError``
+        listing each bad request by index and queue nothing, so the engine is left as it was. Then
+        ``add`` them all and run until they finish; on any error the ones added are aborted."""
         self._batch_counter += 1
-        searches = []
+        made: list[_Submission] = []
         errors: list[str] = []
-        for i, prompt in enumerate(prompt_list):
+        for i in range(num_requests):
             try:
-                request_id = f"{self._batch_counter}-{i}"
-                searches.append(self.engine.make_beam_search_request(prompt, params, request_id))
+                made.append(make(i, f"{self._batch_counter}-{i}"))
             except (ValueError, TypeError) as e:
                 errors.append(f"request {i}: {e}")
         if errors:
             raise ValueError("invalid request(s), nothing was run:\n  " + "\n  ".join(errors))
         added: list[str] = []
         try:
-            for search in searches:
-                self.engine.add_beam_search_request(search)
-                added.append(search.request_id)
-            outputs = self._run(added, use_tqdm)
+            for submission in made:
+                add(submission)
+                added.append(submission.request_id)
+            return self._run(added, use_tqdm)
         except BaseException:
-            self.engine.abort_request(added)
+            self.engine.abort_request(added)  # never leave half a batch holding blocks
             raise
-        return [_beam_search_output(output, params.length_penalty) for output in outputs]
 
     def _run(self, request_ids: list[str], use_tqdm: bool) -> list[RequestOutput]:
         order = {request_id: i for i, request_id in enumerate(request_ids)}

@@ -59,3 +59,25 @@ def test_can_ever_fit_compares_with_the_whole_pool():
     kv = KVCacheManager(num_blocks=4, block_size=4)
     assert kv.can_ever_fit(16)
     assert not kv.can_ever_fit(17)
+
+
+def test_a_chunk_ending_inside_a_block_leaves_that_block_out_of_the_prefix_cache():
+    """Only fully computed blocks are shareable: a chunked prefill that stops mid-block must not publish
+    the block (its hash is known from the prompt, its K/V are not all written yet)."""
+    kv = KVCacheManager(num_blocks=8, block_size=4, enable_prefix_caching=True)
+    first = make_request(12)
+    assert kv.get_computed_blocks(first) == []  # hashes all three prompt blocks
+    kv.allocate(first, 6)  # the first chunk: tokens 0-5, ending inside block 1
+    first.num_computed_tokens = 6
+    kv.cache_full_blocks(first)
+    table = kv.block_tables[first.request_id]
+    assert table[0].block_hash is not None and table[1].block_hash is None
+
+    second = make_request(12)  # the same prompt
+    assert second.all_token_ids == first.all_token_ids
+    assert kv.get_computed_blocks(second) == [table[0]]
+
+    kv.append_slots(first, 6)
+    first.num_computed_tokens = 12
+    kv.cache_full_blocks(first)
+    assert kv.get_computed_blocks(second) == table[:2]  # the last block stays computable: 11 // 4 = 2

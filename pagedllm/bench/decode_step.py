@@ -72,7 +72,9 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
     gen = torch.Generator().manual_seed(batch)
     for i in range(batch):
         prompt = torch.randint(100, engine.arch.vocab_size, (args.context,), generator=gen).tolist()
-        engine.add_request(str(i), prompt, params)
+        tracker = engine.make_request(prompt, params, str(i))
+        tracker.stream_outputs = False  # as LLM.generate: outputs only for finished requests
+        engine.add_tracked_request(tracker)
     # Prefill (and the first decode steps, which also warm up) until every sequence decodes.
     while any(r.num_computed_tokens < len(r.prompt_token_ids) for r in engine.scheduler.running) or (
         engine.scheduler.waiting

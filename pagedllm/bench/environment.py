@@ -11,16 +11,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
-
-def environment() -> dict[str, Any]:
+def git_commit() -> str:
+    """The checkout's short commit, or "unknown" outside a git checkout."""
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+        return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    import torch  # NOTE: here, so that git_commit() stays usable by clients without torch
+
+    commit = git_commit()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
     try:
         import triton

@@ -18,7 +18,6 @@ import os
 import platform
 import random
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from pagedllm.bench.environment import git_commit
 
 # Token ids drawn for random prompts: ordinary vocabulary entries in every model we serve (SmolLM2 has
 # 49,152 ids, Llama 3 128,256), away from the special tokens at the start and end.
@@ -142,7 +143,8 @@ async def send_request(
                 now = time.perf_counter()
                 if chunk.get("usage"):
                     result.output_tokens = int(chunk["usage"]["completion_tokens"])
-                if any(c.get("text") for c in chunk.get("choices", [])):
+                # A chunk with text, or with token ids only (a server model without a tokenizer).
+                if any(c.get("text") or c.get("token_ids") for c in chunk.get("choices", [])):
                     if result.ttft == 0.0:
                         result.ttft = now - start
                     else:
@@ -269,15 +271,9 @@ async def run_benchmark(config: BenchConfig) -> dict[str, Any]:
 
 
 def _environment() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     return {
         "command": shlex.join(["pagedllm", *sys.argv[1:]]),
-        "git_commit": commit,
+        "git_commit": git_commit(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "client_host": {
             "machine": platform.machine(),

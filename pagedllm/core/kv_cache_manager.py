@@ -97,6 +97,8 @@ class KVCacheManager:
         self.swapped_tables: dict[str, list[KVCacheBlock]] = {}
         # Hashes of each request's full blocks, extended as tokens are computed (prefix caching only).
         self._block_hashes: dict[str, list[BlockHash]] = {}
+        # How many leading blocks of each table were offered to the prefix cache (cache_full_blocks).
+        self._num_registered: dict[str, int] = {}
         # (src, dst) block ids to copy before the next forward pass: copy-on-write of shared blocks.
         self._pending_copies: list[tuple[int, int]] = []
         # Prefix-cache counters in tokens, like vLLM's: tokens looked up, tokens found.
@@ -191,22 +193,30 @@ class KVCacheManager:
         self.block_tables[child.request_id] = list(table)
         if parent.request_id in self._block_hashes:
             self._block_hashes[child.request_id] = list(self._block_hashes[parent.request_id])
+        if parent.request_id in self._num_registered:
+            self._num_registered[child.request_id] = self._num_registered[parent.request_id]
 
     def cache_full_blocks(self, request: Request) -> None:
-        """Register the request's newly computed full blocks in the prefix cache."""
+        """Register the request's newly computed full blocks in the prefix cache.
+
+        NOTE: by computed tokens, not by known hashes: a prompt's hashes are all known from admission,
+        but a chunk that ends inside a block has not written the rest of it, and a cached block may be
+        read by any request that matches its hash.
+        """
         if not self.enable_prefix_caching:
             return
         table = self.block_tables.get(request.request_id)
         if table is None:
             return
-        # NOTE: the hashes may run ahead of the computed tokens (get_computed_blocks hashes the whole
-        # prompt): a block is full and immutable only once its last token is computed, so cut there.
-        # Caching a half-computed chunked-prefill block would let a prefix hit read unwritten slots.
-        num_full = request.num_computed_tokens // self.block_size
-        hashes = self._hashes_for(request, request.num_computed_tokens)[:num_full]
-        for block, block_hash in zip(table, hashes, strict=False):
-            if block.block_hash is None:
-                self.pool.cache_block(block, block_hash)
+        num_full = min(request.num_computed_tokens // self.block_size, len(table))
+        start = self._num_registered.get(request.request_id, 0)
+        if num_full <= start:
+            return  # the common decode step: no block filled up
+        hashes = self._hashes_for(request, request.num_computed_tokens)
+        for index in range(start, num_full):
+            if table[index].block_hash is None:
+                self.pool.cache_block(table[index], hashes[index])
+        self._num_registered[request.request_id] = num_full
 
     def _hashes_for(self, request: Request, num_tokens: int | None = None) -> list[BlockHash]:
         known = self._block_hashes.setdefault(request.request_id, [])
@@ -252,6 +262,8 @@ class KVCacheManager:
         )
         cpu_blocks = self.cpu_pool.get_new_blocks(len(table))
         self.swapped_tables[request.request_id] = cpu_blocks
+        # The blocks it swaps back into are new: register them in the prefix cache again from the start.
+        self._num_registered.pop(request.request_id, None)
         self.pool.free_blocks(reversed(table))
         return [(gpu.block_id, cpu.block_id) for gpu, cpu in zip(table, cpu_blocks, strict=True)]
 
@@ -277,6 +289,7 @@ class KVCacheManager:
         """Release every block reference the request holds, on the GPU or in the swap space (a request
         without blocks is a no-op)."""
         self._block_hashes.pop(request.request_id, None)
+        self._num_registered.pop(request.request_id, None)
         swapped = self.swapped_tables.pop(request.request_id, None)
         if swapped is not None:
             assert self.cpu_pool is not None

@@ -216,13 +216,7 @@ class LLMEngine:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
-        if params.n > 1 and self.config.kv_policy == "contiguous":
-            raise ValueError(
-                f"n={params.n} needs kv_policy='paged': branches share their prompt's blocks, and the "
-                "contiguous policy gives every sequence a private max_model_len reservation"
-            )
-        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
-            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        self._check_sharing_options("n", params.n, cache_salt)
         if params.n > self.config.max_num_seqs:
             raise ValueError(
                 f"n={params.n} is more than max_num_seqs={self.config.max_num_seqs}: the branches of one "
@@ -271,13 +265,7 @@ class LLMEngine:
         problem. The prompt's sequence is the first beam; the others fork from it."""
         if not isinstance(params, BeamSearchParams):
             raise TypeError(f"beam search params must be BeamSearchParams, got {type(params).__name__}")
-        if params.beam_width > 1 and self.config.kv_policy == "contiguous":
-            raise ValueError(
-                f"beam_width={params.beam_width} needs kv_policy='paged': beams share their blocks, and the "
-                "contiguous policy gives every sequence a private max_model_len reservation"
-            )
-        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
-            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
+        self._check_sharing_options("beam_width", params.beam_width, cache_salt)
         prompt_text, prompt_ids = self._tokenize(prompt)
         max_tokens = min(params.max_tokens, self._room_after(prompt_ids))
         # Beams that wait for their siblings hold their blocks, so all of them must fit at once.
@@ -319,6 +307,15 @@ class LLMEngine:
             is_beam=True,
         )
         return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
+
+    def _check_sharing_options(self, width_name: str, width: int, cache_salt: str | None) -> None:
+        if width > 1 and self.config.kv_policy == "contiguous":
+            raise ValueError(
+                f"{width_name}={width} needs kv_policy='paged': the branches share blocks, and the "
+                "contiguous policy gives every sequence a private max_model_len reservation"
+            )
+        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
+            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
 
     def _room_after(self, prompt_ids: list[int]) -> int:
         """Output tokens that fit after the prompt under ``max_model_len``; raises if none does."""
@@ -424,8 +421,10 @@ class LLMEngine:
                 seq.on_finish()
         outputs = []
         for request_id, tracker in touched.items():
-            outputs.append(tracker.to_output())
-            if tracker.is_finished:
+            finished = tracker.is_finished
+            if finished or tracker.stream_outputs:
+                outputs.append(tracker.to_output())
+            if finished:
                 del self._trackers[request_id]
         if self._beam_searches:
             outputs.extend(self._advance_beam_searches(sched, model_output))

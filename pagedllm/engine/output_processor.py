@@ -102,6 +102,9 @@ class RequestTracker:
     request_id: str
     prompt: str | None
     sequences: list[SequenceTracker]
+    # False: ``step()`` reports the request only when it finishes (``LLM.generate`` wants nothing else),
+    # which spares building a ``RequestOutput`` per request per step.
+    stream_outputs: bool = True
 
     @property
     def parent(self) -> Request:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
 from pagedllm.engine.async_engine import AsyncEngine
+from pagedllm.server.auth import APIKeyMiddleware
 from pagedllm.server.chat import chat_prompt_ids, create_chat_completion
 from pagedllm.server.completions import create_completion
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
-from pagedllm.server.limits import RequestLimits
+from pagedllm.server.limits import AdmissionMiddleware, RequestLimits
 from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from pagedllm.server.protocol import (
     ChatCompletionRequest,
@@ -55,39 +55,11 @@ def build_app(
     app.state.server = state
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def check_api_key(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # As vLLM: only the /v1 API needs the key; /health and /metrics stay open to probes and scrapers.
-        if api_key is not None and request.url.path.startswith("/v1"):
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
-                return error_response(
-                    HTTPStatus.UNAUTHORIZED,
-                    "invalid or missing API key: send 'Authorization: Bearer <key>'",
-                    code="invalid_api_key",
-                )
-        return await call_next(request)
+    if api_key is not None:
+        app.add_middleware(APIKeyMiddleware, api_key=api_key)
 
-    @app.middleware("http")
-    async def admit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Runs before the key check (middleware added last runs first): a draining server says so.
-        if state.draining and request.url.path.startswith("/v1"):
-            return error_response(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "the server is shutting down and takes no new requests",
-                code="server_shutting_down",
-            )
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > state.limits.max_body_bytes):
-            return error_response(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the request body ({length} bytes) is over this server's limit of "
-                f"{state.limits.max_body_bytes} bytes (--max-request-body-bytes)",
-                code="body_too_large",
-            )
-        return await call_next(request)
+    # Added last, so it runs first: a draining server refuses before the key is even checked.
+    app.add_middleware(AdmissionMiddleware, state=state)
 
     @app.get("/health")
     async def health() -> Response:

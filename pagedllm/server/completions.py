@@ -63,7 +63,8 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
     header = {"id": response_id, "created": int(time.time()), "model": state.model_name}
     if body.stream:
         return StreamingResponse(
-            _stream(streams, header, body.n, body.include_usage), media_type="text/event-stream"
+            _stream(streams, header, body.n, body.include_usage, state.engine.engine.tokenizer is None),
+            media_type="text/event-stream",
         )
     finals = await final_outputs(streams)
     choices = []
@@ -77,8 +78,10 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
 
 
 async def _stream(
-    streams: list[RequestStream], header: dict[str, Any], n: int, include_usage: bool
+    streams: list[RequestStream], header: dict[str, Any], n: int, include_usage: bool, token_ids_only: bool
 ) -> AsyncIterator[str]:
+    """SSE chunks. ``token_ids_only``: a model without a tokenizer (dummy weights) has no text to send,
+    so each chunk carries its new tokens' ids in a ``token_ids`` field (an extension, as vLLM's)."""
     chunk_header = {**header, "object": "text_completion"}
     sent_chars: dict[tuple[int, int], int] = {}
     sent_tokens: dict[tuple[int, int], int] = {}
@@ -92,19 +95,22 @@ async def _stream(
                     continue
                 start = sent_chars.get(key, 0)
                 delta = completion.text[start:]
-                if not delta and completion.finish_reason is None:
+                first_token = sent_tokens.get(key, 0)
+                new_tokens = completion.token_ids[first_token:] if token_ids_only else []
+                if not delta and not new_tokens and completion.finish_reason is None:
                     continue  # held back (a partial character or a possible stop string)
                 logprobs = None
                 if completion.logprobs is not None:
-                    first = sent_tokens.get(key, 0)
                     logprobs = completion_logprobs(
-                        completion.logprobs[first : len(completion.token_ids)], start
+                        completion.logprobs[first_token : len(completion.token_ids)], start
                     )
                 sent_chars[key] = len(completion.text)
                 sent_tokens[key] = len(completion.token_ids)
                 if completion.finish_reason is not None:
                     done.add(key)
                 choice = _choice(i * n + completion.index, completion, delta, logprobs)
+                if token_ids_only:
+                    choice["token_ids"] = new_tokens
                 yield sse({**chunk_header, "choices": [choice]})
             if output.finished:
                 finals[i] = output

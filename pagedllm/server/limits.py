@@ -6,9 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pagedllm.sampling_params import SamplingParams
-from pagedllm.server.errors import APIError
+from pagedllm.server.errors import APIError, error_response
+
+if TYPE_CHECKING:
+    from pagedllm.server.state import ServerState  # NOTE: state.py imports this module
 
 
 @dataclass(slots=True, frozen=True)
@@ -81,3 +88,42 @@ def _over(message: str, param: str, flag: str) -> APIError:
     return APIError(
         HTTPStatus.BAD_REQUEST, f"{message} (the server's {flag})", param=param, code="limit_exceeded"
     )
+
+
+class AdmissionMiddleware:
+    """Before any route: a draining server answers /v1 with 503 (``server_shutting_down``), and a body
+    over ``max_body_bytes`` by its Content-Length is a 413.
+
+    NOTE: plain ASGI, not ``@app.middleware("http")`` (see ``server/auth.py``: BaseHTTPMiddleware pipes
+    every SSE chunk through an extra stream).
+    """
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            response = self._refusal(scope)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        if self.state.draining and scope["path"].startswith("/v1"):
+            return error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the server is shutting down and takes no new requests",
+                code="server_shutting_down",
+            )
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        limit = self.state.limits.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return error_response(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request body ({length.decode('latin-1')} bytes) is over this server's limit of {limit} "
+                "bytes (--max-request-body-bytes)",
+                code="body_too_large",
+            )
+        return None

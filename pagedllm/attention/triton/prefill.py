@@ -78,21 +78,22 @@ def _attend_tile(
         s = tl.dot(q, tl.trans(k), input_precision="ieee")
     else:
         s = tl.dot(q, tl.trans(k))
-    s = s * scale_log2
     if MASKED:
         s = tl.where((t[None, :] <= q_pos[:, None]) & (t < kv_end)[None, :], s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, 1))
+    # The scale is folded into the max and into one fused multiply-add per score (scale > 0).
+    m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2)
+    p = tl.exp2(s * scale_log2 - m_new[:, None])
     alpha = tl.exp2(m_i - m_new)
-    p = tl.exp2(s - m_new[:, None])
     l_i = l_i * alpha + tl.sum(p, 1)
     if MASKED or HEAD_DIM_P != HEAD_DIM:
         v = tl.load(ptrs + stride_ckv, mask=kv_mask, other=0.0)
     else:
         v = tl.load(ptrs + stride_ckv)
+    acc = acc * alpha[:, None]
     if IEEE_DOT:
-        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+        acc = tl.dot(p, v, acc, input_precision="ieee")
     else:
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        acc = tl.dot(p.to(v.dtype), v, acc)
     return acc, m_new, l_i
 
 
@@ -116,16 +117,15 @@ def _prefill_kernel(
     stride_ch,
     stride_bt,
     GROUP: tl.constexpr,
-    GROUP_P: tl.constexpr,  # GROUP rounded up to a power of two
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_P: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
-    BLOCK_Q: tl.constexpr,  # new tokens per tile; BLOCK_Q * GROUP_P rows
+    BLOCK_Q: tl.constexpr,  # new tokens per tile: BLOCK_Q * GROUP <= BLOCK_M rows in use
+    BLOCK_M: tl.constexpr,  # rows per tile, a power of two
     BLOCK_N: tl.constexpr,
     SKIP_DECODES: tl.constexpr,  # sequences with one new token are left to the decode kernel
     IEEE_DOT: tl.constexpr,
 ):
-    BLOCK_M: tl.constexpr = BLOCK_Q * GROUP_P
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
 
@@ -153,11 +153,13 @@ def _prefill_kernel(
     num_cached = seq_len - query_len
 
     r = tl.arange(0, BLOCK_M)
-    q_idx = q_off + r // GROUP_P  # [BLOCK_M] index among this sequence's new tokens
-    head = kv_head * GROUP + r % GROUP_P
+    # NOTE: rows are packed (token, head) pairs with no padding per token (a group of 7 fills 126 of
+    # 128 rows, not 112 as padded to 8); the rows past BLOCK_Q * GROUP are masked.
+    q_idx = q_off + r // GROUP  # [BLOCK_M] index among this sequence's new tokens
+    head = kv_head * GROUP + r % GROUP
     d = tl.arange(0, HEAD_DIM_P)
     d_ok = d < HEAD_DIM
-    row_ok = (q_idx < query_len) & (r % GROUP_P < GROUP)
+    row_ok = (q_idx < query_len) & (r < BLOCK_Q * GROUP)
     q_pos = num_cached + q_idx
     token = (q_start + q_idx).to(tl.int64)
     io_mask = row_ok[:, None] & d_ok[None, :]
@@ -195,14 +197,15 @@ def _prefill_kernel(
 
 
 def default_prefill_launch(head_dim: int, element_size: int) -> tuple[int, int, int, int]:
-    """(block_m, block_n, num_warps, num_stages), from the H100 sweep (bf16); float32 tiles are halved
-    to fit shared memory."""
+    """(block_m, block_n, num_warps, num_stages), from the H100 sweeps (bf16; benchmarks/gpu/issue5_sweep.py):
+    head dim 128 takes two stages (1-2% faster than three on the table's shapes); float32 tiles are
+    halved to fit shared memory."""
     if element_size > 2:
         return (128, 64, 8, 2) if head_dim <= 64 else (64, 64, 4, 2) if head_dim <= 128 else (64, 32, 4, 2)
     if head_dim <= 64:
         return 128, 64, 8, 2
     if head_dim <= 128:
-        return 128, 128, 8, 3
+        return 128, 128, 8, 2
     return 64, 32, 4, 2
 
 
@@ -227,16 +230,14 @@ def paged_prefill_attention(
     if num_tokens == 0:
         return
     group = num_heads // num_kv_heads
-    group_p = triton.next_power_of_2(group)
     block_m, block_n, num_warps, num_stages = default_prefill_launch(head_dim, kv_cache.element_size())
     block_m = launch.block_m or block_m
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
     # NOTE: tl.dot needs at least 16 rows; a group wider than the tile gets a wider tile.
-    block_q = max(1, block_m // group_p)
-    block_m = max(16, block_q * group_p)
-    block_q = block_m // group_p
+    block_q = max(1, block_m // group)
+    block_m = max(16, triton.next_power_of_2(block_q * group))
     grid = (num_tokens // block_q + num_seqs, num_kv_heads)
     _prefill_kernel[grid](
         out,
@@ -257,11 +258,11 @@ def paged_prefill_attention(
         kv_cache.stride(3),
         block_tables.stride(0),
         GROUP=group,
-        GROUP_P=group_p,
         HEAD_DIM=head_dim,
         HEAD_DIM_P=triton.next_power_of_2(head_dim),
         BLOCK_SIZE=kv_cache.shape[2],
         BLOCK_Q=block_q,
+        BLOCK_M=block_m,
         BLOCK_N=block_n,
         SKIP_DECODES=skip_decodes,
         IEEE_DOT=query.dtype == torch.float32,

@@ -1,0 +1,55 @@
+"""A model without a tokenizer (dummy weights of a config.json) behind the server: prompts as token ids,
+and streamed chunks that carry the new tokens' ids, so `bench serve` can time them."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from server_harness import start_server
+
+TINY_LLAMA = {
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 512,
+    "max_position_embeddings": 256,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "tie_word_embeddings": False,
+}
+
+
+@pytest.fixture(scope="module")
+def dummy_server(tmp_path_factory):
+    config = tmp_path_factory.mktemp("tiny") / "config.json"
+    config.write_text(json.dumps(TINY_LLAMA))
+    process = start_server("--model", str(config), "--load-format", "dummy", "--dtype", "float32")
+    yield process
+    process.stop()
+
+
+def test_streamed_chunks_of_a_tokenizer_less_model_carry_token_ids(dummy_server):
+    payload = {"prompt": [5, 6, 7, 8], "max_tokens": 6, "stream": True, "ignore_eos": True}
+    token_ids: list[int] = []
+    url = f"{dummy_server.base_url}/v1/completions"
+    with httpx.stream("POST", url, json=payload, timeout=60) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                (choice,) = json.loads(line[len("data: ") :])["choices"]
+                assert choice["text"] == ""
+                token_ids += choice["token_ids"]
+    whole = httpx.post(url, json={**payload, "stream": False}, timeout=60).json()
+    assert len(token_ids) == 6 == whole["usage"]["completion_tokens"]
+    assert all(0 <= t < TINY_LLAMA["vocab_size"] for t in token_ids)
+
+
+def test_a_text_prompt_to_a_tokenizer_less_model_is_a_clear_400(dummy_server):
+    response = httpx.post(f"{dummy_server.base_url}/v1/completions", json={"prompt": "hello"}, timeout=60)
+    assert response.status_code == 400
+    assert "token ids" in response.json()["error"]["message"]
