@@ -23,10 +23,6 @@ class WaitingQueue:
         self._queue.append(request)
         self._members.add(request.request_id)
 
-    def appendleft(self, request: Request) -> None:
-        self._queue.appendleft(request)
-        self._members.add(request.request_id)
-
     def insert_in_arrival_order(self, request: Request) -> None:
         """Put a preempted request back ahead of every request that arrived after it.
 
