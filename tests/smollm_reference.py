@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,16 @@ def _cache_path(prompts: list[str], max_new_tokens: int, version: str, kind: str
     return CACHE_DIR / f"smollm2-{kind}-{key}.json"
 
 
+def _load_or_compute(path: Path, compute: Callable[[], Any]) -> Any:
+    """The cached reference at ``path``, or ``compute()`` it once and cache it there."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    results = compute()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results))
+    return results
+
+
 @functools.cache
 def _reference_model() -> tuple[Any, Any]:
     """transformers' own GGUF loader: dequantized to float32, tokenizer from the same file."""
@@ -61,8 +72,10 @@ def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, 
     import transformers
 
     path = _cache_path(prompts, max_new_tokens, transformers.__version__)
-    if path.is_file():
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return _load_or_compute(path, lambda: _greedy(prompts, max_new_tokens))
+
+
+def _greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, list[int]]]:
     import torch
 
     tokenizer, model = _reference_model()
@@ -81,8 +94,6 @@ def reference_greedy(prompts: list[str], max_new_tokens: int) -> list[dict[str, 
             results.append(
                 {"prompt_token_ids": ids[0].tolist(), "output_token_ids": out[0, ids.shape[1] :].tolist()}
             )
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results))
     return results
 
 
@@ -96,8 +107,12 @@ def reference_beam_search(
 
     key_prompts = [*prompts, f"beam={beam_width}", f"length_penalty={length_penalty}"]
     path = _cache_path(key_prompts, max_new_tokens, transformers.__version__, kind="beam")
-    if path.is_file():
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return _load_or_compute(path, lambda: _beam_search(prompts, max_new_tokens, beam_width, length_penalty))
+
+
+def _beam_search(
+    prompts: list[str], max_new_tokens: int, beam_width: int, length_penalty: float
+) -> list[dict[str, Any]]:
     import torch
 
     tokenizer, model = _reference_model()
@@ -133,6 +148,4 @@ def reference_beam_search(
                     "eos_token_ids": sorted(eos_ids),
                 }
             )
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results))
     return results
