@@ -22,6 +22,8 @@ from pagedllm.core.request import Request, RequestStatus, StopCriteria
 from pagedllm.core.scheduler import Scheduler, SchedulerConfig
 from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.engine.beam_search import BeamSearchRequest, BeamSearchState, BeamStep
+from pagedllm.engine.core_messages import CoreStats, RequestDelta
+from pagedllm.engine.input_processor import InputProcessor, PromptInput
 from pagedllm.engine.output_processor import RequestTracker, SequenceTracker
 from pagedllm.model.default_model import default_model_path
 from pagedllm.model.loader.model_loader import load_model
@@ -34,8 +36,6 @@ from pagedllm.worker.memory_profile import profile_memory
 from pagedllm.worker.model_runner import ModelOutput, ModelRunner
 
 logger = logging.getLogger(__name__)
-
-PromptInput = str | Sequence[int]
 
 
 class LLMEngine:
@@ -63,6 +63,9 @@ class LLMEngine:
                 "gpu_memory_utilization), or lower max_model_len"
             )
         self.max_model_len = max_model_len
+        self.inputs = InputProcessor(
+            self.tokenizer, self.arch.vocab_size, max_model_len, config.max_num_seqs, config.kv_policy
+        )
         num_cpu_blocks = self._num_swap_blocks()
         self.scheduler = Scheduler(
             SchedulerConfig(
@@ -214,16 +217,9 @@ class LLMEngine:
         cache_salt: str | None = None,
     ) -> RequestTracker:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
-        if not isinstance(params, SamplingParams):
-            raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
-        self._check_sharing_options("n", params.n, cache_salt)
-        if params.n > self.config.max_num_seqs:
-            raise ValueError(
-                f"n={params.n} is more than max_num_seqs={self.config.max_num_seqs}: the branches of one "
-                "request run in one batch"
-            )
-        prompt_text, prompt_ids = self._tokenize(prompt)
-        room = self._room_after(prompt_ids)
+        self.inputs.check_params(params, cache_salt)
+        prompt_text, prompt_ids = self.inputs.tokenize(prompt)
+        room = self.inputs.room_after(prompt_ids)
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
         eos = None if params.ignore_eos else self.eos_token_id
         extra_eos = set() if params.ignore_eos else set(self.arch.eos_token_ids) - {eos}
@@ -265,9 +261,9 @@ class LLMEngine:
         problem. The prompt's sequence is the first beam; the others fork from it."""
         if not isinstance(params, BeamSearchParams):
             raise TypeError(f"beam search params must be BeamSearchParams, got {type(params).__name__}")
-        self._check_sharing_options("beam_width", params.beam_width, cache_salt)
-        prompt_text, prompt_ids = self._tokenize(prompt)
-        max_tokens = min(params.max_tokens, self._room_after(prompt_ids))
+        self.inputs.check_sharing_options("beam_width", params.beam_width, cache_salt)
+        prompt_text, prompt_ids = self.inputs.tokenize(prompt)
+        max_tokens = min(params.max_tokens, self.inputs.room_after(prompt_ids))
         # Beams that wait for their siblings hold their blocks, so all of them must fit at once.
         block_size = self.config.block_size
         shared = len(prompt_ids) // block_size
@@ -307,43 +303,6 @@ class LLMEngine:
             is_beam=True,
         )
         return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
-
-    def _check_sharing_options(self, width_name: str, width: int, cache_salt: str | None) -> None:
-        if width > 1 and self.config.kv_policy == "contiguous":
-            raise ValueError(
-                f"{width_name}={width} needs kv_policy='paged': the branches share blocks, and the "
-                "contiguous policy gives every sequence a private max_model_len reservation"
-            )
-        if cache_salt is not None and (not isinstance(cache_salt, str) or not cache_salt):
-            raise ValueError(f"cache_salt must be a non-empty string or None, got {cache_salt!r}")
-
-    def _room_after(self, prompt_ids: list[int]) -> int:
-        """Output tokens that fit after the prompt under ``max_model_len``; raises if none does."""
-        if len(prompt_ids) >= self.max_model_len:
-            raise ValueError(
-                f"prompt has {len(prompt_ids)} tokens, but max_model_len is {self.max_model_len} "
-                "(the prompt plus at least one output token must fit)"
-            )
-        return self.max_model_len - len(prompt_ids)
-
-    def _tokenize(self, prompt: PromptInput) -> tuple[str | None, list[int]]:
-        if isinstance(prompt, str):
-            if not prompt:
-                raise ValueError("prompt is empty")
-            if self.tokenizer is None:
-                raise ValueError("this model has no tokenizer: pass the prompt as a list of token ids")
-            ids = self.tokenizer.encode(prompt)
-            if not ids:
-                raise ValueError(f"prompt {prompt[:40]!r} encodes to no tokens")
-            return prompt, ids
-        ids = list(prompt)
-        if not ids:
-            raise ValueError("prompt token ids are empty")
-        vocab = self.arch.vocab_size
-        bad = [t for t in ids if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab]
-        if bad:
-            raise ValueError(f"prompt token ids must be integers in [0, {vocab}); got {bad[:5]!r}")
-        return None, ids
 
     def add_beam_search_request(self, search: BeamSearchRequest) -> None:
         if search.request_id in self._trackers or search.request_id in self._beam_searches:
@@ -395,6 +354,19 @@ class LLMEngine:
 
     def step(self) -> list[RequestOutput]:
         """Run one scheduled batch; returns an output for every request that received tokens."""
+        touched, beam_outputs = self._step()
+        outputs = [t.to_output() for t in touched if t.is_finished or t.stream_outputs]
+        return outputs + beam_outputs
+
+    def step_deltas(self) -> list[RequestDelta]:
+        """Run one scheduled batch; returns what each request that received tokens gained in it.
+        The server's engine core sends these; beam searches are not served (only ``step`` reports them)."""
+        touched, beam_outputs = self._step()
+        assert not beam_outputs, "step_deltas does not report beam searches"
+        return [tracker.take_delta() for tracker in touched]
+
+    def _step(self) -> tuple[list[RequestTracker], list[RequestOutput]]:
+        """One batch: (the trackers that received tokens, outputs of beam searches that finished)."""
         sched = self.scheduler.schedule()
         for request_id in sched.preempted_request_ids:
             if request_id in self._beam_sequences:
@@ -419,16 +391,11 @@ class LLMEngine:
             if request.is_finished:
                 _, seq = self._sequences.pop(request.request_id)
                 seq.on_finish()
-        outputs = []
         for request_id, tracker in touched.items():
-            finished = tracker.is_finished
-            if finished or tracker.stream_outputs:
-                outputs.append(tracker.to_output())
-            if finished:
+            if tracker.is_finished:
                 del self._trackers[request_id]
-        if self._beam_searches:
-            outputs.extend(self._advance_beam_searches(sched, model_output))
-        return outputs
+        beam_outputs = self._advance_beam_searches(sched, model_output) if self._beam_searches else []
+        return list(touched.values()), beam_outputs
 
     def _advance_beam_searches(
         self, sched: SchedulerOutput, model_output: ModelOutput
@@ -467,6 +434,23 @@ class LLMEngine:
         """Start sampling the KV pool every step, from now on (a fresh recorder replaces any earlier one)."""
         self.kv_stats = KVStatsRecorder(self.scheduler)
         return self.kv_stats
+
+    def core_stats(self) -> CoreStats:
+        """The counters ``/metrics`` shows, O(1) (``kv_cache_stats`` walks every block table)."""
+        scheduler, kv = self.scheduler, self.scheduler.kv
+        return CoreStats(
+            num_running=len(scheduler.running),
+            num_waiting=len(scheduler.waiting),
+            num_swapped=len(scheduler.swapped),
+            num_blocks=kv.num_blocks,
+            num_free_blocks=kv.num_free_blocks,
+            num_cpu_blocks=kv.num_cpu_blocks,
+            num_free_cpu_blocks=kv.num_free_cpu_blocks,
+            num_preemptions=scheduler.num_preemptions,
+            num_swap_preemptions=scheduler.num_swap_preemptions,
+            prefix_cache_queries=kv.num_prefix_queries,
+            prefix_cache_hits=kv.num_prefix_hits,
+        )
 
     def kv_cache_stats(self) -> dict[str, float | int]:
         stats = self.scheduler.kv_cache_stats().as_dict()

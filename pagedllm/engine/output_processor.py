@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pagedllm.core.request import Request
+from pagedllm.engine.core_messages import RequestDelta, SequenceDelta
 from pagedllm.outputs import CompletionOutput, Logprob, RequestOutput
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
@@ -26,6 +27,9 @@ class SequenceTracker:
     # Set when a stop string ends the request: text is already cut, the scheduler is told by the engine.
     stop_string: str | None = None
     _max_stop_len: int = field(default=0)
+    # What ``take_delta`` has reported so far (the server's engine core sends deltas, not copies).
+    _num_sent_tokens: int = field(default=0)
+    _num_sent_chars: int = field(default=0)
 
     def __post_init__(self) -> None:
         self._max_stop_len = max((len(s) for s in self.params.stop), default=0)
@@ -82,6 +86,25 @@ class SequenceTracker:
             return self.text
         return self.text[: max(0, len(self.text) - self._max_stop_len + 1)]
 
+    def take_delta(self) -> SequenceDelta:
+        """Tokens, text and logprobs added since the last call (``to_completion``'s growth)."""
+        request = self.request
+        text = self.visible_text()
+        new_text = text[self._num_sent_chars :]
+        self._num_sent_chars = len(text)
+        start = self._num_sent_tokens
+        new_token_ids = request.output_token_ids[start:]
+        self._num_sent_tokens = len(request.output_token_ids)
+        return SequenceDelta(
+            index=self.index,
+            new_token_ids=new_token_ids,
+            new_text=new_text,
+            new_logprobs=self.logprobs[start:] if self.logprobs is not None else None,
+            cumulative_logprob=self.cumulative_logprob,
+            finish_reason=request.status.finish_reason,
+            stop_reason=self.stop_string if self.stop_string is not None else request.stop_reason,
+        )
+
     def to_completion(self) -> CompletionOutput:
         request = self.request
         return CompletionOutput(
@@ -120,6 +143,14 @@ class RequestTracker:
             prompt=self.prompt,
             prompt_token_ids=list(self.parent.prompt_token_ids),
             outputs=[seq.to_completion() for seq in self.sequences],
+            finished=self.is_finished,
+            num_cached_tokens=self.parent.num_cached_tokens,
+        )
+
+    def take_delta(self) -> RequestDelta:
+        return RequestDelta(
+            request_id=self.request_id,
+            sequences=[seq.take_delta() for seq in self.sequences],
             finished=self.is_finished,
             num_cached_tokens=self.parent.num_cached_tokens,
         )

@@ -66,7 +66,8 @@ def build_app(
         if state.draining:
             return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
         if not engine.is_running:
-            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the engine loop is not running")
+            reason = engine.dead_reason or "the engine core process is not running"
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, reason, code="engine_dead")
         return Response(status_code=HTTPStatus.OK)
 
     @app.get("/metrics")
@@ -111,7 +112,7 @@ def build_app(
     @app.post("/detokenize")
     async def detokenize(body: DetokenizeRequest) -> dict[str, Any]:
         state.check_model(body.model)
-        vocab = engine.engine.arch.vocab_size
+        vocab = engine.vocab_size
         bad = [t for t in body.tokens if not 0 <= t < vocab]
         if bad:
             raise APIError(

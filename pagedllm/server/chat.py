@@ -100,7 +100,7 @@ async def _stream(
     final: RequestOutput | None = None
     try:
         # The role comes first, in its own chunk per choice, as OpenAI sends it.
-        for index in range(stream.tracker.sequences[0].params.n):
+        for index in range(stream.params.n):
             role = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
             yield sse({**chunk_header, "choices": [{**role, "finish_reason": None}]})
         async for _, output in merge_streams([stream]):

@@ -81,7 +81,7 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
 
     from pagedllm.config import EngineConfig
     from pagedllm.engine.async_engine import AsyncEngine
-    from pagedllm.engine.llm_engine import LLMEngine
+    from pagedllm.engine.core_client import EngineCoreStartError
     from pagedllm.server.app import build_app
     from pagedllm.server.limits import RequestLimits
     from pagedllm.server.shutdown import GracefulServer
@@ -105,9 +105,15 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         max_prompts=args.max_prompts_per_request,
         max_body_bytes=args.max_request_body_bytes,
     )  # raises ValueError naming a bad limit
-    engine = LLMEngine(EngineConfig(**engine_kwargs))
+    config = EngineConfig(**engine_kwargs)
+    try:
+        # The engine runs in its own process (the engine core); this one serves HTTP.
+        engine = AsyncEngine.launch(config, args.max_waiting_requests, args.log_level)
+    except EngineCoreStartError as e:
+        raise ValueError(str(e)) from e  # the command's usual "error: ..." and exit code 2
+    logger.warning("engine core: pid %d", engine.core.process.pid)
     name = args.served_model_name or served_model_name(engine.model_name)
-    app = build_app(AsyncEngine(engine, args.max_waiting_requests), name, api_key=args.api_key, limits=limits)
+    app = build_app(engine, name, api_key=args.api_key, limits=limits)
     logger.warning(
         "serving %r on http://%s:%d (max_model_len %d)", name, args.host, args.port, engine.max_model_len
     )

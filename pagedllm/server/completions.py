@@ -63,7 +63,7 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
     header = {"id": response_id, "created": int(time.time()), "model": state.model_name}
     if body.stream:
         return StreamingResponse(
-            _stream(streams, header, body.n, body.include_usage, state.engine.engine.tokenizer is None),
+            _stream(streams, header, body.n, body.include_usage, state.engine.tokenizer is None),
             media_type="text/event-stream",
         )
     finals = await final_outputs(streams)

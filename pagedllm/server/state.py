@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from pagedllm.engine.async_engine import AsyncEngine, RequestStream
-from pagedllm.engine.llm_engine import PromptInput
+from pagedllm.engine.input_processor import PromptInput
 from pagedllm.outputs import RequestOutput
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.server.errors import APIError, from_engine_error
@@ -28,14 +28,14 @@ class ServerState:
 
     @property
     def tokenizer(self) -> Tokenizer:
-        tokenizer = self.engine.engine.tokenizer
+        tokenizer = self.engine.tokenizer
         if tokenizer is None:
             raise APIError(HTTPStatus.BAD_REQUEST, "this model has no tokenizer: send prompts as token ids")
         return tokenizer
 
     @property
     def max_model_len(self) -> int:
-        return self.engine.engine.max_model_len
+        return self.engine.max_model_len
 
     def check_model(self, model: str | None) -> None:
         """OpenAI requires ``model``; pagedllm serves one model and accepts its name (or none)."""

@@ -1,0 +1,160 @@
+"""The API process's end of the engine core: starts the process, sends commands, reads step outputs.
+
+Commands queued during one event-loop tick go out as one message, from a writer thread: a big burst of
+adds may fill the pipe, and the event loop must keep reading outputs meanwhile (else the core blocks
+sending them while the loop blocks sending commands: a deadlock). Outputs are read on the event loop
+itself (``add_reader``), so applying them never contends with a second thread of this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable
+
+from pagedllm.config import EngineConfig
+from pagedllm.engine.core_messages import Command, CoreFailed, CoreReady, ShutdownCore, StepOutput
+from pagedllm.engine.core_process import enlarge_pipe, run_engine_core
+
+logger = logging.getLogger(__name__)
+
+# Step outputs read per wake-up of the reader, so a backlog never starves the HTTP side of the loop.
+MAX_OUTPUTS_PER_READ = 8
+
+
+class EngineCoreStartError(RuntimeError):
+    """The engine core process failed to start (its message says why)."""
+
+
+class EngineCoreClient:
+    """Spawns ``run_engine_core`` and waits until it is ready (blocking: call before serving)."""
+
+    def __init__(self, config: EngineConfig, log_level: str = "warning") -> None:
+        # NOTE: spawn, not fork: this process must never initialise CUDA, and a forked child of a
+        # process with threads (tokenizers, the event loop) is not safe.
+        context = multiprocessing.get_context("spawn")
+        core_commands, self._commands = context.Pipe(duplex=False)
+        self._outputs, core_outputs = context.Pipe(duplex=False)
+        enlarge_pipe(self._commands)
+        self.process = context.Process(
+            target=run_engine_core,
+            args=(config, core_commands, core_outputs, log_level),
+            name="pagedllm-engine-core",
+            daemon=True,  # a backstop: multiprocessing terminates it when this process exits
+        )
+        self.process.start()
+        # Close our copies of the core's ends, so either side sees EOF when the other one dies.
+        core_commands.close()
+        core_outputs.close()
+        self.ready = self._wait_ready()
+        self._pending: list[Command] = []
+        self._send_queue: queue.SimpleQueue[list[Command] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_commands, name="pagedllm-core-writer", daemon=True)
+        self._writer.start()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._is_closed = False
+
+    def _wait_ready(self) -> CoreReady:
+        while not self._outputs.poll(0.5):
+            if not self.process.is_alive():
+                raise EngineCoreStartError(
+                    f"the engine core process exited with code {self.process.exitcode} while starting"
+                )
+        try:
+            message = self._outputs.recv()
+        except EOFError:
+            self.process.join(5)
+            raise EngineCoreStartError(
+                f"the engine core process exited with code {self.process.exitcode} while starting"
+            ) from None
+        if isinstance(message, CoreFailed):
+            self.process.join(10)
+            raise EngineCoreStartError(message.message)
+        assert isinstance(message, CoreReady), message
+        return message
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def send(self, command: Command) -> None:
+        """Queue a command; all commands of this event-loop tick leave together."""
+        if self._is_closed:
+            return
+        if self._loop is None:  # not serving yet: nothing to batch with
+            self._send_queue.put([command])
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(command)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            self._send_queue.put(batch)
+
+    def _write_commands(self) -> None:
+        while (batch := self._send_queue.get()) is not None:
+            try:
+                self._commands.send(batch)
+            except OSError:  # the core is gone; the reader reports it
+                return
+
+    # -- outputs -----------------------------------------------------------------------------------
+
+    def attach(
+        self,
+        on_output: Callable[[StepOutput], None],
+        on_dead: Callable[[str], None],
+    ) -> None:
+        """Start reading step outputs on the running event loop; ``on_dead(reason)`` once if the core
+        fails or its process dies."""
+        self._loop = asyncio.get_running_loop()
+        self._on_output = on_output
+        self._on_dead = on_dead
+        self._loop.add_reader(self._outputs.fileno(), self._read)
+
+    def _read(self) -> None:
+        try:
+            for _ in range(MAX_OUTPUTS_PER_READ):
+                message = self._outputs.recv()
+                if isinstance(message, CoreFailed):
+                    self._dead(message.message)
+                    return
+                self._on_output(message)
+                if not self._outputs.poll():
+                    return
+        except (EOFError, OSError):
+            self.process.join(1.0)
+            self._dead(f"the engine core process died (exit code {self.process.exitcode})")
+
+    def _dead(self, reason: str) -> None:
+        logger.error("engine core: %s", reason)
+        self._detach()
+        self._is_closed = True
+        self._on_dead(reason)
+
+    def _detach(self) -> None:
+        if self._loop is not None and not self._outputs.closed:
+            self._loop.remove_reader(self._outputs.fileno())
+
+    def is_alive(self) -> bool:
+        return not self._is_closed and self.process.is_alive()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Tell the core to exit (it finishes its step first); terminate it if it does not."""
+        if self._loop is not None:
+            self._detach()
+        if not self._is_closed:
+            self._pending.append(ShutdownCore())
+            self._flush()
+            self._is_closed = True
+        self._send_queue.put(None)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.process.join, timeout)
+        if self.process.is_alive():
+            logger.warning("the engine core did not exit in %.0f s; terminating it", timeout)
+            self.process.kill()
+            await loop.run_in_executor(None, self.process.join, 5.0)
+        self._outputs.close()
