@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 from common import environment, write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from server_harness import start_server  # noqa: E402
 
+from pagedllm.bench.load_test import read_metrics  # noqa: E402
 from pagedllm.bench.serve import BenchConfig, format_table, random_requests, run_benchmark  # noqa: E402
 
 
@@ -88,6 +92,47 @@ def run_offline(args: argparse.Namespace, config: BenchConfig, inf_index: int) -
     }
 
 
+CORE_COUNTERS = (
+    "pagedllm:engine_core_steps_total",
+    "pagedllm:engine_core_step_seconds_total",
+    "pagedllm:engine_core_overhead_seconds_total",
+)
+
+
+def core_counters(base_url: str) -> dict[str, float]:
+    with httpx.Client() as client:
+        samples = read_metrics(client, base_url)
+    return {name: samples.get(name, 0.0) for name in CORE_COUNTERS}
+
+
+def run_rates(config: BenchConfig, base_url: str) -> dict[str, Any]:
+    """``run_benchmark`` one rate at a time (the prompts of rate i are still seeded by seed + i), with the
+    engine core's counters read around each: its steps, the mean step and the share of the run it was
+    busy, which tell a slow core from a slow HTTP side."""
+    report: dict[str, Any] = {}
+    for i, rate in enumerate(config.request_rates):
+        one = dataclasses.replace(config, request_rates=(rate,), seed=config.seed + i)
+        before = core_counters(base_url)
+        part = asyncio.run(run_benchmark(one))
+        after = core_counters(base_url)
+        (run,) = part["runs"]
+        steps, step_s, overhead_s = (after[k] - before[k] for k in CORE_COUNTERS)
+        run["engine_core"] = {
+            "num_steps": int(steps),
+            "mean_step_ms": 1000 * step_s / steps if steps else None,
+            "mean_overhead_ms": 1000 * overhead_s / steps if steps else None,
+            # Of the benchmark's wall time (warm-up included, so a little low).
+            "busy_fraction": (step_s + overhead_s) / run["duration_s"] if run.get("duration_s") else None,
+        }
+        if not report:
+            report = part
+        else:
+            report["runs"].append(run)
+    report["config"]["request_rates"] = ["inf" if math.isinf(r) else r for r in config.request_rates]
+    report["config"]["seed"] = config.seed
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,10 +167,17 @@ def main() -> None:
         max_concurrency=args.max_concurrency,
     )
     try:
-        report = asyncio.run(run_benchmark(config))
+        report = run_rates(config, server.base_url)
     finally:
         server.stop()
     print(format_table(report))
+    for run in report["runs"]:
+        core = run["engine_core"]
+        print(
+            f"rate {run['request_rate']}: engine core {core['num_steps']} steps, "
+            f"mean step {core['mean_step_ms'] or 0:.2f} ms + {core['mean_overhead_ms'] or 0:.2f} ms outside "
+            f"steps, busy {100 * (core['busy_fraction'] or 0):.0f}% of the run"
+        )
 
     offline = None
     saturated = [i for i, r in enumerate(config.request_rates) if math.isinf(r)]

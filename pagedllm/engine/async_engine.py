@@ -227,12 +227,13 @@ class AsyncEngine:
         now = time.monotonic()
         streams = self._streams
         for delta in output.deltas:
-            stream = streams.get(delta.request_id)
+            request_id, _, is_finished, _ = delta
+            stream = streams.get(request_id)
             if stream is None:  # aborted while its last step ran
                 continue
             stream.apply(delta, now)
-            if delta.finished:
-                del streams[delta.request_id]
+            if is_finished:
+                del streams[request_id]
                 self._finish(stream, now, stream.finish_reason())
 
     def _on_core_dead(self, reason: str) -> None:

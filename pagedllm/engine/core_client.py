@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import pickle
 import queue
 import threading
 from collections.abc import Callable
@@ -118,7 +119,7 @@ class EngineCoreClient:
     def _read(self) -> None:
         try:
             for _ in range(MAX_OUTPUTS_PER_READ):
-                message = self._outputs.recv()
+                message = pickle.loads(self._outputs.recv_bytes())
                 if isinstance(message, CoreFailed):
                     self._dead(message.message)
                     return

@@ -4,8 +4,9 @@ API process -> engine core: one ``list[Command]`` per event-loop tick (adds and 
 Engine core -> API process: ``CoreReady`` (or ``CoreFailed``) once, then one ``StepOutput`` per step:
 what each request gained in that step (deltas, never cumulative copies), plus the engine's counters.
 
-NOTE: the per-step shapes are NamedTuples, not dataclasses: they pickle as a class reference and a
-tuple, which keeps the ~256 deltas of a step cheap to send (the core pays for every microsecond).
+NOTE: a delta is a plain tuple (its fields below, by position), not a NamedTuple or a dataclass: a
+step's ~256 of them pickle in ~70 us as tuples and ~600 us as NamedTuples (each of those costs a
+Python-level reduce), and the core pays for every microsecond. Unpack them by position.
 """
 
 from __future__ import annotations
@@ -57,23 +58,14 @@ class CoreFailed:
     message: str
 
 
-class SequenceDelta(NamedTuple):
-    """What one of a request's ``n`` sequences gained in one step."""
+# What one of a request's ``n`` sequences gained in one step:
+# (index, new_token_ids, new_text, new_logprobs, cumulative_logprob, finish_reason, stop_reason).
+# new_text is "" without a tokenizer or while text is held back (a partial character, a possible stop
+# string); new_logprobs has one entry per new token when the request asked for logprobs, else None.
+SequenceDelta = tuple[int, list[int], str, SampleLogprobs | None, float | None, str | None, int | str | None]
 
-    index: int
-    new_token_ids: list[int]
-    new_text: str  # "" without a tokenizer, or while text is held back (partial character, stop string)
-    new_logprobs: SampleLogprobs | None  # one entry per new token when the request asked for logprobs
-    cumulative_logprob: float | None
-    finish_reason: str | None
-    stop_reason: int | str | None
-
-
-class RequestDelta(NamedTuple):
-    request_id: str
-    sequences: list[SequenceDelta]
-    finished: bool
-    num_cached_tokens: int
+# What a request gained in one step: (request_id, sequence deltas, finished, num_cached_tokens).
+RequestDelta = tuple[str, list[SequenceDelta], bool, int]
 
 
 class CoreStats(NamedTuple):
@@ -90,9 +82,13 @@ class CoreStats(NamedTuple):
     num_swap_preemptions: int
     prefix_cache_queries: int
     prefix_cache_hits: int
+    # The core's own time (filled by its loop): where a slow server's time goes, core or HTTP side.
+    num_steps: int = 0
+    step_seconds: float = 0.0  # inside LLMEngine.step
+    overhead_seconds: float = 0.0  # applying commands, pickling and sending outputs
 
-    def as_dict(self) -> dict[str, int]:
-        stats = self._asdict()
+    def as_dict(self) -> dict[str, float]:
+        stats: dict[str, float] = self._asdict()
         stats["num_used_blocks"] = self.num_blocks - self.num_free_blocks
         stats["num_recompute_preemptions"] = self.num_preemptions - self.num_swap_preemptions
         return stats

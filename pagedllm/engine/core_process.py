@@ -16,7 +16,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import pickle
 import signal
+import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -73,6 +75,9 @@ class EngineCoreLoop:
         self.outputs = outputs
         self._rejected: list[tuple[str, str]] = []
         self._num_adds_applied = 0
+        self._num_steps = 0
+        self._step_seconds = 0.0
+        self._overhead_seconds = 0.0
 
     def run(self) -> None:
         engine = self.engine
@@ -80,13 +85,26 @@ class EngineCoreLoop:
             while True:
                 if not engine.has_unfinished_requests() and not self._apply(self.commands.recv()):
                     return  # idle: blocked on recv above until the API process sends something
+                start = time.perf_counter()
                 while self.commands.poll():
                     if not self._apply(self.commands.recv()):
                         return
-                deltas = engine.step_deltas() if engine.has_unfinished_requests() else []
-                stats = engine.core_stats()
-                self.outputs.send(StepOutput(deltas, self._rejected, stats, self._num_adds_applied))
+                deltas, step_seconds = [], 0.0
+                if engine.has_unfinished_requests():
+                    step_start = time.perf_counter()
+                    deltas = engine.step_deltas()
+                    step_seconds = time.perf_counter() - step_start
+                    self._num_steps += 1
+                    self._step_seconds += step_seconds
+                stats = engine.core_stats()._replace(
+                    num_steps=self._num_steps,
+                    step_seconds=self._step_seconds,
+                    overhead_seconds=self._overhead_seconds,
+                )
+                output = StepOutput(deltas, self._rejected, stats, self._num_adds_applied)
+                self.outputs.send_bytes(pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL))
                 self._rejected = []
+                self._overhead_seconds += time.perf_counter() - start - step_seconds
         except (EOFError, BrokenPipeError, ConnectionResetError):
             logger.warning("the API process went away; the engine core exits")
         except Exception as e:

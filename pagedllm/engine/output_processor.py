@@ -95,14 +95,14 @@ class SequenceTracker:
         start = self._num_sent_tokens
         new_token_ids = request.output_token_ids[start:]
         self._num_sent_tokens = len(request.output_token_ids)
-        return SequenceDelta(
-            index=self.index,
-            new_token_ids=new_token_ids,
-            new_text=new_text,
-            new_logprobs=self.logprobs[start:] if self.logprobs is not None else None,
-            cumulative_logprob=self.cumulative_logprob,
-            finish_reason=request.status.finish_reason,
-            stop_reason=self.stop_string if self.stop_string is not None else request.stop_reason,
+        return (
+            self.index,
+            new_token_ids,
+            new_text,
+            self.logprobs[start:] if self.logprobs is not None else None,
+            self.cumulative_logprob,
+            request.status.finish_reason,
+            self.stop_string if self.stop_string is not None else request.stop_reason,
         )
 
     def to_completion(self) -> CompletionOutput:
@@ -148,9 +148,5 @@ class RequestTracker:
         )
 
     def take_delta(self) -> RequestDelta:
-        return RequestDelta(
-            request_id=self.request_id,
-            sequences=[seq.take_delta() for seq in self.sequences],
-            finished=self.is_finished,
-            num_cached_tokens=self.parent.num_cached_tokens,
-        )
+        sequences = [seq.take_delta() for seq in self.sequences]
+        return (self.request_id, sequences, self.is_finished, self.parent.num_cached_tokens)

@@ -86,19 +86,20 @@ class RequestStream:
     # -- the engine's side -------------------------------------------------------------------------
 
     def apply(self, delta: RequestDelta, now: float) -> None:
-        for seq_delta in delta.sequences:
-            seq = self._sequences[seq_delta.index]
-            if seq_delta.new_token_ids:
-                seq.token_ids += seq_delta.new_token_ids
-            if seq_delta.new_text:
-                seq.text += seq_delta.new_text
-            if seq_delta.new_logprobs and seq.logprobs is not None:
-                seq.logprobs += seq_delta.new_logprobs
-            seq.cumulative_logprob = seq_delta.cumulative_logprob
-            seq.finish_reason = seq_delta.finish_reason
-            seq.stop_reason = seq_delta.stop_reason
-        self._num_cached_tokens = delta.num_cached_tokens
-        self._is_request_finished = delta.finished
+        _, sequences, is_finished, num_cached_tokens = delta
+        for index, new_token_ids, new_text, new_logprobs, cumulative, finish_reason, stop_reason in sequences:
+            seq = self._sequences[index]
+            if new_token_ids:
+                seq.token_ids += new_token_ids
+            if new_text:
+                seq.text += new_text
+            if new_logprobs and seq.logprobs is not None:
+                seq.logprobs += new_logprobs
+            seq.cumulative_logprob = cumulative
+            seq.finish_reason = finish_reason
+            seq.stop_reason = stop_reason
+        self._num_cached_tokens = num_cached_tokens
+        self._is_request_finished = is_finished
         times = self.times
         num_tokens = [len(seq.token_ids) for seq in self._sequences]
         if times.first_token is None and any(num_tokens):

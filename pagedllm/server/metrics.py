@@ -59,6 +59,15 @@ class ServerMetrics:
         )
         self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV cache usage: used blocks / all blocks (0-1).")
         self.num_preemptions = counter("vllm:num_preemptions", "Preemptions since start.")
+        # pagedllm's own: the engine core process's time, to tell a slow core from a slow HTTP side.
+        self.core_steps = counter("pagedllm:engine_core_steps", "Steps the engine core ran.")
+        self.core_step_seconds = counter(
+            "pagedllm:engine_core_step_seconds", "Engine core time inside steps (schedule, model, outputs)."
+        )
+        self.core_overhead_seconds = counter(
+            "pagedllm:engine_core_overhead_seconds",
+            "Engine core time outside steps while busy: applying adds and aborts, sending step outputs.",
+        )
         self.prefix_queries = counter(
             "vllm:prefix_cache_queries", "Tokens looked up in the prefix cache (queried tokens)."
         )
@@ -81,9 +90,14 @@ class ServerMetrics:
             self.request_success.labels(model_name, reason)
         for metric in (self.num_preemptions, self.prefix_queries, self.prefix_hits):
             metric.labels(model_name)
+        for metric in (self.core_steps, self.core_step_seconds, self.core_overhead_seconds):
+            metric.labels(model_name)
         for mode in ("recompute", "swap"):
             self.preemptions_by_mode.labels(model_name, mode)
-        self._seen = {
+        self._seen: dict[str, float] = {
+            "num_steps": 0,
+            "step_seconds": 0.0,
+            "overhead_seconds": 0.0,
             "num_preemptions": 0,
             "prefix_cache_queries": 0,
             "prefix_cache_hits": 0,
@@ -121,9 +135,12 @@ class ServerMetrics:
             ("prefix_cache_hits", self.prefix_hits.labels(m)),
             ("num_recompute_preemptions", self.preemptions_by_mode.labels(m, "recompute")),
             ("num_swap_preemptions", self.preemptions_by_mode.labels(m, "swap")),
+            ("num_steps", self.core_steps.labels(m)),
+            ("step_seconds", self.core_step_seconds.labels(m)),
+            ("overhead_seconds", self.core_overhead_seconds.labels(m)),
         ):
             # The engine keeps running totals; a Prometheus counter only goes up by increments.
-            delta = int(stats[key]) - self._seen[key]
+            delta = stats[key] - self._seen[key]
             if delta > 0:
                 child.inc(delta)
                 self._seen[key] += delta
