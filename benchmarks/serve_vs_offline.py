@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import gc
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -105,7 +106,13 @@ def core_counters(base_url: str) -> dict[str, float]:
     return {name: samples.get(name, 0.0) for name in CORE_COUNTERS}
 
 
-def run_rates(config: BenchConfig, base_url: str) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc), its own threads only."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_rates(config: BenchConfig, base_url: str, api_pid: int) -> dict[str, Any]:
     """``run_benchmark`` one rate at a time (the prompts of rate i are still seeded by seed + i), with the
     engine core's counters read around each: its steps, the mean step and the share of the run it was
     busy, which tell a slow core from a slow HTTP side."""
@@ -118,9 +125,9 @@ def run_rates(config: BenchConfig, base_url: str) -> dict[str, Any]:
     )
     for i, rate in enumerate(config.request_rates):
         one = dataclasses.replace(config, request_rates=(rate,), seed=config.seed + i, num_warmups=0)
-        before = core_counters(base_url)
+        before, api_before = core_counters(base_url), cpu_seconds(api_pid)
         part = asyncio.run(run_benchmark(one))
-        after = core_counters(base_url)
+        after, api_after = core_counters(base_url), cpu_seconds(api_pid)
         (run,) = part["runs"]
         steps, step_s, overhead_s = (after[k] - before[k] for k in CORE_COUNTERS)
         run["engine_core"] = {
@@ -130,6 +137,8 @@ def run_rates(config: BenchConfig, base_url: str) -> dict[str, Any]:
             # Of the run's wall time (the step that finishes the last request may end after it).
             "busy_fraction": (step_s + overhead_s) / run["duration_s"] if run.get("duration_s") else None,
         }
+        # The API process (HTTP, SSE, JSON) on its one thread: near 1.0 means it is the bottleneck.
+        run["api_process_cpu_fraction"] = (api_after - api_before) / run["duration_s"]
         if not report:
             report = part
         else:
@@ -173,7 +182,7 @@ def main() -> None:
         max_concurrency=args.max_concurrency,
     )
     try:
-        report = run_rates(config, server.base_url)
+        report = run_rates(config, server.base_url, server.process.pid)
     finally:
         server.stop()
     print(format_table(report))
@@ -182,7 +191,8 @@ def main() -> None:
         print(
             f"rate {run['request_rate']}: engine core {core['num_steps']} steps, "
             f"mean step {core['mean_step_ms'] or 0:.2f} ms + {core['mean_overhead_ms'] or 0:.2f} ms outside "
-            f"steps, busy {100 * (core['busy_fraction'] or 0):.0f}% of the run"
+            f"steps, busy {100 * (core['busy_fraction'] or 0):.0f}% of the run; API process CPU "
+            f"{100 * run['api_process_cpu_fraction']:.0f}%"
         )
 
     offline = None
