@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))  # this checkout's pagedllm, also for the ser
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from server_harness import start_server  # noqa: E402
+from sharded_client import run_rate_sharded  # noqa: E402
 
 from pagedllm.bench.load_test import read_metrics  # noqa: E402
 from pagedllm.bench.serve import BenchConfig, format_table, random_requests, run_benchmark  # noqa: E402
@@ -97,6 +98,9 @@ CORE_COUNTERS = (
     "pagedllm:engine_core_steps_total",
     "pagedllm:engine_core_step_seconds_total",
     "pagedllm:engine_core_overhead_seconds_total",
+    # As the API process saw them (its arrival is after HTTP parsing): against the client's TTFT.
+    "vllm:time_to_first_token_seconds_sum",
+    "vllm:time_to_first_token_seconds_count",
 )
 
 
@@ -106,30 +110,41 @@ def core_counters(base_url: str) -> dict[str, float]:
     return {name: samples.get(name, 0.0) for name in CORE_COUNTERS}
 
 
+def model_name(base_url: str) -> str:
+    return str(httpx.get(f"{base_url}/v1/models", timeout=30).json()["data"][0]["id"])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process (Linux /proc), its own threads only."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_rates(config: BenchConfig, base_url: str, api_pid: int) -> dict[str, Any]:
+def run_rates(config: BenchConfig, base_url: str, api_pid: int, client_processes: int = 1) -> dict[str, Any]:
     """``run_benchmark`` one rate at a time (the prompts of rate i are still seeded by seed + i), with the
     engine core's counters read around each: its steps, the mean step and the share of the run it was
     busy, which tell a slow core from a slow HTTP side."""
-    report: dict[str, Any] = {}
-    # Warm up once (fresh prompts: seed + 20000), then every rate runs without a warm-up of its own.
-    asyncio.run(
-        run_benchmark(
-            dataclasses.replace(config, request_rates=(math.inf,), num_prompts=2, seed=config.seed + 20_000)
-        )
-    )
+    # Warm up once (fresh prompts: seed + 20000), then every rate runs without a warm-up of its own;
+    # the warm-up's report gives the header (server, environment) the rates' runs go into.
+    warm = dataclasses.replace(config, request_rates=(math.inf,), num_prompts=2, seed=config.seed + 20_000)
+    report = asyncio.run(run_benchmark(warm))
+    report["runs"] = []
     for i, rate in enumerate(config.request_rates):
         one = dataclasses.replace(config, request_rates=(rate,), seed=config.seed + i, num_warmups=0)
         before, api_before = core_counters(base_url), cpu_seconds(api_pid)
-        part = asyncio.run(run_benchmark(one))
+        client_before = time.process_time()
+        if client_processes > 1:
+            requests = random_requests(config, config.num_prompts, config.seed + i)
+            run = run_rate_sharded(one, model_name(base_url), requests, rate, client_processes)
+        else:
+            part = asyncio.run(run_benchmark(one))
+            (run,) = part["runs"]
+            run["client_cpu_fraction_per_process"] = [
+                (time.process_time() - client_before) / run["duration_s"]
+            ]
         after, api_after = core_counters(base_url), cpu_seconds(api_pid)
-        (run,) = part["runs"]
-        steps, step_s, overhead_s = (after[k] - before[k] for k in CORE_COUNTERS)
+        steps, step_s, overhead_s, ttft_s, num_ttft = (after[k] - before[k] for k in CORE_COUNTERS)
+        run["server_ttft_mean_ms"] = 1000 * ttft_s / num_ttft if num_ttft else None
         run["engine_core"] = {
             "num_steps": int(steps),
             "mean_step_ms": 1000 * step_s / steps if steps else None,
@@ -139,12 +154,11 @@ def run_rates(config: BenchConfig, base_url: str, api_pid: int) -> dict[str, Any
         }
         # The API process (HTTP, SSE, JSON) on its one thread: near 1.0 means it is the bottleneck.
         run["api_process_cpu_fraction"] = (api_after - api_before) / run["duration_s"]
-        if not report:
-            report = part
-        else:
-            report["runs"].append(run)
+        report["runs"].append(run)
     report["config"]["request_rates"] = ["inf" if math.isinf(r) else r for r in config.request_rates]
-    report["config"]["seed"] = config.seed
+    report["config"].update(
+        seed=config.seed, num_prompts=config.num_prompts, client_processes=client_processes
+    )
     return report
 
 
@@ -166,6 +180,12 @@ def main() -> None:
     parser.add_argument("--max-concurrency", type=int, default=None)
     parser.add_argument("--no-offline", action="store_true", help="skip the offline peer")
     parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="send each rate from this many client processes (one Python client can be the bottleneck)",
+    )
+    parser.add_argument(
         "--name", default="serve-cpu-smollm2", help="results file: benchmarks/results/NAME.json"
     )
     args = parser.parse_args()
@@ -182,7 +202,7 @@ def main() -> None:
         max_concurrency=args.max_concurrency,
     )
     try:
-        report = run_rates(config, server.base_url, server.process.pid)
+        report = run_rates(config, server.base_url, server.process.pid, args.client_processes)
     finally:
         server.stop()
     print(format_table(report))
@@ -192,7 +212,10 @@ def main() -> None:
             f"rate {run['request_rate']}: engine core {core['num_steps']} steps, "
             f"mean step {core['mean_step_ms'] or 0:.2f} ms + {core['mean_overhead_ms'] or 0:.2f} ms outside "
             f"steps, busy {100 * (core['busy_fraction'] or 0):.0f}% of the run; API process CPU "
-            f"{100 * run['api_process_cpu_fraction']:.0f}%"
+            f"{100 * run['api_process_cpu_fraction']:.0f}%, client CPU "
+            + "/".join(f"{100 * f:.0f}%" for f in run["client_cpu_fraction_per_process"])
+            + f" ({run.get('client_processes', 1)} processes); server-side TTFT mean "
+            f"{run['server_ttft_mean_ms'] or 0:.0f} ms"
         )
 
     offline = None

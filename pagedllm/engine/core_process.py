@@ -45,7 +45,7 @@ PIPE_BYTES = 1 << 20
 
 def enlarge_pipe(conn: Connection) -> None:
     with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[attr-defined]
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def run_engine_core(config: EngineConfig, commands: Connection, outputs: Connection, log_level: str) -> None:
