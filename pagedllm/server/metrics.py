@@ -1,8 +1,9 @@
 """``GET /metrics``: Prometheus text format under vLLM's metric names (``vllm:...``), so dashboards and
 alerts written for vLLM work unchanged.
 
-Gauges and the engine's cumulative counters (preemptions, prefix-cache queries/hits) are read from the
-engine at scrape time; token counters and latency histograms are updated as each request ends.
+Gauges and the engine's cumulative counters (preemptions, prefix-cache queries/hits, the engine core's
+own step time) come from the counters the engine core sent with its latest step; token counters and
+latency histograms are updated as each request ends.
 """
 
 from __future__ import annotations
