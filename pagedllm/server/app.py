@@ -17,6 +17,7 @@ from pagedllm.server.completions import create_completion
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
 from pagedllm.server.limits import AdmissionMiddleware, RequestLimits
 from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from pagedllm.server.openapi import install_openapi
 from pagedllm.server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -54,6 +55,7 @@ def build_app(
     app = FastAPI(title="pagedllm", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
     install_error_handlers(app)
+    install_openapi(app)
 
     if api_key is not None:
         app.add_middleware(APIKeyMiddleware, api_key=api_key)
