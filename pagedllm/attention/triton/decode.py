@@ -4,16 +4,21 @@ Pass 1 runs one program per (sequence, KV head, split). The program loads the qu
 the KV head (GQA: they are the rows of one small matrix, so each K/V tile is read once for all of them)
 and walks its share of the context tile by tile through the block table with an online softmax. With
 one split it writes the output directly; otherwise it writes a normalised partial output and its
-log-sum-exp, and pass 2 merges the splits of each (sequence, head).
+log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
 
-NOTE: a fused merge (the last split to finish merges, found through an atomic counter: one launch)
-was measured on an H100 and lost: 2.5x slower at batch 1 x 16k with 33 splits, because the last
-program's merge is a serial chain of L2 round trips; pass 2 runs the merges of all heads in parallel.
+- fused (few splits, ``FUSED_MERGE_MAX_SPLITS``): each program bumps an atomic counter of its (sequence,
+  KV head) after writing its partials; the one that finds it is last merges that group's partials and
+  resets the counter to zero, so the next launch finds every counter at zero again. One launch: no
+  second kernel's launch gap and ramp-up, which cost a short problem (Qwen layout, 64 x 4k) a few
+  percent.
+- pass 2 (many splits): a second kernel merges every (sequence, head) in parallel. The first session
+  measured the fused merge 2.5x slower at batch 1 x 16k with 33 splits: the last program's merge is a
+  serial chain of L2 round trips there.
 
 No host synchronisation: the grid depends only on the batch size, the head count and ``num_splits``;
 each program reads its own sequence's length on the device and takes an even share of it. The partial
-buffers are a per-device workspace that only grows; for CUDA-graph capture, run one eager step at the
-largest batch (and ``num_splits``) first so that capture never reallocates it.
+buffers and the counters are a per-device workspace that only grows; for CUDA-graph capture, run one
+eager step at the largest batch (and ``num_splits``) first so that capture never reallocates it.
 """
 
 # Triton kernels: branches on constexprs are compile-time choices, kept as statements on purpose.
@@ -31,6 +36,8 @@ LOG2E = 1.4426950408889634
 # Splits shorter than this spend more on the merge than they gain in parallelism.
 MIN_TOKENS_PER_SPLIT = 256
 MAX_SPLITS = 64
+# Up to this many splits the last split of a (sequence, KV head) merges (one launch); above, pass 2 does.
+FUSED_MERGE_MAX_SPLITS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class DecodeLaunch:
     block_n: int | None = None  # context tokens per tile
     num_warps: int | None = None
     num_stages: int | None = None
+    fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
 
 
 @triton.jit
@@ -47,6 +55,7 @@ def _decode_split_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32  (unused if SINGLE_SPLIT)
     partial_lse_ptr,  # [num_seqs, num_heads, num_splits] float32, log2 domain
+    counters_ptr,  # [num_seqs * num_kv_heads] int32, zero between launches (used if FUSED_MERGE)
     query_ptr,  # [num_tokens, num_heads, head_dim]
     cache_ptr,  # [2, num_blocks, block_size, num_kv_heads, head_dim] (any strides, head_dim contiguous)
     block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
@@ -70,6 +79,8 @@ def _decode_split_kernel(
     BLOCK_SIZE: tl.constexpr,  # tokens per cache block
     BLOCK_N: tl.constexpr,  # tokens per tile
     SINGLE_SPLIT: tl.constexpr,
+    FUSED_MERGE: tl.constexpr,  # the last split of each (sequence, KV head) merges the partials
+    SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
 ):
@@ -146,6 +157,27 @@ def _decode_split_kernel(
         tl.store(partial_lse_ptr + first + split, lse, mask=g_ok)
         tl.store(partial_out_ptr + (first + split)[:, None] * HEAD_DIM_P + d[None, :], acc / l_safe[:, None],
                  mask=g_ok[:, None])  # fmt: skip
+        if FUSED_MERGE:
+            # Every thread's partial stores come before the counter update (bar.sync), and the release
+            # half of the atomic publishes them GPU-wide; its acquire half orders the last program's
+            # loads after every other split's stores.
+            tl.debug_barrier()
+            counter = counters_ptr + seq * tl.num_programs(1) + kv_head
+            ticket = tl.atomic_add(counter, 1, sem="acq_rel", scope="gpu")
+            if ticket == num_splits - 1:
+                tl.debug_barrier()
+                sp = tl.arange(0, SPLITS_P)
+                s_ok = g_ok[:, None] & (sp < num_splits)[None, :]  # [GROUP_P, SPLITS_P]
+                part = first[:, None] + sp[None, :]
+                # NOTE: .cg (L2, not L1): another program on this SM may have cached a stale line.
+                lse_all = tl.load(partial_lse_ptr + part, mask=s_ok, other=-1.0e30, cache_modifier=".cg")
+                # Split 0 always holds tokens (seq_len >= 1): the max is finite; empty splits weigh 0.
+                weight = tl.exp2(lse_all - tl.max(lse_all, 1)[:, None])
+                parts = tl.load(partial_out_ptr + part[:, :, None] * HEAD_DIM_P + d[None, None, :],
+                                mask=s_ok[:, :, None], other=0.0, cache_modifier=".cg")  # fmt: skip
+                merged = tl.sum(parts * weight[:, :, None], 1) / tl.sum(weight, 1)[:, None]
+                tl.store(dst, merged.to(out_ptr.dtype.element_ty), mask=q_mask)
+                tl.store(counter, 0)  # every other split has counted: ready for the next launch
 
 
 @triton.jit
@@ -243,13 +275,20 @@ def paged_decode_attention(
     head_dim_p = triton.next_power_of_2(head_dim)
     group_p = max(16, triton.next_power_of_2(group))  # tl.dot needs 16 rows
     single = num_splits == 1
-    partial_out, partial_lse = _workspace(
-        query.device, 0 if single else num_seqs * num_heads * num_splits, head_dim_p
+    fused = not single and (
+        launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
+    )
+    partial_out, partial_lse, counters = _workspace(
+        query.device,
+        0 if single else num_seqs * num_heads * num_splits,
+        head_dim_p,
+        num_seqs * num_kv_heads if fused else 0,
     )
     _decode_split_kernel[(num_seqs, num_kv_heads, num_splits)](
         out,
         partial_out,
         partial_lse,
+        counters,
         query,
         kv_cache,
         block_tables,
@@ -273,12 +312,14 @@ def paged_decode_attention(
         BLOCK_SIZE=block_size,
         BLOCK_N=block_n,
         SINGLE_SPLIT=single,
+        FUSED_MERGE=fused,
+        SPLITS_P=triton.next_power_of_2(num_splits),
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
         num_warps=num_warps,
         num_stages=num_stages,
     )
-    if not single:
+    if not single and not fused:
         _merge_splits_kernel[(num_seqs, num_heads)](
             out,
             partial_out,
@@ -295,22 +336,34 @@ def paged_decode_attention(
         )
 
 
-# device -> float32 workspace for the partial outputs and their log-sum-exps
+# device -> float32 workspace: [counters (int32 bits) | partial outputs | partial lse]
 _WORKSPACES: dict[torch.device, torch.Tensor] = {}
+_COUNTER_SLOTS: dict[torch.device, int] = {}  # how many counters the workspace's head holds
+MIN_COUNTER_SLOTS = 1 << 14
 
 
-def _workspace(device: torch.device, num_partials: int, head_dim_p: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(partial outputs [num_partials, head_dim_p], partial lse [num_partials]), grown on demand.
+def _workspace(
+    device: torch.device, num_partials: int, head_dim_p: int, num_counters: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(partial outputs [num_partials, head_dim_p], partial lse [num_partials], counters [>= num_counters]
+    int32), grown on demand. The counters are zero between launches (the fused merge resets each one it
+    uses); one tensor holds all three, so whoever keeps the workspace alive (CUDA graphs) keeps all.
 
     NOTE: reused by every launch on the device: launches on one stream never overlap.
     """
     partials = _WORKSPACES.get(device)
-    need = num_partials * (head_dim_p + 1)
-    if partials is None or partials.numel() < need:
+    slots = _COUNTER_SLOTS.get(device, 0)
+    need = slots + num_partials * (head_dim_p + 1)
+    if partials is None or partials.numel() < need or slots < num_counters:
+        slots = max(slots, MIN_COUNTER_SLOTS, triton.next_power_of_2(max(1, num_counters)))
+        need = slots + num_partials * (head_dim_p + 1)
         partials = torch.empty(max(need, 1 << 20), dtype=torch.float32, device=device)
+        partials[:slots].view(torch.int32).zero_()
         _WORKSPACES[device] = partials
-    outs = partials[: num_partials * head_dim_p].view(num_partials, head_dim_p)
-    return outs, partials[num_partials * head_dim_p : need]
+        _COUNTER_SLOTS[device] = slots
+    counters = partials[:slots].view(torch.int32)
+    outs = partials[slots : slots + num_partials * head_dim_p].view(num_partials, head_dim_p)
+    return outs, partials[slots + num_partials * head_dim_p : need], counters
 
 
 _SM_COUNTS: dict[int, int] = {}
