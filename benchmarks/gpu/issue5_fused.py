@@ -69,7 +69,9 @@ def decode_graph_ms(
     return ms, max(errors)
 
 
-def decode_rows(device: torch.device, copy_bw: float, repeats: int) -> list[dict[str, Any]]:
+def decode_rows(
+    device: torch.device, copy_bw: float, repeats: int, verify: bool = False
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     # (heads, batch, context, [(splits, launch)...]); None splits: the default choice
@@ -93,6 +95,14 @@ def decode_rows(device: torch.device, copy_bw: float, repeats: int) -> list[dict
         ("llama", 1, 16384, [(None, d(fused_merge=False)), (8, d(fused_merge=True)),
                              (16, d(fused_merge=True))]),
     ]  # fmt: skip
+    if verify:  # candidate defaults on the table's shapes: head dim 64 at 2 or 3 stages; 16 splits fused
+        cases = [(heads, b, c, [(None, d()), (None, d(128, 4, 2))]) for heads in ("qwen",)
+                 for b in (16, 64, 256) for c in (1024, 4096, 16384)]  # fmt: skip
+        cases += [("qwen", 1, 16384, [(None, d()), (None, d(128, 4, 2))]),
+                  ("qwen", 1, 4096, [(None, d(fused_merge=False)), (None, d(fused_merge=True))]),
+                  ("llama", 1, 4096, [(None, d(fused_merge=False)), (None, d(fused_merge=True))]),
+                  ("llama", 4, 4096, [(None, d(fused_merge=False)),
+                                      (None, d(fused_merge=True))])]  # fmt: skip
     for heads, batch, context, variants in cases:
         layout = HEAD_LAYOUTS[heads]
         sets, outs, scale = decode_case(heads, batch, context, device)
@@ -216,6 +226,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-prefill", action="store_true")
     parser.add_argument("--skip-decode", action="store_true")
+    parser.add_argument("--verify", action="store_true", help="candidate defaults across the table")
     args = parser.parse_args()
     device = torch.device("cuda")
     old = None
@@ -233,7 +244,7 @@ def main() -> None:
                               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}  # fmt: skip
     try:
         if not args.skip_decode:
-            rows += decode_rows(device, copy_bw, args.repeats)
+            rows += decode_rows(device, copy_bw, args.repeats, args.verify)
             print(f"decode done at {time.time() - t0:.0f} s", flush=True)
         if not args.skip_prefill:
             rows += prefill_rows(device, old, args.repeats)

@@ -37,7 +37,7 @@ LOG2E = 1.4426950408889634
 MIN_TOKENS_PER_SPLIT = 256
 MAX_SPLITS = 64
 # Up to this many splits the last split of a (sequence, KV head) merges (one launch); above, pass 2 does.
-FUSED_MERGE_MAX_SPLITS = 8
+FUSED_MERGE_MAX_SPLITS = 16
 
 
 @dataclass(frozen=True, slots=True)
