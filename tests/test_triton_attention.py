@@ -182,6 +182,37 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
     assert_counters_zero(query.device)
 
 
+# (block_size, num_heads, num_kv_heads, head_dim, kv_heads_per_program): several KV heads per program, their
+# dims side by side (the Qwen2.5-0.5B layout reads a token's K row in one piece); a head dim not a power of 2.
+KV_BLOCK_SHAPES = (
+    [(16, 14, 2, 64, 2), (8, 16, 4, 64, 2), (32, 12, 4, 96, 4), (16, 8, 8, 32, 8)]
+    if ON_GPU
+    else [(16, 6, 2, 32, 2), (8, 8, 4, 24, 2), (16, 4, 4, 16, 4)]
+)
+
+
+@pytest.mark.parametrize(
+    ("block_size", "num_heads", "num_kv_heads", "head_dim", "per_program"), KV_BLOCK_SHAPES
+)
+def test_decode_with_several_kv_heads_per_program_matches_reference(
+    block_size, num_heads, num_kv_heads, head_dim, per_program
+):
+    dtype = DTYPES[-1]
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+    ref = reference_attention(query, cache, metadata, 0.15)
+    for num_splits, fused in ((1, None), (3, True), (3, False)):
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.15, num_splits=num_splits,
+            launch=DecodeLaunch(fused_merge=fused, kv_heads_per_program=per_program),
+        )  # fmt: skip
+        assert_close(out, ref, dtype)
+    assert_counters_zero(query.device)
+
+
 def assert_counters_zero(device: torch.device) -> None:
     """The fused merge leaves every counter at zero for the next launch (CUDA-graph replays too)."""
     workspace = triton_decode._WORKSPACES.get(device)

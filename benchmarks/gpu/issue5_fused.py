@@ -70,7 +70,7 @@ def decode_graph_ms(
 
 
 def decode_rows(
-    device: torch.device, copy_bw: float, repeats: int, verify: bool = False
+    device: torch.device, copy_bw: float, repeats: int, verify: bool = False, kvblock: bool = False
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     sms = torch.cuda.get_device_properties(device).multi_processor_count
@@ -103,19 +103,54 @@ def decode_rows(
                   ("llama", 1, 4096, [(None, d(fused_merge=False)), (None, d(fused_merge=True))]),
                   ("llama", 4, 4096, [(None, d(fused_merge=False)),
                                       (None, d(fused_merge=True))])]  # fmt: skip
+    if kvblock:  # both KV heads of the Qwen layout in one program (a token's K row read in one piece)
+
+        def k2(n: int, w: int, st: int) -> DecodeLaunch:
+            return d(n, w, st, kv_heads_per_program=2)
+
+        cases = [
+            (
+                "qwen",
+                64,
+                4096,
+                [
+                    (None, d()),
+                    (None, d(fused_merge=False)),
+                    (None, d(128, 4, 2)),
+                    (None, k2(64, 4, 3)),
+                    (4, k2(64, 4, 3)),
+                    (6, k2(64, 4, 3)),
+                    (None, k2(64, 4, 2)),
+                    (None, k2(128, 4, 2)),
+                    (None, k2(128, 8, 2)),
+                    (None, k2(64, 8, 3)),
+                    (None, k2(32, 4, 4)),
+                ],
+            )
+        ]
+        cases += [
+            ("qwen", b, c, [(None, d()), (None, k2(64, 4, 3)), (None, k2(128, 4, 2))])
+            for b, c in ((64, 16384), (256, 4096), (16, 4096), (64, 1024), (256, 1024), (16, 16384))
+        ]
     for heads, batch, context, variants in cases:
         layout = HEAD_LAYOUTS[heads]
         sets, outs, scale = decode_case(heads, batch, context, device)
-        default_splits = choose_num_splits(batch, layout[1], context, sms)
+        kv_groups = layout[1]
         times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
         errs: dict[int, float] = {}
         for _ in range(repeats):  # interleaved: drift hits every variant alike
             for i, (splits, launch) in enumerate(variants):
+                default_splits = choose_num_splits(
+                    batch, kv_groups // (launch.kv_heads_per_program or 1), context, sms
+                )
                 ms, err = decode_graph_ms(sets, outs, scale, context, splits or default_splits, launch)
                 times[i].append(ms)
                 errs[i] = max(err, errs.get(i, 0.0))
         num_bytes = kv_bytes(batch, context, layout, torch.bfloat16)
         for i, (splits, launch) in enumerate(variants):
+            default_splits = choose_num_splits(
+                batch, kv_groups // (launch.kv_heads_per_program or 1), context, sms
+            )
             fracs = [num_bytes / (t * 1e-3) / copy_bw for t in times[i]]
             row = {
                 "kernel": "decode",
@@ -123,7 +158,13 @@ def decode_rows(
                 "batch": batch,
                 "context": context,
                 "num_splits": splits or default_splits,
-                "launch": [launch.block_n, launch.num_warps, launch.num_stages, launch.fused_merge],
+                "launch": [
+                    launch.block_n,
+                    launch.num_warps,
+                    launch.num_stages,
+                    launch.fused_merge,
+                    launch.kv_heads_per_program,
+                ],
                 "ms_graph_each": times[i],
                 "ms_graph_median": statistics.median(times[i]),
                 "frac_graph_each": fracs,
@@ -227,6 +268,7 @@ def main() -> None:
     parser.add_argument("--skip-prefill", action="store_true")
     parser.add_argument("--skip-decode", action="store_true")
     parser.add_argument("--verify", action="store_true", help="candidate defaults across the table")
+    parser.add_argument("--kvblock", action="store_true", help="several KV heads per decode program")
     args = parser.parse_args()
     device = torch.device("cuda")
     old = None
@@ -244,7 +286,7 @@ def main() -> None:
                               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}  # fmt: skip
     try:
         if not args.skip_decode:
-            rows += decode_rows(device, copy_bw, args.repeats, args.verify)
+            rows += decode_rows(device, copy_bw, args.repeats, args.verify, args.kvblock)
             print(f"decode done at {time.time() - t0:.0f} s", flush=True)
         if not args.skip_prefill:
             rows += prefill_rows(device, old, args.repeats)

@@ -48,6 +48,7 @@ class DecodeLaunch:
     num_warps: int | None = None
     num_stages: int | None = None
     fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
+    kv_heads_per_program: int | None = None  # None: 1; must divide num_kv_heads
 
 
 @triton.jit
@@ -73,19 +74,20 @@ def _decode_split_kernel(
     stride_ch,
     stride_bt,
     GROUP: tl.constexpr,  # query heads per KV head
-    GROUP_P: tl.constexpr,  # GROUP padded to a power of two >= 16 (the smallest tl.dot)
+    KV_PER_PROG: tl.constexpr,  # KV heads per program (their query heads are the rows)
+    ROWS_P: tl.constexpr,  # GROUP * KV_PER_PROG padded to a power of two >= 16 (the smallest tl.dot)
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_P: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,  # tokens per cache block
     BLOCK_N: tl.constexpr,  # tokens per tile
     SINGLE_SPLIT: tl.constexpr,
-    FUSED_MERGE: tl.constexpr,  # the last split of each (sequence, KV head) merges the partials
+    FUSED_MERGE: tl.constexpr,  # the last split of each (sequence, KV heads) merges the partials
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
 ):
     seq = tl.program_id(0)
-    kv_head = tl.program_id(1)
+    kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
@@ -97,23 +99,32 @@ def _decode_split_kernel(
     start = split * per_split
     end = tl.minimum(start + per_split, seq_len)
 
-    g = tl.arange(0, GROUP_P)
-    d = tl.arange(0, HEAD_DIM_P)
+    # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
+    # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
+    # head's columns (block diagonal), so Q @ K^T still gives each head its own scores; the columns of
+    # P @ V outside a row's own KV head are never stored.
+    g = tl.arange(0, ROWS_P)
+    c = tl.arange(0, KV_PER_PROG * HEAD_DIM_P)
     n = tl.arange(0, BLOCK_N)
-    head = kv_head * GROUP + g  # [GROUP_P]
+    d = c % HEAD_DIM_P
+    c_kv = c // HEAD_DIM_P  # [COLS] KV head of a column, within the program
+    head = kv_block * (KV_PER_PROG * GROUP) + g  # [ROWS_P]
+    g_ok = g < KV_PER_PROG * GROUP
     d_ok = d < HEAD_DIM
-    q_mask = (g < GROUP)[:, None] & d_ok[None, :]
+    own_kv = g_ok[:, None] & ((g // GROUP)[:, None] == c_kv[None, :])  # [ROWS_P, COLS]
+    own = own_kv & d_ok[None, :]
     q = tl.load(
         query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
-        mask=q_mask,
+        mask=own,
         other=0.0,
-    )  # [GROUP_P, HEAD_DIM_P]
-    k_base = cache_ptr + kv_head * stride_ch
+    )  # [ROWS_P, COLS]
+    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
+    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
     table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
-    m_i = tl.full([GROUP_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
-    l_i = tl.zeros([GROUP_P], dtype=tl.float32)
-    acc = tl.zeros([GROUP_P, HEAD_DIM_P], dtype=tl.float32)
+    m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
+    l_i = tl.zeros([ROWS_P], dtype=tl.float32)
+    acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
@@ -127,17 +138,17 @@ def _decode_split_kernel(
             kv_mask = t_ok[:, None] & d_ok[None, :]
         else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
             kv_mask = t_ok[:, None]
-        k = tl.load(k_base + row[:, None] + d[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, HEAD_DIM_P]
+        k = tl.load(k_base + row[:, None] + col[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, COLS]
         if IEEE_DOT:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
         else:
             s = tl.dot(q.to(k.dtype), tl.trans(k))
-        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [GROUP_P, BLOCK_N]
+        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [ROWS_P, BLOCK_N]
         m_new = tl.maximum(m_i, tl.max(s, 1))
         alpha = tl.exp2(m_i - m_new)
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(k_base + stride_ckv + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        v = tl.load(k_base + stride_ckv + row[:, None] + col[None, :], mask=kv_mask, other=0.0)
         if IEEE_DOT:
             acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
         else:
@@ -146,37 +157,40 @@ def _decode_split_kernel(
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
     if SINGLE_SPLIT:
-        tl.store(dst, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=q_mask)
+        tl.store(dst, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=own)
     else:
-        g_ok = g < GROUP
         has_tokens = l_i > 0.0
         l_safe = tl.where(has_tokens, l_i, 1.0)
         lse = tl.where(has_tokens, m_i + tl.log2(l_safe), float("-inf"))
-        num_heads = tl.num_programs(1) * GROUP
-        first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [GROUP_P] partial of split 0
+        num_heads = tl.num_programs(1) * (KV_PER_PROG * GROUP)
+        first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [ROWS_P] partial of split 0
         tl.store(partial_lse_ptr + first + split, lse, mask=g_ok)
+        # NOTE: the padding dims too (zeros): the merge reads whole HEAD_DIM_P rows.
         tl.store(partial_out_ptr + (first + split)[:, None] * HEAD_DIM_P + d[None, :], acc / l_safe[:, None],
-                 mask=g_ok[:, None])  # fmt: skip
+                 mask=own_kv)  # fmt: skip
         if FUSED_MERGE:
             # Every thread's partial stores come before the counter update (bar.sync), and the release
             # half of the atomic publishes them GPU-wide; its acquire half orders the last program's
             # loads after every other split's stores.
             tl.debug_barrier()
-            counter = counters_ptr + seq * tl.num_programs(1) + kv_head
+            counter = counters_ptr + seq * tl.num_programs(1) + kv_block
             ticket = tl.atomic_add(counter, 1, sem="acq_rel", scope="gpu")
             if ticket == num_splits - 1:
                 tl.debug_barrier()
                 sp = tl.arange(0, SPLITS_P)
-                s_ok = g_ok[:, None] & (sp < num_splits)[None, :]  # [GROUP_P, SPLITS_P]
+                dm = tl.arange(0, HEAD_DIM_P)
+                s_ok = g_ok[:, None] & (sp < num_splits)[None, :]  # [ROWS_P, SPLITS_P]
                 part = first[:, None] + sp[None, :]
                 # NOTE: .cg (L2, not L1): another program on this SM may have cached a stale line.
                 lse_all = tl.load(partial_lse_ptr + part, mask=s_ok, other=-1.0e30, cache_modifier=".cg")
                 # Split 0 always holds tokens (seq_len >= 1): the max is finite; empty splits weigh 0.
                 weight = tl.exp2(lse_all - tl.max(lse_all, 1)[:, None])
-                parts = tl.load(partial_out_ptr + part[:, :, None] * HEAD_DIM_P + d[None, None, :],
+                parts = tl.load(partial_out_ptr + part[:, :, None] * HEAD_DIM_P + dm[None, None, :],
                                 mask=s_ok[:, :, None], other=0.0, cache_modifier=".cg")  # fmt: skip
                 merged = tl.sum(parts * weight[:, :, None], 1) / tl.sum(weight, 1)[:, None]
-                tl.store(dst, merged.to(out_ptr.dtype.element_ty), mask=q_mask)
+                out_mask = g_ok[:, None] & (dm < HEAD_DIM)[None, :]
+                tl.store(out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + dm[None, :],
+                         merged.to(out_ptr.dtype.element_ty), mask=out_mask)  # fmt: skip
                 tl.store(counter, 0)  # every other split has counted: ready for the next launch
 
 
@@ -266,14 +280,18 @@ def paged_decode_attention(
     if num_seqs == 0:
         return
     group = num_heads // num_kv_heads
+    kv_per_prog = launch.kv_heads_per_program or 1
+    if num_kv_heads % kv_per_prog:
+        raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
+    kv_blocks = num_kv_heads // kv_per_prog
     if num_splits is None:
-        num_splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, _num_sms(query.device))
+        num_splits = choose_num_splits(num_seqs, kv_blocks, max_seq_len, _num_sms(query.device))
     block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size)
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
-    group_p = max(16, triton.next_power_of_2(group))  # tl.dot needs 16 rows
+    rows_p = max(16, triton.next_power_of_2(group * kv_per_prog))  # tl.dot needs 16 rows
     single = num_splits == 1
     fused = not single and (
         launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
@@ -282,9 +300,9 @@ def paged_decode_attention(
         query.device,
         0 if single else num_seqs * num_heads * num_splits,
         head_dim_p,
-        num_seqs * num_kv_heads if fused else 0,
+        num_seqs * kv_blocks if fused else 0,
     )
-    _decode_split_kernel[(num_seqs, num_kv_heads, num_splits)](
+    _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
         partial_out,
         partial_lse,
@@ -306,7 +324,8 @@ def paged_decode_attention(
         kv_cache.stride(3),
         block_tables.stride(0),
         GROUP=group,
-        GROUP_P=group_p,
+        KV_PER_PROG=kv_per_prog,
+        ROWS_P=rows_p,
         HEAD_DIM=head_dim,
         HEAD_DIM_P=head_dim_p,
         BLOCK_SIZE=block_size,
