@@ -164,7 +164,7 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
     ref = reference_attention(query, cache, metadata, scale)
     for num_splits in SPLIT_COUNTS:
         # fused: the last split merges (counter); not fused: the second pass merges.
-        for fused in (None,) if num_splits == 1 else (True, False):
+        for fused in (None,) if num_splits in (None, 1) else (True, False):
             out = torch.full_like(query, float("nan"))
             paged_decode_attention(
                 out,
@@ -211,6 +211,18 @@ def test_decode_with_several_kv_heads_per_program_matches_reference(
         )  # fmt: skip
         assert_close(out, ref, dtype)
     assert_counters_zero(query.device)
+
+
+def test_decode_plan_joins_kv_heads_only_for_long_splits_of_narrow_rows():
+    plan = triton_decode.choose_decode_plan
+    # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces
+    assert plan(64, 2, 64, 4096, 132) == (2, 5)
+    assert plan(64, 2, 64, 16384, 132) == (2, 5)
+    assert plan(16, 2, 64, 16384, 132) == (2, 17)
+    assert plan(64, 2, 64, 1024, 132) == (1, 3)  # splits would be 256 tokens
+    assert plan(256, 2, 64, 4096, 132) == (1, 1)  # no split needed: one head per program
+    # Llama-3.1-8B layout (8 KV heads of 128): rows too wide, never joint
+    assert plan(16, 8, 128, 16384, 132) == (1, 3)
 
 
 def assert_counters_zero(device: torch.device) -> None:

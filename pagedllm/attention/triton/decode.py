@@ -1,9 +1,11 @@
 """Paged decode attention: one query token per sequence, split over the context (flash-decoding).
 
-Pass 1 runs one program per (sequence, KV head, split). The program loads the query heads that share
-the KV head (GQA: they are the rows of one small matrix, so each K/V tile is read once for all of them)
-and walks its share of the context tile by tile through the block table with an online softmax. With
-one split it writes the output directly; otherwise it writes a normalised partial output and its
+Pass 1 runs one program per (sequence, KV head, split), or per (sequence, group of KV heads, split)
+where a token's K/V row for all KV heads is short (``choose_decode_plan``: the Qwen2.5-0.5B layout's
+2 x 64 dims are read as one 256-byte row instead of two halves by two programs). The program loads the
+query heads that share its KV heads (GQA: they are the rows of one small matrix, so each K/V tile is
+read once for all of them) and walks its share of the context tile by tile through the block table with
+an online softmax. With one split it writes the output directly; otherwise it writes a normalised partial output and its
 log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
 
 - fused (few splits, ``FUSED_MERGE_MAX_SPLITS``): each program bumps an atomic counter of its (sequence,
@@ -48,7 +50,8 @@ class DecodeLaunch:
     num_warps: int | None = None
     num_stages: int | None = None
     fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
-    kv_heads_per_program: int | None = None  # None: 1; must divide num_kv_heads
+    # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
+    kv_heads_per_program: int | None = None
 
 
 @triton.jit
@@ -241,11 +244,42 @@ def choose_num_splits(num_seqs: int, num_kv_heads: int, max_seq_len: int, num_sm
     return max(1, min(wanted, by_length, MAX_SPLITS))
 
 
-def default_decode_launch(head_dim: int, block_size: int) -> tuple[int, int, int]:
+# Several KV heads per program when their dims side by side are at most this many columns (Qwen2.5-0.5B:
+# 2 x 64), the standard plan splits anyway, and the joint plan's splits keep this many tokens each.
+JOINT_MAX_COLUMNS = 128
+JOINT_MIN_TOKENS_PER_SPLIT = 512
+
+
+def choose_decode_plan(
+    num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, num_sms: int
+) -> tuple[int, int]:
+    """(KV heads per program, splits), from host-known values only (CUDA-graph capture: as for
+    ``choose_num_splits``).
+
+    One program per (sequence, KV head) reads that head's half of every token's K/V row (128 of 256
+    bytes for the Qwen2.5-0.5B layout); one per sequence for all KV heads reads whole rows and splits
+    the context further. H100, graph replays (``benchmarks/results/issue5-kvblock-h100.json``): joint
+    0.823-0.826 of copy bandwidth at 64 x 4k against 0.79-0.81, 0.925 against 0.890 at 64 x 16k, 0.777
+    against 0.766 at 16 x 16k; but worse with short splits (64 x 1k: 0.587 against 0.611; 16 x 4k: 0.584
+    against 0.592) and where the standard plan needs no split (256 x 4k: 0.843 against 0.908).
+    """
+    splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, num_sms)
+    columns = num_kv_heads * triton.next_power_of_2(head_dim)
+    if num_kv_heads > 1 and columns <= JOINT_MAX_COLUMNS and splits > 1:
+        joint = choose_num_splits(num_seqs, 1, max_seq_len, num_sms)
+        if joint > 1 and -(-max_seq_len // joint) >= JOINT_MIN_TOKENS_PER_SPLIT:
+            return num_kv_heads, joint
+    return 1, splits
+
+
+def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int]:
     """(block_n, num_warps, num_stages), from the H100 sweeps in benchmarks/results/kernels-sweep-h100.json
     (CUDA-graph timings, run 2): head dim 64 reads 128-token tiles (more bytes in flight per program:
     0.81 of copy bandwidth at 64 x 4k against 0.76 with 64), head dim 128 reads 64-token tiles (0.91
-    against 0.87 with 128 at 16 x 4k)."""
+    against 0.87 with 128 at 16 x 4k). Two KV heads of 64 per program read 64-token tiles (the same
+    bytes per tile; 0.823 against 0.810 with 128 tokens at 2 stages, issue5-kvblock-h100.json)."""
+    if kv_per_prog > 1 and kv_per_prog * head_dim <= 128:
+        return 64, 4, 3
     if head_dim <= 64:
         return 128, 4, 3
     if head_dim <= 128:
@@ -280,13 +314,18 @@ def paged_decode_attention(
     if num_seqs == 0:
         return
     group = num_heads // num_kv_heads
-    kv_per_prog = launch.kv_heads_per_program or 1
+    if num_splits is None and launch.kv_heads_per_program is None:
+        kv_per_prog, num_splits = choose_decode_plan(
+            num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(query.device)
+        )
+    else:
+        kv_per_prog = launch.kv_heads_per_program or 1
     if num_kv_heads % kv_per_prog:
         raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
     kv_blocks = num_kv_heads // kv_per_prog
     if num_splits is None:
         num_splits = choose_num_splits(num_seqs, kv_blocks, max_seq_len, _num_sms(query.device))
-    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size)
+    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size, kv_per_prog)
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
