@@ -5,8 +5,8 @@ where a token's K/V row for all KV heads is short (``choose_decode_plan``: the Q
 2 x 64 dims are read as one 256-byte row instead of two halves by two programs). The program loads the
 query heads that share its KV heads (GQA: they are the rows of one small matrix, so each K/V tile is
 read once for all of them) and walks its share of the context tile by tile through the block table with
-an online softmax. With one split it writes the output directly; otherwise it writes a normalised partial output and its
-log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
+an online softmax. With one split it writes the output directly; otherwise it writes a normalised
+partial output and its log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
 
 - fused (few splits, ``FUSED_MERGE_MAX_SPLITS``): each program bumps an atomic counter of its (sequence,
   KV head) after writing its partials; the one that finds it is last merges that group's partials and
