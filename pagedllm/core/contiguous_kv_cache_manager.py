@@ -101,6 +101,7 @@ class ContiguousKVCacheManager(KVCacheManager):
         blocks = self.pool.blocks[start : start + self.blocks_per_reservation]
         self.pool.touch(blocks)  # takes the slab's (free) blocks out of the free queue
         self.block_tables[request.request_id] = blocks
+        self._block_ids[request.request_id] = [block.block_id for block in blocks]
         self._slab_of[request.request_id] = slab
         return list(blocks)
 

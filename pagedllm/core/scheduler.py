@@ -203,28 +203,30 @@ class Scheduler:
         out = SchedulerOutput(finished_request_ids=self._finished_since_last_step)
         self._finished_since_last_step = set()
         budget = self.config.max_num_batched_tokens
-        scheduled: list[Request] = []
-        num_new_tokens: dict[str, int] = {}
+        scheduled: list[tuple[Request, int]] = []  # (request, its new tokens this step)
         preempted: list[Request] = []
 
         # Running requests, oldest first. Victims of preemption come from the back of `running`.
+        # NOTE: the hot loop of a step (once per running request): locals instead of attribute lookups.
+        running = self.running
+        awaiting = self._awaiting_beam_step
+        append_slots = self.kv.append_slots
         index = 0
-        while index < len(self.running) and budget > 0:
-            request = self.running[index]
-            if request.request_id in self._awaiting_beam_step:
+        while index < len(running) and budget > 0:
+            request = running[index]
+            if awaiting and request.request_id in awaiting:
                 index += 1
                 continue
-            num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+            num_new = min(len(request.all_token_ids) - request.num_computed_tokens, budget)
             assert num_new > 0, f"{request.request_id} is running with nothing to compute"
-            while self.kv.append_slots(request, num_new) is None:
-                victim = self.running.pop()
+            while append_slots(request, num_new) is None:
+                victim = running.pop()
                 self._preempt(victim, out)
                 preempted.append(victim)
                 if victim is request:
                     break
             else:
-                scheduled.append(request)
-                num_new_tokens[request.request_id] = num_new
+                scheduled.append((request, num_new))
                 budget -= num_new
                 index += 1
                 continue
@@ -259,21 +261,15 @@ class Scheduler:
             num_seats += 1 + num_children
             request.status = RequestStatus.RUNNING
             self._add_running(request)
-            scheduled.append(request)
-            num_new_tokens[request.request_id] = num_new
+            scheduled.append((request, num_new))
             budget -= num_new
 
-        for request in scheduled:
-            item = self._scheduled_request(request, num_new_tokens[request.request_id])
-            out.scheduled.append(item)
-            for announced in [request, *(self.requests[i] for i in item.fork_request_ids)]:
-                if announced.request_id in self._new_request_ids:
-                    self._new_request_ids.discard(announced.request_id)
-                    out.new_requests.append(
-                        NewRequestData(
-                            announced.request_id, announced.prompt_token_ids, announced.sampling_params
-                        )
-                    )
+        items = out.scheduled
+        for request, num_new in scheduled:
+            item = self._scheduled_request(request, num_new)
+            items.append(item)
+            if self._new_request_ids:
+                self._announce(request, item, out)
         out.preempted_request_ids = {r.request_id for r in preempted}
         out.block_copies = self.kv.take_block_copies()
         return out
@@ -322,17 +318,29 @@ class Scheduler:
 
     def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
         start = request.num_computed_tokens
+        request_id = request.request_id
+        all_token_ids = request.all_token_ids
         item = ScheduledRequest(
-            request_id=request.request_id,
-            token_ids=request.all_token_ids[start : start + num_new],
-            start_position=start,
-            block_ids=self.kv.get_block_ids(request.request_id),
-            needs_sample=start + num_new == request.num_tokens,
+            request_id,
+            all_token_ids[start : start + num_new],
+            start,
+            self.kv.get_block_ids(request_id),
+            start + num_new == len(all_token_ids),
         )
-        children = self._pending_forks.get(request.request_id)
-        if item.needs_sample and children:
-            item.fork_request_ids = [child.request_id for child in children]
+        if item.needs_sample and self._pending_forks:
+            children = self._pending_forks.get(request_id)
+            if children:
+                item.fork_request_ids = [child.request_id for child in children]
         return item
+
+    def _announce(self, request: Request, item: ScheduledRequest, out: SchedulerOutput) -> None:
+        """Send the worker the request (and the children forking from it) the first time it runs."""
+        for announced in [request, *(self.requests[i] for i in item.fork_request_ids)]:
+            if announced.request_id in self._new_request_ids:
+                self._new_request_ids.discard(announced.request_id)
+                out.new_requests.append(
+                    NewRequestData(announced.request_id, announced.prompt_token_ids, announced.sampling_params)
+                )
 
     def _add_running(self, request: Request) -> None:
         bisect.insort_right(self.running, request, key=_arrival_order)
@@ -373,23 +381,31 @@ class Scheduler:
         """
         updated: list[Request] = []
         any_finished = False
+        # NOTE: the other hot loop of a step (once per scheduled request): locals, and no per-request
+        # lists on the common path (a decode without forks).
+        requests = self.requests
+        cache_full_blocks = self.kv.cache_full_blocks if self.kv.enable_prefix_caching else None
+        max_model_len = self.config.max_model_len
         for item in scheduler_output.scheduled:
-            request = self.requests.get(item.request_id)
+            request = requests.get(item.request_id)
             if request is None or request.is_finished:
                 continue  # aborted while the step ran
-            request.num_computed_tokens += item.num_tokens
-            self.kv.cache_full_blocks(request)
+            request.num_computed_tokens += len(item.token_ids)
+            if cache_full_blocks is not None:
+                cache_full_blocks(request)
             if not item.needs_sample:
                 continue
             if request.is_beam:
                 self._awaiting_beam_step.add(request.request_id)  # the engine chooses its token
                 continue
-            children = self._fork_children(request, item.fork_request_ids)
-            for sampled in [request, *children]:
+            sampled_requests: tuple[Request, ...] = (request,)
+            if item.fork_request_ids:
+                sampled_requests += tuple(self._fork_children(request, item.fork_request_ids))
+            for sampled in sampled_requests:
                 sampled.append_output_token(sampled_token_ids[sampled.request_id])
                 updated.append(sampled)
                 status = sampled.check_token_stop()
-                if status is None and sampled.num_tokens >= self.config.max_model_len:
+                if status is None and len(sampled.all_token_ids) >= max_model_len:
                     status = RequestStatus.FINISHED_LENGTH
                 if status is not None:
                     self._finish(sampled, status)

@@ -404,15 +404,20 @@ class LLMEngine:
             self.kv_stats.record(sched, time.perf_counter())
         updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
         stopped_by_string: list[str] = []
-        touched: dict[str, RequestTracker] = {}
+        touched: dict[str, RequestTracker] = {}  # requests that may have an output this step
+        sequences = self._sequences
+        logprobs = model_output.logprobs
         for request in updated:
-            tracker, seq = self._sequences[request.request_id]
-            seq.on_token(
-                request.output_token_ids[-1], model_output.logprobs.get(request.request_id), self.tokenizer
-            )
-            if seq.stop_string is not None and not request.is_finished:
-                stopped_by_string.append(request.request_id)
-            touched[tracker.request_id] = tracker
+            tracker, seq = sequences[request.request_id]
+            # NOTE: per request per step: a sequence nobody watches token by token (LLM.generate
+            # without stop strings or logprobs) costs two lookups here, and is detokenized at its end.
+            if tracker.stream_outputs or seq.needs_every_token:
+                seq.on_token(logprobs.get(request.request_id) if logprobs else None, self.tokenizer)
+                if seq.stop_string is not None and not request.is_finished:
+                    stopped_by_string.append(request.request_id)
+                touched[tracker.request_id] = tracker
+            elif request.is_finished:
+                touched[tracker.request_id] = tracker
         if stopped_by_string:
             self.scheduler.finish_requests(stopped_by_string, RequestStatus.FINISHED_STOPPED)
         for request in updated:

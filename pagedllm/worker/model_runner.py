@@ -64,6 +64,11 @@ class ModelRunner:
         # Engine-wide randomness for requests without a seed: whole runs stay reproducible.
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self._states: dict[str, _RequestState] = {}
+        # The last step's sampled request ids, their states and sampling batch: reused while the same
+        # requests are sampled in the same order and nothing in the batch changes from step to step.
+        self._last_sampled: tuple[str, ...] = ()
+        self._last_states: list[_RequestState] = []
+        self._last_batch: SamplingBatch | None = None
         self.graphs: DecodeGraphs | None = None
         if cuda_graph_max_batch_size > 0 and device.type == "cuda":
             self.graphs = DecodeGraphs(
@@ -75,6 +80,10 @@ class ModelRunner:
         return [] if self.graphs is None else list(self.graphs.batch_sizes)
 
     def _update_states(self, sched: SchedulerOutput) -> None:
+        if sched.finished_request_ids or sched.new_requests:
+            # NOTE: an id can come back as a new request once its old one is gone: a cached batch
+            # would sample it with the old request's parameters and generator.
+            self._last_batch = None
         for request_id in sched.finished_request_ids:
             self._states.pop(request_id, None)
         for new in sched.new_requests:
@@ -97,8 +106,9 @@ class ModelRunner:
             copy_blocks(self.kv_caches, sched.block_copies)
         if sched.is_empty:
             return ModelOutput()
-        sampled_items = [s for s in sched.scheduled if s.needs_sample]
-        if self.graphs is not None and self.graphs.can_run(sched.scheduled):
+        scheduled = sched.scheduled
+        sampled_items = [s for s in scheduled if s.needs_sample]
+        if self.graphs is not None and self.graphs.can_run(scheduled):
             logits = self.graphs.run(sched.scheduled)  # [num_seqs, vocab]: every row of the step
             if len(sampled_items) < len(sched.scheduled):
                 rows = [i for i, s in enumerate(sched.scheduled) if s.needs_sample]
@@ -113,10 +123,43 @@ class ModelRunner:
         if not sampled_items:
             return ModelOutput()
         # A parallel-sampling parent's last logits row is sampled once more for each child it forks.
-        to_sample = [rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids)]
-        if len(to_sample) > len(sampled_items):
+        to_sample = tuple(s.request_id for s in sampled_items)
+        if any(s.fork_request_ids for s in sampled_items):
+            to_sample = tuple(rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids))
             rows = [row for row, s in enumerate(sampled_items) for _ in range(1 + len(s.fork_request_ids))]
             logits = logits[torch.tensor(rows, device=logits.device)]
+        states, batch = self._sampling_batch(to_sample, logits.shape[-1])
+        sampled = self.sampler(logits, batch, self.generator)
+        sampled_ids = sampled.sampled_token_ids
+        for state, token_id in zip(states, sampled_ids, strict=True):
+            state.output_token_ids.append(token_id)
+        out = ModelOutput(sampled_token_ids=dict(zip(to_sample, sampled_ids, strict=True)))
+        if batch.max_num_logprobs is not None:
+            for request_id, logprobs in zip(to_sample, sampled.logprobs, strict=True):
+                if logprobs is not None:
+                    out.logprobs[request_id] = logprobs
+        return out
+
+    def _sampling_batch(
+        self, to_sample: tuple[str, ...], vocab_size: int
+    ) -> tuple[list[_RequestState], SamplingBatch]:
+        """The sampled requests' states and sampling tensors, reusing the last step's when they cannot
+        differ (issue 6: building them costs ~1 us per request per step on the host).
+
+        NOTE: a batch depends on the step only through penalties (the output history) and the tokens
+        blocked until ``min_tokens``; a batch without either stays valid for the same requests in the
+        same order (outputs only grow, so no token becomes blocked again). Generators are per request
+        objects, advanced in place.
+        """
+        last = self._last_batch
+        if (
+            last is not None
+            and last.penalties is None
+            and last.blocked_index is None
+            and last.vocab_size == vocab_size
+            and to_sample == self._last_sampled
+        ):
+            return self._last_states, last
         states = [self._states[request_id] for request_id in to_sample]
         batch = SamplingBatch.build(
             params=[s.params for s in states],
@@ -124,16 +167,8 @@ class ModelRunner:
             output_token_ids=[s.output_token_ids for s in states],
             generators=[s.generator for s in states],
             eos_token_id=self.eos_token_id,
-            vocab_size=logits.shape[-1],
+            vocab_size=vocab_size,
             device=self.device,
         )
-        sampled = self.sampler(logits, batch, self.generator)
-        out = ModelOutput()
-        for request_id, state, token_id, logprobs in zip(
-            to_sample, states, sampled.sampled_token_ids, sampled.logprobs, strict=True
-        ):
-            state.output_token_ids.append(token_id)
-            out.sampled_token_ids[request_id] = token_id
-            if logprobs is not None:
-                out.logprobs[request_id] = logprobs
-        return out
+        self._last_sampled, self._last_states, self._last_batch = to_sample, states, batch
+        return states, batch
