@@ -143,7 +143,9 @@ def run(batch: int, context: int, steps: int, profile_top: int) -> dict[str, Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--context", type=int, default=512)
     parser.add_argument("--steps", type=int, default=64)

@@ -165,11 +165,14 @@ class KVCacheManager:
 
     # -- growth ----------------------------------------------------------------------------------
 
-    def append_slots(self, request: Request, num_new_tokens: int) -> list[KVCacheBlock] | None:
+    def append_slots(
+        self, request: Request, num_new_tokens: int, num_computed_tokens: int | None = None
+    ) -> list[KVCacheBlock] | None:
         """Grow a request's table to hold ``num_computed_tokens + num_new_tokens`` tokens, copying the
-        block the first new token lands in if other sequences share it."""
+        block the first new token lands in if other sequences share it. ``num_computed_tokens`` defaults
+        to the request's (async scheduling passes the count it will have once the step in flight ends)."""
         table = self.block_tables[request.request_id]
-        num_computed = request.num_computed_tokens
+        num_computed = request.num_computed_tokens if num_computed_tokens is None else num_computed_tokens
         block_size = self.block_size
         num_needed = (num_computed + num_new_tokens + block_size - 1) // block_size - len(table)
         write_index = num_computed // block_size

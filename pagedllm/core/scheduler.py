@@ -274,6 +274,68 @@ class Scheduler:
         out.block_copies = self.kv.take_block_copies()
         return out
 
+    def schedule_ahead(self, in_flight: SchedulerOutput) -> SchedulerOutput | None:
+        """Async scheduling: the next step, scheduled while ``in_flight`` still runs and before its
+        sampled tokens are known, assuming every sequence it samples continues with one more token.
+
+        Each running request gets that one token (``token_from_previous_step``: the worker reads it from
+        the in-flight step's sampled ids on the device) and a slot for it; nothing else about the
+        request changes until ``update_from_output(in_flight, ...)`` runs. A request the in-flight step
+        finishes by length is left out (that stop is known now); one it finishes by EOS, a stop token or
+        a stop string computes one token too many, which ``update_from_output`` drops (the request is
+        gone by then) and whose slot went back to the pool with the request's blocks.
+
+        Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
+        step is not the plain continuation of the last one: requests wait or are swapped out (they may
+        be admitted), a request of ``running`` is not sampled by ``in_flight`` (a chunked prefill), a
+        beam or a parallel-sampling fork is involved, or a slot would need a preemption. Then the caller
+        waits for ``in_flight`` and calls ``schedule``.
+        """
+        if self.waiting or self.swapped or self._pending_forks or self._awaiting_beam_step:
+            return None
+        running = self.running
+        if not running or len(running) > self.config.max_num_batched_tokens:
+            return None
+        sampled_ids = {item.request_id for item in in_flight.scheduled if item.needs_sample}
+        max_model_len = self.config.max_model_len
+        continuing: list[Request] = []
+        for request in running:
+            if request.is_beam or request.request_id not in sampled_ids:
+                return None
+            # After the in-flight token: finished by length for sure, whatever that token is.
+            if (
+                len(request.output_token_ids) + 1 >= request.stop.max_tokens
+                or len(request.all_token_ids) + 1 >= max_model_len
+            ):
+                continue
+            continuing.append(request)
+        if not continuing:
+            return None
+        out = SchedulerOutput()
+        append_slots = self.kv.append_slots
+        items = out.scheduled
+        for request in continuing:
+            # The in-flight step computes the request's last known token; this one computes the next.
+            position = len(request.all_token_ids)
+            # NOTE: slots taken here for requests before a failing one stay in their tables: the
+            # ``schedule`` that follows asks for the same slots and finds them there.
+            if append_slots(request, 1, position) is None:
+                return None
+            items.append(
+                ScheduledRequest(
+                    request.request_id,
+                    [0],
+                    position,
+                    self.kv.get_block_ids(request.request_id),
+                    True,
+                    token_from_previous_step=True,
+                )
+            )
+        out.finished_request_ids = self._finished_since_last_step
+        self._finished_since_last_step = set()
+        out.block_copies = self.kv.take_block_copies()
+        return out
+
     def _next_to_admit(self) -> Request | None:
         """The oldest of the swapped and the waiting requests."""
         swapped = self.swapped[0] if self.swapped else None
@@ -339,7 +401,9 @@ class Scheduler:
             if announced.request_id in self._new_request_ids:
                 self._new_request_ids.discard(announced.request_id)
                 out.new_requests.append(
-                    NewRequestData(announced.request_id, announced.prompt_token_ids, announced.sampling_params)
+                    NewRequestData(
+                        announced.request_id, announced.prompt_token_ids, announced.sampling_params
+                    )
                 )
 
     def _add_running(self, request: Request) -> None:
