@@ -182,7 +182,7 @@ def test_schedule_ahead_declines_while_requests_wait():
 
 
 def test_async_scheduling_is_on_by_default_only_with_cuda(checkpoint):
-    assert not LLM(str(checkpoint), dtype="float32").engine.async_scheduling
+    assert not LLM(str(checkpoint), dtype="float32", device="cpu").engine.async_scheduling
     if torch.cuda.is_available():
         assert LLM(str(checkpoint)).engine.async_scheduling
 
