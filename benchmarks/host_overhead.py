@@ -162,7 +162,11 @@ def main() -> None:
         f"engine rest {row['engine_rest_ms']:.2f} ms"
     )
     if args.name:
-        print(f"written: {write_result(args.name, {**environment(), 'benchmark': 'host-overhead', **row})}")
+        import pagedllm
+
+        # NOTE: which pagedllm ran (PYTHONPATH may point at another checkout than this script's).
+        result = {**environment(), "benchmark": "host-overhead", "pagedllm_path": pagedllm.__file__, **row}
+        print(f"written: {write_result(args.name, result)}")
 
 
 if __name__ == "__main__":
