@@ -14,3 +14,6 @@ echo "== branch, async scheduling"; dec --profile-dir $OUT --output-json $OUT/de
 echo "== branch, synchronous"; dec --no-async-scheduling --output-json $OUT/decode-sync.json
 cd $ROOT && export PYTHONPATH=/tmp/site:$ROOT
 echo "== main"; dec --output-json $OUT/decode-main.json
+cd $ROOT/.gpuwork/issue6 && export PYTHONPATH=/tmp/site:$PWD
+# Run 1 ran out of its time box in these (each test builds engines with graphs for 256 sequences).
+timeout 170 python3 -m pytest -q -x -m "not slow" tests/test_async_scheduling.py 2>&1 | tail -4
