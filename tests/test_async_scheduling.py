@@ -218,3 +218,25 @@ def test_stop_strings_and_streamed_text_on_smollm2_match_sync():
         assert_all_blocks_free(llm)
     assert texts[True] == texts[False]
     assert any(reason == "stop" for _, _, reason, _ in texts[False][:4])
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_request_id_reused_after_it_finished_samples_with_its_new_parameters(checkpoint, is_async):
+    # The runner reuses a step's sampling tensors while the same ids are sampled: a new request under
+    # a finished one's id must not inherit them.
+    prompts = _prompts(3, seed=17)
+    greedy = SamplingParams(temperature=0.0, max_tokens=8)
+    expected = _results(_llm(checkpoint, False), prompts, greedy)
+    engine = _llm(checkpoint, is_async).engine
+    hot = SamplingParams(temperature=5.0, seed=3, max_tokens=8)
+    for params in (hot, greedy):
+        for i, prompt in enumerate(prompts):
+            engine.add_request(str(i), prompt, params)
+        finished = {}
+        while engine.has_unfinished_requests():
+            finished.update((o.request_id, o) for o in engine.step() if o.finished)
+    got = [
+        (0, c.token_ids, c.finish_reason, c.stop_reason, c.cumulative_logprob)
+        for c in (finished[str(i)].outputs[0] for i in range(len(prompts)))
+    ]
+    assert got == expected

@@ -93,9 +93,10 @@ class ModelRunner:
         return [] if self.graphs is None else list(self.graphs.batch_sizes)
 
     def _update_states(self, sched: SchedulerOutput) -> None:
-        if sched.finished_request_ids or sched.new_requests:
+        if sched.new_requests:
             # NOTE: an id can come back as a new request once its old one is gone: a cached batch
-            # would sample it with the old request's parameters and generator.
+            # would sample it with the old request's parameters and generator. (A request that only
+            # finished changes the sampled ids, so the cache misses by itself.)
             self._last_batch = None
         for request_id in sched.finished_request_ids:
             self._states.pop(request_id, None)
