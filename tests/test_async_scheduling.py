@@ -240,3 +240,40 @@ def test_a_request_id_reused_after_it_finished_samples_with_its_new_parameters(c
         for c in (finished[str(i)].outputs[0] for i in range(len(prompts)))
     ]
     assert got == expected
+
+
+def test_the_server_loop_streams_the_same_results_with_async_scheduling(checkpoint):
+    """``AsyncEngine`` (the server's loop) over an engine that launches steps ahead: requests arriving
+    while others decode, one aborted mid-way; every other stream ends with the offline result."""
+    import asyncio
+
+    from pagedllm.engine.async_engine import AsyncEngine
+
+    prompts = _prompts(6, seed=21)
+    params = SamplingParams(temperature=0.0, max_tokens=12)
+    expected = [ids for _, ids, *_ in _results(_llm(checkpoint, False), prompts, params)]
+    llm = _llm(checkpoint, True)
+
+    async def run() -> list[list[int] | None]:
+        server = AsyncEngine(llm.engine)
+        await server.start()
+
+        async def one(i: int) -> list[int] | None:
+            await asyncio.sleep(0.01 * i)  # arrivals spread over the first steps
+            last = None
+            async for output in server.generate(prompts[i], params, request_id=f"r{i}"):
+                last = output
+                if i == 5 and len(output.outputs[0].token_ids) >= 3:
+                    return None  # leaving the stream aborts the request
+            assert last is not None and last.finished
+            return last.outputs[0].token_ids
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(len(prompts))))
+        finally:
+            await server.shutdown()
+
+    got = asyncio.run(run())
+    assert got[:5] == expected[:5] and got[5] is None
+    assert llm.engine.num_steps_scheduled_ahead > 0
+    assert_all_blocks_free(llm)
