@@ -223,13 +223,15 @@ class KVCacheManager:
         """
         if not self.enable_prefix_caching:
             return
+        start = self._num_registered.get(request.request_id, 0)
+        if request.num_computed_tokens // self.block_size <= start:
+            return  # the common decode step (once per sequence per step): no block filled up
         table = self.block_tables.get(request.request_id)
         if table is None:
             return
         num_full = min(request.num_computed_tokens // self.block_size, len(table))
-        start = self._num_registered.get(request.request_id, 0)
         if num_full <= start:
-            return  # the common decode step: no block filled up
+            return
         hashes = self._hashes_for(request, request.num_computed_tokens)
         for index in range(start, num_full):
             if table[index].block_hash is None:
