@@ -8,12 +8,16 @@ unloaded greedy output, saw a 5xx, or any block or swap slot is still held at id
     python benchmarks/load_test.py --url http://host:8000 --clients 500  # an already running server
 
 Without --url it starts its own server (SmolLM2, float32) with the KV pool and swap space given.
+A model without a tokenizer (`--load-format dummy`) needs `--token-prompts`: prompts of random token
+ids, compared by the token ids generated. On a GPU the server's GPU memory is sampled too (nvidia-smi).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,9 +30,25 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from server_harness import start_server  # noqa: E402
 
-from pagedllm.bench.load_test import run_load_test, wait_idle  # noqa: E402
+from pagedllm.bench.load_test import random_token_prompts, run_load_test, wait_idle  # noqa: E402
 
 BYTES_PER_BLOCK_SMOLLM2_FP32 = 2 * 30 * 3 * 64 * 4 * 16
+
+
+def gpu_memory_mib(pid: int) -> float | None:
+    """GPU memory the process holds, from nvidia-smi (None without one, or if it lists no such pid)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    query = ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]
+    try:
+        lines = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in lines:
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 2 and fields[0] == str(pid):
+            return float(fields[1])
+    return None
 
 
 def main() -> int:
@@ -43,6 +63,11 @@ def main() -> int:
     parser.add_argument("--swap-blocks", type=int, default=64, help="its swap space, in blocks")
     parser.add_argument("--swap-threshold-tokens", type=int, default=16)
     parser.add_argument("--server-args", default="", help="extra arguments for the started server")
+    parser.add_argument(
+        "--token-prompts", type=int, default=0, help="use this many prompts of random token ids"
+    )
+    parser.add_argument("--prompt-len", type=int, nargs=2, default=(8, 128), metavar=("MIN", "MAX"))
+    parser.add_argument("--vocab-size", type=int, default=32000, help="token ids drawn below this")
     parser.add_argument(
         "--soak-seconds", type=float, default=0.0, help="repeat rounds this long, sampling RSS"
     )
@@ -62,6 +87,11 @@ def main() -> int:
         )  # fmt: skip
         url = server.base_url
     process = psutil.Process(server.process.pid) if server is not None else None
+    prompts = (
+        random_token_prompts(args.token_prompts, *args.prompt_len, args.vocab_size)
+        if args.token_prompts
+        else None
+    )
     rounds = []
     rss = []
     start = time.monotonic()
@@ -70,7 +100,7 @@ def main() -> int:
         seed = 0
         while True:
             report = run_load_test(
-                url, args.clients, args.max_tokens, args.disconnect_fraction, seed=seed
+                url, args.clients, args.max_tokens, args.disconnect_fraction, prompts, seed=seed
             ).as_dict()
             report["round"] = seed
             rounds.append(report)
@@ -81,7 +111,11 @@ def main() -> int:
                 with httpx.Client() as client:
                     wait_idle(client, url)
                 rss.append(
-                    {"t_s": round(time.monotonic() - start, 1), "rss_mib": process.memory_info().rss / 2**20}
+                    {
+                        "t_s": round(time.monotonic() - start, 1),
+                        "rss_mib": process.memory_info().rss / 2**20,
+                        "gpu_mib": gpu_memory_mib(process.pid),
+                    }
                 )
             print(json.dumps({k: v for k, v in report.items() if k != "failures"}), flush=True)
             for failure in report["failures"]:
@@ -97,6 +131,8 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     if rss:
         print("RSS MiB after each round:", [round(s["rss_mib"]) for s in rss])
+        if any(s["gpu_mib"] is not None for s in rss):
+            print("GPU MiB after each round:", [s["gpu_mib"] for s in rss])
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -60,6 +60,12 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
         help="auto: swap sequences of at least --swap-threshold-tokens computed tokens, recompute shorter",
     )
     group.add_argument("--swap-threshold-tokens", type=int, default=DEFAULT_SWAP_THRESHOLD_TOKENS)
+    group.add_argument(
+        "--async-scheduling",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="schedule the next decode step while the GPU runs this one (default: on with CUDA)",
+    )
 
 
 def _add_sampling_args(parser: argparse.ArgumentParser, max_tokens: int) -> None:
@@ -97,6 +103,7 @@ def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "swap_space": args.swap_space,
         "preemption_mode": args.preemption_mode,
         "swap_threshold_tokens": args.swap_threshold_tokens,
+        "async_scheduling": args.async_scheduling,
     }
 
 

@@ -50,6 +50,9 @@ class EngineConfig:
     swap_space: float | None = None  # GiB of CPU swap space for preemption; None: 4 on CUDA, 0 on CPU
     preemption_mode: str = "auto"  # auto (by cost), recompute, or swap
     swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS  # auto: swap from this many tokens up
+    # Schedule the next decode step while the device runs this one (vLLM's --async-scheduling); None:
+    # on with CUDA, off on a CPU (where the model runs on the host's own thread: nothing to overlap).
+    async_scheduling: bool | None = None
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in _DTYPES:
@@ -90,6 +93,9 @@ class EngineConfig:
             raise ValueError(
                 f"swap_threshold_tokens must be an integer >= 0, got {self.swap_threshold_tokens!r}"
             )
+
+    def uses_async_scheduling(self, device: torch.device) -> bool:
+        return device.type == "cuda" if self.async_scheduling is None else self.async_scheduling
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -58,6 +58,7 @@ class LLM:
         swap_space: float | None = None,
         preemption_mode: str = "auto",
         swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS,
+        async_scheduling: bool | None = None,
     ) -> None:
         self.config = EngineConfig(
             model=model,
@@ -80,6 +81,7 @@ class LLM:
             swap_space=swap_space,
             preemption_mode=preemption_mode,
             swap_threshold_tokens=swap_threshold_tokens,
+            async_scheduling=async_scheduling,
         )
         self.engine = LLMEngine(self.config)
         self._batch_counter = 0

@@ -79,3 +79,42 @@ def test_kv_cache_is_sized_by_profiling_and_fails_clearly_when_nothing_fits(conf
     del llm
     with pytest.raises(ValueError, match="max_model_len"):
         LLM(str(config_path), load_format="dummy", kv_cache_memory_bytes=1 << 16, max_model_len=2048)
+
+
+@needs_cuda
+def test_async_scheduling_generates_the_same_tokens_as_synchronous_steps(config_path):
+    pytest.importorskip("triton")
+    from pagedllm import LLM, SamplingParams
+
+    rng = random.Random(1)
+    prompts = [[rng.randrange(1, 4000) for _ in range(rng.randint(1, 300))] for _ in range(37)]
+    max_tokens = [rng.randint(1, 40) for _ in prompts]
+
+    def make_llm(is_async: bool) -> LLM:
+        return LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            kv_cache_memory_bytes=1 << 28,
+            max_num_seqs=24,
+            async_scheduling=is_async,
+        )
+
+    llm = make_llm(False)
+    free = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False)
+    # Stop tokens the sequences produce mid-way: requests end at unforeseen steps while the next step
+    # is already in flight (async), and waiting requests are admitted in their place.
+    early = {t for o in free for t in o.outputs[0].token_ids[:3]}
+    seen = [t for o in free for t in o.outputs[0].token_ids[3:] if t not in early]
+    stops = sorted(set(seen), key=seen.count)[-2:]
+    params = [SamplingParams(temperature=0.0, max_tokens=n, stop_token_ids=stops) for n in max_tokens]
+    outputs = {}
+    for is_async in (False, True):
+        llm = make_llm(is_async)
+        outputs[is_async] = [
+            (o.outputs[0].token_ids, o.outputs[0].finish_reason)
+            for o in llm.generate(prompts, params, use_tqdm=False)
+        ]
+        assert llm.engine.num_steps_scheduled_ahead > 0 or not is_async
+        del llm
+    assert outputs[True] == outputs[False]

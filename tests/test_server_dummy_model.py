@@ -9,6 +9,8 @@ import httpx
 import pytest
 from server_harness import start_server
 
+from pagedllm.bench.load_test import random_token_prompts, run_load_test, unloaded_outputs
+
 TINY_LLAMA = {
     "architectures": ["LlamaForCausalLM"],
     "hidden_size": 64,
@@ -34,7 +36,13 @@ def dummy_server(tmp_path_factory):
 
 
 def test_streamed_chunks_of_a_tokenizer_less_model_carry_token_ids(dummy_server):
-    payload = {"prompt": [5, 6, 7, 8], "max_tokens": 6, "stream": True, "ignore_eos": True}
+    payload = {
+        "prompt": [5, 6, 7, 8],
+        "max_tokens": 6,
+        "temperature": 0.0,
+        "stream": True,
+        "ignore_eos": True,
+    }
     token_ids: list[int] = []
     url = f"{dummy_server.base_url}/v1/completions"
     with httpx.stream("POST", url, json=payload, timeout=60) as response:
@@ -46,6 +54,7 @@ def test_streamed_chunks_of_a_tokenizer_less_model_carry_token_ids(dummy_server)
                 token_ids += choice["token_ids"]
     whole = httpx.post(url, json={**payload, "stream": False}, timeout=60).json()
     assert len(token_ids) == 6 == whole["usage"]["completion_tokens"]
+    assert whole["choices"][0]["token_ids"] == token_ids  # greedy: the same ids whole as streamed
     assert all(0 <= t < TINY_LLAMA["vocab_size"] for t in token_ids)
 
 
@@ -53,3 +62,15 @@ def test_a_text_prompt_to_a_tokenizer_less_model_is_a_clear_400(dummy_server):
     response = httpx.post(f"{dummy_server.base_url}/v1/completions", json={"prompt": "hello"}, timeout=60)
     assert response.status_code == 400
     assert "token ids" in response.json()["error"]["message"]
+
+
+def test_the_load_test_checks_a_tokenizer_less_model_by_its_token_ids(dummy_server):
+    prompts = random_token_prompts(6, 4, 40, TINY_LLAMA["vocab_size"])
+    assert [len(p) for p in prompts] == [4, 11, 18, 25, 32, 40]
+    # what the clients are compared with: 8 ids per prompt, not an empty text that anything matches
+    references = unloaded_outputs(dummy_server.base_url, prompts, 8, headers={})
+    assert all(text == "" and len(ids) == 8 for text, ids in references)
+    report = run_load_test(dummy_server.base_url, 24, max_tokens=8, prompts=prompts)
+    assert report.num_failed == report.num_mismatched == report.num_5xx == 0
+    assert report.num_completed + report.num_disconnects == 24
+    assert report.blocks_leaked == 0

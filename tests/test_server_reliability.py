@@ -76,6 +76,38 @@ def test_limits_cap_an_unset_max_tokens_and_oversized_bodies_are_a_413(limited_s
     assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 2
 
 
+@pytest.mark.slow
+def test_a_chunked_body_without_content_length_is_held_to_the_same_limit(limited_server):
+    url = f"{limited_server.base_url}/v1/completions"
+
+    def chunked(body: bytes):  # a generator body: httpx sends it chunked, with no Content-Length
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    headers = {"Content-Type": "application/json"}
+    big = json.dumps({"prompt": "x" * 5000}).encode()
+    error = _error(httpx.post(url, content=chunked(big), headers=headers, timeout=30), 413)
+    assert "--max-request-body-bytes" in error["message"]
+    small = json.dumps({"prompt": "Hello", "max_tokens": 2}).encode()
+    response = httpx.post(url, content=chunked(small), headers=headers, timeout=60)
+    assert response.status_code == 200, response.text  # under the limit, replayed to the route whole
+    assert response.json()["usage"]["completion_tokens"] == 2
+
+
+@pytest.mark.slow
+def test_the_openapi_schema_lists_the_errors_the_server_answers_not_fastapis_422(limited_server):
+    schema = httpx.get(f"{limited_server.base_url}/openapi.json", timeout=30).json()
+    completions = schema["paths"]["/v1/completions"]["post"]["responses"]
+    assert "422" not in json.dumps(schema["paths"])
+    assert {"200", "400", "401", "404", "413", "503"} <= set(completions)
+    assert completions["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    # The 400 the server really sends for a wrong type fits the advertised body.
+    error = _error(httpx.post(f"{limited_server.base_url}/v1/completions", json={"prompt": 3.5}), 400)
+    required = schema["components"]["schemas"]["ErrorResponse"]["properties"]["error"]["required"]
+    assert set(required) == set(error)
+    assert "503" not in schema["paths"]["/tokenize"]["post"]["responses"]
+
+
 def test_request_limits_validate_their_values():
     with pytest.raises(ValueError, match="max_n must be an integer >= 1"):
         RequestLimits(max_n=0)

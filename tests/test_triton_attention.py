@@ -8,6 +8,7 @@ unwritten output or a read past a sequence's context fails), and scatters blocks
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 
@@ -31,6 +32,9 @@ from pagedllm.attention.triton import (  # noqa: E402
     paged_prefill_attention,
     write_kv_cache,
 )
+from pagedllm.attention.triton import decode as triton_decode  # noqa: E402
+from pagedllm.attention.triton.decode import DecodeLaunch  # noqa: E402
+from pagedllm.attention.triton.prefill import PrefillLaunch  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1e-2}
@@ -159,19 +163,101 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
     scale = head_dim**-0.5
     ref = reference_attention(query, cache, metadata, scale)
     for num_splits in SPLIT_COUNTS:
+        # fused: the last split merges (counter); not fused: the second pass merges.
+        for fused in (None,) if num_splits in (None, 1) else (True, False):
+            out = torch.full_like(query, float("nan"))
+            paged_decode_attention(
+                out,
+                query,
+                cache,
+                metadata.block_tables,
+                metadata.seq_lens,
+                metadata.query_start_loc,
+                metadata.max_seq_len,
+                scale,
+                num_splits=num_splits,
+                launch=DecodeLaunch(fused_merge=fused),
+            )
+            assert_close(out, ref, dtype)
+    assert_counters_zero(query.device)
+
+
+# (block_size, num_heads, num_kv_heads, head_dim, kv_heads_per_program): several KV heads per program, their
+# dims side by side (the Qwen2.5-0.5B layout reads a token's K row in one piece); a head dim not a power of 2.
+KV_BLOCK_SHAPES = (
+    [(16, 14, 2, 64, 2), (8, 16, 4, 64, 2), (32, 12, 4, 96, 4), (16, 8, 8, 32, 8)]
+    if ON_GPU
+    else [(16, 6, 2, 32, 2), (8, 8, 4, 24, 2), (16, 4, 4, 16, 4)]
+)
+
+
+@pytest.mark.parametrize(
+    ("block_size", "num_heads", "num_kv_heads", "head_dim", "per_program"), KV_BLOCK_SHAPES
+)
+def test_decode_with_several_kv_heads_per_program_matches_reference(
+    block_size, num_heads, num_kv_heads, head_dim, per_program
+):
+    dtype = DTYPES[-1]
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+    ref = reference_attention(query, cache, metadata, 0.15)
+    for num_splits, fused in ((1, None), (3, True), (3, False)):
         out = torch.full_like(query, float("nan"))
         paged_decode_attention(
-            out,
-            query,
-            cache,
-            metadata.block_tables,
-            metadata.seq_lens,
-            metadata.query_start_loc,
-            metadata.max_seq_len,
-            scale,
-            num_splits=num_splits,
-        )
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.15, num_splits=num_splits,
+            launch=DecodeLaunch(fused_merge=fused, kv_heads_per_program=per_program),
+        )  # fmt: skip
         assert_close(out, ref, dtype)
+    assert_counters_zero(query.device)
+
+
+def test_decode_plan_joins_kv_heads_only_for_long_splits_of_narrow_rows():
+    plan = triton_decode.choose_decode_plan
+    # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces
+    assert plan(64, 2, 64, 4096, 132) == (2, 5)
+    assert plan(64, 2, 64, 16384, 132) == (2, 5)
+    assert plan(16, 2, 64, 16384, 132) == (2, 17)
+    assert plan(64, 2, 64, 1024, 132) == (1, 3)  # splits would be 256 tokens
+    assert plan(256, 2, 64, 4096, 132) == (1, 1)  # no split needed: one head per program
+    # Llama-3.1-8B layout (8 KV heads of 128): rows too wide, never joint
+    assert plan(16, 8, 128, 16384, 132) == (1, 3)
+
+
+def assert_counters_zero(device: torch.device) -> None:
+    """The fused merge leaves every counter at zero for the next launch (CUDA-graph replays too)."""
+    workspace = triton_decode._WORKSPACES.get(device)
+    if workspace is not None:
+        counters = workspace[: triton_decode._COUNTER_SLOTS[device]].view(torch.int32)
+        assert int(counters.abs().sum()) == 0
+
+
+@pytest.mark.parametrize("num_splits", [2, 3] if not ON_GPU else [2, 3, 5, 8])
+def test_fused_merge_is_repeatable_and_skips_prefills_in_mixed_batches(num_splits):
+    """Back-to-back fused launches on fresh inputs (stale counters would merge early or never), and a
+    mixed batch with decodes_only: the prefill sequences' outputs stay untouched."""
+    dtype = torch.bfloat16 if ON_GPU else torch.float32
+    block_size, num_heads, num_kv_heads, head_dim = (16, 14, 2, 64) if ON_GPU else (8, 6, 2, 32)
+    for _ in range(3):
+        seqs = [*ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size), (70, 5), (40, 40)]
+        random.shuffle(seqs)
+        cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+        num_tokens = metadata.query_start_loc_host[-1]
+        query = torch.randn(num_tokens, num_heads, head_dim, dtype=dtype, device=DEVICE)
+        ref = reference_attention(query, cache, metadata, 0.1)
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.1, num_splits=num_splits, decodes_only=True,
+            launch=DecodeLaunch(fused_merge=True),
+        )  # fmt: skip
+        starts = metadata.query_start_loc_host
+        decode_rows = [a for a, b in itertools.pairwise(starts) if b - a == 1]
+        other_rows = sorted(set(range(num_tokens)) - set(decode_rows))
+        assert out[other_rows].isnan().all(), "a prefill sequence's rows were written by the decode kernel"
+        assert_close(out[decode_rows], ref[decode_rows], dtype)
+        assert_counters_zero(query.device)
 
 
 # -- prefill / extend / mixed ----------------------------------------------------------------------
@@ -201,6 +287,21 @@ def test_prefill_kernel_matches_reference_on_a_mixed_batch(
         out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, scale
     )
     assert_close(out, reference_attention(query, cache, metadata, scale), dtype)
+
+
+def test_prefill_sequence_search_over_several_chunks():
+    """The tile -> sequence search reads the sequence starts a chunk at a time: with 2 per chunk, a
+    batch of 7 sequences takes 4 chunks (the last one partial)."""
+    dtype = torch.float32
+    seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
+    cache, metadata = make_paged_batch(seqs, 16, 2, 32, dtype)
+    query = torch.randn(metadata.query_start_loc_host[-1], 4, 32, dtype=dtype, device=DEVICE)
+    out = torch.full_like(query, float("nan"))
+    paged_prefill_attention(
+        out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, 0.2,
+        launch=PrefillLaunch(search_chunk=2),
+    )  # fmt: skip
+    assert_close(out, reference_attention(query, cache, metadata, 0.2), dtype)
 
 
 @pytest.mark.parametrize("mixed_batch", ["split", "unified"])

@@ -6,7 +6,8 @@ For each batch size: ``batch`` requests with ``context`` prompt tokens are prefi
 - ``step_ms``: ``LLMEngine.step()`` wall time; ``floor_ms``: every weight byte plus every live K/V byte
   once at the measured copy bandwidth; ``x_floor`` their ratio.
 - ``schedule_ms``, ``execute_ms`` (inputs, replay or forward, sampling: ends on the token read-back),
-  ``rest_ms`` (scheduler update, detokenize, stop checks, outputs).
+  ``rest_ms`` (scheduler update, detokenize, stop checks, outputs); synchronous steps only (with async
+  scheduling the parts overlap the device and each other: None).
 - ``gpu_ms``: a replay of the step's captured graph alone, timed with CUDA events (the GPU's work);
   ``host_overhead_share`` = 1 - gpu_ms / step_ms: the share of the step the GPU waits for Python.
 With ``--profile-dir`` a torch.profiler trace summary of a few steps is written there as text.
@@ -83,10 +84,13 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
     for _ in range(4):
         engine.step()
 
+    is_async = engine.async_scheduling
     schedule = _Timed(engine.scheduler.schedule)
     execute = _Timed(engine.runner.execute)
-    engine.scheduler.schedule = schedule  # type: ignore[method-assign]
-    engine.runner.execute = execute  # type: ignore[method-assign]
+    if not is_async:
+        engine.scheduler.schedule = schedule  # type: ignore[method-assign]
+        engine.runner.execute = execute  # type: ignore[method-assign]
+    num_ahead = engine.num_steps_scheduled_ahead
     step_times, floors = [], []
     for _ in range(args.steps):
         contexts = [r.num_computed_tokens + 1 for r in engine.scheduler.running]
@@ -97,7 +101,14 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
         engine.step()
         step_times.append(time.perf_counter() - start)
 
-    rest = [s - a - b for s, a, b in zip(step_times, schedule.times, execute.times, strict=True)]
+    num_ahead = engine.num_steps_scheduled_ahead - num_ahead
+    if is_async and num_ahead != args.steps:
+        raise RuntimeError(f"only {num_ahead} of {args.steps} timed steps were scheduled ahead")
+    rest = (
+        []
+        if is_async
+        else [s - a - b for s, a, b in zip(step_times, schedule.times, execute.times, strict=True)]
+    )
     gpu_ms = None
     graphs = engine.runner.graphs
     if graphs is not None and device.type == "cuda":
@@ -124,9 +135,10 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
         "step_ms": step_ms,
         "floor_ms": floor_ms,
         "x_floor": step_ms / floor_ms,
-        "schedule_ms": _median_ms(schedule.times),
-        "execute_ms": _median_ms(execute.times),
-        "rest_ms": _median_ms(rest),
+        "async_scheduling": is_async,
+        "schedule_ms": None if is_async else _median_ms(schedule.times),
+        "execute_ms": None if is_async else _median_ms(execute.times),
+        "rest_ms": None if is_async else _median_ms(rest),
         "gpu_ms": gpu_ms,
         "gpu_x_floor": None if gpu_ms is None else gpu_ms / floor_ms,
         "host_overhead_share": None if gpu_ms is None else 1 - gpu_ms / step_ms,
@@ -167,9 +179,13 @@ def cmd_decode(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         gpu = "-" if r["gpu_ms"] is None else f"{r['gpu_ms']:.3f}"
         gpu_x = "-" if r["gpu_x_floor"] is None else f"{r['gpu_x_floor']:.2f}"
         host = "-" if r["host_overhead_share"] is None else f"{r['host_overhead_share']:.0%}"
+        parts = "".join(
+            f"{'-' if r[k] is None else format(r[k], '.2f'):>7}"
+            for k in ("schedule_ms", "execute_ms", "rest_ms")
+        )
         print(
             f"{r['batch']:>6}{r['step_ms']:>9.3f}{r['floor_ms']:>8.3f}{r['x_floor']:>8.2f}{gpu:>8}{gpu_x:>7}"
-            f"{host:>7}{r['schedule_ms']:>7.2f}{r['execute_ms']:>7.2f}{r['rest_ms']:>7.2f}"
+            f"{host:>7}{parts}"
         )
     if args.output_json:
         result = {

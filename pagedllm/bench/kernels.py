@@ -20,6 +20,7 @@ Mixed: a chunk of prefill beside many decodes, in the backend's two mixed-batch 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -41,7 +42,7 @@ import torch.nn.functional as F
 
 from pagedllm.attention.metadata import AttentionMetadata
 from pagedllm.attention.triton import TritonAttentionBackend, paged_decode_attention, paged_prefill_attention
-from pagedllm.attention.triton.decode import DecodeLaunch, choose_num_splits
+from pagedllm.attention.triton.decode import DecodeLaunch, choose_decode_plan, choose_num_splits
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
 
@@ -221,7 +222,12 @@ def bench_decode(
     outs = [torch.full_like(s.query, float("nan")) for s in sets]
     scale = layout[2] ** -0.5
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
-    splits = num_splits or choose_num_splits(batch, layout[1], context, sms)
+    if num_splits is None and launch.kv_heads_per_program is None:  # the kernel's own choice
+        kv_per_prog, splits = choose_decode_plan(batch, layout[1], layout[2], context, sms)
+        launch = dataclasses.replace(launch, kv_heads_per_program=kv_per_prog)
+    else:
+        kv_per_prog = launch.kv_heads_per_program or 1
+        splits = num_splits or choose_num_splits(batch, layout[1] // kv_per_prog, context, sms)
 
     def run(i: int) -> None:
         s = sets[i]
@@ -251,6 +257,7 @@ def bench_decode(
         "dtype": dtype_name,
         "layout": "head-major" if head_major else "standard",
         "num_splits": splits,
+        "kv_heads_per_program": kv_per_prog,
         "launch": {"block_n": launch.block_n, "num_warps": launch.num_warps, "num_stages": launch.num_stages},
         "num_rotated_sets": len(sets),
         "kv_bytes": num_bytes,

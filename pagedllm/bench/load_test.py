@@ -11,13 +11,19 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-DEFAULT_PROMPTS = [
+# A prompt as text, or as token ids (a model without a tokenizer, e.g. dummy weights, takes only ids).
+Prompt = str | list[int]
+# What a request generated: its text and, from a model without a tokenizer, its token ids.
+Generated = tuple[str, list[int]]
+
+DEFAULT_PROMPTS: list[Prompt] = [
     f"Tell me a story about a {who} who wants to {what}."
     for who in ("cat", "robot", "wizard", "pirate", "farmer", "dragon", "teacher", "sailor")
     for what in ("fly", "sing", "cook")
@@ -30,7 +36,7 @@ class LoadReport:
     num_requests: int
     num_disconnects: int  # clients that hung up mid-stream on purpose
     num_completed: int
-    num_mismatched: int  # completed with text other than the unloaded greedy output
+    num_mismatched: int  # completed with output other than the unloaded greedy output
     num_failed: int  # HTTP errors, error events, transport errors (disconnects excluded)
     num_5xx: int
     preemptions_recompute: int
@@ -47,6 +53,15 @@ class LoadReport:
         return asdict(self)
 
 
+def random_token_prompts(
+    num_prompts: int, min_len: int, max_len: int, vocab_size: int, seed: int = 0
+) -> list[Prompt]:
+    """Prompts of random token ids with lengths spread evenly over [min_len, max_len]."""
+    rng = random.Random(seed)
+    lengths = [min_len + (max_len - min_len) * i // max(1, num_prompts - 1) for i in range(num_prompts)]
+    return [[rng.randrange(vocab_size) for _ in range(length)] for length in lengths]
+
+
 def read_metrics(client: httpx.Client, base_url: str) -> dict[str, float]:
     """Samples of /metrics by name (labels other than model_name folded into the name as name{k=v})."""
     text = client.get(f"{base_url}/metrics", timeout=30.0).text
@@ -58,7 +73,7 @@ def read_metrics(client: httpx.Client, base_url: str) -> dict[str, float]:
     return samples
 
 
-def _body(prompt: str, max_tokens: int, stream: bool) -> dict[str, Any]:
+def _body(prompt: Prompt, max_tokens: int, stream: bool) -> dict[str, Any]:
     return {
         "prompt": prompt,
         "max_tokens": max_tokens,
@@ -69,22 +84,24 @@ def _body(prompt: str, max_tokens: int, stream: bool) -> dict[str, Any]:
 
 
 def unloaded_outputs(
-    base_url: str, prompts: list[str], max_tokens: int, headers: dict[str, str]
-) -> list[str]:
-    """Each prompt's greedy text, one request at a time (nothing else running: no preemption)."""
+    base_url: str, prompts: Sequence[Prompt], max_tokens: int, headers: dict[str, str]
+) -> list[Generated]:
+    """Each prompt's greedy output, one request at a time (nothing else running: no preemption)."""
     with httpx.Client(headers=headers, timeout=300.0) as client:
-        texts = []
+        outputs = []
         for prompt in prompts:
             response = client.post(f"{base_url}/v1/completions", json=_body(prompt, max_tokens, False))
             response.raise_for_status()
-            texts.append(response.json()["choices"][0]["text"])
-        return texts
+            choice = response.json()["choices"][0]
+            outputs.append((choice["text"], choice.get("token_ids", [])))
+        return outputs
 
 
 @dataclass
 class _Result:
     status: int | None = None
     text: str = ""
+    token_ids: list[int] = field(default_factory=list)  # from a model without a tokenizer
     error: str | None = None
     disconnected: bool = False
     latency: float | None = None
@@ -92,7 +109,7 @@ class _Result:
 
 
 async def _client(
-    http: httpx.AsyncClient, base_url: str, prompt: str, max_tokens: int, hang_up_after: int | None
+    http: httpx.AsyncClient, base_url: str, prompt: Prompt, max_tokens: int, hang_up_after: int | None
 ) -> _Result:
     result = _Result()
     start = time.monotonic()
@@ -117,7 +134,9 @@ async def _client(
                     return result
                 if result.ttft is None:
                     result.ttft = time.monotonic() - start
-                result.text += "".join(choice["text"] for choice in event["choices"])
+                for choice in event["choices"]:
+                    result.text += choice["text"]
+                    result.token_ids += choice.get("token_ids", [])
                 num_chunks += 1
                 if hang_up_after is not None and num_chunks >= hang_up_after:
                     result.disconnected = True
@@ -137,7 +156,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _run_clients(
     base_url: str,
-    prompts: list[str],
+    prompts: Sequence[Prompt],
     num_clients: int,
     max_tokens: int,
     disconnect_fraction: float,
@@ -189,7 +208,7 @@ def run_load_test(
     num_clients: int,
     max_tokens: int = 32,
     disconnect_fraction: float = 0.1,
-    prompts: list[str] | None = None,
+    prompts: Sequence[Prompt] | None = None,
     api_key: str | None = None,
     seed: int = 0,
 ) -> LoadReport:
@@ -214,9 +233,10 @@ def run_load_test(
         if result.error is not None:
             num_failed += 1
             failures.append(f"client {i}: {result.error}")
-        elif result.text != references[prompt_index[i]]:
+        elif (result.text, result.token_ids) != references[prompt_index[i]]:
             num_mismatched += 1
-            failures.append(f"client {i}: got {result.text!r}, unloaded {references[prompt_index[i]]!r}")
+            got = (result.text, result.token_ids)
+            failures.append(f"client {i}: got {got!r}, unloaded {references[prompt_index[i]]!r}")
         else:
             num_completed += 1
     latencies = [r.latency for r in results if r.latency is not None]

@@ -101,17 +101,24 @@ class ContiguousKVCacheManager(KVCacheManager):
         blocks = self.pool.blocks[start : start + self.blocks_per_reservation]
         self.pool.touch(blocks)  # takes the slab's (free) blocks out of the free queue
         self.block_tables[request.request_id] = blocks
+        self._block_ids[request.request_id] = [block.block_id for block in blocks]
         self._slab_of[request.request_id] = slab
         return list(blocks)
 
-    def append_slots(self, request: Request, num_new_tokens: int) -> list[KVCacheBlock] | None:
+    def append_slots(
+        self, request: Request, num_new_tokens: int, num_computed_tokens: int | None = None
+    ) -> list[KVCacheBlock] | None:
         """Growth is already paid for: always ``[]``."""
         assert request.request_id in self.block_tables, f"{request.request_id} holds no reservation"
-        self._check_within_reservation(request, num_new_tokens)
+        self._check_within_reservation(request, num_new_tokens, num_computed_tokens)
         return []
 
-    def _check_within_reservation(self, request: Request, num_new_tokens: int) -> None:
-        num_tokens = request.num_computed_tokens + num_new_tokens
+    def _check_within_reservation(
+        self, request: Request, num_new_tokens: int, num_computed_tokens: int | None = None
+    ) -> None:
+        if num_computed_tokens is None:
+            num_computed_tokens = request.num_computed_tokens
+        num_tokens = num_computed_tokens + num_new_tokens
         # NOTE: the scheduler finishes every sequence at max_model_len, so this never fires; if it did,
         # returning None would make the scheduler preempt innocent requests for a block nobody can give.
         assert num_tokens <= self.blocks_per_reservation * self.block_size, (

@@ -126,11 +126,14 @@ class Request:
 
     def check_token_stop(self) -> RequestStatus | None:
         """Finish status after the newest output token, or None to continue."""
-        if self.num_output_tokens >= self.stop.min_tokens:
+        # NOTE: once per sequence per step: locals, no properties.
+        num_output_tokens = len(self.output_token_ids)
+        stop = self.stop
+        if num_output_tokens >= stop.min_tokens:
             last = self.output_token_ids[-1]
-            if last == self.stop.eos_token_id or last in self.stop.stop_token_ids:
-                self.stop_reason = None if last == self.stop.eos_token_id else last
+            if last == stop.eos_token_id or last in stop.stop_token_ids:
+                self.stop_reason = None if last == stop.eos_token_id else last
                 return RequestStatus.FINISHED_STOPPED
-        if self.num_output_tokens >= self.stop.max_tokens:
+        if num_output_tokens >= stop.max_tokens:
             return RequestStatus.FINISHED_LENGTH
         return None

@@ -203,28 +203,30 @@ class Scheduler:
         out = SchedulerOutput(finished_request_ids=self._finished_since_last_step)
         self._finished_since_last_step = set()
         budget = self.config.max_num_batched_tokens
-        scheduled: list[Request] = []
-        num_new_tokens: dict[str, int] = {}
+        scheduled: list[tuple[Request, int]] = []  # (request, its new tokens this step)
         preempted: list[Request] = []
 
         # Running requests, oldest first. Victims of preemption come from the back of `running`.
+        # NOTE: the hot loop of a step (once per running request): locals instead of attribute lookups.
+        running = self.running
+        awaiting = self._awaiting_beam_step
+        append_slots = self.kv.append_slots
         index = 0
-        while index < len(self.running) and budget > 0:
-            request = self.running[index]
-            if request.request_id in self._awaiting_beam_step:
+        while index < len(running) and budget > 0:
+            request = running[index]
+            if awaiting and request.request_id in awaiting:
                 index += 1
                 continue
-            num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+            num_new = min(len(request.all_token_ids) - request.num_computed_tokens, budget)
             assert num_new > 0, f"{request.request_id} is running with nothing to compute"
-            while self.kv.append_slots(request, num_new) is None:
-                victim = self.running.pop()
+            while append_slots(request, num_new) is None:
+                victim = running.pop()
                 self._preempt(victim, out)
                 preempted.append(victim)
                 if victim is request:
                     break
             else:
-                scheduled.append(request)
-                num_new_tokens[request.request_id] = num_new
+                scheduled.append((request, num_new))
                 budget -= num_new
                 index += 1
                 continue
@@ -259,22 +261,78 @@ class Scheduler:
             num_seats += 1 + num_children
             request.status = RequestStatus.RUNNING
             self._add_running(request)
-            scheduled.append(request)
-            num_new_tokens[request.request_id] = num_new
+            scheduled.append((request, num_new))
             budget -= num_new
 
-        for request in scheduled:
-            item = self._scheduled_request(request, num_new_tokens[request.request_id])
-            out.scheduled.append(item)
-            for announced in [request, *(self.requests[i] for i in item.fork_request_ids)]:
-                if announced.request_id in self._new_request_ids:
-                    self._new_request_ids.discard(announced.request_id)
-                    out.new_requests.append(
-                        NewRequestData(
-                            announced.request_id, announced.prompt_token_ids, announced.sampling_params
-                        )
-                    )
+        items = out.scheduled
+        for request, num_new in scheduled:
+            item = self._scheduled_request(request, num_new)
+            items.append(item)
+            if self._new_request_ids:
+                self._announce(request, item, out)
         out.preempted_request_ids = {r.request_id for r in preempted}
+        out.block_copies = self.kv.take_block_copies()
+        return out
+
+    def schedule_ahead(self, in_flight: SchedulerOutput) -> SchedulerOutput | None:
+        """Async scheduling: the next step, scheduled while ``in_flight`` still runs and before its
+        sampled tokens are known, assuming every sequence it samples continues with one more token.
+
+        Each running request gets that one token (``token_from_previous_step``: the worker reads it from
+        the in-flight step's sampled ids on the device) and a slot for it; nothing else about the
+        request changes until ``update_from_output(in_flight, ...)`` runs. A request the in-flight step
+        finishes by length is left out (that stop is known now); one it finishes by EOS, a stop token or
+        a stop string computes one token too many, which ``update_from_output`` drops (the request is
+        gone by then) and whose slot went back to the pool with the request's blocks.
+
+        Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
+        step is not the plain continuation of the last one: requests wait or are swapped out (they may
+        be admitted), a request of ``running`` is not sampled by ``in_flight`` (a chunked prefill), a
+        beam or a parallel-sampling fork is involved, or a slot would need a preemption. Then the caller
+        waits for ``in_flight`` and calls ``schedule``.
+        """
+        if self.waiting or self.swapped or self._pending_forks or self._awaiting_beam_step:
+            return None
+        running = self.running
+        if not running or len(running) > self.config.max_num_batched_tokens:
+            return None
+        sampled_ids = {item.request_id for item in in_flight.scheduled if item.needs_sample}
+        max_model_len = self.config.max_model_len
+        continuing: list[Request] = []
+        for request in running:
+            if request.is_beam or request.request_id not in sampled_ids:
+                return None
+            # After the in-flight token: finished by length for sure, whatever that token is.
+            if (
+                len(request.output_token_ids) + 1 >= request.stop.max_tokens
+                or len(request.all_token_ids) + 1 >= max_model_len
+            ):
+                continue
+            continuing.append(request)
+        if not continuing:
+            return None
+        out = SchedulerOutput()
+        append_slots = self.kv.append_slots
+        items = out.scheduled
+        for request in continuing:
+            # The in-flight step computes the request's last known token; this one computes the next.
+            position = len(request.all_token_ids)
+            # NOTE: slots taken here for requests before a failing one stay in their tables: the
+            # ``schedule`` that follows asks for the same slots and finds them there.
+            if append_slots(request, 1, position) is None:
+                return None
+            items.append(
+                ScheduledRequest(
+                    request.request_id,
+                    [0],
+                    position,
+                    self.kv.get_block_ids(request.request_id),
+                    True,
+                    token_from_previous_step=True,
+                )
+            )
+        out.finished_request_ids = self._finished_since_last_step
+        self._finished_since_last_step = set()
         out.block_copies = self.kv.take_block_copies()
         return out
 
@@ -322,17 +380,31 @@ class Scheduler:
 
     def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
         start = request.num_computed_tokens
+        request_id = request.request_id
+        all_token_ids = request.all_token_ids
         item = ScheduledRequest(
-            request_id=request.request_id,
-            token_ids=request.all_token_ids[start : start + num_new],
-            start_position=start,
-            block_ids=self.kv.get_block_ids(request.request_id),
-            needs_sample=start + num_new == request.num_tokens,
+            request_id,
+            all_token_ids[start : start + num_new],
+            start,
+            self.kv.get_block_ids(request_id),
+            start + num_new == len(all_token_ids),
         )
-        children = self._pending_forks.get(request.request_id)
-        if item.needs_sample and children:
-            item.fork_request_ids = [child.request_id for child in children]
+        if item.needs_sample and self._pending_forks:
+            children = self._pending_forks.get(request_id)
+            if children:
+                item.fork_request_ids = [child.request_id for child in children]
         return item
+
+    def _announce(self, request: Request, item: ScheduledRequest, out: SchedulerOutput) -> None:
+        """Send the worker the request (and the children forking from it) the first time it runs."""
+        for announced in [request, *(self.requests[i] for i in item.fork_request_ids)]:
+            if announced.request_id in self._new_request_ids:
+                self._new_request_ids.discard(announced.request_id)
+                out.new_requests.append(
+                    NewRequestData(
+                        announced.request_id, announced.prompt_token_ids, announced.sampling_params
+                    )
+                )
 
     def _add_running(self, request: Request) -> None:
         bisect.insort_right(self.running, request, key=_arrival_order)
@@ -373,23 +445,31 @@ class Scheduler:
         """
         updated: list[Request] = []
         any_finished = False
+        # NOTE: the other hot loop of a step (once per scheduled request): locals, and no per-request
+        # lists on the common path (a decode without forks).
+        requests = self.requests
+        cache_full_blocks = self.kv.cache_full_blocks if self.kv.enable_prefix_caching else None
+        max_model_len = self.config.max_model_len
         for item in scheduler_output.scheduled:
-            request = self.requests.get(item.request_id)
+            request = requests.get(item.request_id)
             if request is None or request.is_finished:
                 continue  # aborted while the step ran
-            request.num_computed_tokens += item.num_tokens
-            self.kv.cache_full_blocks(request)
+            request.num_computed_tokens += len(item.token_ids)
+            if cache_full_blocks is not None:
+                cache_full_blocks(request)
             if not item.needs_sample:
                 continue
             if request.is_beam:
                 self._awaiting_beam_step.add(request.request_id)  # the engine chooses its token
                 continue
-            children = self._fork_children(request, item.fork_request_ids)
-            for sampled in [request, *children]:
+            sampled_requests: tuple[Request, ...] = (request,)
+            if item.fork_request_ids:
+                sampled_requests += tuple(self._fork_children(request, item.fork_request_ids))
+            for sampled in sampled_requests:
                 sampled.append_output_token(sampled_token_ids[sampled.request_id])
                 updated.append(sampled)
                 status = sampled.check_token_stop()
-                if status is None and sampled.num_tokens >= self.config.max_model_len:
+                if status is None and len(sampled.all_token_ids) >= max_model_len:
                     status = RequestStatus.FINISHED_LENGTH
                 if status is not None:
                     self._finish(sampled, status)

@@ -27,6 +27,10 @@ class ScheduledRequest:
     # Parallel sampling: the end of this prefill is also sampled for these requests, which then fork
     # from this one (sharing its blocks) and continue on their own.
     fork_request_ids: list[str] = field(default_factory=list)
+    # Async scheduling (``Scheduler.schedule_ahead``): the one token to compute is the one the previous
+    # step samples for this request, not known on the host yet; the worker takes it from that step's
+    # sampled ids on the device, and ``token_ids`` holds a stand-in (0) of the right length.
+    token_from_previous_step: bool = False
 
     @property
     def num_tokens(self) -> int:

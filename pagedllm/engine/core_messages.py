@@ -82,6 +82,7 @@ class CoreStats(NamedTuple):
     num_swap_preemptions: int
     prefix_cache_queries: int
     prefix_cache_hits: int
+    num_steps_scheduled_ahead: int  # async scheduling: steps launched before the previous one's tokens
     # The core's own time (filled by its loop): where a slow server's time goes, core or HTTP side.
     num_steps: int = 0
     step_seconds: float = 0.0  # inside LLMEngine.step

@@ -33,9 +33,13 @@ from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
 from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
 from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
 from pagedllm.worker.memory_profile import profile_memory
-from pagedllm.worker.model_runner import ModelOutput, ModelRunner
+from pagedllm.worker.model_runner import InFlightStep, ModelOutput, ModelRunner
 
 logger = logging.getLogger(__name__)
+
+# What a step hands back: the requests that may have an output (finished ones already forgotten by
+# the engine), and the outputs of beam searches that finished.
+StepResult = tuple[list[RequestTracker], list[RequestOutput]]
 
 
 class LLMEngine:
@@ -126,6 +130,10 @@ class LLMEngine:
         self._beam_searches: dict[str, BeamSearchRequest] = {}  # by user request id
         self._beam_sequences: dict[str, BeamSearchRequest] = {}  # by live beam's sequence id
         self._request_counter = itertools.count()
+        self.async_scheduling = config.uses_async_scheduling(self.device)
+        # Async scheduling: the step launched on the device whose tokens the host has not processed.
+        self._in_flight: tuple[SchedulerOutput, InFlightStep] | None = None
+        self.num_steps_scheduled_ahead = 0  # steps launched before the previous one's tokens were read
         logger.info(
             "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d: max concurrency %.1fx",
             num_blocks,
@@ -353,38 +361,92 @@ class LLMEngine:
     # -- one step ----------------------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
-        """Run one scheduled batch; returns an output for every request that received tokens."""
-        touched, beam_outputs = self._step()
+        """Run one scheduled batch; returns an output for every request that received tokens.
+
+        With async scheduling a step's tokens are returned by the next call: each call launches a step
+        on the device, then waits for the one launched before it and processes its tokens while the new
+        one runs (``_step_async``).
+        """
+        touched, beam_outputs = self._run_step()
         outputs = [t.to_output() for t in touched if t.is_finished or t.stream_outputs]
         return outputs + beam_outputs
 
     def step_deltas(self) -> list[RequestDelta]:
-        """Run one scheduled batch; returns what each request that received tokens gained in it.
-        The server's engine core sends these; beam searches are not served (only ``step`` reports them)."""
-        touched, beam_outputs = self._step()
+        """``step``, reported as what each request that received tokens gained in it (the server's
+        engine core sends these). Beam searches are not served: only ``step`` reports them."""
+        touched, beam_outputs = self._run_step()
         assert not beam_outputs, "step_deltas does not report beam searches"
         return [tracker.take_delta() for tracker in touched]
 
-    def _step(self) -> tuple[list[RequestTracker], list[RequestOutput]]:
-        """One batch: (the trackers that received tokens, outputs of beam searches that finished)."""
+    def _run_step(self) -> StepResult:
+        if self.async_scheduling:
+            return self._step_async()
+        sched = self._schedule()
+        return self._process(sched, self.runner.execute(sched))
+
+    def _schedule(self) -> SchedulerOutput:
         sched = self.scheduler.schedule()
         for request_id in sched.preempted_request_ids:
             if request_id in self._beam_sequences:
                 self._beam_sequences[request_id].state.forget_report(request_id)
-        model_output = self.runner.execute(sched)
+        return sched
+
+    def _step_async(self) -> StepResult:
+        """Launch the next step before processing the one in flight, so the host's work on step N's
+        tokens (stop checks, outputs) and on step N+1's inputs overlaps the device running N+1.
+
+        ``Scheduler.schedule_ahead`` schedules N+1 assuming every sequence of N goes on; it declines
+        whenever N+1 is not a plain continuation (admissions, preemptions, forks, beams), and
+        ``ModelRunner.can_feed_next_step`` when sampling would read state one token behind (penalties,
+        ``min_tokens``). Then the step in flight is finished first and the next one is scheduled as in
+        the synchronous path, with nothing in flight: ``schedule`` never runs beside a launched step.
+        """
+        outputs: StepResult = ([], [])
+        in_flight = self._in_flight
+        if in_flight is not None:
+            sched, step = in_flight
+            self._in_flight = None
+            if self.runner.can_feed_next_step(step):
+                ahead = self.scheduler.schedule_ahead(sched)
+                if ahead is not None:
+                    next_step = self.runner.launch(ahead, step)
+                    if next_step is not None:
+                        self._in_flight = (ahead, next_step)
+                        self.num_steps_scheduled_ahead += 1
+            outputs = self._process(sched, self.runner.collect(step))
+            if self._in_flight is not None:
+                return outputs
+            if not self.scheduler.has_unfinished_requests():
+                return outputs
+        sched = self._schedule()
+        step = self.runner.launch(sched)
+        if step is None:
+            touched, beam_outputs = self._process(sched, ModelOutput())
+            return outputs[0] + touched, outputs[1] + beam_outputs
+        self._in_flight = (sched, step)
+        return outputs
+
+    def _process(self, sched: SchedulerOutput, model_output: ModelOutput) -> StepResult:
+        """The host's side of a finished step: token-level stops, detokenization, stop strings; returns
+        the requests that may have an output and the beam searches that finished."""
         if self.kv_stats is not None:
             self.kv_stats.record(sched, time.perf_counter())
         updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
         stopped_by_string: list[str] = []
-        touched: dict[str, RequestTracker] = {}
+        touched: dict[str, RequestTracker] = {}  # requests that may have an output this step
+        sequences = self._sequences
+        logprobs = model_output.logprobs
         for request in updated:
-            tracker, seq = self._sequences[request.request_id]
-            seq.on_token(
-                request.output_token_ids[-1], model_output.logprobs.get(request.request_id), self.tokenizer
-            )
-            if seq.stop_string is not None and not request.is_finished:
-                stopped_by_string.append(request.request_id)
-            touched[tracker.request_id] = tracker
+            tracker, seq = sequences[request.request_id]
+            # NOTE: per request per step: a sequence nobody watches token by token (LLM.generate
+            # without stop strings or logprobs) costs two lookups here, and is detokenized at its end.
+            if tracker.stream_outputs or seq.needs_every_token:
+                seq.on_token(logprobs.get(request.request_id) if logprobs else None, self.tokenizer)
+                if seq.stop_string is not None and not request.is_finished:
+                    stopped_by_string.append(request.request_id)
+                touched[tracker.request_id] = tracker
+            elif request.is_finished:
+                touched[tracker.request_id] = tracker
         if stopped_by_string:
             self.scheduler.finish_requests(stopped_by_string, RequestStatus.FINISHED_STOPPED)
         for request in updated:
@@ -450,6 +512,7 @@ class LLMEngine:
             num_swap_preemptions=scheduler.num_swap_preemptions,
             prefix_cache_queries=kv.num_prefix_queries,
             prefix_cache_hits=kv.num_prefix_hits,
+            num_steps_scheduled_ahead=self.num_steps_scheduled_ahead,
         )
 
     def kv_cache_stats(self) -> dict[str, float | int]:

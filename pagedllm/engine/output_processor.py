@@ -26,7 +26,11 @@ class SequenceTracker:
     cumulative_logprob: float | None = None
     # Set when a stop string ends the request: text is already cut, the scheduler is told by the engine.
     stop_string: str | None = None
+    # Whether every token must be seen as it comes (logprobs are only given with their step, a stop
+    # string must end the request at once); otherwise text can wait until someone reads it.
+    needs_every_token: bool = field(default=False)
     _max_stop_len: int = field(default=0)
+    _num_detokenized: int = field(default=0)  # output tokens already fed to the detokenizer
     # What ``take_delta`` has reported so far (the server's engine core sends deltas, not copies).
     _num_sent_tokens: int = field(default=0)
     _num_sent_chars: int = field(default=0)
@@ -36,11 +40,15 @@ class SequenceTracker:
         if self.params.logprobs is not None:
             self.logprobs = []
             self.cumulative_logprob = 0.0
+        self.needs_every_token = self.logprobs is not None or self._max_stop_len > 0
 
-    def on_token(
-        self, token_id: int, logprobs: list[tuple[int, float, int]] | None, tokenizer: Tokenizer | None
-    ) -> None:
-        """Account one new output token: text, stop strings, logprobs."""
+    def on_token(self, logprobs: list[tuple[int, float, int]] | None, tokenizer: Tokenizer | None) -> None:
+        """Account the newest output token: text, stop strings, logprobs.
+
+        NOTE: the engine skips this for a sequence nobody watches token by token (not streamed, no stop
+        strings, no logprobs): its text is detokenized when it finishes, from the same ids in the same
+        order through the same incremental detokenizer, so the text is identical.
+        """
         if logprobs is not None and self.logprobs is not None:
             entry: dict[int, Logprob] = {}
             for tid, logprob, rank in logprobs:
@@ -49,12 +57,22 @@ class SequenceTracker:
             self.logprobs.append(entry)
             assert self.cumulative_logprob is not None
             self.cumulative_logprob += logprobs[0][1]
+        self._detokenize_new_tokens()
+
+    def _detokenize_new_tokens(self) -> None:
         if self.detokenizer is None or self.stop_string is not None:
             return
-        self._add_text(self.detokenizer.append([token_id]))
+        output_token_ids = self.request.output_token_ids
+        if self._num_detokenized == len(output_token_ids):
+            return
+        new_token_ids = output_token_ids[self._num_detokenized :]
+        self._num_detokenized = len(output_token_ids)
+        self._add_text(self.detokenizer.append(new_token_ids))
 
     def on_finish(self) -> None:
-        """The request ended: release text held back for an incomplete character."""
+        """The request ended: detokenize what was deferred, then release text held back for an
+        incomplete character."""
+        self._detokenize_new_tokens()
         if self.detokenizer is not None and self.stop_string is None:
             self._add_text(self.detokenizer.flush())
 

@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, the bearer-token check, and the engine loop's lifetime."""
+"""The FastAPI application: routes, the bearer-token check, and the engine core's lifetime."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pagedllm.server.completions import create_completion
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
 from pagedllm.server.limits import AdmissionMiddleware, RequestLimits
 from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from pagedllm.server.openapi import install_openapi
 from pagedllm.server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -32,7 +33,7 @@ def build_app(
     api_key: str | None = None,
     limits: RequestLimits | None = None,
 ) -> FastAPI:
-    """An app serving ``engine`` under ``model_name``; the engine loop runs while the app is up."""
+    """An app serving ``engine`` under ``model_name``; the engine core serves while the app is up."""
     state = ServerState(
         engine=engine,
         model_name=model_name,
@@ -54,6 +55,7 @@ def build_app(
     app = FastAPI(title="pagedllm", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
     install_error_handlers(app)
+    install_openapi(app)
 
     if api_key is not None:
         app.add_middleware(APIKeyMiddleware, api_key=api_key)

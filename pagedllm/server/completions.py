@@ -38,7 +38,9 @@ def completion_logprobs(entries: Sequence[dict[int, Logprob]], text_offset: int)
     return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets}
 
 
-def _choice(index: int, completion: CompletionOutput, text: str, logprobs: dict[str, Any] | None) -> dict:
+def _choice(
+    index: int, completion: CompletionOutput, text: str, logprobs: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "index": index,
         "text": text,
@@ -67,13 +69,17 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
             media_type="text/event-stream",
         )
     finals = await final_outputs(streams)
+    token_ids_only = state.engine.tokenizer is None
     choices = []
     for i, final in enumerate(finals):
         for completion in final.outputs:
             logprobs = (
                 completion_logprobs(completion.logprobs, 0) if completion.logprobs is not None else None
             )
-            choices.append(_choice(i * body.n + completion.index, completion, completion.text, logprobs))
+            choice = _choice(i * body.n + completion.index, completion, completion.text, logprobs)
+            if token_ids_only:  # no text to show: the ids, as the streamed chunks carry them
+                choice["token_ids"] = list(completion.token_ids)
+            choices.append(choice)
     return JSONResponse({**header, "object": "text_completion", "choices": choices, "usage": usage(finals)})
 
 

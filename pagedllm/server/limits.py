@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.server.errors import APIError, error_response
@@ -26,7 +26,7 @@ class RequestLimits:
     max_stop_strings: int = 16
     max_stop_string_chars: int = 256
     max_prompts: int = 64  # prompts in one /v1/completions request
-    max_body_bytes: int = 8 << 20  # request body (checked from Content-Length; 413 above it)
+    max_body_bytes: int = 8 << 20  # request body (413 above it, chunked bodies counted too)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -92,7 +92,7 @@ def _over(message: str, param: str, flag: str) -> APIError:
 
 class AdmissionMiddleware:
     """Before any route: a draining server answers /v1 with 503 (``server_shutting_down``), and a body
-    over ``max_body_bytes`` by its Content-Length is a 413.
+    over ``max_body_bytes`` is a 413 (by its Content-Length, or counted as it arrives when chunked).
 
     NOTE: plain ASGI, not ``@app.middleware("http")`` (see ``server/auth.py``: BaseHTTPMiddleware pipes
     every SSE chunk through an extra stream).
@@ -105,10 +105,35 @@ class AdmissionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             response = self._refusal(scope)
+            if response is None and not any(k == b"content-length" for k, _ in scope["headers"]):
+                # A chunked body names no length up front: count it as it arrives.
+                response, receive = await self._read_unsized_body(receive)
             if response is not None:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _read_unsized_body(self, receive: Receive) -> tuple[JSONResponse | None, Receive]:
+        """Read a body sent without Content-Length up to the limit: a 413 past it (nothing more is
+        read), else a ``receive`` that hands the app the same body again."""
+        limit = self.state.limits.max_body_bytes
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away: let the app see it
+            size += len(message.get("body", b""))
+            if size > limit:
+                return _body_too_large(f"over {limit}", limit), receive
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        return None, replay
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         if self.state.draining and scope["path"].startswith("/v1"):
@@ -120,10 +145,14 @@ class AdmissionMiddleware:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         limit = self.state.limits.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return error_response(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the request body ({length.decode('latin-1')} bytes) is over this server's limit of {limit} "
-                "bytes (--max-request-body-bytes)",
-                code="body_too_large",
-            )
+            return _body_too_large(length.decode("latin-1"), limit)
         return None
+
+
+def _body_too_large(size: str, limit: int) -> JSONResponse:
+    return error_response(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"the request body ({size} bytes) is over this server's limit of {limit} bytes "
+        "(--max-request-body-bytes)",
+        code="body_too_large",
+    )

@@ -33,7 +33,7 @@ class ServerMetrics:
 
     def __init__(self, model_name: str) -> None:
         # NOTE: process-wide: drops the `*_created` timestamp series, which vLLM does not expose either.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         labels = ["model_name"]
         r = self.registry

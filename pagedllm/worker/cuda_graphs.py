@@ -68,8 +68,16 @@ class DecodeGraphs:
         # NOTE: zeros, and only ever overwritten with real block ids: a padding row's stale table
         # row always names a block that exists.
         self.block_tables = torch.zeros(n, self.max_blocks_per_seq, dtype=torch.int32, device=device)
-        # One pinned staging row for the step's small vectors: a single host-to-device copy per step.
-        self._staging = torch.empty(4 * n, dtype=torch.int64, pin_memory=True)
+        # Pinned staging rows for the step's small vectors: a single host-to-device copy per step.
+        # NOTE: two, used in turn: with async scheduling the host fills the next step's row while the
+        # copy out of the previous one may still wait in the stream behind the step before it.
+        self._staging = [torch.empty(4 * n, dtype=torch.int64, pin_memory=True) for _ in range(2)]
+        # The step's block tables, packed [n, width] at the front; pinned, so the copy never waits for
+        # the GPU (a copy from pageable memory may), and two for the reason above.
+        self._table_staging = [
+            torch.empty(n * self.max_blocks_per_seq, dtype=torch.int32, pin_memory=True) for _ in range(2)
+        ]
+        self._num_runs = 0
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._logits: dict[int, torch.Tensor] = {}
         self._keepalive: list[torch.Tensor] = []
@@ -121,8 +129,17 @@ class DecodeGraphs:
     def can_run(self, scheduled: list[ScheduledRequest]) -> bool:
         return len(scheduled) <= self.max_batch_size and all(s.num_tokens == 1 for s in scheduled)
 
-    def run(self, scheduled: list[ScheduledRequest]) -> torch.Tensor:  # [num_seqs, vocab] float32
-        """Loads the step into the static buffers and replays the smallest graph that holds it."""
+    def run(
+        self,
+        scheduled: list[ScheduledRequest],
+        previous_tokens: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:  # [num_seqs, vocab] float32
+        """Loads the step into the static buffers and replays the smallest graph that holds it.
+
+        ``previous_tokens``: (rows [k] int64, token ids [k] int64), both on the device: input ids that
+        the previous step sampled and the host has not read yet (async scheduling), written over the
+        stand-ins of those rows on the device.
+        """
         n = len(scheduled)
         batch_size = next(s for s in self.batch_sizes if s >= n)
         bs = self.block_size
@@ -133,11 +150,15 @@ class DecodeGraphs:
             dtype=np.int32,
             count=int(num_blocks.sum()),
         )
-        tables = np.zeros((n, width), dtype=np.int32)
+        tables_tensor = self._table_staging[self._num_runs % 2][: n * width].view(n, width)
+        tables = tables_tensor.numpy()
+        tables.fill(0)
         tables[np.arange(width)[None, :] < num_blocks[:, None]] = flat
         positions = np.fromiter((s.start_position for s in scheduled), dtype=np.int64, count=n)
 
-        staging = self._staging.numpy()
+        staging_tensor = self._staging[self._num_runs % 2]
+        self._num_runs += 1
+        staging = staging_tensor.numpy()
         ids, pos, slots, lens = (staging[i * batch_size : (i + 1) * batch_size] for i in range(4))
         ids[:n] = np.fromiter((s.token_ids[0] for s in scheduled), dtype=np.int64, count=n)
         ids[n:] = 0
@@ -147,11 +168,14 @@ class DecodeGraphs:
         slots[n:] = -1
         lens[:n] = positions + 1
         lens[n:] = 1
-        packed = self._staging[: 4 * batch_size].to(self.device, non_blocking=True)
+        packed = staging_tensor[: 4 * batch_size].to(self.device, non_blocking=True)
         self.input_ids[:batch_size].copy_(packed[:batch_size])
         self.positions[:batch_size].copy_(packed[batch_size : 2 * batch_size])
         self.slot_mapping[:batch_size].copy_(packed[2 * batch_size : 3 * batch_size])
         self.seq_lens[:batch_size].copy_(packed[3 * batch_size :])
-        self.block_tables[:n, :width].copy_(torch.from_numpy(tables).to(self.device, non_blocking=True))
+        self.block_tables[:n, :width].copy_(tables_tensor.to(self.device, non_blocking=True))
+        if previous_tokens is not None:
+            rows, token_ids = previous_tokens
+            self.input_ids.index_copy_(0, rows, token_ids)
         self._graphs[batch_size].replay()
         return self._logits[batch_size][:n]

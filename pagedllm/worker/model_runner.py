@@ -9,7 +9,7 @@ from torch import nn
 
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.context import forward_context
-from pagedllm.core.scheduler_output import SchedulerOutput
+from pagedllm.core.scheduler_output import ScheduledRequest, SchedulerOutput
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.worker.block_ops import copy_blocks, swap_blocks
@@ -24,6 +24,19 @@ class ModelOutput:
     sampled_token_ids: dict[str, int] = field(default_factory=dict)
     # request id -> [(token_id, logprob, rank)]: the sampled token first, then the top-k.
     logprobs: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InFlightStep:
+    """A launched step: what ``ModelRunner.collect`` needs to hand its tokens to the host."""
+
+    request_ids: tuple[str, ...]  # the sampled sequences, row by row
+    states: list[_RequestState]
+    batch: SamplingBatch
+    sampled: torch.Tensor  # [num_sampled] int64 on the device
+    raw_logprobs: torch.Tensor | None  # [num_sampled, vocab] float32, when logprobs are asked for
+    host_ids: torch.Tensor | None  # [num_sampled] int64 pinned: the read-back in progress (CUDA)
+    done: torch.cuda.Event | None  # recorded after the read-back (CUDA)
 
 
 @dataclass(slots=True)
@@ -64,6 +77,11 @@ class ModelRunner:
         # Engine-wide randomness for requests without a seed: whole runs stay reproducible.
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self._states: dict[str, _RequestState] = {}
+        # The last step's sampled request ids, their states and sampling batch: reused while the same
+        # requests are sampled in the same order and nothing in the batch changes from step to step.
+        self._last_sampled: tuple[str, ...] = ()
+        self._last_states: list[_RequestState] = []
+        self._last_batch: SamplingBatch | None = None
         self.graphs: DecodeGraphs | None = None
         if cuda_graph_max_batch_size > 0 and device.type == "cuda":
             self.graphs = DecodeGraphs(
@@ -75,6 +93,11 @@ class ModelRunner:
         return [] if self.graphs is None else list(self.graphs.batch_sizes)
 
     def _update_states(self, sched: SchedulerOutput) -> None:
+        if sched.new_requests:
+            # NOTE: an id can come back as a new request once its old one is gone: a cached batch
+            # would sample it with the old request's parameters and generator. (A request that only
+            # finished changes the sampled ids, so the cache misses by itself.)
+            self._last_batch = None
         for request_id in sched.finished_request_ids:
             self._states.pop(request_id, None)
         for new in sched.new_requests:
@@ -86,6 +109,18 @@ class ModelRunner:
 
     @torch.inference_mode()
     def execute(self, sched: SchedulerOutput) -> ModelOutput:
+        """Run one step and wait for its sampled tokens."""
+        step = self.launch(sched)
+        return ModelOutput() if step is None else self.collect(step)
+
+    @torch.inference_mode()
+    def launch(self, sched: SchedulerOutput, previous: InFlightStep | None = None) -> InFlightStep | None:
+        """Start one step on the device and return without waiting for it (on CUDA); ``collect`` gives
+        its tokens. None when the step samples nothing (its work, if any, is done or enqueued).
+
+        ``previous``: the step still in flight whose sampled ids feed this step's rows marked
+        ``token_from_previous_step`` (async scheduling); read on the device, never on the host.
+        """
         self._update_states(sched)
         # NOTE: before the empty check (a step may only swap out) and in this order: out first (a block
         # it frees may be a swap-in's destination), then in, then the copy-on-write copies.
@@ -96,27 +131,116 @@ class ModelRunner:
         if sched.block_copies:
             copy_blocks(self.kv_caches, sched.block_copies)
         if sched.is_empty:
-            return ModelOutput()
-        sampled_items = [s for s in sched.scheduled if s.needs_sample]
-        if self.graphs is not None and self.graphs.can_run(sched.scheduled):
-            logits = self.graphs.run(sched.scheduled)  # [num_seqs, vocab]: every row of the step
-            if len(sampled_items) < len(sched.scheduled):
-                rows = [i for i, s in enumerate(sched.scheduled) if s.needs_sample]
+            return None
+        scheduled = sched.scheduled
+        sampled_items = [s for s in scheduled if s.needs_sample]
+        previous_tokens = self._previous_tokens(scheduled, previous)
+        if self.graphs is not None and self.graphs.can_run(scheduled):
+            logits = self.graphs.run(scheduled, previous_tokens)  # [num_seqs, vocab]: every row of the step
+            if len(sampled_items) < len(scheduled):
+                rows = [i for i, s in enumerate(scheduled) if s.needs_sample]
                 logits = logits[torch.tensor(rows, device=logits.device)]
         else:
-            inputs = build_model_inputs(sched.scheduled, self.block_size, self.device)
+            inputs = build_model_inputs(scheduled, self.block_size, self.device)
+            if previous_tokens is not None:
+                # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
+                inputs.input_ids.index_copy_(0, *previous_tokens)
             with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
                 hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
             if not sampled_items:
-                return ModelOutput()
+                return None
             logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]
         if not sampled_items:
-            return ModelOutput()
+            return None
         # A parallel-sampling parent's last logits row is sampled once more for each child it forks.
-        to_sample = [rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids)]
-        if len(to_sample) > len(sampled_items):
+        to_sample = tuple(s.request_id for s in sampled_items)
+        if any(s.fork_request_ids for s in sampled_items):
+            to_sample = tuple(rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids))
             rows = [row for row, s in enumerate(sampled_items) for _ in range(1 + len(s.fork_request_ids))]
             logits = logits[torch.tensor(rows, device=logits.device)]
+        states, batch = self._sampling_batch(to_sample, logits.shape[-1])
+        sampled, raw_logprobs = self.sampler.sample(logits, batch, self.generator)
+        host_ids = None
+        done = None
+        if sampled.device.type == "cuda":
+            # The read-back starts now and is waited for in collect: the host goes on meanwhile.
+            host_ids = torch.empty(sampled.shape, dtype=sampled.dtype, pin_memory=True)
+            host_ids.copy_(sampled, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+        return InFlightStep(to_sample, states, batch, sampled, raw_logprobs, host_ids, done)
+
+    def _previous_tokens(
+        self, scheduled: list[ScheduledRequest], previous: InFlightStep | None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(rows [k], token ids [k]) on the device for the rows whose input token ``previous`` samples."""
+        if previous is None:
+            return None
+        rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
+        if not rows:
+            return None
+        if len(rows) == len(previous.request_ids) and all(
+            scheduled[i].request_id == rid for i, rid in zip(rows, previous.request_ids, strict=True)
+        ):
+            # The common case: the same sequences in the same order, nothing to gather.
+            source = previous.sampled
+        else:
+            row_of = {rid: row for row, rid in enumerate(previous.request_ids)}
+            sources = [row_of[scheduled[i].request_id] for i in rows]
+            source = previous.sampled.index_select(0, self._index_tensor(sources))
+        return self._index_tensor(rows), source
+
+    def _index_tensor(self, values: list[int]) -> torch.Tensor:  # [len(values)] int64 on the device
+        host = torch.tensor(values, dtype=torch.int64)
+        if self.device.type != "cuda":
+            return host
+        # NOTE: pinned, so the copy never waits for the work in flight (one from pageable memory may).
+        return host.pin_memory().to(self.device, non_blocking=True)
+
+    def collect(self, step: InFlightStep) -> ModelOutput:
+        """Wait for a launched step's sampled tokens and hand them (and logprobs) to the host."""
+        if step.done is not None:
+            step.done.synchronize()
+        sampled = self.sampler.to_host(step.sampled, step.raw_logprobs, step.batch, step.host_ids)
+        sampled_ids = sampled.sampled_token_ids
+        for state, token_id in zip(step.states, sampled_ids, strict=True):
+            state.output_token_ids.append(token_id)
+        out = ModelOutput(sampled_token_ids=dict(zip(step.request_ids, sampled_ids, strict=True)))
+        if step.batch.max_num_logprobs is not None:
+            for request_id, logprobs in zip(step.request_ids, sampled.logprobs, strict=True):
+                if logprobs is not None:
+                    out.logprobs[request_id] = logprobs
+        return out
+
+    def can_feed_next_step(self, step: InFlightStep) -> bool:
+        """Whether a step may be scheduled ahead of ``step``'s tokens reaching the host.
+
+        NOTE: penalties read the output history and ``min_tokens`` blocks stop tokens by the output
+        count, both one token behind while ``step`` is in flight; a batch with neither samples the next
+        step exactly as if it had waited.
+        """
+        return step.batch.penalties is None and step.batch.blocked_index is None
+
+    def _sampling_batch(
+        self, to_sample: tuple[str, ...], vocab_size: int
+    ) -> tuple[list[_RequestState], SamplingBatch]:
+        """The sampled requests' states and sampling tensors, reusing the last step's when they cannot
+        differ (issue 6: building them costs ~1 us per request per step on the host).
+
+        NOTE: a batch depends on the step only through penalties (the output history) and the tokens
+        blocked until ``min_tokens``; a batch without either stays valid for the same requests in the
+        same order (outputs only grow, so no token becomes blocked again). Generators are per request
+        objects, advanced in place.
+        """
+        last = self._last_batch
+        if (
+            last is not None
+            and last.penalties is None
+            and last.blocked_index is None
+            and last.vocab_size == vocab_size
+            and to_sample == self._last_sampled
+        ):
+            return self._last_states, last
         states = [self._states[request_id] for request_id in to_sample]
         batch = SamplingBatch.build(
             params=[s.params for s in states],
@@ -124,16 +248,8 @@ class ModelRunner:
             output_token_ids=[s.output_token_ids for s in states],
             generators=[s.generator for s in states],
             eos_token_id=self.eos_token_id,
-            vocab_size=logits.shape[-1],
+            vocab_size=vocab_size,
             device=self.device,
         )
-        sampled = self.sampler(logits, batch, self.generator)
-        out = ModelOutput()
-        for request_id, state, token_id, logprobs in zip(
-            to_sample, states, sampled.sampled_token_ids, sampled.logprobs, strict=True
-        ):
-            state.output_token_ids.append(token_id)
-            out.sampled_token_ids[request_id] = token_id
-            if logprobs is not None:
-                out.logprobs[request_id] = logprobs
-        return out
+        self._last_sampled, self._last_states, self._last_batch = to_sample, states, batch
+        return states, batch

@@ -33,6 +33,32 @@ class Sampler:
     ) -> SamplerOutput:
         if batch.num_reqs == 0:
             return SamplerOutput(sampled_token_ids=[], logprobs=[])
+        sampled, raw_logprobs = self.sample(logits, batch, default_generator)
+        return self.to_host(sampled, raw_logprobs, batch)
+
+    def to_host(
+        self,
+        sampled: torch.Tensor,  # [num_reqs] int64
+        raw_logprobs: torch.Tensor | None,  # [num_reqs, vocab_size] float32
+        batch: SamplingBatch,
+        host_ids: torch.Tensor | None = None,  # [num_reqs] int64: ``sampled`` already read back
+    ) -> SamplerOutput:
+        """The sampled ids (one read-back for the whole batch) and the logprobs asked for."""
+        sampled_token_ids: list[int] = (sampled if host_ids is None else host_ids).tolist()
+        if raw_logprobs is None:
+            return SamplerOutput(sampled_token_ids=sampled_token_ids, logprobs=[None] * batch.num_reqs)
+        return SamplerOutput(
+            sampled_token_ids=sampled_token_ids,
+            logprobs=gather_logprobs(raw_logprobs, sampled, sampled_token_ids, batch.num_logprobs),
+        )
+
+    def sample(
+        self,
+        logits: torch.Tensor,  # [num_reqs, vocab_size] float32
+        batch: SamplingBatch,
+        default_generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # [num_reqs] int64, [num_reqs, vocab_size] | None
+        """The sampled ids and raw logprobs, left on the device: nothing here waits for the GPU."""
         logits = logits.float()
         # vLLM's default ("raw_logprobs"): what the model said, not what the sampler drew from.
         raw_logprobs = logits.log_softmax(dim=-1) if batch.max_num_logprobs is not None else None
@@ -50,14 +76,7 @@ class Sampler:
             sampled = self._sample(logits, batch, default_generator)
             if not batch.all_random:
                 sampled = torch.where(batch.is_greedy, logits.argmax(dim=-1), sampled)
-
-        sampled_token_ids: list[int] = sampled.tolist()
-        if raw_logprobs is None:
-            return SamplerOutput(sampled_token_ids=sampled_token_ids, logprobs=[None] * batch.num_reqs)
-        return SamplerOutput(
-            sampled_token_ids=sampled_token_ids,
-            logprobs=gather_logprobs(raw_logprobs, sampled, sampled_token_ids, batch.num_logprobs),
-        )
+        return sampled, raw_logprobs
 
     def _sample(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -76,20 +77,18 @@ class SamplingBatch:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
 
         # One host -> device copy for all float parameters, one for top_k.
-        floats = torch.tensor(
+        floats = _to_device(
             [
                 [p.temperature for p in params],
                 [p.top_p for p in params],
                 [p.min_p for p in params],
             ],
-            dtype=torch.float32,
-            device=device,
+            torch.float32,
+            device,
         )  # [3, num_reqs]
         temperature, top_p, min_p = floats.unbind(0)
-        top_k = torch.tensor(
-            [p.top_k if 0 < p.top_k < vocab_size else vocab_size for p in params],
-            dtype=torch.int64,
-            device=device,
+        top_k = _to_device(
+            [p.top_k if 0 < p.top_k < vocab_size else vocab_size for p in params], torch.int64, device
         )  # [num_reqs]
 
         blocked = [
@@ -98,7 +97,7 @@ class SamplingBatch:
         ]
         blocked_pairs = [(row, token) for row, tokens in enumerate(blocked) for token in tokens]
         blocked_index = (
-            torch.tensor(blocked_pairs, dtype=torch.int64, device=device).T if blocked_pairs else None
+            _to_device(blocked_pairs, torch.int64, device).T if blocked_pairs else None
         )  # [2, num_blocked]
 
         num_greedy = sum(p.is_greedy for p in params)
@@ -124,6 +123,16 @@ class SamplingBatch:
             needs_top_p=any(p.top_p < 1.0 and not p.is_greedy for p in params),
             max_num_logprobs=max(requested) if requested else None,
         )
+
+
+def _to_device(data: list[Any], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A host list on ``device``. NOTE: on CUDA through pinned memory and without blocking: a copy from
+    pageable memory waits for the device's queued work, which with async scheduling is the step in
+    flight that this batch is built beside."""
+    host = torch.tensor(data, dtype=dtype)
+    if device.type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
 
 
 def _blocked_tokens(
@@ -154,22 +163,22 @@ def _build_penalties(
     max_prompt_len = max(1, max(len(ids) for ids in prompts))
     max_output_len = max(1, max(len(ids) for ids in outputs))
     # Prompt and output histories share one host -> device copy and are split on the device.
-    history = torch.tensor(
+    history = _to_device(
         [
             p + [vocab_size] * (max_prompt_len - len(p)) + o + [vocab_size] * (max_output_len - len(o))
             for p, o in zip(prompts, outputs, strict=True)
         ],
-        dtype=torch.int64,
-        device=device,
+        torch.int64,
+        device,
     )  # [num_reqs, max_prompt_len + max_output_len]
-    floats = torch.tensor(
+    floats = _to_device(
         [
             [p.repetition_penalty for p in params],
             [p.presence_penalty for p in params],
             [p.frequency_penalty for p in params],
         ],
-        dtype=torch.float32,
-        device=device,
+        torch.float32,
+        device,
     )  # [3, num_reqs]
     repetition, presence, frequency = floats.unbind(0)
     return PenaltyInputs(

@@ -1,19 +1,26 @@
 """Paged decode attention: one query token per sequence, split over the context (flash-decoding).
 
-Pass 1 runs one program per (sequence, KV head, split). The program loads the query heads that share
-the KV head (GQA: they are the rows of one small matrix, so each K/V tile is read once for all of them)
-and walks its share of the context tile by tile through the block table with an online softmax. With
-one split it writes the output directly; otherwise it writes a normalised partial output and its
-log-sum-exp, and pass 2 merges the splits of each (sequence, head).
+Pass 1 runs one program per (sequence, KV head, split), or per (sequence, group of KV heads, split)
+where a token's K/V row for all KV heads is short (``choose_decode_plan``: the Qwen2.5-0.5B layout's
+2 x 64 dims are read as one 256-byte row instead of two halves by two programs). The program loads the
+query heads that share its KV heads (GQA: they are the rows of one small matrix, so each K/V tile is
+read once for all of them) and walks its share of the context tile by tile through the block table with
+an online softmax. With one split it writes the output directly; otherwise it writes a normalised
+partial output and its log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
 
-NOTE: a fused merge (the last split to finish merges, found through an atomic counter: one launch)
-was measured on an H100 and lost: 2.5x slower at batch 1 x 16k with 33 splits, because the last
-program's merge is a serial chain of L2 round trips; pass 2 runs the merges of all heads in parallel.
+- fused (few splits, ``FUSED_MERGE_MAX_SPLITS``): each program bumps an atomic counter of its (sequence,
+  KV head) after writing its partials; the one that finds it is last merges that group's partials and
+  resets the counter to zero, so the next launch finds every counter at zero again. One launch: no
+  second kernel's launch gap and ramp-up, which cost a short problem (Qwen layout, 64 x 4k) a few
+  percent.
+- pass 2 (many splits): a second kernel merges every (sequence, head) in parallel. The first session
+  measured the fused merge 2.5x slower at batch 1 x 16k with 33 splits: the last program's merge is a
+  serial chain of L2 round trips there.
 
 No host synchronisation: the grid depends only on the batch size, the head count and ``num_splits``;
 each program reads its own sequence's length on the device and takes an even share of it. The partial
-buffers are a per-device workspace that only grows; for CUDA-graph capture, run one eager step at the
-largest batch (and ``num_splits``) first so that capture never reallocates it.
+buffers and the counters are a per-device workspace that only grows; for CUDA-graph capture, run one
+eager step at the largest batch (and ``num_splits``) first so that capture never reallocates it.
 """
 
 # Triton kernels: branches on constexprs are compile-time choices, kept as statements on purpose.
@@ -31,6 +38,8 @@ LOG2E = 1.4426950408889634
 # Splits shorter than this spend more on the merge than they gain in parallelism.
 MIN_TOKENS_PER_SPLIT = 256
 MAX_SPLITS = 64
+# Up to this many splits the last split of a (sequence, KV head) merges (one launch); above, pass 2 does.
+FUSED_MERGE_MAX_SPLITS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,9 @@ class DecodeLaunch:
     block_n: int | None = None  # context tokens per tile
     num_warps: int | None = None
     num_stages: int | None = None
+    fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
+    # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
+    kv_heads_per_program: int | None = None
 
 
 @triton.jit
@@ -47,6 +59,7 @@ def _decode_split_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32  (unused if SINGLE_SPLIT)
     partial_lse_ptr,  # [num_seqs, num_heads, num_splits] float32, log2 domain
+    counters_ptr,  # [num_seqs * num_kv_heads] int32, zero between launches (used if FUSED_MERGE)
     query_ptr,  # [num_tokens, num_heads, head_dim]
     cache_ptr,  # [2, num_blocks, block_size, num_kv_heads, head_dim] (any strides, head_dim contiguous)
     block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
@@ -64,17 +77,20 @@ def _decode_split_kernel(
     stride_ch,
     stride_bt,
     GROUP: tl.constexpr,  # query heads per KV head
-    GROUP_P: tl.constexpr,  # GROUP padded to a power of two >= 16 (the smallest tl.dot)
+    KV_PER_PROG: tl.constexpr,  # KV heads per program (their query heads are the rows)
+    ROWS_P: tl.constexpr,  # GROUP * KV_PER_PROG padded to a power of two >= 16 (the smallest tl.dot)
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_P: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,  # tokens per cache block
     BLOCK_N: tl.constexpr,  # tokens per tile
     SINGLE_SPLIT: tl.constexpr,
+    FUSED_MERGE: tl.constexpr,  # the last split of each (sequence, KV heads) merges the partials
+    SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
 ):
     seq = tl.program_id(0)
-    kv_head = tl.program_id(1)
+    kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
@@ -86,23 +102,32 @@ def _decode_split_kernel(
     start = split * per_split
     end = tl.minimum(start + per_split, seq_len)
 
-    g = tl.arange(0, GROUP_P)
-    d = tl.arange(0, HEAD_DIM_P)
+    # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
+    # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
+    # head's columns (block diagonal), so Q @ K^T still gives each head its own scores; the columns of
+    # P @ V outside a row's own KV head are never stored.
+    g = tl.arange(0, ROWS_P)
+    c = tl.arange(0, KV_PER_PROG * HEAD_DIM_P)
     n = tl.arange(0, BLOCK_N)
-    head = kv_head * GROUP + g  # [GROUP_P]
+    d = c % HEAD_DIM_P
+    c_kv = c // HEAD_DIM_P  # [COLS] KV head of a column, within the program
+    head = kv_block * (KV_PER_PROG * GROUP) + g  # [ROWS_P]
+    g_ok = g < KV_PER_PROG * GROUP
     d_ok = d < HEAD_DIM
-    q_mask = (g < GROUP)[:, None] & d_ok[None, :]
+    own_kv = g_ok[:, None] & ((g // GROUP)[:, None] == c_kv[None, :])  # [ROWS_P, COLS]
+    own = own_kv & d_ok[None, :]
     q = tl.load(
         query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
-        mask=q_mask,
+        mask=own,
         other=0.0,
-    )  # [GROUP_P, HEAD_DIM_P]
-    k_base = cache_ptr + kv_head * stride_ch
+    )  # [ROWS_P, COLS]
+    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
+    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
     table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
-    m_i = tl.full([GROUP_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
-    l_i = tl.zeros([GROUP_P], dtype=tl.float32)
-    acc = tl.zeros([GROUP_P, HEAD_DIM_P], dtype=tl.float32)
+    m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
+    l_i = tl.zeros([ROWS_P], dtype=tl.float32)
+    acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
@@ -116,17 +141,17 @@ def _decode_split_kernel(
             kv_mask = t_ok[:, None] & d_ok[None, :]
         else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
             kv_mask = t_ok[:, None]
-        k = tl.load(k_base + row[:, None] + d[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, HEAD_DIM_P]
+        k = tl.load(k_base + row[:, None] + col[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, COLS]
         if IEEE_DOT:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
         else:
             s = tl.dot(q.to(k.dtype), tl.trans(k))
-        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [GROUP_P, BLOCK_N]
+        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [ROWS_P, BLOCK_N]
         m_new = tl.maximum(m_i, tl.max(s, 1))
         alpha = tl.exp2(m_i - m_new)
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(k_base + stride_ckv + row[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        v = tl.load(k_base + stride_ckv + row[:, None] + col[None, :], mask=kv_mask, other=0.0)
         if IEEE_DOT:
             acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
         else:
@@ -135,17 +160,41 @@ def _decode_split_kernel(
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
     if SINGLE_SPLIT:
-        tl.store(dst, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=q_mask)
+        tl.store(dst, (acc / l_i[:, None]).to(out_ptr.dtype.element_ty), mask=own)
     else:
-        g_ok = g < GROUP
         has_tokens = l_i > 0.0
         l_safe = tl.where(has_tokens, l_i, 1.0)
         lse = tl.where(has_tokens, m_i + tl.log2(l_safe), float("-inf"))
-        num_heads = tl.num_programs(1) * GROUP
-        first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [GROUP_P] partial of split 0
+        num_heads = tl.num_programs(1) * (KV_PER_PROG * GROUP)
+        first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [ROWS_P] partial of split 0
         tl.store(partial_lse_ptr + first + split, lse, mask=g_ok)
+        # NOTE: the padding dims too (zeros): the merge reads whole HEAD_DIM_P rows.
         tl.store(partial_out_ptr + (first + split)[:, None] * HEAD_DIM_P + d[None, :], acc / l_safe[:, None],
-                 mask=g_ok[:, None])  # fmt: skip
+                 mask=own_kv)  # fmt: skip
+        if FUSED_MERGE:
+            # Every thread's partial stores come before the counter update (bar.sync), and the release
+            # half of the atomic publishes them GPU-wide; its acquire half orders the last program's
+            # loads after every other split's stores.
+            tl.debug_barrier()
+            counter = counters_ptr + seq * tl.num_programs(1) + kv_block
+            ticket = tl.atomic_add(counter, 1, sem="acq_rel", scope="gpu")
+            if ticket == num_splits - 1:
+                tl.debug_barrier()
+                sp = tl.arange(0, SPLITS_P)
+                dm = tl.arange(0, HEAD_DIM_P)
+                s_ok = g_ok[:, None] & (sp < num_splits)[None, :]  # [ROWS_P, SPLITS_P]
+                part = first[:, None] + sp[None, :]
+                # NOTE: .cg (L2, not L1): another program on this SM may have cached a stale line.
+                lse_all = tl.load(partial_lse_ptr + part, mask=s_ok, other=-1.0e30, cache_modifier=".cg")
+                # Split 0 always holds tokens (seq_len >= 1): the max is finite; empty splits weigh 0.
+                weight = tl.exp2(lse_all - tl.max(lse_all, 1)[:, None])
+                parts = tl.load(partial_out_ptr + part[:, :, None] * HEAD_DIM_P + dm[None, None, :],
+                                mask=s_ok[:, :, None], other=0.0, cache_modifier=".cg")  # fmt: skip
+                merged = tl.sum(parts * weight[:, :, None], 1) / tl.sum(weight, 1)[:, None]
+                out_mask = g_ok[:, None] & (dm < HEAD_DIM)[None, :]
+                tl.store(out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + dm[None, :],
+                         merged.to(out_ptr.dtype.element_ty), mask=out_mask)  # fmt: skip
+                tl.store(counter, 0)  # every other split has counted: ready for the next launch
 
 
 @triton.jit
@@ -195,11 +244,42 @@ def choose_num_splits(num_seqs: int, num_kv_heads: int, max_seq_len: int, num_sm
     return max(1, min(wanted, by_length, MAX_SPLITS))
 
 
-def default_decode_launch(head_dim: int, block_size: int) -> tuple[int, int, int]:
+# Several KV heads per program when their dims side by side are at most this many columns (Qwen2.5-0.5B:
+# 2 x 64), the standard plan splits anyway, and the joint plan's splits keep this many tokens each.
+JOINT_MAX_COLUMNS = 128
+JOINT_MIN_TOKENS_PER_SPLIT = 512
+
+
+def choose_decode_plan(
+    num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, num_sms: int
+) -> tuple[int, int]:
+    """(KV heads per program, splits), from host-known values only (CUDA-graph capture: as for
+    ``choose_num_splits``).
+
+    One program per (sequence, KV head) reads that head's half of every token's K/V row (128 of 256
+    bytes for the Qwen2.5-0.5B layout); one per sequence for all KV heads reads whole rows and splits
+    the context further. H100, graph replays (``benchmarks/results/issue5-kvblock-h100.json``): joint
+    0.823-0.826 of copy bandwidth at 64 x 4k against 0.79-0.81, 0.925 against 0.890 at 64 x 16k, 0.777
+    against 0.766 at 16 x 16k; but worse with short splits (64 x 1k: 0.587 against 0.611; 16 x 4k: 0.584
+    against 0.592) and where the standard plan needs no split (256 x 4k: 0.843 against 0.908).
+    """
+    splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, num_sms)
+    columns = num_kv_heads * triton.next_power_of_2(head_dim)
+    if num_kv_heads > 1 and columns <= JOINT_MAX_COLUMNS and splits > 1:
+        joint = choose_num_splits(num_seqs, 1, max_seq_len, num_sms)
+        if joint > 1 and -(-max_seq_len // joint) >= JOINT_MIN_TOKENS_PER_SPLIT:
+            return num_kv_heads, joint
+    return 1, splits
+
+
+def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int]:
     """(block_n, num_warps, num_stages), from the H100 sweeps in benchmarks/results/kernels-sweep-h100.json
     (CUDA-graph timings, run 2): head dim 64 reads 128-token tiles (more bytes in flight per program:
     0.81 of copy bandwidth at 64 x 4k against 0.76 with 64), head dim 128 reads 64-token tiles (0.91
-    against 0.87 with 128 at 16 x 4k)."""
+    against 0.87 with 128 at 16 x 4k). Two KV heads of 64 per program read 64-token tiles (the same
+    bytes per tile; 0.823 against 0.810 with 128 tokens at 2 stages, issue5-kvblock-h100.json)."""
+    if kv_per_prog > 1 and kv_per_prog * head_dim <= 128:
+        return 64, 4, 3
     if head_dim <= 64:
         return 128, 4, 3
     if head_dim <= 128:
@@ -234,22 +314,38 @@ def paged_decode_attention(
     if num_seqs == 0:
         return
     group = num_heads // num_kv_heads
+    if num_splits is None and launch.kv_heads_per_program is None:
+        kv_per_prog, num_splits = choose_decode_plan(
+            num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(query.device)
+        )
+    else:
+        kv_per_prog = launch.kv_heads_per_program or 1
+    if num_kv_heads % kv_per_prog:
+        raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
+    kv_blocks = num_kv_heads // kv_per_prog
     if num_splits is None:
-        num_splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, _num_sms(query.device))
-    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size)
+        num_splits = choose_num_splits(num_seqs, kv_blocks, max_seq_len, _num_sms(query.device))
+    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size, kv_per_prog)
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
-    group_p = max(16, triton.next_power_of_2(group))  # tl.dot needs 16 rows
+    rows_p = max(16, triton.next_power_of_2(group * kv_per_prog))  # tl.dot needs 16 rows
     single = num_splits == 1
-    partial_out, partial_lse = _workspace(
-        query.device, 0 if single else num_seqs * num_heads * num_splits, head_dim_p
+    fused = not single and (
+        launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
     )
-    _decode_split_kernel[(num_seqs, num_kv_heads, num_splits)](
+    partial_out, partial_lse, counters = _workspace(
+        query.device,
+        0 if single else num_seqs * num_heads * num_splits,
+        head_dim_p,
+        num_seqs * kv_blocks if fused else 0,
+    )
+    _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
         partial_out,
         partial_lse,
+        counters,
         query,
         kv_cache,
         block_tables,
@@ -267,18 +363,21 @@ def paged_decode_attention(
         kv_cache.stride(3),
         block_tables.stride(0),
         GROUP=group,
-        GROUP_P=group_p,
+        KV_PER_PROG=kv_per_prog,
+        ROWS_P=rows_p,
         HEAD_DIM=head_dim,
         HEAD_DIM_P=head_dim_p,
         BLOCK_SIZE=block_size,
         BLOCK_N=block_n,
         SINGLE_SPLIT=single,
+        FUSED_MERGE=fused,
+        SPLITS_P=triton.next_power_of_2(num_splits),
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
         num_warps=num_warps,
         num_stages=num_stages,
     )
-    if not single:
+    if not single and not fused:
         _merge_splits_kernel[(num_seqs, num_heads)](
             out,
             partial_out,
@@ -295,22 +394,34 @@ def paged_decode_attention(
         )
 
 
-# device -> float32 workspace for the partial outputs and their log-sum-exps
+# device -> float32 workspace: [counters (int32 bits) | partial outputs | partial lse]
 _WORKSPACES: dict[torch.device, torch.Tensor] = {}
+_COUNTER_SLOTS: dict[torch.device, int] = {}  # how many counters the workspace's head holds
+MIN_COUNTER_SLOTS = 1 << 14
 
 
-def _workspace(device: torch.device, num_partials: int, head_dim_p: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(partial outputs [num_partials, head_dim_p], partial lse [num_partials]), grown on demand.
+def _workspace(
+    device: torch.device, num_partials: int, head_dim_p: int, num_counters: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(partial outputs [num_partials, head_dim_p], partial lse [num_partials], counters [>= num_counters]
+    int32), grown on demand. The counters are zero between launches (the fused merge resets each one it
+    uses); one tensor holds all three, so whoever keeps the workspace alive (CUDA graphs) keeps all.
 
     NOTE: reused by every launch on the device: launches on one stream never overlap.
     """
     partials = _WORKSPACES.get(device)
-    need = num_partials * (head_dim_p + 1)
-    if partials is None or partials.numel() < need:
+    slots = _COUNTER_SLOTS.get(device, 0)
+    need = slots + num_partials * (head_dim_p + 1)
+    if partials is None or partials.numel() < need or slots < num_counters:
+        slots = max(slots, MIN_COUNTER_SLOTS, triton.next_power_of_2(max(1, num_counters)))
+        need = slots + num_partials * (head_dim_p + 1)
         partials = torch.empty(max(need, 1 << 20), dtype=torch.float32, device=device)
+        partials[:slots].view(torch.int32).zero_()
         _WORKSPACES[device] = partials
-    outs = partials[: num_partials * head_dim_p].view(num_partials, head_dim_p)
-    return outs, partials[num_partials * head_dim_p : need]
+        _COUNTER_SLOTS[device] = slots
+    counters = partials[:slots].view(torch.int32)
+    outs = partials[slots : slots + num_partials * head_dim_p].view(num_partials, head_dim_p)
+    return outs, partials[slots + num_partials * head_dim_p : need], counters
 
 
 _SM_COUNTS: dict[int, int] = {}

@@ -3,8 +3,8 @@ to each other (plain prefill, chunked prefill, prefix-cache hits; decodes too, a
 
 One program per (tile of BLOCK_Q new tokens of one sequence, KV head). The tile's rows are its tokens x
 the query heads of the KV head (GQA), so each K/V tile is read once for the whole group. Programs find
-their sequence by a binary search over ``query_start_loc`` on the device: the grid is an upper bound
-(``num_tokens // BLOCK_Q + num_seqs`` tiles) that needs no host knowledge of the per-sequence lengths.
+their sequence on the device by counting the sequence starts at or before their tile: the grid is an
+upper bound (``num_tokens // BLOCK_Q + num_seqs`` tiles) that needs no host knowledge of the lengths.
 
 The key loop has two parts: tiles every row of the query tile may see in full (no mask), then the few
 tiles along the diagonal with the causal mask.
@@ -32,6 +32,10 @@ class PrefillLaunch:
     block_n: int | None = None  # keys per tile
     num_warps: int | None = None
     num_stages: int | None = None
+    search_chunk: int | None = None  # sequence starts read at once by the tile -> sequence search
+
+
+SEARCH_CHUNK = 128
 
 
 @triton.jit
@@ -125,19 +129,22 @@ def _prefill_kernel(
     BLOCK_N: tl.constexpr,
     SKIP_DECODES: tl.constexpr,  # sequences with one new token are left to the decode kernel
     IEEE_DOT: tl.constexpr,
+    SEARCH_CHUNK: tl.constexpr,  # sequence starts read per step of the tile -> sequence search
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
 
-    # Sequence i owns tiles [first(i), first(i + 1)) with first(i) = query_start_loc[i] // BLOCK_Q + i.
-    lo = num_seqs * 0
-    hi = num_seqs
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        first = tl.load(query_start_loc_ptr + mid) // BLOCK_Q + mid
-        lo = tl.where(first <= tile, mid, lo)
-        hi = tl.where(first <= tile, hi, mid)
-    seq = lo
+    # Sequence i owns tiles [first(i), first(i + 1)) with first(i) = query_start_loc[i] // BLOCK_Q + i:
+    # seq = how many sequences start at or before this tile, minus one. Counted SEARCH_CHUNK starts at a
+    # time (one load for up to SEARCH_CHUNK sequences, instead of log2(num_seqs) dependent loads of a
+    # binary search: a short program spends a tenth of its time otherwise).
+    c = tl.arange(0, SEARCH_CHUNK)
+    count = num_seqs * 0
+    for c0 in tl.range(0, num_seqs, SEARCH_CHUNK):
+        i = c0 + c
+        first = tl.load(query_start_loc_ptr + i, mask=i < num_seqs, other=0) // BLOCK_Q + i
+        count += tl.sum(((first <= tile) & (i < num_seqs)).to(tl.int32), 0)
+    seq = count - 1
     q_start = tl.load(query_start_loc_ptr + seq)
     query_len = tl.load(query_start_loc_ptr + seq + 1) - q_start
     local = tile - (q_start // BLOCK_Q + seq)
@@ -266,6 +273,7 @@ def paged_prefill_attention(
         BLOCK_N=block_n,
         SKIP_DECODES=skip_decodes,
         IEEE_DOT=query.dtype == torch.float32,
+        SEARCH_CHUNK=launch.search_chunk or SEARCH_CHUNK,
         num_warps=num_warps,
         num_stages=num_stages,
     )
