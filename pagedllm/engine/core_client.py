@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import pickle
 import queue
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 
 from pagedllm.config import EngineConfig
 from pagedllm.engine.core_messages import Command, CoreFailed, CoreReady, ShutdownCore, StepOutput
@@ -24,6 +26,51 @@ logger = logging.getLogger(__name__)
 
 # Step outputs read per wake-up of the reader, so a backlog never starves the HTTP side of the loop.
 MAX_OUTPUTS_PER_READ = 8
+
+
+class PipeReader:
+    """Reads pickled messages from a pipe on the event loop, each message whole.
+
+    ``handle(message)`` returns False to stop reading; ``on_eof()`` runs once if the writer's end
+    closes (its process died). At most ``MAX_OUTPUTS_PER_READ`` messages per wake-up.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: Connection,
+        handle: Callable[[object], bool],
+        on_eof: Callable[[], None],
+    ) -> None:
+        self._loop = loop
+        self._conn = conn
+        self._handle = handle
+        self._on_eof = on_eof
+        self._active = True
+        loop.add_reader(conn.fileno(), self._read)
+        # NOTE: uvloop (libuv's uv_poll_init) puts a watched fd in non-blocking mode. A message longer
+        # than what the pipe holds at that moment then fails half read with EAGAIN, and a byte stream
+        # cannot be resumed mid-message. Reads block instead: we are woken only once data is there,
+        # and the writer is in the middle of sending the rest.
+        os.set_blocking(conn.fileno(), True)
+
+    def _read(self) -> None:
+        try:
+            for _ in range(MAX_OUTPUTS_PER_READ):
+                if not self._handle(pickle.loads(self._conn.recv_bytes())):
+                    self.stop()
+                    return
+                if not self._active or not self._conn.poll():
+                    return
+        except (EOFError, OSError):  # the writer's end closed: its process is gone
+            self.stop()
+            self._on_eof()
+
+    def stop(self) -> None:
+        if self._active:
+            self._active = False
+            if not self._conn.closed:
+                self._loop.remove_reader(self._conn.fileno())
 
 
 class EngineCoreStartError(RuntimeError):
@@ -56,6 +103,7 @@ class EngineCoreClient:
         self._writer = threading.Thread(target=self._write_commands, name="pagedllm-core-writer", daemon=True)
         self._writer.start()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: PipeReader | None = None
         self._is_closed = False
 
     def _wait_ready(self) -> CoreReady:
@@ -114,21 +162,19 @@ class EngineCoreClient:
         self._loop = asyncio.get_running_loop()
         self._on_output = on_output
         self._on_dead = on_dead
-        self._loop.add_reader(self._outputs.fileno(), self._read)
+        self._reader = PipeReader(self._loop, self._outputs, self._on_message, self._on_eof)
 
-    def _read(self) -> None:
-        try:
-            for _ in range(MAX_OUTPUTS_PER_READ):
-                message = pickle.loads(self._outputs.recv_bytes())
-                if isinstance(message, CoreFailed):
-                    self._dead(message.message)
-                    return
-                self._on_output(message)
-                if not self._outputs.poll():
-                    return
-        except (EOFError, OSError):
-            self.process.join(1.0)
-            self._dead(f"the engine core process died (exit code {self.process.exitcode})")
+    def _on_message(self, message: object) -> bool:
+        if isinstance(message, CoreFailed):
+            self._dead(message.message)
+            return False
+        assert isinstance(message, StepOutput), message
+        self._on_output(message)
+        return True
+
+    def _on_eof(self) -> None:
+        self.process.join(1.0)
+        self._dead(f"the engine core process died (exit code {self.process.exitcode})")
 
     def _dead(self, reason: str) -> None:
         logger.error("engine core: %s", reason)
@@ -137,16 +183,16 @@ class EngineCoreClient:
         self._on_dead(reason)
 
     def _detach(self) -> None:
-        if self._loop is not None and not self._outputs.closed:
-            self._loop.remove_reader(self._outputs.fileno())
+        if self._reader is not None:
+            self._reader.stop()
+            self._reader = None
 
     def is_alive(self) -> bool:
         return not self._is_closed and self.process.is_alive()
 
     async def close(self, timeout: float = 10.0) -> None:
         """Tell the core to exit (it finishes its step first); terminate it if it does not."""
-        if self._loop is not None:
-            self._detach()
+        self._detach()
         if not self._is_closed:
             self._pending.append(ShutdownCore())
             self._flush()
