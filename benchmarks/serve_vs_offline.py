@@ -71,8 +71,9 @@ def run_offline(args: argparse.Namespace, config: BenchConfig, inf_index: int) -
     requests = random_requests(config, config.num_prompts, config.seed + inf_index)
     prompts = [r.prompt_token_ids for r in requests]
     params = [SamplingParams(temperature=0.0, max_tokens=r.output_len, ignore_eos=True) for r in requests]
-    warm = random_requests(config, 2, config.seed + 10_000)
-    llm.generate([r.prompt_token_ids for r in warm], params[:2], use_tqdm=False)
+    # A whole warm-up run, as the server gets (see run_rates): the timed run compiles nothing.
+    warm = random_requests(config, config.num_prompts, config.seed + 10_000)
+    llm.generate([r.prompt_token_ids for r in warm], params, use_tqdm=False)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -124,9 +125,11 @@ def run_rates(config: BenchConfig, base_url: str, api_pid: int, client_processes
     """``run_benchmark`` one rate at a time (the prompts of rate i are still seeded by seed + i), with the
     engine core's counters read around each: its steps, the mean step and the share of the run it was
     busy, which tell a slow core from a slow HTTP side."""
-    # Warm up once (fresh prompts: seed + 20000), then every rate runs without a warm-up of its own;
-    # the warm-up's report gives the header (server, environment) the rates' runs go into.
-    warm = dataclasses.replace(config, request_rates=(math.inf,), num_prompts=2, seed=config.seed + 20_000)
+    # Warm up once with a whole saturated run (fresh prompts: seed + 20000), then every rate runs without
+    # a warm-up of its own; the warm-up's report gives the header (server, environment) the rates' runs
+    # go into. NOTE: a whole run, not two requests: on a GPU the first large batches compile Triton
+    # kernel variants (seconds each, on a cold cache) that a two-request warm-up never reaches.
+    warm = dataclasses.replace(config, request_rates=(math.inf,), seed=config.seed + 20_000)
     report = asyncio.run(run_benchmark(warm))
     report["runs"] = []
     for i, rate in enumerate(config.request_rates):
