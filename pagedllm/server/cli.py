@@ -105,10 +105,10 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         max_prompts=args.max_prompts_per_request,
         max_body_bytes=args.max_request_body_bytes,
     )  # raises ValueError naming a bad limit
-    config = EngineConfig(**engine_kwargs)
+    engine_config = EngineConfig(**engine_kwargs)
     try:
         # The engine runs in its own process (the engine core); this one serves HTTP.
-        engine = AsyncEngine.launch(config, args.max_waiting_requests, args.log_level)
+        engine = AsyncEngine.launch(engine_config, args.max_waiting_requests, args.log_level)
     except EngineCoreStartError as e:
         raise ValueError(str(e)) from e  # the command's usual "error: ..." and exit code 2
     logger.warning("engine core: pid %d", engine.core.process.pid)
@@ -118,8 +118,8 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         "serving %r on http://%s:%d (max_model_len %d)", name, args.host, args.port, engine.max_model_len
     )
     # NOTE: uvicorn's own graceful timeout is only a backstop after our drain has ended every request.
-    config = uvicorn.Config(
+    server_config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5
     )
-    GracefulServer(config, app.state.server, args.shutdown_timeout).run()
+    GracefulServer(server_config, app.state.server, args.shutdown_timeout).run()
     return 0

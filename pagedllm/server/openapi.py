@@ -31,15 +31,17 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
-# Statuses a route with a body can answer besides 200 (see server/errors.py, limits.py, auth.py).
+# Statuses a route with a body can answer besides 200 (see server/errors.py, limits.py).
 _ERRORS_WITH_A_BODY = {
     "400": "Invalid request: a wrong type, a value out of range, or over a server limit",
-    "401": "Missing or wrong API key (only when the server runs with --api-key)",
     "404": "Unknown model",
     "413": "Request body over --max-request-body-bytes",
 }
-# ... and the /v1 routes, which queue work for the engine, this one too.
-_ENGINE_UNAVAILABLE = "Overloaded (--max-waiting-requests), shutting down, or the engine failed"
+# ... and the /v1 routes, which the API key guards (auth.py) and which queue work for the engine.
+_ERRORS_ON_V1 = {
+    "401": "Missing or wrong API key (only when the server runs with --api-key)",
+    "503": "Overloaded (--max-waiting-requests), shutting down, or the engine failed",
+}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -84,10 +86,9 @@ def install_openapi(app: FastAPI) -> None:
                     responses = operation.get("responses", {})
                     if responses.pop("422", None) is None:
                         continue  # no body to validate: none of these errors
-                    for status, description in _ERRORS_WITH_A_BODY.items():
+                    errors = {**_ERRORS_WITH_A_BODY, **(_ERRORS_ON_V1 if path.startswith("/v1/") else {})}
+                    for status, description in sorted(errors.items()):
                         responses[status] = _error_response(description)
-                    if path.startswith("/v1/"):
-                        responses["503"] = _error_response(_ENGINE_UNAVAILABLE)
             _describe_plain_routes(document["paths"])
             app.openapi_schema = document
         return app.openapi_schema
