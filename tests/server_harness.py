@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -97,3 +98,17 @@ def wait_for_metric(base_url: str, name: str, predicate, timeout: float = 15.0, 
             return value
         time.sleep(0.05)
     raise AssertionError(f"{name}{labels or ''} stayed at {value} for {timeout} s")
+
+
+def stream_events(url: str, body: dict, events: list) -> None:
+    """Stream one completion, appending ("status", code), ("data", chunk or "[DONE]") and, if the
+    connection fails, ("transport", error) to ``events`` as they happen (run it in a thread)."""
+    try:
+        with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=120) as r:
+            events.append(("status", r.status_code))
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    data = line[len("data: ") :]
+                    events.append(("data", data if data == "[DONE]" else json.loads(data)))
+    except httpx.HTTPError as e:
+        events.append(("transport", repr(e)))

@@ -3,7 +3,6 @@ turns 503; when the API process dies, the core does not linger. Real server proc
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import ServerProcess, start_server
+from server_harness import ServerProcess, start_server, stream_events
 
 from pagedllm.bench.load_test import read_metrics
 
@@ -35,18 +34,6 @@ def is_gone(pid: int) -> bool:
         return True
 
 
-def _stream(url: str, body: dict, events: list) -> None:
-    try:
-        with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=120) as r:
-            events.append(("status", r.status_code))
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    data = line[len("data: ") :]
-                    events.append(("data", data if data == "[DONE]" else json.loads(data)))
-    except httpx.HTTPError as e:
-        events.append(("transport", repr(e)))
-
-
 @pytest.mark.slow
 def test_a_killed_engine_core_ends_requests_with_an_error_and_health_turns_503():
     server = start_server(*SMALL)
@@ -58,7 +45,10 @@ def test_a_killed_engine_core_ends_requests_with_an_error_and_health_turns_503()
     def post() -> None:
         results["whole"] = httpx.post(f"{url}/v1/completions", json=body, timeout=120)
 
-    threads = [threading.Thread(target=_stream, args=(url, body, streamed)), threading.Thread(target=post)]
+    threads = [
+        threading.Thread(target=stream_events, args=(url, body, streamed)),
+        threading.Thread(target=post),
+    ]
     try:
         for thread in threads:
             thread.start()

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from server_harness import start_server
+from server_harness import start_server, stream_events
 
 from pagedllm.bench.load_test import read_metrics, run_load_test
 from pagedllm.server.limits import RequestLimits
@@ -119,14 +119,7 @@ def test_request_limits_validate_their_values():
 
 def _stream(url: str, body: dict, events: list, done: threading.Event) -> None:
     try:
-        with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=120) as r:
-            events.append(("status", r.status_code))
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    data = line[len("data: ") :]
-                    events.append(("data", data if data == "[DONE]" else json.loads(data)))
-    except httpx.HTTPError as e:
-        events.append(("transport", repr(e)))
+        stream_events(url, body, events)
     finally:
         done.set()
 
