@@ -242,6 +242,46 @@ def test_a_request_id_reused_after_it_finished_samples_with_its_new_parameters(c
     assert got == expected
 
 
+def _run_to_end(engine) -> dict:
+    finished = {}
+    while engine.has_unfinished_requests():
+        finished.update((o.request_id, o) for o in engine.step() if o.finished)
+    return finished
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_an_id_reused_while_its_old_request_has_a_step_in_flight_gets_none_of_its_tokens(
+    checkpoint, is_async
+):
+    # Found in review: the step launched ahead still carries the old request's token; looked up by id
+    # alone, it landed on the newcomer as its first output (aborted, or stopped by a stop token).
+    old_prompts, new_prompt = _prompts(3, seed=23), _prompts(1, seed=29)[0]
+    greedy = SamplingParams(temperature=0.0, max_tokens=10)
+    expected = _results(_llm(checkpoint, False), [new_prompt], greedy)[0][1]
+
+    engine = _llm(checkpoint, is_async).engine  # aborted mid-run, the id reused at once
+    for i, prompt in enumerate(old_prompts):
+        engine.add_request(str(i), prompt, SamplingParams(temperature=0.0, max_tokens=30))
+    for _ in range(4):
+        engine.step()
+    assert (engine._in_flight is not None) == is_async
+    engine.abort_request("0")
+    engine.add_request("0", new_prompt, greedy)
+    assert _run_to_end(engine)["0"].outputs[0].token_ids == expected
+
+    free_run = _results(
+        _llm(checkpoint, False), old_prompts[:1], SamplingParams(temperature=0.0, max_tokens=8)
+    )
+    stop = free_run[0][1][3]
+    engine = _llm(checkpoint, is_async).engine  # stopped by a stop token, the step ahead left in flight
+    engine.add_request(
+        "x", old_prompts[0], SamplingParams(temperature=0.0, max_tokens=30, stop_token_ids=[stop])
+    )
+    _run_to_end(engine)
+    engine.add_request("x", new_prompt, greedy)
+    assert _run_to_end(engine)["x"].outputs[0].token_ids == expected
+
+
 def test_the_server_engine_core_streams_the_same_results_with_async_scheduling(checkpoint):
     """The server's engine core process over an engine that launches steps ahead: requests arriving
     while others decode, one aborted mid-way; every other stream ends with the offline result, and
@@ -291,3 +331,44 @@ def test_the_server_engine_core_streams_the_same_results_with_async_scheduling(c
     assert got[:5] == expected[:5] and got[5] is None
     assert stats["num_steps_scheduled_ahead"] > 0
     assert stats["num_free_blocks"] == stats["num_blocks"] and stats["num_running"] == 0
+
+
+def test_an_id_reused_right_after_an_abort_gets_none_of_the_old_requests_deltas(checkpoint):
+    """Found in review: the API process routed the core's deltas by the caller's id, so a request
+    re-added under an aborted one's id received what the core had already sent for the old one. Each
+    add now has its own id in the core. 12 rounds of abort-then-re-add, each checked exactly."""
+    import asyncio
+
+    from pagedllm.config import EngineConfig
+    from pagedllm.engine.async_engine import AsyncEngine
+
+    old_prompt, new_prompt = _prompts(2, seed=31)
+    new_params = SamplingParams(temperature=0.0, max_tokens=6)
+    expected = _results(_llm(checkpoint, False), [new_prompt], new_params)[0][1]
+    config = EngineConfig(
+        model=str(checkpoint), dtype="float32", kv_cache_memory_bytes=1 << 26, max_num_seqs=8
+    )
+    server = AsyncEngine.launch(config)  # a real engine core process
+
+    async def run() -> list[list[int]]:
+        await server.start()
+        got = []
+        try:
+            for k in range(12):
+                old = server.add_request(
+                    old_prompt, SamplingParams(temperature=0.0, max_tokens=40), request_id="r"
+                )
+                async for output in old:
+                    if len(output.outputs[0].token_ids) >= 2 + k % 4:
+                        break
+                old.abort()  # while the core may still be computing, or sending, its next tokens
+                last = None
+                async for output in server.generate(new_prompt, new_params, request_id="r"):
+                    last = output
+                assert last is not None and last.finished
+                got.append(last.outputs[0].token_ids)
+        finally:
+            await server.shutdown()
+        return got
+
+    assert asyncio.run(run()) == [expected] * 12

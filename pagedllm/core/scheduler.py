@@ -329,6 +329,7 @@ class Scheduler:
                     self.kv.get_block_ids(request.request_id),
                     True,
                     token_from_previous_step=True,
+                    arrival_order=request.arrival_order,
                 )
             )
         out.finished_request_ids = self._finished_since_last_step
@@ -388,6 +389,7 @@ class Scheduler:
             start,
             self.kv.get_block_ids(request_id),
             start + num_new == len(all_token_ids),
+            arrival_order=request.arrival_order,
         )
         if item.needs_sample and self._pending_forks:
             children = self._pending_forks.get(request_id)
@@ -452,8 +454,8 @@ class Scheduler:
         max_model_len = self.config.max_model_len
         for item in scheduler_output.scheduled:
             request = requests.get(item.request_id)
-            if request is None or request.is_finished:
-                continue  # aborted while the step ran
+            if request is None or request.is_finished or request.arrival_order != item.arrival_order:
+                continue  # finished or aborted while the step ran (its id maybe reused since)
             request.num_computed_tokens += len(item.token_ids)
             if cache_full_blocks is not None:
                 cache_full_blocks(request)

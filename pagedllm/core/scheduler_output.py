@@ -31,6 +31,10 @@ class ScheduledRequest:
     # step samples for this request, not known on the host yet; the worker takes it from that step's
     # sampled ids on the device, and ``token_ids`` holds a stand-in (0) of the right length.
     token_from_previous_step: bool = False
+    # The request's ``arrival_order`` when scheduled: with a step in flight (async scheduling) a
+    # request can finish or be aborted and its id be reused by a new request before the step's tokens
+    # come back; they must not land on the newcomer.
+    arrival_order: int = field(kw_only=True)
 
     @property
     def num_tokens(self) -> int:

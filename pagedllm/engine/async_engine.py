@@ -86,7 +86,12 @@ class AsyncEngine:
             tokenizer, ready.vocab_size, ready.max_model_len, config.max_num_seqs, config.kv_policy
         )
         self.max_waiting_requests = max_waiting_requests
+        # NOTE: keyed by the id the core knows, unique per add (``_core_request_id``): an id the caller
+        # reuses right after an abort must not receive the deltas the core had already sent, or was
+        # still computing, for the request that held it before.
         self._streams: dict[str, RequestStream] = {}
+        self._core_ids: dict[str, str] = {}  # the caller's request id -> the core's
+        self._num_added = itertools.count()
         self._listeners: list[FinishListener] = []
         self._ids = itertools.count()
         self._stats: CoreStats = ready.stats
@@ -129,14 +134,16 @@ class AsyncEngine:
 
     def abort_all(self, error: BaseException) -> None:
         """End every request with ``error`` (its stream raises it); the core frees their blocks."""
+        core_ids = list(self._streams)
         streams = list(self._streams.values())
         self._streams.clear()
+        self._core_ids.clear()
         now = time.monotonic()
         for stream in streams:
             stream.fail(error)
             self._finish(stream, now, "abort")
-        if streams:
-            self.core.send(AbortRequests([s.request_id for s in streams]))
+        if core_ids:
+            self.core.send(AbortRequests(core_ids))
 
     @property
     def is_running(self) -> bool:
@@ -171,7 +178,7 @@ class AsyncEngine:
         if not self.is_running:
             raise self._error or EngineDeadError("the engine core is not running")
         request_id = request_id if request_id is not None else f"req-{next(self._ids)}"
-        if request_id in self._streams:
+        if request_id in self._core_ids:
             raise ValueError(f"request id {request_id!r} is already in use")
         prompt_text, prompt_ids = self.inputs.process(prompt, params)
         if max_prompt_tokens is not None and len(prompt_ids) > max_prompt_tokens:
@@ -186,9 +193,11 @@ class AsyncEngine:
             )
         times = RequestTimes(request_id, time.monotonic(), len(prompt_ids))
         stream = RequestStream(request_id, prompt_text, prompt_ids, params, times, self.abort)
-        self._streams[request_id] = stream
+        core_id = f"{next(self._num_added)}:{request_id}"
+        self._streams[core_id] = stream
+        self._core_ids[request_id] = core_id
         self._num_adds_sent += 1
-        self.core.send(AddRequest(request_id, prompt_ids, params))
+        self.core.send(AddRequest(core_id, prompt_ids, params))
         return stream
 
     async def generate(
@@ -204,10 +213,10 @@ class AsyncEngine:
 
     def abort(self, request_id: str) -> None:
         """Forget the request here at once; the core frees its blocks before its next step."""
-        stream = self._streams.pop(request_id, None)
-        if stream is not None:
-            self._finish(stream, time.monotonic(), "abort")
-            self.core.send(AbortRequests([request_id]))
+        core_id = self._core_ids.pop(request_id, None)
+        if core_id is not None:
+            self._finish(self._streams.pop(core_id), time.monotonic(), "abort")
+            self.core.send(AbortRequests([core_id]))
 
     async def stats(self) -> dict[str, Any]:
         """The engine's counters as of its last step (sent with every step output)."""
@@ -220,21 +229,34 @@ class AsyncEngine:
     def _on_step_output(self, output: StepOutput) -> None:
         self._stats = output.stats
         self._num_adds_applied = output.num_adds_applied
-        for request_id, message in output.rejected:
-            stream = self._streams.pop(request_id, None)
+        for core_id, message in output.rejected:
+            stream = self._forget(core_id)
             if stream is not None:
                 stream.fail(ValueError(message))
         now = time.monotonic()
         streams = self._streams
         for delta in output.deltas:
-            request_id, _, is_finished, _ = delta
-            stream = streams.get(request_id)
+            core_id, _, is_finished, _ = delta
+            stream = streams.get(core_id)
             if stream is None:  # aborted while its last step ran
                 continue
-            stream.apply(delta, now)
+            try:
+                stream.apply(delta, now)
+            except Exception as e:  # a bug must cost this request only, never the step's others
+                logger.exception("applying a step output to request %s failed", stream.request_id)
+                self._forget(core_id)
+                stream.fail(EngineDeadError(f"the server failed on this request: {type(e).__name__}: {e}"))
+                self.core.send(AbortRequests([core_id]))
+                continue
             if is_finished:
-                del streams[request_id]
+                self._forget(core_id)
                 self._finish(stream, now, stream.finish_reason())
+
+    def _forget(self, core_id: str) -> RequestStream | None:
+        stream = self._streams.pop(core_id, None)
+        if stream is not None:
+            self._core_ids.pop(stream.request_id, None)
+        return stream
 
     def _on_core_dead(self, reason: str) -> None:
         self._error = EngineDeadError(reason)
@@ -252,5 +274,6 @@ class AsyncEngine:
     def _fail_all(self, error: BaseException) -> None:
         streams = list(self._streams.values())
         self._streams.clear()
+        self._core_ids.clear()
         for stream in streams:
             stream.fail(error)
