@@ -9,7 +9,8 @@ unloaded greedy output, saw a 5xx, or any block or swap slot is still held at id
 
 Without --url it starts its own server (SmolLM2, float32) with the KV pool and swap space given.
 A model without a tokenizer (`--load-format dummy`) needs `--token-prompts`: prompts of random token
-ids, compared by the token ids generated. On a GPU the server's GPU memory is sampled too (nvidia-smi).
+ids, compared by the token ids generated. Memory is the server's process tree (the API process and
+its engine core process): RSS, and on a GPU the GPU memory nvidia-smi lists for those pids.
 """
 
 from __future__ import annotations
@@ -35,8 +36,17 @@ from pagedllm.bench.load_test import random_token_prompts, run_load_test, wait_i
 BYTES_PER_BLOCK_SMOLLM2_FP32 = 2 * 30 * 3 * 64 * 4 * 16
 
 
-def gpu_memory_mib(pid: int) -> float | None:
-    """GPU memory the process holds, from nvidia-smi (None without one, or if it lists no such pid)."""
+def server_processes(server: psutil.Process) -> list[psutil.Process]:
+    """The server and its children: the API process and the engine core process it spawned."""
+    return [server, *server.children(recursive=True)]
+
+
+def rss_mib(processes: list[psutil.Process]) -> float:
+    return sum(p.memory_info().rss for p in processes) / 2**20
+
+
+def gpu_memory_mib(pids: set[int]) -> float | None:
+    """GPU memory these processes hold, from nvidia-smi (None without one, or if it lists none)."""
     if shutil.which("nvidia-smi") is None:
         return None
     query = ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]
@@ -44,11 +54,12 @@ def gpu_memory_mib(pid: int) -> float | None:
         lines = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return None
-    for line in lines:
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) == 2 and fields[0] == str(pid):
-            return float(fields[1])
-    return None
+    held = [
+        float(fields[1])
+        for fields in ([f.strip() for f in line.split(",")] for line in lines)
+        if len(fields) == 2 and fields[0].isdigit() and int(fields[0]) in pids
+    ]
+    return sum(held) if held else None
 
 
 def main() -> int:
@@ -110,11 +121,12 @@ def main() -> int:
             if process is not None:
                 with httpx.Client() as client:
                     wait_idle(client, url)
+                processes = server_processes(process)
                 rss.append(
                     {
                         "t_s": round(time.monotonic() - start, 1),
-                        "rss_mib": process.memory_info().rss / 2**20,
-                        "gpu_mib": gpu_memory_mib(process.pid),
+                        "rss_mib": rss_mib(processes),  # the API process and the engine core together
+                        "gpu_mib": gpu_memory_mib({p.pid for p in processes}),
                     }
                 )
             print(json.dumps({k: v for k, v in report.items() if k != "failures"}), flush=True)
