@@ -12,9 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import ServerProcess, start_server, stream_events
-
-from pagedllm.bench.load_test import read_metrics
+from server_harness import ServerProcess, start_server, stream_events, wait_for_metric
 
 SMALL = ("--dtype", "float32", "--max-model-len", "512", "--kv-cache-memory-bytes", str(64 << 20))
 
@@ -52,10 +50,7 @@ def test_a_killed_engine_core_ends_requests_with_an_error_and_health_turns_503()
     try:
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 60
-        while read_metrics(httpx.Client(), url)["vllm:num_requests_running"] < 2:
-            assert time.monotonic() < deadline, "the requests never started"
-            time.sleep(0.1)
+        wait_for_metric(url, "vllm:num_requests_running", lambda running: running >= 2, timeout=60)
         pid = core_pid(server)
         os.kill(pid, signal.SIGKILL)
         for thread in threads:

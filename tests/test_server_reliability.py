@@ -10,9 +10,9 @@ import time
 
 import httpx
 import pytest
-from server_harness import start_server, stream_events
+from server_harness import start_server, stream_events, wait_for_metric
 
-from pagedllm.bench.load_test import read_metrics, run_load_test
+from pagedllm.bench.load_test import run_load_test
 from pagedllm.server.limits import RequestLimits
 
 BYTES_PER_BLOCK = 2 * 30 * 3 * 64 * 4 * 16  # SmolLM2-135M, float32, 16-token blocks
@@ -147,10 +147,7 @@ def test_sigterm_drains_finishes_short_requests_and_aborts_the_rest_cleanly():
     try:
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 60
-        while read_metrics(httpx.Client(), url)["vllm:num_requests_running"] < 2:
-            assert time.monotonic() < deadline, "the long requests never started"
-            time.sleep(0.1)
+        wait_for_metric(url, "vllm:num_requests_running", lambda running: running >= 2, timeout=60)
         short = threading.Thread(target=post, args=("short", short_body))
         short.start()
         time.sleep(0.3)  # the short request is in flight when the signal comes
