@@ -68,6 +68,17 @@ def drain(scheduler: Scheduler) -> None:
     assert scheduler.kv.num_free_cpu_blocks == scheduler.kv.num_cpu_blocks
 
 
+def add_with_forks(scheduler: Scheduler, parent: Request, num_children: int) -> list[Request]:
+    """Add ``parent`` and ``num_children`` forks of it (``n > 1``): they fork when its prefill is sampled."""
+    children = [
+        Request(f"{parent.request_id}#{i}", parent.prompt_token_ids, parent.stop)
+        for i in range(1, num_children + 1)
+    ]
+    scheduler.add_request(parent)
+    scheduler.add_fork_children(parent.request_id, children)
+    return children
+
+
 def test_swap_moves_the_newest_requests_blocks_out_and_resumes_it_where_it_stopped():
     scheduler = make_swap_scheduler()
     _, new = fill_pool(scheduler)  # 2 x 12 tokens = 6 blocks of 8; growth needs more
@@ -115,9 +126,7 @@ def test_a_full_swap_space_falls_back_to_recompute():
 def test_a_request_sharing_blocks_with_a_fork_is_recomputed_not_swapped():
     scheduler = make_swap_scheduler(num_blocks=9)
     parent = make_request(num_prompt_tokens=10, max_tokens=20)
-    child = Request(f"{parent.request_id}#1", parent.prompt_token_ids, parent.stop)
-    scheduler.add_request(parent)
-    scheduler.add_fork_children(parent.request_id, [child])
+    add_with_forks(scheduler, parent, 1)
     out = step_until(scheduler, lambda out: out.preempted_request_ids)
     assert not out.swapped_out_request_ids, "a block shared by forks must not be swapped"
     assert all(scheduler.requests[rid].status == RequestStatus.PREEMPTED for rid in out.preempted_request_ids)
@@ -247,9 +256,7 @@ def test_abort_a_recompute_preempted_request():
 def test_abort_a_parent_with_pending_children_ends_the_children_too():
     scheduler = make_swap_scheduler(max_num_batched_tokens=4)
     parent = make_request(num_prompt_tokens=10, max_tokens=5)
-    children = [Request(f"{parent.request_id}#{i}", parent.prompt_token_ids, parent.stop) for i in (1, 2)]
-    scheduler.add_request(parent)
-    scheduler.add_fork_children(parent.request_id, children)
+    children = add_with_forks(scheduler, parent, 2)
     run_step(scheduler)  # mid-prefill: the children wait for its sample
     abort(scheduler, parent)
     assert all(child.status == RequestStatus.FINISHED_ABORTED for child in children)
@@ -260,9 +267,7 @@ def test_abort_a_parent_with_pending_children_ends_the_children_too():
 def test_abort_one_fork_keeps_the_shared_blocks_for_its_siblings():
     scheduler = make_swap_scheduler(num_blocks=16)
     parent = make_request(num_prompt_tokens=10, max_tokens=8)
-    child = Request(f"{parent.request_id}#1", parent.prompt_token_ids, parent.stop)
-    scheduler.add_request(parent)
-    scheduler.add_fork_children(parent.request_id, [child])
+    (child,) = add_with_forks(scheduler, parent, 1)
     run_step(scheduler)  # the child forks: every block shared
     assert all(block.ref_cnt == 2 for block in scheduler.kv.block_tables[child.request_id])
     abort(scheduler, child)
