@@ -4,13 +4,15 @@ One Python client (httpx, h11: ~tens of microseconds per SSE chunk) can become t
 fast server streams 256 requests x 1 token every few milliseconds; then the benchmark measures the
 client. Here the requests are dealt round-robin to ``num_processes`` forked clients, each running its
 share as a Poisson process at ``rate / num_processes`` (the superposition is the same Poisson process
-at ``rate``), all starting at the same instant; their results are summarized together, as
-``run_benchmark`` would. Each client's CPU time is reported too, to show whether the clients kept up.
+at ``rate``), all starting at the same instant with their connections already open; their results are
+summarized together, as ``run_benchmark`` would. Each client's CPU time is reported too, to show
+whether the clients kept up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import multiprocessing
 import time
@@ -35,6 +37,8 @@ ShardResult = tuple[list[RequestResult], float, float, float]  # results, start,
 def _run_shard(
     config: BenchConfig, model: str, requests: Sequence[BenchRequest], rate: float, start_at: float
 ) -> ShardResult:
+    # The parent's heap came with the fork: a full collection walking it would stall this client's sends.
+    gc.freeze()
     cpu_start = time.process_time()
 
     async def run() -> tuple[list[RequestResult], float, float]:
@@ -44,6 +48,10 @@ def _run_shard(
             timeout=httpx.Timeout(None),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         ) as client:
+            # Open the connections before the start, as a long-running client's pool would have them:
+            # otherwise TCP and HTTP set-up of a burst of new connections delays the first sends
+            # (httpx, ~1 ms per new connection), and the run measures the client's ramp-up.
+            await asyncio.gather(*(client.get("/health") for _ in range(len(requests))))
             await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
             start = time.perf_counter()
             tasks = []
@@ -66,7 +74,7 @@ def run_rate_sharded(
     """``summarize`` of one rate sent by ``num_processes`` forked clients (CLOCK_MONOTONIC is shared,
     so their start and end times compare)."""
     shards = [list(requests[i::num_processes]) for i in range(num_processes)]
-    start_at = time.perf_counter() + 1.0  # time for every process to fork and open its client
+    start_at = time.perf_counter() + 2.0  # time for every process to fork and open its connections
     shard_rate = rate / num_processes if not math.isinf(rate) else rate
     # NOTE: fork: the parent holds no CUDA and no running event loop here; the shards need no re-import.
     with multiprocessing.get_context("fork").Pool(num_processes) as pool:

@@ -118,3 +118,39 @@ def test_async_scheduling_generates_the_same_tokens_as_synchronous_steps(config_
         assert llm.engine.num_steps_scheduled_ahead > 0 or not is_async
         del llm
     assert outputs[True] == outputs[False]
+
+
+@needs_cuda
+def test_after_start_up_no_step_compiles_an_attention_kernel(config_path):
+    """Start-up compiles every attention-kernel variant a step can pick (kernel_warmup and graph
+    capture): then ragged prompts arriving while others decode (mixed steps of many batch sizes and
+    context lengths) compile nothing. A variant compiled mid-run stalls every request ~0.6 s."""
+    pytest.importorskip("triton")
+    from triton import knobs
+
+    from pagedllm import LLM, SamplingParams
+
+    llm = LLM(str(config_path), load_format="dummy", dtype="bfloat16", max_model_len=2048, max_num_seqs=64)
+    compiled: list[str] = []
+
+    def on_compile(*, fn, **_) -> bool:
+        compiled.append(fn.name)
+        return False  # compile as usual
+
+    rng = random.Random(1)
+    engine = llm.engine
+    previous_hook = knobs.runtime.jit_cache_hook
+    knobs.runtime.jit_cache_hook = on_compile
+    try:
+        for i in range(90):
+            if i % 3 == 0:  # a new prompt every third step, beside the decodes
+                prompt = [rng.randrange(1, 4000) for _ in range(rng.choice([2, 17, 300, 1500]))]
+                params = SamplingParams(temperature=0.0, max_tokens=rng.randint(1, 60), ignore_eos=True)
+                engine.add_request(f"r{i}", prompt, params)
+            engine.step()
+        while engine.has_unfinished_requests():
+            engine.step()
+    finally:
+        knobs.runtime.jit_cache_hook = previous_hook
+    attention = [name for name in compiled if "kernel" in name and ("decode" in name or "prefill" in name)]
+    assert not attention, f"attention kernels compiled during steps: {attention}"

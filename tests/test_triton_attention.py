@@ -335,3 +335,57 @@ def test_pure_decode_step_through_the_backend_matches_reference():
 def test_backend_rejects_unknown_mixed_batch_mode():
     with pytest.raises(ValueError, match="mixed_batch"):
         TritonAttentionBackend("padded")
+
+
+# -- compiled variants -----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not ON_GPU, reason="the interpreter compiles nothing")
+def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
+    """A serving step's batch size, block-table width and split count change from step to step; Triton
+    would compile a variant per value class (1, a multiple of 16, other) of each, so a warm engine met a
+    ~1 s compile mid-run (the first step of a saturated server run). Once warm, none may compile."""
+    from triton import knobs
+
+    compiled: list[str] = []
+
+    def on_compile(*, fn, **_) -> bool:
+        compiled.append(fn.name)
+        return False  # compile as usual
+
+    dtype, block_size, num_heads, num_kv_heads, head_dim = torch.bfloat16, 16, 14, 2, 64
+
+    def run_prefill(seqs: list[tuple[int, int]]) -> None:
+        cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+        num_tokens = metadata.query_start_loc_host[-1]
+        query = torch.randn(num_tokens, num_heads, head_dim, dtype=dtype, device=DEVICE)
+        out = torch.full_like(query, float("nan"))
+        paged_prefill_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, 0.125
+        )
+        assert_close(out, reference_attention(query, cache, metadata, 0.125), dtype)
+
+    def run_decode(seqs: list[tuple[int, int]], num_splits: int) -> None:
+        cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+        query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.125, num_splits=num_splits,
+            launch=DecodeLaunch(kv_heads_per_program=1, fused_merge=True),
+        )  # fmt: skip
+        assert_close(out, reference_attention(query, cache, metadata, 0.125), dtype)
+
+    run_prefill([(100, 100), (37, 5)])
+    run_decode([(300, 1), (40, 1)], num_splits=9)
+    previous_hook = knobs.runtime.jit_cache_hook
+    knobs.runtime.jit_cache_hook = on_compile
+    try:
+        # (context, new tokens) per sequence: 1, 16, 17 and 32 sequences; tables 16, 17, 32, 33 wide.
+        for seqs in ([(240, 240)], [(256, 256)] * 16, [(240, 240)] * 17, [(512, 30)] * 32):
+            run_prefill(seqs)
+        for seqs, num_splits in (([(500, 1)], 16), ([(256, 1)] * 16, 9), ([(512, 1)] * 17, 12)):
+            run_decode(seqs, num_splits)
+    finally:
+        knobs.runtime.jit_cache_hook = previous_hook
+    assert not compiled, f"kernels compiled again for new batch shapes: {compiled}"

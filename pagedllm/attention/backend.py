@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 
 import torch
 
@@ -37,6 +38,14 @@ class AttentionBackend(ABC):
         scale: float,
     ) -> torch.Tensor:  # [num_tokens, num_heads, head_dim]
         ...
+
+    def decode_kernel_variant(
+        self, num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, device: torch.device
+    ) -> Hashable | None:
+        """Which compiled decode kernel a step of ``num_seqs`` sequences, the longest ``max_seq_len``
+        tokens, runs: for a backend that compiles one per plan, so that every variant can be compiled
+        before serving (``worker/kernel_warmup.py``). None: nothing compiles per step."""
+        return None
 
     def forward(
         self,

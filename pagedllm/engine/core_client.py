@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 # Step outputs read per wake-up of the reader, so a backlog never starves the HTTP side of the loop.
 MAX_OUTPUTS_PER_READ = 8
+# Commands per message at most: a burst of requests is handled in one event-loop tick (each handler runs
+# until it awaits its first output, ~1 ms), and holding all their adds until the tick ends kept the core
+# waiting: 239 adds reached it ~350 ms into a 256-request burst (H100, session 5 step trace).
+MAX_COMMANDS_PER_MESSAGE = 16
 
 
 class PipeReader:
@@ -73,6 +77,53 @@ class PipeReader:
                 self._loop.remove_reader(self._conn.fileno())
 
 
+class CommandSender:
+    """Sends commands from the event loop to the core through a writer thread.
+
+    The commands queued during one event-loop tick leave as one message (one pickle, one wake-up of the
+    core), at most ``MAX_COMMANDS_PER_MESSAGE`` per message, in the order they were queued. Before
+    ``bind`` (not serving yet) each command leaves alone.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[Command] = []
+        self._queue: queue.SimpleQueue[list[Command] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="pagedllm-core-writer", daemon=True)
+        self._writer.start()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def send(self, command: Command) -> None:
+        if self._loop is None:
+            self._queue.put([command])
+            return
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(command)
+        if len(self._pending) >= MAX_COMMANDS_PER_MESSAGE:
+            self.flush()  # the flush scheduled above then finds nothing, or the next commands
+
+    def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            self._queue.put(batch)
+
+    def close(self) -> None:
+        """Send what is queued, then stop the writer thread."""
+        self.flush()
+        self._queue.put(None)
+
+    def _write(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            try:
+                self._conn.send(batch)
+            except OSError:  # the core is gone; the output reader reports it
+                return
+
+
 class EngineCoreStartError(RuntimeError):
     """The engine core process failed to start (its message says why)."""
 
@@ -98,10 +149,7 @@ class EngineCoreClient:
         core_commands.close()
         core_outputs.close()
         self.ready = self._wait_ready()
-        self._pending: list[Command] = []
-        self._send_queue: queue.SimpleQueue[list[Command] | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_commands, name="pagedllm-core-writer", daemon=True)
-        self._writer.start()
+        self._sender = CommandSender(self._commands)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: PipeReader | None = None
         self._is_closed = False
@@ -128,27 +176,9 @@ class EngineCoreClient:
     # -- commands ----------------------------------------------------------------------------------
 
     def send(self, command: Command) -> None:
-        """Queue a command; all commands of this event-loop tick leave together."""
-        if self._is_closed:
-            return
-        if self._loop is None:  # not serving yet: nothing to batch with
-            self._send_queue.put([command])
-            return
-        if not self._pending:
-            self._loop.call_soon(self._flush)
-        self._pending.append(command)
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if batch:
-            self._send_queue.put(batch)
-
-    def _write_commands(self) -> None:
-        while (batch := self._send_queue.get()) is not None:
-            try:
-                self._commands.send(batch)
-            except OSError:  # the core is gone; the reader reports it
-                return
+        """Queue a command (see ``CommandSender``); nothing once the core is closed."""
+        if not self._is_closed:
+            self._sender.send(command)
 
     # -- outputs -----------------------------------------------------------------------------------
 
@@ -160,6 +190,7 @@ class EngineCoreClient:
         """Start reading step outputs on the running event loop; ``on_dead(reason)`` once if the core
         fails or its process dies."""
         self._loop = asyncio.get_running_loop()
+        self._sender.bind(self._loop)
         self._on_output = on_output
         self._on_dead = on_dead
         self._reader = PipeReader(self._loop, self._outputs, self._on_message, self._on_eof)
@@ -194,10 +225,9 @@ class EngineCoreClient:
         """Tell the core to exit (it finishes its step first); terminate it if it does not."""
         self._detach()
         if not self._is_closed:
-            self._pending.append(ShutdownCore())
-            self._flush()
+            self._sender.send(ShutdownCore())
             self._is_closed = True
-        self._send_queue.put(None)
+        self._sender.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.process.join, timeout)
         if self.process.is_alive():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import pickle
@@ -63,6 +64,11 @@ def run_engine_core(config: EngineConfig, commands: Connection, outputs: Connect
         logger.exception("the engine failed to start")
         outputs.send(CoreFailed(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"))
         return
+    # NOTE: the model, the framework's modules and the caches are alive for the process's life; moved out
+    # of the collector's generations, a full collection no longer walks them (one took 118 ms in the
+    # middle of a decode step on an H100 run, session 5's step trace).
+    gc.collect()
+    gc.freeze()
     vocab_size, stats = engine.arch.vocab_size, engine.core_stats()
     outputs.send(CoreReady(os.getpid(), engine.model_name, vocab_size, engine.max_model_len, stats))
     EngineCoreLoop(engine, commands, outputs).run()

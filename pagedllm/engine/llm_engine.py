@@ -25,6 +25,7 @@ from pagedllm.engine.beam_search import BeamSearchRequest, BeamSearchState, Beam
 from pagedllm.engine.core_messages import CoreStats, RequestDelta
 from pagedllm.engine.input_processor import InputProcessor, PromptInput
 from pagedllm.engine.output_processor import RequestTracker, SequenceTracker
+from pagedllm.engine.step_trace import StepTrace
 from pagedllm.model.default_model import default_model_path
 from pagedllm.model.loader.model_loader import load_model
 from pagedllm.outputs import RequestOutput
@@ -123,6 +124,7 @@ class LLMEngine:
                 0 if config.enforce_eager or self.attention_backend.name != "triton" else config.max_num_seqs
             ),
             max_model_len=max_model_len,
+            max_num_seqs=config.max_num_seqs,
             cpu_kv_caches=cpu_kv_caches,
         )
         self._trackers: dict[str, RequestTracker] = {}  # by user request id
@@ -134,6 +136,8 @@ class LLMEngine:
         # Async scheduling: the step launched on the device whose tokens the host has not processed.
         self._in_flight: tuple[SchedulerOutput, InFlightStep] | None = None
         self.num_steps_scheduled_ahead = 0  # steps launched before the previous one's tokens were read
+        self._step_trace = StepTrace.from_env()
+        self._last_launched: tuple[SchedulerOutput, bool] | None = None  # (step, ahead), for the trace
         logger.info(
             "KV cache: %d blocks x %d tokens (%.1f MiB), max_model_len %d: max concurrency %.1fx",
             num_blocks,
@@ -330,6 +334,8 @@ class LLMEngine:
         self._trackers[tracker.request_id] = tracker
         for seq in tracker.sequences:
             self._sequences[seq.request.request_id] = (tracker, seq)
+        if self._step_trace is not None:
+            self._step_trace.count_add()
 
     def add_request(
         self, request_id: str, prompt: PromptInput, params: SamplingParams, cache_salt: str | None = None
@@ -379,10 +385,19 @@ class LLMEngine:
         return [tracker.take_delta() for tracker in touched]
 
     def _run_step(self) -> StepResult:
+        trace = self._step_trace
+        started = time.perf_counter() if trace is not None else 0.0
+        self._last_launched = None
         if self.async_scheduling:
-            return self._step_async()
-        sched = self._schedule()
-        return self._process(sched, self.runner.execute(sched))
+            result = self._step_async()
+        else:
+            sched = self._schedule()
+            self._last_launched = (sched, False)
+            result = self._process(sched, self.runner.execute(sched))
+        if trace is not None:
+            launched, ahead = self._last_launched or (None, False)
+            trace.record(started, launched, ahead, len(self.scheduler.waiting))
+        return result
 
     def _schedule(self) -> SchedulerOutput:
         sched = self.scheduler.schedule()
@@ -407,24 +422,41 @@ class LLMEngine:
             sched, step = in_flight
             self._in_flight = None
             if self.runner.can_feed_next_step(step):
+                t = time.perf_counter()
                 ahead = self.scheduler.schedule_ahead(sched)
                 if ahead is not None:
                     next_step = self.runner.launch(ahead, step)
+                    self._mark("launch_ahead", t)
                     if next_step is not None:
                         self._in_flight = (ahead, next_step)
+                        self._last_launched = (ahead, True)
                         self.num_steps_scheduled_ahead += 1
-            outputs = self._process(sched, self.runner.collect(step))
+            t = time.perf_counter()
+            model_output = self.runner.collect(step)
+            self._mark("collect", t)
+            t = time.perf_counter()
+            outputs = self._process(sched, model_output)
+            self._mark("process", t)
             if self._in_flight is not None:
                 return outputs
             if not self.scheduler.has_unfinished_requests():
                 return outputs
+        t = time.perf_counter()
         sched = self._schedule()
-        step = self.runner.launch(sched)
-        if step is None:
+        self._mark("schedule", t)
+        t = time.perf_counter()
+        launched = self.runner.launch(sched)
+        self._mark("launch", t)
+        self._last_launched = (sched, False)
+        if launched is None:
             touched, beam_outputs = self._process(sched, ModelOutput())
             return outputs[0] + touched, outputs[1] + beam_outputs
-        self._in_flight = (sched, step)
+        self._in_flight = (sched, launched)
         return outputs
+
+    def _mark(self, phase: str, started: float) -> None:
+        if self._step_trace is not None:
+            self._step_trace.mark(phase, started)
 
     def _process(self, sched: SchedulerOutput, model_output: ModelOutput) -> StepResult:
         """The host's side of a finished step: token-level stops, detokenization, stop strings; returns

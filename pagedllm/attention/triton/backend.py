@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 
 import torch
 
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.metadata import AttentionMetadata
-from pagedllm.attention.triton.decode import paged_decode_attention
+from pagedllm.attention.triton.decode import decode_variant, paged_decode_attention
 from pagedllm.attention.triton.kv_write import write_kv_cache
 from pagedllm.attention.triton.prefill import paged_prefill_attention
 
@@ -75,6 +76,12 @@ class TritonAttentionBackend(AttentionBackend):
             )
         paged_prefill_attention(out, query, kv_cache, *common, scale, skip_decodes=split)
         return out
+
+    def decode_kernel_variant(
+        self, num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, device: torch.device
+    ) -> Hashable:
+        plan = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, device, self.num_splits)
+        return plan.compiled
 
     def _has_decode(self, metadata: AttentionMetadata) -> bool:
         if metadata is not self._seen_metadata:

@@ -29,6 +29,7 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import triton
@@ -54,7 +55,8 @@ class DecodeLaunch:
     kv_heads_per_program: int | None = None
 
 
-@triton.jit
+# NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
+@triton.jit(do_not_specialize=["num_splits", "stride_bt"])
 def _decode_split_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32  (unused if SINGLE_SPLIT)
@@ -197,7 +199,7 @@ def _decode_split_kernel(
                 tl.store(counter, 0)  # every other split has counted: ready for the next launch
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_splits"])
 def _merge_splits_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32
@@ -287,6 +289,49 @@ def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) 
     return 32, 4, 3
 
 
+class DecodeVariant(NamedTuple):
+    """How a decode launch is split, from host-known values only. Equal variants (``num_splits`` aside:
+    it is a runtime argument) run the same compiled kernel; ``compiled`` is what tells them apart."""
+
+    kv_per_prog: int
+    num_splits: int
+    single: bool  # one split: no partials, no merge
+    fused: bool  # the last split merges the partials (else a second kernel does)
+    splits_p: int  # num_splits padded to a power of two: a compile-time constant
+
+    @property
+    def compiled(self) -> tuple[int, bool, bool, int]:
+        return self.kv_per_prog, self.single, self.fused, self.splits_p
+
+
+def decode_variant(
+    num_seqs: int,
+    num_kv_heads: int,
+    head_dim: int,
+    max_seq_len: int,
+    device: torch.device,
+    num_splits: int | None = None,
+    launch: DecodeLaunch = DecodeLaunch(),
+) -> DecodeVariant:
+    """The plan ``paged_decode_attention`` launches for such a batch (``num_splits`` and ``launch`` as
+    given to it)."""
+    if num_splits is None and launch.kv_heads_per_program is None:
+        kv_per_prog, num_splits = choose_decode_plan(
+            num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(device)
+        )
+    else:
+        kv_per_prog = launch.kv_heads_per_program or 1
+    if num_kv_heads % kv_per_prog:
+        raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
+    if num_splits is None:
+        num_splits = choose_num_splits(num_seqs, num_kv_heads // kv_per_prog, max_seq_len, _num_sms(device))
+    single = num_splits == 1
+    fused = not single and (
+        launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
+    )
+    return DecodeVariant(kv_per_prog, num_splits, single, fused, triton.next_power_of_2(num_splits))
+
+
 def paged_decode_attention(
     out: torch.Tensor,  # [num_tokens, num_heads, head_dim], written in place
     query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
@@ -314,27 +359,15 @@ def paged_decode_attention(
     if num_seqs == 0:
         return
     group = num_heads // num_kv_heads
-    if num_splits is None and launch.kv_heads_per_program is None:
-        kv_per_prog, num_splits = choose_decode_plan(
-            num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(query.device)
-        )
-    else:
-        kv_per_prog = launch.kv_heads_per_program or 1
-    if num_kv_heads % kv_per_prog:
-        raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
+    variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
+    kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    if num_splits is None:
-        num_splits = choose_num_splits(num_seqs, kv_blocks, max_seq_len, _num_sms(query.device))
     block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size, kv_per_prog)
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
     rows_p = max(16, triton.next_power_of_2(group * kv_per_prog))  # tl.dot needs 16 rows
-    single = num_splits == 1
-    fused = not single and (
-        launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
-    )
     partial_out, partial_lse, counters = _workspace(
         query.device,
         0 if single else num_seqs * num_heads * num_splits,
@@ -371,7 +404,7 @@ def paged_decode_attention(
         BLOCK_N=block_n,
         SINGLE_SPLIT=single,
         FUSED_MERGE=fused,
-        SPLITS_P=triton.next_power_of_2(num_splits),
+        SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
         num_warps=num_warps,
@@ -388,7 +421,7 @@ def paged_decode_attention(
             out.stride(1),
             HEAD_DIM=head_dim,
             HEAD_DIM_P=head_dim_p,
-            SPLITS_P=triton.next_power_of_2(num_splits),
+            SPLITS_P=splits_p,
             DECODES_ONLY=decodes_only,
             num_warps=1 if head_dim_p * num_splits <= 2048 else 4,
         )

@@ -101,7 +101,11 @@ def _attend_tile(
     return acc, m_new, l_i
 
 
-@triton.jit
+# NOTE: Triton compiles a variant per value class of an int argument (== 1, divisible by 16, other);
+# the arguments that change from step to step must not multiply the variants, or a serving step meets
+# a new one (a compile of ~1 s) long after the warm-up. The strides of the query, output and cache are
+# fixed for a model and stay specialized.
+@triton.jit(do_not_specialize=["num_seqs", "stride_bt"])
 def _prefill_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     query_ptr,  # [num_tokens, num_heads, head_dim]

@@ -1,0 +1,115 @@
+"""Compile, before serving, every decode-kernel variant that an eager step can pick.
+
+Triton compiles a kernel once per combination of its compile-time constants. The decode kernel's follow
+the step's split plan (one split or several, the merge fused or not, the padded split count, KV heads
+per program), which follows the batch size and the longest context. A variant first met inside a
+serving step compiles there, and every request waits: a 620 ms step in a saturated server run on an
+H100 (session 5 step trace), when a mixed step's few decodes picked a plan the warm-up run had not.
+The memory profile compiles the plain prefill, graph capture the pure-decode plans of its ladder; this
+runs one small eager step per remaining plan, as a pure decode and as a mixed step (decodes beside a
+prefill: the decode kernel skips the prefill, the prefill kernel the decodes).
+
+NOTE: the steps read and write block 0 of the cache: nothing lives in it before the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable
+
+import torch
+from torch import nn
+
+from pagedllm.attention.backend import AttentionBackend
+from pagedllm.attention.context import forward_context
+from pagedllm.core.scheduler_output import ScheduledRequest
+from pagedllm.model.config import ModelArchConfig
+from pagedllm.worker.model_inputs import build_model_inputs
+
+logger = logging.getLogger(__name__)
+
+
+def context_lengths(max_model_len: int) -> list[int]:
+    """1, 2, 4, ... and ``max_model_len``: the plans change with the longest context only at powers of
+    two of the split length (256 tokens) and at the caps, which these reach."""
+    lengths = {max_model_len}
+    n = 1
+    while n < max_model_len:
+        lengths.add(n)
+        n *= 2
+    return sorted(lengths)
+
+
+def warm_up_steps(
+    backend: AttentionBackend,
+    arch: ModelArchConfig,
+    device: torch.device,
+    max_num_seqs: int,
+    max_model_len: int,
+) -> list[tuple[int, int, bool]]:
+    """(sequences, longest context, mixed) of one step per decode-kernel variant the backend can pick,
+    pure-decode and mixed; empty when the backend compiles nothing per step."""
+    steps: list[tuple[int, int, bool]] = []
+    for mixed in (False, True):
+        seen: set[Hashable] = set()
+        # NOTE: a mixed step holds at least one decode and the 2-token prefill.
+        for num_seqs in range(2 if mixed else 1, max_num_seqs + 1):
+            for max_seq_len in context_lengths(max_model_len):
+                longest = max(max_seq_len, 2) if mixed else max_seq_len
+                variant = backend.decode_kernel_variant(
+                    num_seqs, arch.num_key_value_heads, arch.head_dim, longest, device
+                )
+                if variant is None:
+                    return []
+                if variant not in seen:
+                    seen.add(variant)
+                    steps.append((num_seqs, longest, mixed))
+    return steps
+
+
+def _scheduled(num_seqs: int, max_seq_len: int, mixed: bool, block_size: int) -> list[ScheduledRequest]:
+    """One sequence of ``max_seq_len`` tokens, the others of one, every block table naming block 0;
+    with ``mixed`` the first sequence is a 2-token prefill instead."""
+    lens = [max_seq_len] + [1] * (num_seqs - 1)
+    if mixed:
+        lens[0], lens[1] = 2, max_seq_len
+    scheduled = []
+    for i, seq_len in enumerate(lens):
+        num_new = 2 if mixed and i == 0 else 1
+        scheduled.append(
+            ScheduledRequest(
+                request_id=f"warm-up-{i}",
+                token_ids=[0] * num_new,
+                start_position=seq_len - num_new,
+                block_ids=[0] * -(-seq_len // block_size),
+                needs_sample=True,
+                arrival_order=i,
+            )
+        )
+    return scheduled
+
+
+@torch.inference_mode()
+def warm_up_decode_variants(
+    model: nn.Module,
+    arch: ModelArchConfig,
+    kv_caches: list[torch.Tensor],
+    backend: AttentionBackend,
+    device: torch.device,
+    block_size: int,
+    max_num_seqs: int,
+    max_model_len: int,
+) -> int:
+    """Run one eager step per variant (see the module's docstring); returns how many ran."""
+    start = time.perf_counter()
+    steps = warm_up_steps(backend, arch, device, max_num_seqs, max_model_len)
+    for num_seqs, max_seq_len, mixed in steps:
+        inputs = build_model_inputs(_scheduled(num_seqs, max_seq_len, mixed, block_size), block_size, device)
+        with forward_context(inputs.attn_metadata, kv_caches, backend):
+            model(inputs.input_ids, inputs.positions)
+    if steps and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    logger.info("decode kernel variants: %d warm-up steps in %.1f s", len(steps), seconds)
+    return len(steps)

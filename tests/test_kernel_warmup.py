@@ -1,0 +1,89 @@
+"""Start-up compiles every decode-kernel variant a step can pick (``worker/kernel_warmup.py``).
+
+On the CPU the kernels run in Triton's interpreter (nothing compiles): these tests check which steps the
+warm-up chooses and that running them touches nothing but block 0 of the cache. That no step compiles
+after start-up is checked on a GPU (test_cuda_graphs)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # see test_triton_attention
+pytest.importorskip("triton", reason="triton is not installed")
+
+from pagedllm.attention import ReferenceAttentionBackend
+from pagedllm.attention.triton import TritonAttentionBackend
+from pagedllm.model.loader.model_loader import load_model
+from pagedllm.worker.kernel_warmup import context_lengths, warm_up_decode_variants, warm_up_steps
+from pagedllm.worker.kv_cache import allocate_kv_caches
+
+CPU = torch.device("cpu")
+TINY = {
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 256,
+    "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "tie_word_embeddings": False,
+}
+
+
+def test_context_lengths_are_the_powers_of_two_below_the_limit_and_the_limit():
+    assert context_lengths(1) == [1]
+    assert context_lengths(100) == [1, 2, 4, 8, 16, 32, 64, 100]
+    assert context_lengths(64) == [1, 2, 4, 8, 16, 32, 64]
+
+
+@pytest.mark.parametrize(("num_kv_heads", "head_dim"), [(2, 16), (2, 64), (8, 128), (1, 64)])
+def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim):
+    """For random batch sizes and context lengths, pure decode and mixed, the variant the backend picks
+    is one a warm-up step picked in the same mode, and the warm-up runs each variant once."""
+    _, arch = load_model({**TINY, "num_key_value_heads": num_kv_heads, "head_dim": head_dim,
+                          "num_attention_heads": 2 * num_kv_heads}, dtype=torch.float32, device=CPU,
+                         load_format="dummy")  # fmt: skip
+    backend = TritonAttentionBackend()
+    max_num_seqs, max_model_len = 64, 40_000
+    steps = warm_up_steps(backend, arch, CPU, max_num_seqs, max_model_len)
+
+    def variant(num_seqs: int, max_seq_len: int):
+        return backend.decode_kernel_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, CPU)
+
+    for mixed in (False, True):
+        warmed = [variant(n, length) for n, length, m in steps if m == mixed]
+        assert len(warmed) == len(set(warmed)), "a variant warmed twice"
+        rng = random.Random(num_kv_heads * 1000 + head_dim)
+        for _ in range(3000):
+            num_seqs = rng.randint(2 if mixed else 1, max_num_seqs)
+            max_seq_len = rng.randint(2 if mixed else 1, max_model_len)
+            assert variant(num_seqs, max_seq_len) in warmed, (num_seqs, max_seq_len, mixed)
+
+
+def test_a_backend_that_compiles_nothing_gets_no_warm_up_steps():
+    _, arch = load_model(TINY, dtype=torch.float32, device=CPU, load_format="dummy")
+    assert warm_up_steps(ReferenceAttentionBackend(), arch, CPU, 8, 512) == []
+
+
+def test_warm_up_steps_run_through_the_model_and_touch_only_block_zero():
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, arch = load_model(TINY, dtype=torch.float32, device=device, load_format="dummy")
+    block_size, num_blocks = 16, 8
+    kv_caches = allocate_kv_caches(arch, num_blocks, block_size, torch.float32, device)
+    for cache in kv_caches:
+        cache.fill_(float("nan"))
+        cache[:, 0] = 0.0
+    backend = TritonAttentionBackend()
+    num_steps = warm_up_decode_variants(model, arch, kv_caches, backend, device, block_size, 4, 1024)
+    assert num_steps == len(warm_up_steps(backend, arch, device, 4, 1024)) > 2
+    for cache in kv_caches:
+        assert cache[:, 1:].isnan().all(), "a warm-up step wrote outside block 0"
+        assert cache[:, 0].abs().sum() > 0, "the warm-up steps wrote no K/V at all"
