@@ -130,7 +130,14 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(config_path):
 
     from pagedllm import LLM, SamplingParams
 
-    llm = LLM(str(config_path), load_format="dummy", dtype="bfloat16", max_model_len=2048, max_num_seqs=64)
+    llm = LLM(
+        str(config_path),
+        load_format="dummy",
+        dtype="bfloat16",
+        max_model_len=2048,
+        max_num_seqs=64,
+        kv_cache_memory_bytes=1 << 28,
+    )
     compiled: list[str] = []
 
     def on_compile(*, fn, **_) -> bool:
