@@ -19,7 +19,7 @@ pytest.importorskip("triton", reason="triton is not installed")
 from pagedllm.attention import ReferenceAttentionBackend
 from pagedllm.attention.triton import TritonAttentionBackend
 from pagedllm.model.loader.model_loader import load_model
-from pagedllm.worker.kernel_warmup import context_lengths, warm_up_decode_variants, warm_up_steps
+from pagedllm.worker.kernel_warmup import context_lengths, warm_up_attention_variants, warm_up_steps
 from pagedllm.worker.kv_cache import allocate_kv_caches
 
 CPU = torch.device("cpu")
@@ -58,14 +58,16 @@ def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim)
     def variant(num_seqs: int, max_seq_len: int):
         return backend.decode_kernel_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, CPU)
 
-    for mixed in (False, True):
-        warmed = [variant(n, length) for n, length, m in steps if m == mixed]
+    assert steps[-1] == (1, 2, "prefill")
+    for kind in ("decode", "mixed"):
+        mixed = kind == "mixed"
+        warmed = [variant(n, length) for n, length, k in steps if k == kind]
         assert len(warmed) == len(set(warmed)), "a variant warmed twice"
         rng = random.Random(num_kv_heads * 1000 + head_dim)
         for _ in range(3000):
             num_seqs = rng.randint(2 if mixed else 1, max_num_seqs)
             max_seq_len = rng.randint(2 if mixed else 1, max_model_len)
-            assert variant(num_seqs, max_seq_len) in warmed, (num_seqs, max_seq_len, mixed)
+            assert variant(num_seqs, max_seq_len) in warmed, (num_seqs, max_seq_len, kind)
 
 
 def test_a_backend_that_compiles_nothing_gets_no_warm_up_steps():
@@ -82,7 +84,7 @@ def test_warm_up_steps_run_through_the_model_and_touch_only_block_zero():
         cache.fill_(float("nan"))
         cache[:, 0] = 0.0
     backend = TritonAttentionBackend()
-    num_steps = warm_up_decode_variants(model, arch, kv_caches, backend, device, block_size, 4, 1024)
+    num_steps = warm_up_attention_variants(model, arch, kv_caches, backend, device, block_size, 4, 1024)
     assert num_steps == len(warm_up_steps(backend, arch, device, 4, 1024)) > 2
     for cache in kv_caches:
         assert cache[:, 1:].isnan().all(), "a warm-up step wrote outside block 0"

@@ -1,13 +1,14 @@
-"""Compile, before serving, every decode-kernel variant that an eager step can pick.
+"""Compile, before serving, every attention-kernel variant that an eager step can pick.
 
 Triton compiles a kernel once per combination of its compile-time constants. The decode kernel's follow
 the step's split plan (one split or several, the merge fused or not, the padded split count, KV heads
 per program), which follows the batch size and the longest context. A variant first met inside a
 serving step compiles there, and every request waits: a 620 ms step in a saturated server run on an
 H100 (session 5 step trace), when a mixed step's few decodes picked a plan the warm-up run had not.
-The memory profile compiles the plain prefill, graph capture the pure-decode plans of its ladder; this
-runs one small eager step per remaining plan, as a pure decode and as a mixed step (decodes beside a
-prefill: the decode kernel skips the prefill, the prefill kernel the decodes).
+Graph capture compiles the pure-decode plans of its ladder only, and the memory profile (skipped when
+``kv_cache_memory_bytes`` is given) the plain prefill; this runs one small eager step per plan, as a
+pure decode and as a mixed step (decodes beside a prefill: the decode kernel skips the prefill, the
+prefill kernel the decodes), and one plain prefill.
 
 NOTE: the steps read and write block 0 of the cache: nothing lives in it before the first request.
 """
@@ -41,17 +42,21 @@ def context_lengths(max_model_len: int) -> list[int]:
     return sorted(lengths)
 
 
+WarmUpStep = tuple[int, int, str]  # (sequences, longest context, "decode" | "mixed" | "prefill")
+
+
 def warm_up_steps(
     backend: AttentionBackend,
     arch: ModelArchConfig,
     device: torch.device,
     max_num_seqs: int,
     max_model_len: int,
-) -> list[tuple[int, int, bool]]:
-    """(sequences, longest context, mixed) of one step per decode-kernel variant the backend can pick,
-    pure-decode and mixed; empty when the backend compiles nothing per step."""
-    steps: list[tuple[int, int, bool]] = []
-    for mixed in (False, True):
+) -> list[WarmUpStep]:
+    """One step per decode-kernel variant the backend can pick, pure-decode and mixed, then one plain
+    prefill; empty when the backend compiles nothing per step."""
+    steps: list[WarmUpStep] = []
+    for kind in ("decode", "mixed"):
+        mixed = kind == "mixed"
         seen: set[Hashable] = set()
         # NOTE: a mixed step holds at least one decode and the 2-token prefill.
         for num_seqs in range(2 if mixed else 1, max_num_seqs + 1):
@@ -64,19 +69,21 @@ def warm_up_steps(
                     return []
                 if variant not in seen:
                     seen.add(variant)
-                    steps.append((num_seqs, longest, mixed))
+                    steps.append((num_seqs, longest, kind))
+    steps.append((1, 2, "prefill"))
     return steps
 
 
-def _scheduled(num_seqs: int, max_seq_len: int, mixed: bool, block_size: int) -> list[ScheduledRequest]:
-    """One sequence of ``max_seq_len`` tokens, the others of one, every block table naming block 0;
-    with ``mixed`` the first sequence is a 2-token prefill instead."""
+def _scheduled(step: WarmUpStep, block_size: int) -> list[ScheduledRequest]:
+    """Decodes: one sequence of the longest context, the others of one token, every block table naming
+    block 0; a mixed step's first sequence is a 2-token prefill instead, a prefill step's only one."""
+    num_seqs, max_seq_len, kind = step
     lens = [max_seq_len] + [1] * (num_seqs - 1)
-    if mixed:
+    if kind == "mixed":
         lens[0], lens[1] = 2, max_seq_len
     scheduled = []
     for i, seq_len in enumerate(lens):
-        num_new = 2 if mixed and i == 0 else 1
+        num_new = 2 if kind != "decode" and i == 0 else 1
         scheduled.append(
             ScheduledRequest(
                 request_id=f"warm-up-{i}",
@@ -91,7 +98,7 @@ def _scheduled(num_seqs: int, max_seq_len: int, mixed: bool, block_size: int) ->
 
 
 @torch.inference_mode()
-def warm_up_decode_variants(
+def warm_up_attention_variants(
     model: nn.Module,
     arch: ModelArchConfig,
     kv_caches: list[torch.Tensor],
@@ -104,12 +111,12 @@ def warm_up_decode_variants(
     """Run one eager step per variant (see the module's docstring); returns how many ran."""
     start = time.perf_counter()
     steps = warm_up_steps(backend, arch, device, max_num_seqs, max_model_len)
-    for num_seqs, max_seq_len, mixed in steps:
-        inputs = build_model_inputs(_scheduled(num_seqs, max_seq_len, mixed, block_size), block_size, device)
+    for step in steps:
+        inputs = build_model_inputs(_scheduled(step, block_size), block_size, device)
         with forward_context(inputs.attn_metadata, kv_caches, backend):
             model(inputs.input_ids, inputs.positions)
     if steps and device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    logger.info("decode kernel variants: %d warm-up steps in %.1f s", len(steps), seconds)
+    logger.info("attention kernel variants: %d warm-up steps in %.1f s", len(steps), seconds)
     return len(steps)

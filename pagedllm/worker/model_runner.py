@@ -14,7 +14,7 @@ from pagedllm.model.config import ModelArchConfig
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.worker.block_ops import copy_blocks, swap_blocks
 from pagedllm.worker.cuda_graphs import DecodeGraphs
-from pagedllm.worker.kernel_warmup import warm_up_decode_variants
+from pagedllm.worker.kernel_warmup import warm_up_attention_variants
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler
 from pagedllm.worker.sampling_batch import SamplingBatch
@@ -64,7 +64,7 @@ class ModelRunner:
         *,
         cuda_graph_max_batch_size: int = 0,  # 0: eager only
         max_model_len: int = 0,
-        max_num_seqs: int = 0,  # > 0 on CUDA: compile every decode-kernel variant first (kernel_warmup)
+        max_num_seqs: int = 0,  # > 0 on CUDA: compile every attention-kernel variant first
         cpu_kv_caches: list[torch.Tensor] | None = None,  # the swap space, one tensor per layer
     ) -> None:
         self.model = model
@@ -85,7 +85,7 @@ class ModelRunner:
         self._last_states: list[_RequestState] = []
         self._last_batch: SamplingBatch | None = None
         if max_num_seqs > 0 and device.type == "cuda":
-            warm_up_decode_variants(
+            warm_up_attention_variants(
                 model, arch, kv_caches, backend, device, block_size, max_num_seqs, max_model_len
             )
         self.graphs: DecodeGraphs | None = None
