@@ -135,7 +135,7 @@ class PagedSequenceRunner:
         )
         with forward_context(metadata, self.kv_caches, self.backend):
             hidden = self.model(input_ids, positions)  # [num_new, hidden_size]
-        return self.model.compute_logits(hidden)  # type: ignore[operator, no-any-return]
+        return self.model.compute_logits(hidden).float()  # type: ignore[operator, no-any-return]
 
 
 def prompt_logits(

@@ -133,7 +133,7 @@ class DecodeGraphs:
         self,
         scheduled: list[ScheduledRequest],
         previous_tokens: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:  # [num_seqs, vocab] float32
+    ) -> torch.Tensor:  # [num_seqs, vocab] in the model dtype
         """Loads the step into the static buffers and replays the smallest graph that holds it.
 
         ``previous_tokens``: (rows [k] int64, token ids [k] int64), both on the device: input ids that

@@ -93,8 +93,8 @@ def profile_memory(
         hidden = model(input_ids, positions)  # [num_tokens, hidden]
     logits = model.compute_logits(hidden[logits_indices])  # type: ignore[operator]
     del hidden
-    # The sampler's widest path: softmax, a sort with its indices, a filter mask.
-    probs = logits.softmax(dim=-1)
+    # The sampler's widest path: the float32 logits, their softmax, a sort with its indices, a filter mask.
+    probs = logits.float().softmax(dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
     del logits, probs, sorted_probs, order
     torch.cuda.synchronize(device)

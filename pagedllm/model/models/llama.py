@@ -170,8 +170,10 @@ class LlamaForCausalLM(nn.Module):
     ) -> torch.Tensor:  # [num_tokens, hidden_size]
         return self.model(input_ids, positions)
 
-    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:  # [n, hidden_size] -> [n, vocab] fp32
-        return self.lm_head(hidden).float()
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:  # [n, hidden_size] -> [n, vocab]
+        """In the model's dtype: the sampler upcasts only where it computes with them (greedy decoding
+        takes the argmax of these directly, exact: upcasting changes no value and no order)."""
+        return self.lm_head(hidden)  # type: ignore[no-any-return]
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         load_checkpoint_weights(self, weights, self.packed_modules, self._should_skip)
