@@ -52,6 +52,8 @@ def _run_shard(
             # otherwise TCP and HTTP set-up of a burst of new connections delays the first sends
             # (httpx, ~1 ms per new connection), and the run measures the client's ramp-up.
             await asyncio.gather(*(client.get("/health") for _ in range(len(requests))))
+            if time.perf_counter() > start_at:
+                print(f"warning: a client shard started {time.perf_counter() - start_at:.2f} s late")
             await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
             start = time.perf_counter()
             tasks = []

@@ -2,6 +2,9 @@
 were pure decode / mixed / prefill only, launched ahead or not, and their mean call time.
 
     python benchmarks/summarize_step_trace.py TRACE.* [--gap 0.5]
+
+A step's "prefill" tokens are those of sequences computing more than one token: a prefill chunk of
+one token counts as a decode.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm.attention import ReferenceAttentionBackend
 from pagedllm.attention.triton import TritonAttentionBackend
+from pagedllm.attention.triton import decode as triton_decode
 from pagedllm.model.loader.model_loader import load_model
 from pagedllm.worker.kernel_warmup import context_lengths, warm_up_attention_variants, warm_up_steps
 from pagedllm.worker.kv_cache import allocate_kv_caches
@@ -44,16 +45,16 @@ def test_context_lengths_are_the_powers_of_two_below_the_limit_and_the_limit():
     assert context_lengths(64) == [1, 2, 4, 8, 16, 32, 64]
 
 
+@pytest.mark.parametrize("num_sms", [4, 108, 132])  # the interpreter's pretend count, A100, H100
 @pytest.mark.parametrize(("num_kv_heads", "head_dim"), [(2, 16), (2, 64), (8, 128), (1, 64)])
-def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim):
+def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim, num_sms, monkeypatch):
     """For random batch sizes and context lengths, pure decode and mixed, the variant the backend picks
-    is one a warm-up step picked in the same mode, and the warm-up runs each variant once."""
-    _, arch = load_model({**TINY, "num_key_value_heads": num_kv_heads, "head_dim": head_dim,
-                          "num_attention_heads": 2 * num_kv_heads}, dtype=torch.float32, device=CPU,
-                         load_format="dummy")  # fmt: skip
+    is one a warm-up step picked in the same mode, and the warm-up runs each variant once. The split
+    plan depends on the GPU's SM count: checked for real ones too."""
+    monkeypatch.setattr(triton_decode, "_num_sms", lambda device: num_sms)
     backend = TritonAttentionBackend()
-    max_num_seqs, max_model_len = 64, 40_000
-    steps = warm_up_steps(backend, arch, CPU, max_num_seqs, max_model_len)
+    max_num_seqs, max_model_len = 256, 40_000
+    steps = warm_up_steps(backend, num_kv_heads, head_dim, CPU, max_num_seqs, max_model_len)
 
     def variant(num_seqs: int, max_seq_len: int):
         return backend.decode_kernel_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, CPU)
@@ -63,16 +64,25 @@ def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim)
         mixed = kind == "mixed"
         warmed = [variant(n, length) for n, length, k in steps if k == kind]
         assert len(warmed) == len(set(warmed)), "a variant warmed twice"
-        rng = random.Random(num_kv_heads * 1000 + head_dim)
+        rng = random.Random(num_kv_heads * 1000 + head_dim + num_sms)
         for _ in range(3000):
             num_seqs = rng.randint(2 if mixed else 1, max_num_seqs)
             max_seq_len = rng.randint(2 if mixed else 1, max_model_len)
             assert variant(num_seqs, max_seq_len) in warmed, (num_seqs, max_seq_len, kind)
 
 
+def test_no_warm_up_without_a_context_to_warm():
+    model, arch = load_model(TINY, dtype=torch.float32, device=CPU, load_format="dummy")
+    kv_caches = allocate_kv_caches(arch, 4, 16, torch.float32, CPU)
+    assert warm_up_attention_variants(model, kv_caches, TritonAttentionBackend(), CPU, 16, 4, 0) == 0
+    assert warm_up_attention_variants(model, kv_caches, TritonAttentionBackend(), CPU, 16, 0, 512) == 0
+
+
 def test_a_backend_that_compiles_nothing_gets_no_warm_up_steps():
     _, arch = load_model(TINY, dtype=torch.float32, device=CPU, load_format="dummy")
-    assert warm_up_steps(ReferenceAttentionBackend(), arch, CPU, 8, 512) == []
+    assert (
+        warm_up_steps(ReferenceAttentionBackend(), arch.num_key_value_heads, arch.head_dim, CPU, 8, 512) == []
+    )
 
 
 def test_warm_up_steps_run_through_the_model_and_touch_only_block_zero():
@@ -84,8 +94,8 @@ def test_warm_up_steps_run_through_the_model_and_touch_only_block_zero():
         cache.fill_(float("nan"))
         cache[:, 0] = 0.0
     backend = TritonAttentionBackend()
-    num_steps = warm_up_attention_variants(model, arch, kv_caches, backend, device, block_size, 4, 1024)
-    assert num_steps == len(warm_up_steps(backend, arch, device, 4, 1024)) > 2
+    num_steps = warm_up_attention_variants(model, kv_caches, backend, device, block_size, 4, 1024)
+    assert num_steps == len(warm_up_steps(backend, 2, 16, device, 4, 1024)) > 2
     for cache in kv_caches:
         assert cache[:, 1:].isnan().all(), "a warm-up step wrote outside block 0"
         assert cache[:, 0].abs().sum() > 0, "the warm-up steps wrote no K/V at all"

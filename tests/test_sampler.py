@@ -345,3 +345,32 @@ def test_build_rejects_mismatched_row_counts() -> None:
 def test_empty_batch_samples_nothing() -> None:
     out = Sampler()(torch.empty(0, 10), make_batch([], 10), seeded(0))
     assert out.sampled_token_ids == [] and out.logprobs == []
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_logits_sample_as_their_float32_upcast(dtype) -> None:
+    """Logits arrive in the model's dtype: a plain greedy batch takes their argmax as they are, the
+    other paths upcast; either way every token and logprob equals the float32 logits' (ties included:
+    the rows repeat their maximum, and the lowest index wins in both)."""
+    vocab_size = 300
+    logits = (torch.randn(6, vocab_size, generator=seeded(11)) * 4).to(dtype)
+    logits[:, 17] = logits[:, 200] = logits.amax(dim=-1) + 1  # a tie for the maximum in every row
+    upcast = logits.float()
+    cases = [
+        [SamplingParams(temperature=0.0)] * 6,  # the native-dtype path
+        [SamplingParams(temperature=0.0, logprobs=3)] * 6,
+        [SamplingParams(temperature=0.0, min_tokens=2)] * 6,  # blocked EOS: the float32 path
+        [SamplingParams(temperature=0.0, repetition_penalty=1.5)] * 6,
+        [SamplingParams(temperature=0.8, seed=3)] * 6,
+    ]
+
+    def batch(params: list[SamplingParams]) -> SamplingBatch:
+        generators = [seeded(3) if p.seed is not None else None for p in params]
+        return make_batch(params, vocab_size, eos_token_id=17, generators=generators)
+
+    for params in cases:
+        native = Sampler()(logits, batch(params), None)
+        wide = Sampler()(upcast, batch(params), None)
+        assert native.sampled_token_ids == wide.sampled_token_ids, params[0]
+        assert native.logprobs == wide.logprobs, params[0]
+    assert Sampler()(logits, make_batch(cases[0], vocab_size), None).sampled_token_ids == [17] * 6

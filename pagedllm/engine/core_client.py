@@ -122,6 +122,10 @@ class CommandSender:
                 self._conn.send(batch)
             except OSError:  # the core is gone; the output reader reports it
                 return
+            except Exception:
+                # NOTE: a bug (every command is plain data); keep the thread, or every later command,
+                # ShutdownCore included, would wait in the queue forever.
+                logger.exception("could not send %d commands to the engine core", len(batch))
 
 
 class EngineCoreStartError(RuntimeError):

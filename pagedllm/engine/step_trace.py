@@ -20,6 +20,8 @@ import gc
 import json
 import os
 import time
+import weakref
+from pathlib import Path
 from typing import IO, Any
 
 from pagedllm.core.scheduler_output import SchedulerOutput
@@ -27,21 +29,39 @@ from pagedllm.core.scheduler_output import SchedulerOutput
 TRACE_ENV = "PAGEDLLM_STEP_TRACE"
 
 
+class _GcTimer:
+    """Time spent in the garbage collector (a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+def _release(file: IO[str], gc_timer: _GcTimer) -> None:
+    file.close()
+    if gc_timer in gc.callbacks:
+        gc.callbacks.remove(gc_timer)
+
+
 class StepTrace:
     def __init__(self, path: str) -> None:
-        self._file: IO[str] = open(f"{path}.{os.getpid()}", "a", buffering=1)  # noqa: SIM115
+        target = Path(f"{path}.{os.getpid()}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.path = target
+        self._file: IO[str] = target.open("a", buffering=1)
         self._start = time.perf_counter()
-        self._gc_seconds = 0.0
-        self._gc_started = 0.0
+        self._gc = _GcTimer()
         self._phases: dict[str, float] = {}
         self._num_adds = 0
-        gc.callbacks.append(self._on_gc)
-
-    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        else:
-            self._gc_seconds += time.perf_counter() - self._gc_started
+        gc.callbacks.append(self._gc)
+        # The engine that owns the trace may go before the process does (tests, a notebook).
+        weakref.finalize(self, _release, self._file, self._gc)
 
     def mark(self, phase: str, started: float) -> None:
         """Add the time since ``started`` to this call's ``phase``."""
@@ -68,10 +88,10 @@ class StepTrace:
             "ahead": ahead,
             "adds": self._num_adds,
             "waiting": num_waiting,
-            "gc_ms": round(self._gc_seconds * 1e3, 3),
+            "gc_ms": round(self._gc.seconds * 1e3, 3),
             "phases": {name: round(seconds * 1e3, 3) for name, seconds in self._phases.items()},
         }
-        self._gc_seconds = 0.0
+        self._gc.seconds = 0.0
         self._phases = {}
         self._num_adds = 0
         self._file.write(json.dumps(row) + "\n")

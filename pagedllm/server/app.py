@@ -57,6 +57,7 @@ def build_app(
             yield
         finally:
             await engine.shutdown()
+            gc.unfreeze()  # an app built in a longer-lived process (tests) leaves it as it found it
 
     app = FastAPI(title="pagedllm", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state

@@ -25,7 +25,6 @@ from torch import nn
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.context import forward_context
 from pagedllm.core.scheduler_output import ScheduledRequest
-from pagedllm.model.config import ModelArchConfig
 from pagedllm.worker.model_inputs import build_model_inputs
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,8 @@ WarmUpStep = tuple[int, int, str]  # (sequences, longest context, "decode" | "mi
 
 def warm_up_steps(
     backend: AttentionBackend,
-    arch: ModelArchConfig,
+    num_kv_heads: int,
+    head_dim: int,
     device: torch.device,
     max_num_seqs: int,
     max_model_len: int,
@@ -62,9 +62,7 @@ def warm_up_steps(
         for num_seqs in range(2 if mixed else 1, max_num_seqs + 1):
             for max_seq_len in context_lengths(max_model_len):
                 longest = max(max_seq_len, 2) if mixed else max_seq_len
-                variant = backend.decode_kernel_variant(
-                    num_seqs, arch.num_key_value_heads, arch.head_dim, longest, device
-                )
+                variant = backend.decode_kernel_variant(num_seqs, num_kv_heads, head_dim, longest, device)
                 if variant is None:
                     return []
                 if variant not in seen:
@@ -100,7 +98,6 @@ def _scheduled(step: WarmUpStep, block_size: int) -> list[ScheduledRequest]:
 @torch.inference_mode()
 def warm_up_attention_variants(
     model: nn.Module,
-    arch: ModelArchConfig,
     kv_caches: list[torch.Tensor],
     backend: AttentionBackend,
     device: torch.device,
@@ -109,8 +106,11 @@ def warm_up_attention_variants(
     max_model_len: int,
 ) -> int:
     """Run one eager step per variant (see the module's docstring); returns how many ran."""
+    if max_num_seqs < 1 or max_model_len < 2 or not kv_caches:
+        return 0
     start = time.perf_counter()
-    steps = warm_up_steps(backend, arch, device, max_num_seqs, max_model_len)
+    num_kv_heads, head_dim = kv_caches[0].shape[3], kv_caches[0].shape[4]
+    steps = warm_up_steps(backend, num_kv_heads, head_dim, device, max_num_seqs, max_model_len)
     for step in steps:
         inputs = build_model_inputs(_scheduled(step, block_size), block_size, device)
         with forward_context(inputs.attn_metadata, kv_caches, backend):

@@ -86,7 +86,7 @@ class ModelRunner:
         self._last_batch: SamplingBatch | None = None
         if max_num_seqs > 0 and device.type == "cuda":
             warm_up_attention_variants(
-                model, arch, kv_caches, backend, device, block_size, max_num_seqs, max_model_len
+                model, kv_caches, backend, device, block_size, max_num_seqs, max_model_len
             )
         self.graphs: DecodeGraphs | None = None
         if cuda_graph_max_batch_size > 0 and device.type == "cuda":

@@ -423,7 +423,9 @@ def paged_decode_attention(
             HEAD_DIM_P=head_dim_p,
             SPLITS_P=splits_p,
             DECODES_ONLY=decodes_only,
-            num_warps=1 if head_dim_p * num_splits <= 2048 else 4,
+            # NOTE: from splits_p, not num_splits: a compile option must follow the variant's constants
+            # (kernel_warmup compiles one launch per DecodeVariant.compiled).
+            num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
         )
 
 
