@@ -16,6 +16,8 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # see test_triton_attention
 pytest.importorskip("triton", reason="triton is not installed")
 
+from model_harness import TINY_CONFIG
+
 from pagedllm.attention import ReferenceAttentionBackend
 from pagedllm.attention.triton import TritonAttentionBackend
 from pagedllm.attention.triton import decode as triton_decode
@@ -24,19 +26,7 @@ from pagedllm.worker.kernel_warmup import context_lengths, warm_up_attention_var
 from pagedllm.worker.kv_cache import allocate_kv_caches
 
 CPU = torch.device("cpu")
-TINY = {
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 256,
-    "max_position_embeddings": 4096,
-    "rms_norm_eps": 1e-5,
-    "rope_theta": 10000.0,
-    "tie_word_embeddings": False,
-}
+TINY = {**TINY_CONFIG, "architectures": ["LlamaForCausalLM"], "max_position_embeddings": 4096}
 
 
 def test_context_lengths_are_the_powers_of_two_below_the_limit_and_the_limit():

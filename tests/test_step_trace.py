@@ -6,23 +6,12 @@ import gc
 import json
 
 import pytest
+from model_harness import TINY_CONFIG
 
 from pagedllm import LLM, SamplingParams
 from pagedllm.engine.step_trace import TRACE_ENV
 
-TINY = {
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 256,
-    "max_position_embeddings": 512,
-    "rms_norm_eps": 1e-5,
-    "rope_theta": 10000.0,
-    "tie_word_embeddings": False,
-}
+TINY = {**TINY_CONFIG, "architectures": ["LlamaForCausalLM"], "max_position_embeddings": 512}
 
 
 @pytest.mark.parametrize("async_scheduling", [False, True])
