@@ -213,7 +213,7 @@ def test_decode_with_several_kv_heads_per_program_matches_reference(
     assert_counters_zero(query.device)
 
 
-def test_decode_plan_joins_kv_heads_only_for_long_splits_of_narrow_rows():
+def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():
     plan = triton_decode.choose_decode_plan
     # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces
     assert plan(64, 2, 64, 4096, 132) == (2, 5)
@@ -223,6 +223,14 @@ def test_decode_plan_joins_kv_heads_only_for_long_splits_of_narrow_rows():
     assert plan(256, 2, 64, 4096, 132) == (1, 1)  # no split needed: one head per program
     # Llama-3.1-8B layout (8 KV heads of 128): rows too wide, never joint
     assert plan(16, 8, 128, 16384, 132) == (1, 3)
+    assert plan(256, 8, 128, 512, 132) == (1, 1)
+    # Llama-3.2-1B layout (8 KV heads of 64): pairs of heads once the halved grid keeps >= 4 programs
+    # per SM and nothing splits
+    assert plan(256, 8, 64, 512, 132) == (2, 1)
+    assert plan(132, 8, 64, 2048, 132) == (2, 1)
+    assert plan(131, 8, 64, 512, 132) == (1, 1)
+    assert plan(64, 8, 64, 512, 132) == (1, 1)
+    assert plan(16, 8, 64, 4096, 132) == (1, 3)
 
 
 def assert_counters_zero(device: torch.device) -> None:

@@ -250,6 +250,7 @@ def choose_num_splits(num_seqs: int, num_kv_heads: int, max_seq_len: int, num_sm
 # 2 x 64), the standard plan splits anyway, and the joint plan's splits keep this many tokens each.
 JOINT_MAX_COLUMNS = 128
 JOINT_MIN_TOKENS_PER_SPLIT = 512
+PAIR_MIN_PROGRAMS_PER_SM = 4
 
 
 def choose_decode_plan(
@@ -266,11 +267,24 @@ def choose_decode_plan(
     against 0.592) and where the standard plan needs no split (256 x 4k: 0.843 against 0.908).
     """
     splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, num_sms)
-    columns = num_kv_heads * triton.next_power_of_2(head_dim)
+    head_dim_p = triton.next_power_of_2(head_dim)
+    columns = num_kv_heads * head_dim_p
     if num_kv_heads > 1 and columns <= JOINT_MAX_COLUMNS and splits > 1:
         joint = choose_num_splits(num_seqs, 1, max_seq_len, num_sms)
         if joint > 1 and -(-max_seq_len // joint) >= JOINT_MIN_TOKENS_PER_SPLIT:
             return num_kv_heads, joint
+    # Two narrow KV heads per program (two 128-byte half rows side by side: one 256-byte read per
+    # token) where the halved grid still gives every SM several programs. Llama-3.2-1B layout (8 KV
+    # heads of 64) at 256 x 512, H100 graph replays (benchmarks/results/issue6/decode-1b-sweep-h100.json):
+    # 0.885 of copy bandwidth against 0.783 (1,024 programs on 132 SMs); at 64 x 512 (256 programs)
+    # 0.778 against 0.773, so not taken there.
+    if (
+        splits == 1
+        and num_kv_heads % 2 == 0
+        and 2 * head_dim_p <= JOINT_MAX_COLUMNS
+        and num_seqs * num_kv_heads // 2 >= PAIR_MIN_PROGRAMS_PER_SM * num_sms
+    ):
+        return 2, 1
     return 1, splits
 
 
