@@ -157,6 +157,7 @@ class EngineCoreClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: PipeReader | None = None
         self._is_closed = False
+        self._closing = False
 
     def _wait_ready(self) -> CoreReady:
         while not self._outputs.poll(0.5):
@@ -200,6 +201,8 @@ class EngineCoreClient:
         self._reader = PipeReader(self._loop, self._outputs, self._on_message, self._on_eof)
 
     def _on_message(self, message: object) -> bool:
+        if self._closing:
+            return True  # read and dropped: see close()
         if isinstance(message, CoreFailed):
             self._dead(message.message)
             return False
@@ -208,6 +211,8 @@ class EngineCoreClient:
         return True
 
     def _on_eof(self) -> None:
+        if self._closing:
+            return  # the core exited as asked
         self.process.join(1.0)
         self._dead(f"the engine core process died (exit code {self.process.exitcode})")
 
@@ -226,8 +231,12 @@ class EngineCoreClient:
         return not self._is_closed and self.process.is_alive()
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Tell the core to exit (it finishes its step first); terminate it if it does not."""
-        self._detach()
+        """Tell the core to exit (it finishes its step first); terminate it if it does not.
+
+        Its outputs are read (and dropped) until it has exited: a core blocked writing into a full
+        output pipe would never read ``ShutdownCore`` (it was killed at the timeout).
+        """
+        self._closing = True
         if not self._is_closed:
             self._sender.send(ShutdownCore())
             self._is_closed = True
@@ -238,4 +247,5 @@ class EngineCoreClient:
             logger.warning("the engine core did not exit in %.0f s; terminating it", timeout)
             self.process.kill()
             await loop.run_in_executor(None, self.process.join, 5.0)
+        self._detach()
         self._outputs.close()
