@@ -127,7 +127,7 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path):
     context lengths, up to more than 16 splits: the separate merge kernel) compile nothing, of any
     kernel. A variant compiled mid-run stalls every request ~0.6 s."""
     pytest.importorskip("triton")
-    from triton import knobs
+    from triton_compiles import recorded_compiles
 
     from pagedllm import LLM, SamplingParams
 
@@ -141,17 +141,9 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path):
         max_num_seqs=64,
         kv_cache_memory_bytes=1 << 28,
     )
-    compiled: list[str] = []
-
-    def on_compile(*, fn, **_) -> bool:
-        compiled.append(fn.name)
-        return False  # compile as usual
-
     rng = random.Random(1)
     engine = llm.engine
-    previous_hook = knobs.runtime.jit_cache_hook
-    knobs.runtime.jit_cache_hook = on_compile
-    try:
+    with recorded_compiles() as compiled:
         # A long prompt first: the mixed step that admits the next one splits its decode over more than
         # 16 parts (the separate merge kernel).
         long_prompt = [rng.randrange(1, 4000) for _ in range(5000)]
@@ -165,6 +157,4 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path):
             engine.step()
         while engine.has_unfinished_requests():
             engine.step()
-    finally:
-        knobs.runtime.jit_cache_hook = previous_hook
     assert not compiled, f"kernels compiled during steps: {compiled}"

@@ -353,13 +353,7 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
     """A serving step's batch size, block-table width and split count change from step to step; Triton
     would compile a variant per value class (1, a multiple of 16, other) of each, so a warm engine met a
     ~1 s compile mid-run (the first step of a saturated server run). Once warm, none may compile."""
-    from triton import knobs
-
-    compiled: list[str] = []
-
-    def on_compile(*, fn, **_) -> bool:
-        compiled.append(fn.name)
-        return False  # compile as usual
+    from triton_compiles import recorded_compiles
 
     dtype, block_size, num_heads, num_kv_heads, head_dim = torch.bfloat16, 16, 14, 2, 64
 
@@ -386,14 +380,11 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
 
     run_prefill([(100, 100), (37, 5)])
     run_decode([(300, 1), (40, 1)], num_splits=9)
-    previous_hook = knobs.runtime.jit_cache_hook
-    knobs.runtime.jit_cache_hook = on_compile
-    try:
-        # (context, new tokens) per sequence: 1, 16, 17 and 32 sequences; tables 16, 17, 32, 33 wide.
+    with recorded_compiles() as compiled:
+        # (context, new tokens) per sequence: 1, 16, 17 and 32 sequences; block tables 16, 17, 16 and 33
+        # wide (make_paged_batch pads each by one block).
         for seqs in ([(240, 240)], [(256, 256)] * 16, [(240, 240)] * 17, [(512, 30)] * 32):
             run_prefill(seqs)
         for seqs, num_splits in (([(500, 1)], 16), ([(256, 1)] * 16, 9), ([(512, 1)] * 17, 12)):
             run_decode(seqs, num_splits)
-    finally:
-        knobs.runtime.jit_cache_hook = previous_hook
     assert not compiled, f"kernels compiled again for new batch shapes: {compiled}"
