@@ -22,6 +22,7 @@ Scoring rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ from pagedllm.tokenizer.tokenizer import Tokenizer
 
 def beam_score(cumulative_logprob: float, num_tokens: int, length_penalty: float) -> float:
     """What finished beams are ranked by."""
-    return cumulative_logprob / num_tokens**length_penalty
+    return cumulative_logprob / math.pow(num_tokens, length_penalty)
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ class SequenceTracker:
     # Whether every token must be seen as it comes (logprobs are only given with their step, a stop
     # string must end the request at once); otherwise text can wait until someone reads it.
     needs_every_token: bool = field(default=False)
+    _stop_strings: list[str] = field(default_factory=list)  # params.stop, normalized to a list
     _max_stop_len: int = field(default=0)
     _num_detokenized: int = field(default=0)  # output tokens already fed to the detokenizer
     # What ``take_delta`` has reported so far (the server's engine core sends deltas, not copies).
@@ -36,7 +37,10 @@ class SequenceTracker:
     _num_sent_chars: int = field(default=0)
 
     def __post_init__(self) -> None:
-        self._max_stop_len = max((len(s) for s in self.params.stop), default=0)
+        stop = self.params.stop
+        assert isinstance(stop, list)  # SamplingParams.__post_init__ normalizes it
+        self._stop_strings = stop
+        self._max_stop_len = max((len(s) for s in self._stop_strings), default=0)
         if self.params.logprobs is not None:
             self.logprobs = []
             self.cumulative_logprob = 0.0
@@ -88,7 +92,7 @@ class SequenceTracker:
         # Only a stop string that ends inside the new text can be new.
         window_start = max(0, previous_len - self._max_stop_len + 1)
         best: tuple[int, str] | None = None
-        for stop in self.params.stop:
+        for stop in self._stop_strings:
             index = self.text.find(stop, window_start)
             if index != -1 and (best is None or index < best[0]):
                 best = (index, stop)
