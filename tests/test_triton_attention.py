@@ -34,7 +34,7 @@ from pagedllm.attention.triton import (  # noqa: E402
 )
 from pagedllm.attention.triton import decode as triton_decode  # noqa: E402
 from pagedllm.attention.triton.decode import DecodeLaunch  # noqa: E402
-from pagedllm.attention.triton.prefill import PrefillLaunch  # noqa: E402
+from pagedllm.attention.triton.prefill import PrefillLaunch, tma_applies  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1e-2}
@@ -295,6 +295,34 @@ def test_prefill_kernel_matches_reference_on_a_mixed_batch(
         out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, scale
     )
     assert_close(out, reference_attention(query, cache, metadata, scale), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("block_size", "num_heads", "num_kv_heads", "head_dim"), PREFILL_SHAPES)
+def test_prefill_reads_new_tokens_from_the_step_and_only_the_prefix_from_the_cache(
+    dtype, block_size, num_heads, num_kv_heads, head_dim
+):
+    """Given the step's K/V (views into a fused QKV output, as the models produce them), the kernel reads
+    the new tokens from them, by pointers and by TMA descriptors where those apply: the new tokens' cache
+    slots stay NaN, so a new key read through the cache fails, and so does a prefix key read from the
+    step's tensors."""
+    seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
+    num_tokens = metadata.query_start_loc_host[-1]
+    qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    filled = cache.clone()
+    ReferenceAttentionBackend().write_kv(key, value, filled, metadata.slot_mapping)
+    expected = reference_attention(query, filled, metadata, head_dim**-0.5)
+    ways = [False, True] if tma_applies(key, value) else [False]
+    assert ways == [False] or head_dim == triton.next_power_of_2(head_dim)
+    for tma in ways:
+        out = torch.full_like(query, float("nan"))
+        paged_prefill_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            head_dim**-0.5, key=key, value=value, launch=PrefillLaunch(tma=tma),
+        )  # fmt: skip
+        assert_close(out, expected, dtype)
 
 
 def test_prefill_sequence_search_over_several_chunks():

@@ -48,13 +48,30 @@ class TritonAttentionBackend(AttentionBackend):
     ) -> None:
         write_kv_cache(key, value, kv_cache, slot_mapping)
 
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        kv_cache: torch.Tensor,
+        metadata: AttentionMetadata,
+        scale: float,
+    ) -> torch.Tensor:
+        self.write_kv(key, value, kv_cache, metadata.slot_mapping)
+        # NOTE: the prefill kernel reads the new tokens' K/V from key/value (contiguous rows, no block
+        # lookups; the cache holds the same values) and only the cached prefix through the block table.
+        return self.attend(query, kv_cache, metadata, scale, new_kv=(key, value))
+
     def attend(
         self,
         query: torch.Tensor,
         kv_cache: torch.Tensor,
         metadata: AttentionMetadata,
         scale: float,
+        new_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """``new_kv``: the step's (key, value), already in the cache, for the prefill kernel to read
+        directly; without it every key comes through the cache."""
         out = torch.empty_like(query)  # [num_tokens, num_heads, head_dim]
         common = (metadata.block_tables, metadata.seq_lens, metadata.query_start_loc)
         if metadata.is_pure_decode:
@@ -74,7 +91,10 @@ class TritonAttentionBackend(AttentionBackend):
                 num_splits=self.num_splits,
                 decodes_only=True,
             )
-        paged_prefill_attention(out, query, kv_cache, *common, scale, skip_decodes=split)
+        key, value = new_kv if new_kv is not None else (None, None)
+        paged_prefill_attention(
+            out, query, kv_cache, *common, scale, key=key, value=value, skip_decodes=split
+        )
         return out
 
     def decode_kernel_variant(

@@ -15,11 +15,13 @@ tiles along the diagonal with the causal mask.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from pagedllm.attention.triton.decode import LOG2E
 
@@ -33,13 +35,40 @@ class PrefillLaunch:
     num_warps: int | None = None
     num_stages: int | None = None
     search_chunk: int | None = None  # sequence starts read at once by the tile -> sequence search
+    tma: bool | None = None  # the step's K/V through TMA descriptors; None: wherever they apply
+    warp_specialize: bool = False  # Triton's automatic warp specialization of the main loop
 
 
 SEARCH_CHUNK = 128
 
 
 @triton.jit
-def _attend_tile(
+def _scores(q, k, IEEE_DOT: tl.constexpr):
+    if IEEE_DOT:
+        s = tl.dot(q, tl.trans(k), input_precision="ieee")
+    else:
+        s = tl.dot(q, tl.trans(k))
+    return s
+
+
+@triton.jit
+def _softmax_step(acc, m_i, l_i, s, v, scale_log2, IEEE_DOT: tl.constexpr):
+    """The online softmax's update of the running (max, sum, output) by one tile of scores and values."""
+    # The scale is folded into the max and into one fused multiply-add per score (scale > 0).
+    m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2)
+    p = tl.exp2(s * scale_log2 - m_new[:, None])
+    alpha = tl.exp2(m_i - m_new)
+    l_i = l_i * alpha + tl.sum(p, 1)
+    acc = acc * alpha[:, None]
+    if IEEE_DOT:
+        acc = tl.dot(p, v, acc, input_precision="ieee")
+    else:
+        acc = tl.dot(p.to(v.dtype), v, acc)
+    return acc, m_new, l_i
+
+
+@triton.jit
+def _attend_cached_tile(
     acc,
     m_i,
     l_i,
@@ -48,20 +77,22 @@ def _attend_tile(
     table,  # this sequence's block table row
     t0,
     q_pos,  # [BLOCK_M] absolute position of each row's token
-    kv_end,
+    kv_end,  # keys at or past kv_end are not read
     scale_log2,
     stride_ckv,
     stride_cb,
     stride_ct,
     d,
     d_ok,
-    MASKED: tl.constexpr,
+    MASKED: tl.constexpr,  # the tile may cross kv_end
+    CAUSAL: tl.constexpr,  # the tile may hold keys after some row's own position
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_P: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
     BLOCK_N: tl.constexpr,
     IEEE_DOT: tl.constexpr,
 ):
+    """Keys t0 .. t0 + BLOCK_N read from the paged cache through the block table."""
     t = t0 + tl.arange(0, BLOCK_N)
     if BLOCK_N <= BLOCK_SIZE:
         block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
@@ -78,38 +109,80 @@ def _attend_tile(
         k = tl.load(ptrs, mask=kv_mask, other=0.0)
     else:
         k = tl.load(ptrs)
-    if IEEE_DOT:
-        s = tl.dot(q, tl.trans(k), input_precision="ieee")
-    else:
-        s = tl.dot(q, tl.trans(k))
-    if MASKED:
+    s = _scores(q, k, IEEE_DOT)
+    if CAUSAL:
         s = tl.where((t[None, :] <= q_pos[:, None]) & (t < kv_end)[None, :], s, float("-inf"))
-    # The scale is folded into the max and into one fused multiply-add per score (scale > 0).
-    m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2)
-    p = tl.exp2(s * scale_log2 - m_new[:, None])
-    alpha = tl.exp2(m_i - m_new)
-    l_i = l_i * alpha + tl.sum(p, 1)
+    elif MASKED:
+        s = tl.where((t < kv_end)[None, :], s, float("-inf"))
     if MASKED or HEAD_DIM_P != HEAD_DIM:
         v = tl.load(ptrs + stride_ckv, mask=kv_mask, other=0.0)
     else:
         v = tl.load(ptrs + stride_ckv)
-    acc = acc * alpha[:, None]
-    if IEEE_DOT:
-        acc = tl.dot(p, v, acc, input_precision="ieee")
+    return _softmax_step(acc, m_i, l_i, s, v, scale_log2, IEEE_DOT)
+
+
+@triton.jit
+def _attend_new_tile(
+    acc,
+    m_i,
+    l_i,
+    q,  # [BLOCK_M, HEAD_DIM_P]
+    key_src,  # the step's keys: a pointer at (first token of the sequence, this KV head), or a TMA descriptor
+    value_src,
+    desc_row,  # TMA only: the descriptor row of the sequence's first new token
+    desc_col,  # TMA only: the descriptor column of this KV head
+    j0,  # index of the tile's first key among the sequence's new tokens
+    q_idx,  # [BLOCK_M] each row's token index among the new tokens
+    query_len,
+    scale_log2,
+    stride_kt,
+    stride_vt,
+    d,
+    d_ok,
+    CAUSAL: tl.constexpr,
+    TMA: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    HEAD_DIM_P: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    IEEE_DOT: tl.constexpr,
+):
+    """Keys j0 .. j0 + BLOCK_N of this step's new tokens, read from the step's contiguous K/V (the same
+    values the cache holds, without a block-table lookup per key)."""
+    j = j0 + tl.arange(0, BLOCK_N)
+    if TMA:
+        # Rows past the last token come back as zeros; rows of the next sequence are masked below.
+        k = key_src.load([desc_row + j0, desc_col])
     else:
-        acc = tl.dot(p.to(v.dtype), v, acc)
-    return acc, m_new, l_i
+        ptrs = key_src + j.to(tl.int64)[:, None] * stride_kt + d[None, :]
+        if CAUSAL or HEAD_DIM_P != HEAD_DIM:
+            k = tl.load(ptrs, mask=(j < query_len)[:, None] & d_ok[None, :], other=0.0)
+        else:
+            k = tl.load(ptrs)
+    s = _scores(q, k, IEEE_DOT)
+    if CAUSAL:
+        s = tl.where(j[None, :] <= q_idx[:, None], s, float("-inf"))
+    if TMA:
+        v = value_src.load([desc_row + j0, desc_col])
+    else:
+        ptrs = value_src + j.to(tl.int64)[:, None] * stride_vt + d[None, :]
+        if CAUSAL or HEAD_DIM_P != HEAD_DIM:
+            v = tl.load(ptrs, mask=(j < query_len)[:, None] & d_ok[None, :], other=0.0)
+        else:
+            v = tl.load(ptrs)
+    return _softmax_step(acc, m_i, l_i, s, v, scale_log2, IEEE_DOT)
 
 
 # NOTE: Triton compiles a variant per value class of an int argument (== 1, divisible by 16, other);
 # the arguments that change from step to step must not multiply the variants, or a serving step meets
-# a new one (a compile of ~1 s) long after the warm-up. The strides of the query, output and cache are
-# fixed for a model and stay specialized.
+# a new one (a compile of ~1 s) long after the warm-up. The strides of the query, output, cache and the
+# step's K/V are fixed for a model and stay specialized.
 @triton.jit(do_not_specialize=["num_seqs", "stride_bt"])
 def _prefill_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     query_ptr,  # [num_tokens, num_heads, head_dim]
     cache_ptr,  # [2, num_blocks, block_size, num_kv_heads, head_dim] (any strides, head_dim contiguous)
+    key_src,  # NEW_FROM_STEP: the step's keys [num_tokens, num_kv_heads, head_dim] (TMA: a descriptor)
+    value_src,
     block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
     seq_lens_ptr,  # [num_seqs] int32
     query_start_loc_ptr,  # [num_seqs + 1] int32
@@ -124,6 +197,10 @@ def _prefill_kernel(
     stride_ct,
     stride_ch,
     stride_bt,
+    stride_kt,
+    stride_kh,
+    stride_vt,
+    stride_vh,
     GROUP: tl.constexpr,
     HEAD_DIM: tl.constexpr,
     HEAD_DIM_P: tl.constexpr,
@@ -134,6 +211,9 @@ def _prefill_kernel(
     SKIP_DECODES: tl.constexpr,  # sequences with one new token are left to the decode kernel
     IEEE_DOT: tl.constexpr,
     SEARCH_CHUNK: tl.constexpr,  # sequence starts read per step of the tile -> sequence search
+    NEW_FROM_STEP: tl.constexpr,  # new tokens' K/V from key_src/value_src, only the cached prefix paged
+    TMA: tl.constexpr,  # key_src/value_src are TMA descriptors over [num_tokens, num_kv_heads * head_dim]
+    WARP_SPECIALIZE: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -188,19 +268,56 @@ def _prefill_kernel(
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM_P], dtype=tl.float32)
 
-    # Keys 0 .. num_cached + q_off are visible to every row of the tile.
-    kv_end = tl.minimum(seq_len, num_cached + q_off + BLOCK_Q)
-    full_end = ((num_cached + q_off + 1) // BLOCK_N) * BLOCK_N
-    for t0 in tl.range(0, full_end, BLOCK_N):
-        acc, m_i, l_i = _attend_tile(
-            acc, m_i, l_i, q, k_base, table, t0, q_pos, kv_end, scale_log2, stride_ckv, stride_cb,
-            stride_ct, d, d_ok, False, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N, IEEE_DOT,
-        )  # fmt: skip
-    for t0 in tl.range(full_end, kv_end, BLOCK_N):
-        acc, m_i, l_i = _attend_tile(
-            acc, m_i, l_i, q, k_base, table, t0, q_pos, kv_end, scale_log2, stride_ckv, stride_cb,
-            stride_ct, d, d_ok, True, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N, IEEE_DOT,
-        )  # fmt: skip
+    if NEW_FROM_STEP:
+        # The cached prefix, every key visible to every row: whole tiles, then one cut at num_cached.
+        cached_full = (num_cached // BLOCK_N) * BLOCK_N
+        for t0 in tl.range(0, cached_full, BLOCK_N):
+            acc, m_i, l_i = _attend_cached_tile(
+                acc, m_i, l_i, q, k_base, table, t0, q_pos, num_cached, scale_log2, stride_ckv,
+                stride_cb, stride_ct, d, d_ok, False, False, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N,
+                IEEE_DOT,
+            )  # fmt: skip
+        if cached_full < num_cached:
+            acc, m_i, l_i = _attend_cached_tile(
+                acc, m_i, l_i, q, k_base, table, cached_full, q_pos, num_cached, scale_log2, stride_ckv,
+                stride_cb, stride_ct, d, d_ok, True, False, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N,
+                IEEE_DOT,
+            )  # fmt: skip
+        # The new tokens 0 .. q_off are visible to every row of the tile, the rest causally.
+        if TMA:
+            key_at = key_src
+            value_at = value_src
+        else:
+            key_at = key_src + q_start.to(tl.int64) * stride_kt + kv_head * stride_kh
+            value_at = value_src + q_start.to(tl.int64) * stride_vt + kv_head * stride_vh
+        new_full = ((q_off + 1) // BLOCK_N) * BLOCK_N
+        new_end = tl.minimum(query_len, q_off + BLOCK_Q)
+        for j0 in tl.range(0, new_full, BLOCK_N, warp_specialize=WARP_SPECIALIZE):
+            acc, m_i, l_i = _attend_new_tile(
+                acc, m_i, l_i, q, key_at, value_at, q_start, kv_head * HEAD_DIM, j0, q_idx, query_len,
+                scale_log2, stride_kt, stride_vt, d, d_ok, False, TMA, HEAD_DIM, HEAD_DIM_P, BLOCK_N,
+                IEEE_DOT,
+            )  # fmt: skip
+        for j0 in tl.range(new_full, new_end, BLOCK_N):
+            acc, m_i, l_i = _attend_new_tile(
+                acc, m_i, l_i, q, key_at, value_at, q_start, kv_head * HEAD_DIM, j0, q_idx, query_len,
+                scale_log2, stride_kt, stride_vt, d, d_ok, True, TMA, HEAD_DIM, HEAD_DIM_P, BLOCK_N,
+                IEEE_DOT,
+            )  # fmt: skip
+    else:
+        # Everything through the cache. Keys 0 .. num_cached + q_off are visible to every row.
+        kv_end = tl.minimum(seq_len, num_cached + q_off + BLOCK_Q)
+        full_end = ((num_cached + q_off + 1) // BLOCK_N) * BLOCK_N
+        for t0 in tl.range(0, full_end, BLOCK_N):
+            acc, m_i, l_i = _attend_cached_tile(
+                acc, m_i, l_i, q, k_base, table, t0, q_pos, kv_end, scale_log2, stride_ckv, stride_cb,
+                stride_ct, d, d_ok, False, False, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N, IEEE_DOT,
+            )  # fmt: skip
+        for t0 in tl.range(full_end, kv_end, BLOCK_N):
+            acc, m_i, l_i = _attend_cached_tile(
+                acc, m_i, l_i, q, k_base, table, t0, q_pos, kv_end, scale_log2, stride_ckv, stride_cb,
+                stride_ct, d, d_ok, True, True, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N, IEEE_DOT,
+            )  # fmt: skip
 
     out = acc / l_i[:, None]
     dst = out_ptr + token[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :]
@@ -220,6 +337,29 @@ def default_prefill_launch(head_dim: int, element_size: int) -> tuple[int, int, 
     return 64, 32, 4, 2
 
 
+def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
+    """TMA descriptors over the step's K/V as [num_tokens, num_kv_heads * head_dim]: Hopper or later (or
+    the interpreter), a power-of-two head dim, heads side by side and 16-byte aligned rows."""
+    if not (_interpreting() or (key.is_cuda and torch.cuda.get_device_capability(key.device)[0] >= 9)):
+        return False
+    head_dim = key.shape[2]
+    return (
+        all(
+            t.stride(2) == 1
+            and t.stride(1) == head_dim
+            and (t.stride(0) * t.element_size()) % 16 == 0
+            and t.data_ptr() % 16 == 0
+            for t in (key, value)
+        )
+        and head_dim == triton.next_power_of_2(head_dim)
+        and head_dim * key.element_size() >= 16
+    )
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
 def paged_prefill_attention(
     out: torch.Tensor,  # [num_tokens, num_heads, head_dim], written in place
     query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
@@ -229,15 +369,22 @@ def paged_prefill_attention(
     query_start_loc: torch.Tensor,  # [num_seqs + 1] int32
     scale: float,
     *,
+    key: torch.Tensor | None = None,  # [num_tokens, num_kv_heads, head_dim]: this step's new K, if at hand
+    value: torch.Tensor | None = None,
     skip_decodes: bool = False,
     launch: PrefillLaunch = PrefillLaunch(),
 ) -> None:
-    """Causal attention of every new token over its sequence's context (cached + new)."""
+    """Causal attention of every new token over its sequence's context (cached + new).
+
+    With ``key``/``value`` (the values the step wrote into the cache) the new tokens' K/V are read from
+    them, contiguous, and only the cached prefix through the block table; without, all from the cache."""
     num_tokens, num_heads, head_dim = query.shape
     num_seqs = seq_lens.shape[0]
     num_kv_heads = kv_cache.shape[3]
     if num_heads % num_kv_heads:
         raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}")
+    if (key is None) != (value is None):
+        raise ValueError("give both key and value, or neither")
     if num_tokens == 0:
         return
     group = num_heads // num_kv_heads
@@ -249,11 +396,26 @@ def paged_prefill_attention(
     # NOTE: tl.dot needs at least 16 rows; a group wider than the tile gets a wider tile.
     block_q = max(1, block_m // group)
     block_m = max(16, triton.next_power_of_2(block_q * group))
+    key_src: torch.Tensor | TensorDescriptor | None = key
+    value_src: torch.Tensor | TensorDescriptor | None = value
+    use_tma = False
+    if key is not None and value is not None:
+        use_tma = tma_applies(key, value) if launch.tma is None else launch.tma
+        if use_tma:
+            key_src, value_src = (
+                TensorDescriptor(
+                    t, [num_tokens, num_kv_heads * head_dim], [t.stride(0), 1], [block_n, head_dim]
+                )
+                for t in (key, value)
+            )
+    step_strides = (0, 0, 0, 0) if key is None or value is None else (*key.stride()[:2], *value.stride()[:2])
     grid = (num_tokens // block_q + num_seqs, num_kv_heads)
     _prefill_kernel[grid](
         out,
         query,
         kv_cache,
+        key_src,
+        value_src,
         block_tables,
         seq_lens,
         query_start_loc,
@@ -268,6 +430,7 @@ def paged_prefill_attention(
         kv_cache.stride(2),
         kv_cache.stride(3),
         block_tables.stride(0),
+        *step_strides,
         GROUP=group,
         HEAD_DIM=head_dim,
         HEAD_DIM_P=triton.next_power_of_2(head_dim),
@@ -278,6 +441,9 @@ def paged_prefill_attention(
         SKIP_DECODES=skip_decodes,
         IEEE_DOT=query.dtype == torch.float32,
         SEARCH_CHUNK=launch.search_chunk or SEARCH_CHUNK,
+        NEW_FROM_STEP=key is not None,
+        TMA=use_tma,
+        WARP_SPECIALIZE=launch.warp_specialize,
         num_warps=num_warps,
         num_stages=num_stages,
     )
