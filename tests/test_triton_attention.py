@@ -388,12 +388,20 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
     def run_prefill(seqs: list[tuple[int, int]]) -> None:
         cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
         num_tokens = metadata.query_start_loc_host[-1]
-        query = torch.randn(num_tokens, num_heads, head_dim, dtype=dtype, device=DEVICE)
-        out = torch.full_like(query, float("nan"))
-        paged_prefill_attention(
-            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, 0.125
-        )
-        assert_close(out, reference_attention(query, cache, metadata, 0.125), dtype)
+        qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+        query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+        slots = metadata.slot_mapping
+        flat = cache.view(2, -1, num_kv_heads, head_dim)
+        flat[0, slots], flat[1, slots] = key, value
+        expected = reference_attention(query, cache, metadata, 0.125)
+        # Every key through the cache, then the new ones from the step's K/V as a serving step reads them.
+        for new_kv in ({}, {"key": key, "value": value}):
+            out = torch.full_like(query, float("nan"))
+            paged_prefill_attention(
+                out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+                0.125, **new_kv,
+            )  # fmt: skip
+            assert_close(out, expected, dtype)
 
     def run_decode(seqs: list[tuple[int, int]], num_splits: int) -> None:
         cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)

@@ -39,22 +39,92 @@ def load_old(path: str) -> Any:
     return module
 
 
-def candidates(heads: str, old: Any) -> list[tuple[str, str, PrefillLaunch]]:
-    """(name, source of new K/V: old | cache | step, launch)."""
-    cands = [("old", "old", PrefillLaunch()), ("cache", "cache", PrefillLaunch())]
-    cands += [("step-ptr", "step", PrefillLaunch(tma=False)), ("step-tma", "step", PrefillLaunch(tma=True))]
-    cands += [("step-tma-ws", "step", PrefillLaunch(tma=True, warp_specialize=True))]
+def candidates(heads: str, which: str) -> list[tuple[str, str, PrefillLaunch]]:
+    """(name, source of new K/V: old | cache | step, launch). Set "a": the first sweep; "b": around its
+    winners (TMA at three stages), pointers at three stages, deeper pipelines."""
+    if which == "a":
+        cands = [("old", "old", PrefillLaunch()), ("cache", "cache", PrefillLaunch())]
+        cands += [
+            ("step-ptr", "step", PrefillLaunch(tma=False)),
+            ("step-tma", "step", PrefillLaunch(tma=True)),
+        ]
+        cands += [("step-tma-ws", "step", PrefillLaunch(tma=True, warp_specialize=True))]
+        if heads == "llama":
+            tiles = [(128, 128, 8, 3), (128, 64, 8, 3), (128, 64, 4, 3), (64, 128, 4, 2)]
+        else:
+            tiles = [(128, 64, 8, 3), (128, 128, 8, 2), (128, 64, 4, 3), (128, 32, 4, 3)]
+        for m, n, w, s in tiles:
+            launch = PrefillLaunch(block_m=m, block_n=n, num_warps=w, num_stages=s, tma=True)
+            cands.append((f"step-tma {m},{n},{w},{s}", "step", launch))
+        return cands
+    cands = [("old", "old", PrefillLaunch())]
     if heads == "llama":
-        tiles = [(128, 128, 8, 3), (128, 64, 8, 3), (128, 64, 4, 3), (64, 128, 4, 2)]
+        ptr = [(128, 128, 8, 3), (128, 64, 8, 3)]
+        tma = [(128, 128, 8, 3), (128, 64, 8, 3), (128, 128, 8, 4), (128, 64, 8, 4), (128, 64, 8, 5)]
+        ws = [(128, 128, 8, 3), (128, 64, 8, 3)]
     else:
-        tiles = [(128, 64, 8, 3), (128, 128, 8, 2), (128, 64, 4, 3), (128, 32, 4, 3)]
-    for m, n, w, s in tiles:
-        launch = PrefillLaunch(block_m=m, block_n=n, num_warps=w, num_stages=s, tma=True)
-        cands.append((f"step-tma {m},{n},{w},{s}", "step", launch))
+        ptr = [(128, 64, 8, 3)]
+        tma = [
+            (128, 64, 8, 3),
+            (128, 64, 8, 4),
+            (128, 64, 4, 4),
+            (128, 128, 8, 3),
+            (64, 64, 4, 3),
+            (128, 64, 8, 5),
+        ]
+        ws = [(128, 64, 8, 3)]
+    for tiles, tma_on, ws_on in ((ptr, False, False), (tma, True, False), (ws, True, True)):
+        for m, n, w, s in tiles:
+            launch = PrefillLaunch(
+                block_m=m, block_n=n, num_warps=w, num_stages=s, tma=tma_on, warp_specialize=ws_on
+            )
+            kind = "step-tma-ws" if ws_on else "step-tma" if tma_on else "step-ptr"
+            cands.append((f"{kind} {m},{n},{w},{s}", "step", launch))
     return cands
 
 
-def run_shape(heads: str, batch: int, context: int, old: Any, repeats: int) -> list[dict[str, Any]]:
+def host_launch_us(heads: str, old: Any) -> dict[str, float]:
+    """Host microseconds per launch (no synchronisation in between) of a 1 x 1k prefill, pointers vs
+    TMA descriptors: what a small prefill costs the CPU, hidden or not behind the GPU."""
+    import time
+
+    device = torch.device("cuda")
+    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
+    s = make_set(1, 1024, 1024, 16, HEAD_LAYOUTS[heads], torch.bfloat16, device, shuffle=False)
+    md = s.metadata
+    qkv = torch.randn(1024, num_heads + 2 * num_kv_heads, head_dim, dtype=torch.bfloat16, device=device)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    out = torch.empty_like(query)
+    common = (out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, head_dim**-0.5)
+    result = {}
+    for name, fn in (
+        ("old", lambda: old.paged_prefill_attention(*common)),
+        (
+            "step-ptr",
+            lambda: paged_prefill_attention(*common, key=key, value=value, launch=PrefillLaunch(tma=False)),
+        ),
+        (
+            "step-tma",
+            lambda: paged_prefill_attention(*common, key=key, value=value, launch=PrefillLaunch(tma=True)),
+        ),
+    ):
+        fn()
+        torch.cuda.synchronize()
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(200):
+                fn()
+            best = min(best, (time.perf_counter() - start) / 200 * 1e6)
+            torch.cuda.synchronize()
+        result[name] = best
+        print(f"host launch {heads} 1x1k {name}: {best:.1f} us", flush=True)
+    return result
+
+
+def run_shape(
+    heads: str, batch: int, context: int, old: Any, repeats: int, which: str
+) -> list[dict[str, Any]]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
     s = make_set(batch, context, context, 16, HEAD_LAYOUTS[heads], torch.bfloat16, device, shuffle=False)
@@ -77,7 +147,7 @@ def run_shape(heads: str, batch: int, context: int, old: Any, repeats: int) -> l
     ref = sdpa()
     fns: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
-    for name, source, launch in candidates(heads, old):
+    for name, source, launch in candidates(heads, which):
         out = torch.full_like(query, float("nan"))
         common = (out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale)
         if source == "old":
@@ -126,6 +196,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", required=True)
     parser.add_argument("--shapes", nargs="*", default=None, help="heads:batch:context")
+    parser.add_argument("--set", default="a", choices=["a", "b"], dest="which")
     args = parser.parse_args()
     old = load_old(args.old)
     shapes = SHAPES
@@ -133,11 +204,12 @@ def main() -> None:
         shapes = [(h, int(b), int(c)) for h, b, c in (x.split(":") for x in args.shapes)]
     rows: list[dict[str, Any]] = []
     for heads, batch, context in shapes:
-        rows += run_shape(heads, batch, context, old, args.repeats)
+        rows += run_shape(heads, batch, context, old, args.repeats, args.which)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    result = {"device": name, "torch": torch.__version__, "rows": rows}
+    host = {h: host_launch_us(h, old) for h in HEAD_LAYOUTS} if torch.cuda.is_available() else {}
+    result = {"device": name, "host_launch_us": host, "torch": torch.__version__, "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
 
