@@ -57,6 +57,14 @@ def candidates(heads: str, which: str) -> list[tuple[str, str, PrefillLaunch]]:
             launch = PrefillLaunch(block_m=m, block_n=n, num_warps=w, num_stages=s, tma=True)
             cands.append((f"step-tma {m},{n},{w},{s}", "step", launch))
         return cands
+    if which == "c":  # the final A/B: the previous kernel against the new defaults, and two left-overs
+        cands = [("old", "old", PrefillLaunch()), ("cache", "cache", PrefillLaunch())]
+        cands += [("default", "step", PrefillLaunch()), ("default-ptr", "step", PrefillLaunch(tma=False))]
+        cands += [("default-ws", "step", PrefillLaunch(warp_specialize=True))]
+        cands += [
+            ("step-tma 64,64,4,3", "step", PrefillLaunch(block_m=64, block_n=64, num_warps=4, num_stages=3))
+        ]
+        return cands
     cands = [("old", "old", PrefillLaunch())]
     if heads == "llama":
         ptr = [(128, 128, 8, 3), (128, 64, 8, 3)]
@@ -196,7 +204,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", required=True)
     parser.add_argument("--shapes", nargs="*", default=None, help="heads:batch:context")
-    parser.add_argument("--set", default="a", choices=["a", "b"], dest="which")
+    parser.add_argument("--set", default="a", choices=["a", "b", "c"], dest="which")
     args = parser.parse_args()
     old = load_old(args.old)
     shapes = SHAPES

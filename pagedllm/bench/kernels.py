@@ -313,14 +313,23 @@ def bench_prefill(
     s = make_set(batch, context, context, block_size, layout, dtype, device, shuffle=False)
     md = s.metadata
     scale = head_dim**-0.5
-    out = torch.full_like(s.query, float("nan"))
+    # The step's Q/K/V as a model hands them to the backend: views into one fused QKV projection output,
+    # K/V equal to what the cache holds (the kernel reads the new tokens from them, as in a serving step).
+    num_tokens = batch * context
+    qkv = torch.empty(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=device)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    query.copy_(s.query)
+    key.copy_(s.cache[0].reshape(num_tokens, num_kv_heads, head_dim))
+    value.copy_(s.cache[1].reshape(num_tokens, num_kv_heads, head_dim))
+    out = torch.full_like(query, float("nan"))
 
     def ours() -> None:
         paged_prefill_attention(
-            out, s.query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale, launch=launch
-        )
+            out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
+            key=key, value=value, launch=launch,
+        )  # fmt: skip
 
-    q4 = s.query.view(batch, context, num_heads, head_dim).transpose(1, 2)
+    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
 
     def sdpa() -> torch.Tensor:
         return F.scaled_dot_product_attention(

@@ -15,6 +15,7 @@ tiles along the diagonal with the causal mask.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -325,22 +326,21 @@ def _prefill_kernel(
 
 
 def default_prefill_launch(head_dim: int, element_size: int) -> tuple[int, int, int, int]:
-    """(block_m, block_n, num_warps, num_stages), from the H100 sweeps (bf16; benchmarks/gpu/issue5_sweep.py):
-    head dim 128 takes two stages (1-2% faster than three on the table's shapes); float32 tiles are
-    halved to fit shared memory."""
+    """(block_m, block_n, num_warps, num_stages), from the H100 sweeps (bf16; benchmarks/gpu/issue5_sweep.py,
+    then benchmarks/gpu/session6_prefill.py): 64-key tiles three stages deep for head dims 64 and 128,
+    best on the short rows and within 1-4% of 128-key tiles on the long ones; float32 tiles are halved
+    to fit shared memory."""
     if element_size > 2:
         return (128, 64, 8, 2) if head_dim <= 64 else (64, 64, 4, 2) if head_dim <= 128 else (64, 32, 4, 2)
-    if head_dim <= 64:
-        return 128, 64, 8, 2
     if head_dim <= 128:
-        return 128, 128, 8, 2
+        return 128, 64, 8, 3
     return 64, 32, 4, 2
 
 
 def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
     """TMA descriptors over the step's K/V as [num_tokens, num_kv_heads * head_dim]: Hopper or later (or
     the interpreter), a power-of-two head dim, heads side by side and 16-byte aligned rows."""
-    if not (_interpreting() or (key.is_cuda and torch.cuda.get_device_capability(key.device)[0] >= 9)):
+    if not (_interpreting() or (key.is_cuda and _has_tma(key.device.index))):
         return False
     head_dim = key.shape[2]
     return (
@@ -358,6 +358,11 @@ def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
 
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@functools.cache
+def _has_tma(device_index: int | None) -> bool:
+    return torch.cuda.get_device_capability(device_index)[0] >= 9
 
 
 def paged_prefill_attention(
