@@ -65,6 +65,19 @@ def candidates(heads: str, which: str) -> list[tuple[str, str, PrefillLaunch]]:
             ("step-tma 64,64,4,3", "step", PrefillLaunch(block_m=64, block_n=64, num_warps=4, num_stages=3))
         ]
         return cands
+    if which == "d":  # pointers against TMA at 64-row tiles (two programs per SM), head dim 128 mostly
+        cands = [("old", "old", PrefillLaunch())]
+        if heads == "llama":
+            ptr = [(64, 64, 4, 3), (64, 64, 4, 4), (64, 64, 4, 2), (64, 32, 4, 3), (128, 64, 8, 3)]
+            tma = [(64, 64, 4, 3), (64, 64, 4, 4)]
+        else:
+            ptr = [(128, 64, 8, 3), (64, 64, 4, 3), (128, 64, 8, 4)]
+            tma = [(128, 64, 8, 3)]
+        for tiles, tma_on in ((ptr, False), (tma, True)):
+            for m, n, w, s in tiles:
+                launch = PrefillLaunch(block_m=m, block_n=n, num_warps=w, num_stages=s, tma=tma_on)
+                cands.append((f"step-{'tma' if tma_on else 'ptr'} {m},{n},{w},{s}", "step", launch))
+        return cands
     cands = [("old", "old", PrefillLaunch())]
     if heads == "llama":
         ptr = [(128, 128, 8, 3), (128, 64, 8, 3)]
@@ -204,7 +217,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", required=True)
     parser.add_argument("--shapes", nargs="*", default=None, help="heads:batch:context")
-    parser.add_argument("--set", default="a", choices=["a", "b", "c"], dest="which")
+    parser.add_argument("--set", default="a", choices=["a", "b", "c", "d"], dest="which")
     args = parser.parse_args()
     old = load_old(args.old)
     shapes = SHAPES
