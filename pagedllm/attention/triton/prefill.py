@@ -325,16 +325,25 @@ def _prefill_kernel(
     tl.store(dst, out.to(out_ptr.dtype.element_ty), mask=io_mask)
 
 
-def default_prefill_launch(head_dim: int, element_size: int) -> tuple[int, int, int, int]:
-    """(block_m, block_n, num_warps, num_stages), from the H100 sweeps (bf16; benchmarks/gpu/issue5_sweep.py,
-    then benchmarks/gpu/session6_prefill.py): 64-key tiles three stages deep for head dims 64 and 128,
-    best on the short rows and within 1-4% of 128-key tiles on the long ones; float32 tiles are halved
-    to fit shared memory."""
+def default_prefill_launch(head_dim: int, element_size: int, source: str) -> tuple[int, int, int, int]:
+    """(block_m, block_n, num_warps, num_stages) by where the new tokens' K/V come from (``"cache"``,
+    ``"pointers"``: the step's K/V, ``"tma"``: the same through TMA descriptors), from the H100 sweeps
+    (bf16; benchmarks/gpu/issue5_sweep.py, then benchmarks/gpu/session6_prefill.py, sets a-d):
+    - TMA, head dim 128: 64-row tiles, 4 warps, three stages: two programs per SM hide each other's
+      fixed costs, 7-17% faster than 128-row tiles on 1k-token sequences, 4-10% slower at 16k.
+    - the step's K/V otherwise: 64-key tiles three stages deep (64-row tiles lose here without TMA).
+    - all through the cache: 128-key tiles (head dim 128), two stages; three stages of 64 keys run the
+      paged loads 10-15% slower on the long rows.
+    float32 tiles are halved to fit shared memory."""
     if element_size > 2:
         return (128, 64, 8, 2) if head_dim <= 64 else (64, 64, 4, 2) if head_dim <= 128 else (64, 32, 4, 2)
-    if head_dim <= 128:
-        return 128, 64, 8, 3
-    return 64, 32, 4, 2
+    if head_dim > 128:
+        return 64, 32, 4, 2
+    if source == "cache":
+        return (128, 64, 8, 2) if head_dim <= 64 else (128, 128, 8, 2)
+    if source == "tma" and head_dim > 64:
+        return 64, 64, 4, 3
+    return 128, 64, 8, 3
 
 
 def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
@@ -393,7 +402,12 @@ def paged_prefill_attention(
     if num_tokens == 0:
         return
     group = num_heads // num_kv_heads
-    block_m, block_n, num_warps, num_stages = default_prefill_launch(head_dim, kv_cache.element_size())
+    use_tma = False
+    if key is not None and value is not None:
+        use_tma = tma_applies(key, value) if launch.tma is None else launch.tma
+    source = "cache" if key is None else "tma" if use_tma else "pointers"
+    defaults = default_prefill_launch(head_dim, kv_cache.element_size(), source)
+    block_m, block_n, num_warps, num_stages = defaults
     block_m = launch.block_m or block_m
     block_n = launch.block_n or block_n
     num_warps = launch.num_warps or num_warps
@@ -403,9 +417,7 @@ def paged_prefill_attention(
     block_m = max(16, triton.next_power_of_2(block_q * group))
     key_src: torch.Tensor | TensorDescriptor | None = key
     value_src: torch.Tensor | TensorDescriptor | None = value
-    use_tma = False
     if key is not None and value is not None:
-        use_tma = tma_applies(key, value) if launch.tma is None else launch.tma
         if use_tma:
             key_src, value_src = (
                 TensorDescriptor(
