@@ -348,8 +348,11 @@ def default_prefill_launch(head_dim: int, element_size: int, source: str) -> tup
 
 def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
     """TMA descriptors over the step's K/V as [num_tokens, num_kv_heads * head_dim]: Hopper or later (or
-    the interpreter), a power-of-two head dim, heads side by side and 16-byte aligned rows."""
+    the interpreter), 16-bit values (float32 through TMA did not finish on the H100: a compiled float32
+    kernel hung in the GPU tests), a power-of-two head dim, heads side by side, 16-byte aligned rows."""
     if not (_interpreting() or (key.is_cuda and _has_tma(key.device.index))):
+        return False
+    if key.element_size() != 2:
         return False
     head_dim = key.shape[2]
     return (
