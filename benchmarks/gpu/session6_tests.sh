@@ -9,7 +9,8 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site .cache/gpu-whe
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name --format=csv,noheader
 P="python3 -m pytest -v -p no:cacheprovider --durations=8"
-timeout 320 $P tests/test_triton_attention.py tests/test_kernel_warmup.py tests/test_cuda_graphs.py -k "not smollm2" \
-  > $OUT/tests-a.log 2>&1
-timeout 200 $P tests/test_triton_generation.py > $OUT/tests-b.log 2>&1
+(timeout 480 $P tests/test_triton_attention.py tests/test_kernel_warmup.py tests/test_cuda_graphs.py -k "not smollm2" \
+  > $OUT/tests-a.log 2>&1) &
+(timeout 480 $P tests/test_triton_generation.py > $OUT/tests-b.log 2>&1) &
+wait
 for f in $OUT/tests-a.log $OUT/tests-b.log; do echo "== $f"; grep -E "^E  |FAILED|passed|failed|s call" $f | head -14; tail -2 $f; done
