@@ -6,8 +6,12 @@ the query heads of the KV head (GQA), so each K/V tile is read once for the whol
 their sequence on the device by counting the sequence starts at or before their tile: the grid is an
 upper bound (``num_tokens // BLOCK_Q + num_seqs`` tiles) that needs no host knowledge of the lengths.
 
-The key loop has two parts: tiles every row of the query tile may see in full (no mask), then the few
-tiles along the diagonal with the causal mask.
+Given the step's own K/V (what the backend's forward just wrote into the cache), the new tokens' keys are
+read from them, contiguous (through TMA descriptors on Hopper from head dim 128), and only the cached
+prefix through the block table: the prefix in whole tiles and one cut at its end (every new token sees
+all of it), then the new tokens in tiles every row of the query tile sees in full, then the few along
+the diagonal with the causal mask. Without them (or in float32) every key comes through the cache: full
+tiles, then the diagonal ones.
 """
 
 # Triton kernels: branches on constexprs are compile-time choices, kept as statements on purpose.
@@ -41,10 +45,10 @@ class PrefillLaunch:
 
 
 SEARCH_CHUNK = 128
-# NOTE: TMA by default from head dim 128: there it makes the 1k-token rows 8-13% faster than pointers
+# NOTE: TMA by default from head dim 128: there it makes the 1k-token rows 7-14% faster than pointers
 # (H100, session 6). At head dim 64 it gains 0-9% on a kernel 2-4x shorter for the same tokens, while each
 # launch with descriptors costs the host more (a 1 x 1k Qwen-layout prefill measured 0.058-0.062 ms
-# through TMA against 0.021 by pointers in three of four runs).
+# through TMA against 0.021 by pointers in two of four calls: launch-bound; docs/PERFORMANCE.md).
 TMA_MIN_HEAD_DIM = 128
 
 
@@ -335,10 +339,11 @@ def default_prefill_launch(head_dim: int, element_size: int, source: str) -> tup
     ``"pointers"``: the step's K/V, ``"tma"``: the same through TMA descriptors), from the H100 sweeps
     (bf16; benchmarks/gpu/issue5_sweep.py, then benchmarks/gpu/session6_prefill.py, sets a-d):
     - TMA, head dim 128: 64-row tiles, 4 warps, three stages: two programs per SM hide each other's
-      fixed costs, 7-17% faster than 128-row tiles on 1k-token sequences, 4-10% slower at 16k.
+      fixed costs, 6-12% faster than 128-row tiles on 1k-token sequences, 9-11% slower on 16 x 4k and
+      1 x 16k (yet within 1.25x of SDPA there).
     - the step's K/V otherwise: 64-key tiles three stages deep (64-row tiles lose here without TMA).
     - all through the cache: 128-key tiles (head dim 128), two stages; three stages of 64 keys run the
-      paged loads 10-15% slower on the long rows.
+      paged loads 13-18% slower on the rows of 4k tokens and more.
     float32 tiles are halved to fit shared memory."""
     if element_size > 2:
         return (128, 64, 8, 2) if head_dim <= 64 else (64, 64, 4, 2) if head_dim <= 128 else (64, 32, 4, 2)
