@@ -121,7 +121,8 @@ def test_async_scheduling_generates_the_same_tokens_as_synchronous_steps(config_
 
 
 @needs_cuda
-def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path):
+@pytest.mark.parametrize("num_heads", [8, 4])  # head dim 64 (prefill by pointers), 128 (TMA on Hopper)
+def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path, num_heads):
     """Start-up compiles every attention-kernel variant a step can pick (kernel_warmup and graph
     capture): then ragged prompts arriving while others decode (mixed steps of many batch sizes and
     context lengths, up to more than 16 splits: the separate merge kernel) compile nothing, of any
@@ -132,7 +133,8 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path):
     from pagedllm import LLM, SamplingParams
 
     config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps({**CONFIG, "max_position_embeddings": 8192}))
+    config = {**CONFIG, "max_position_embeddings": 8192, "num_attention_heads": num_heads}
+    config_path.write_text(json.dumps(config))
     llm = LLM(
         str(config_path),
         load_format="dummy",

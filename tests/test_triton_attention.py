@@ -394,8 +394,14 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
         flat = cache.view(2, -1, num_kv_heads, head_dim)
         flat[0, slots], flat[1, slots] = key, value
         expected = reference_attention(query, cache, metadata, 0.125)
-        # Every key through the cache, then the new ones from the step's K/V as a serving step reads them.
-        for new_kv in ({}, {"key": key, "value": value}):
+        # Every key through the cache, then the new ones from the step's K/V as a serving step reads them
+        # (by pointers, and through TMA descriptors: their shape follows the step's token count).
+        step_kv = {"key": key, "value": value}
+        for new_kv in (
+            {},
+            {**step_kv, "launch": PrefillLaunch(tma=False)},
+            {**step_kv, "launch": PrefillLaunch(tma=True)},
+        ):
             out = torch.full_like(query, float("nan"))
             paged_prefill_attention(
                 out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
