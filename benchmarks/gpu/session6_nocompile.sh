@@ -5,4 +5,4 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site .cache/gpu-whe
   .whl/fast/*.whl 2>&1 | grep -v "already exists" | tail -2
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 timeout 240 python3 -m pytest -v -p no:cacheprovider tests/test_cuda_graphs.py tests/test_triton_attention.py \
-  -k "compiles" 2>&1 | grep -E "PASS|FAIL|^E  |passed|failed" | head -20
+  -k "compile" 2>&1 | grep -E "PASS|FAIL|^E  |passed|failed" | head -20
