@@ -276,7 +276,8 @@ if ON_GPU:
     MIXED_SEQS = [(1, 1), (2048, 2048), (5000, 300), (16384, 1), (777, 777), (4096, 17), (130, 1), (9, 9)]
     PREFILL_SHAPES = [(16, 32, 8, 128), (8, 14, 2, 64), (256, 8, 2, 256), (64, 8, 8, 128), (32, 12, 2, 96)]
 else:
-    MIXED_SEQS = [(1, 1), (9, 9), (37, 4), (200, 130), (20, 1), (64, 64), (130, 3)]
+    # (192, 64): a cached prefix of whole 64-key tiles, no cut at its end.
+    MIXED_SEQS = [(1, 1), (9, 9), (37, 4), (200, 130), (20, 1), (64, 64), (130, 3), (192, 64)]
     PREFILL_SHAPES = [(16, 8, 2, 32), (8, 6, 2, 16), (64, 2, 2, 64), (32, 14, 2, 24)]
 
 
@@ -323,6 +324,74 @@ def test_prefill_reads_new_tokens_from_the_step_and_only_the_prefix_from_the_cac
             head_dim**-0.5, key=key, value=value, launch=PrefillLaunch(tma=tma),
         )  # fmt: skip
         assert_close(out, expected, dtype)
+
+
+def test_a_non_finite_value_in_one_sequence_stays_out_of_the_others():
+    """A diagonal tile of the step's K/V reaches into the next sequence's rows (by TMA it loads them):
+    an overflowed value there (inf) must not turn a neighbour's output into NaN through 0 x inf."""
+    dtype, block_size, num_heads, num_kv_heads, head_dim = torch.float16, 16, 8, 2, 32
+    seqs = [(10, 5), (20, 20), (40, 7), (9, 9)]
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
+    num_tokens = metadata.query_start_loc_host[-1]
+    qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    filled = cache.clone()
+    ReferenceAttentionBackend().write_kv(key, value, filled, metadata.slot_mapping)
+    expected = reference_attention(query, filled, metadata, 0.125)
+    starts = metadata.query_start_loc_host
+    value[starts[1]] = float("inf")  # the second sequence's first token: right after the first's tile
+    others = torch.ones(num_tokens, dtype=torch.bool, device=DEVICE)
+    others[starts[1] : starts[2]] = False
+    ways = [False, True] if tma_applies(key, value) else [False]
+    for tma in ways:
+        out = torch.full_like(query, float("nan"))
+        paged_prefill_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            0.125, key=key, value=value, launch=PrefillLaunch(tma=tma),
+        )  # fmt: skip
+        assert_close(out[others], expected[others], dtype)
+
+
+def test_backend_forward_hands_the_step_kv_to_the_prefill_kernel(monkeypatch):
+    """forward() passes the K/V it just wrote to the prefill kernel (read there without block lookups);
+    attend() alone, without them, reads every key through the cache."""
+    from pagedllm.attention.triton import backend as triton_backend
+
+    seen: list[bool] = []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("key") is not None and kwargs.get("value") is not None)
+        return paged_prefill_attention(*args, **kwargs)
+
+    monkeypatch.setattr(triton_backend, "paged_prefill_attention", recording)
+    dtype = torch.float16
+    seqs = [(9, 9), (37, 4)]
+    cache, metadata = make_paged_batch(seqs, 16, 2, 32, dtype, fill_new=False)
+    num_tokens = metadata.query_start_loc_host[-1]
+    query = torch.randn(num_tokens, 8, 32, dtype=dtype, device=DEVICE)
+    key, value = torch.randn(2, num_tokens, 2, 32, dtype=dtype, device=DEVICE)
+    backend = TritonAttentionBackend()
+    out = backend.forward(query, key, value, cache, metadata, 0.125)
+    assert_close(
+        backend.attend(query, cache, metadata, 0.125),
+        reference_attention(query, cache, metadata, 0.125),
+        dtype,
+    )
+    assert_close(out, reference_attention(query, cache, metadata, 0.125), dtype)
+    assert seen == [True, False]
+
+
+def test_prefill_rejects_step_kv_of_the_wrong_shape_and_tma_where_it_cannot_apply():
+    cache, metadata = make_paged_batch([(9, 9)], 16, 2, 32, torch.float16)
+    query = torch.randn(9, 8, 32, dtype=torch.float16, device=DEVICE)
+    out = torch.empty_like(query)
+    args = (out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, 0.125)
+    wrong = torch.randn(9, 1, 32, dtype=torch.float16, device=DEVICE)
+    with pytest.raises(ValueError, match=r"key .* and value .* must both be"):
+        paged_prefill_attention(*args, key=wrong, value=wrong)
+    odd = torch.randn(9, 2, 48, dtype=torch.float16, device=DEVICE)[..., :32]  # rows 96 values apart
+    with pytest.raises(ValueError, match="tma=True needs"):
+        paged_prefill_attention(*args, key=odd, value=odd, launch=PrefillLaunch(tma=True))
 
 
 def test_prefill_sequence_search_over_several_chunks():
@@ -397,11 +466,10 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
         # Every key through the cache, then the new ones from the step's K/V as a serving step reads them
         # (by pointers, and through TMA descriptors: their shape follows the step's token count).
         step_kv = {"key": key, "value": value}
-        for new_kv in (
-            {},
-            {**step_kv, "launch": PrefillLaunch(tma=False)},
-            {**step_kv, "launch": PrefillLaunch(tma=True)},
-        ):
+        ways = [{}, {**step_kv, "launch": PrefillLaunch(tma=False)}]
+        if tma_applies(key, value):
+            ways.append({**step_kv, "launch": PrefillLaunch(tma=True)})
+        for new_kv in ways:
             out = torch.full_like(query, float("nan"))
             paged_prefill_attention(
                 out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,

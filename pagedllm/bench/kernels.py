@@ -415,13 +415,28 @@ def bench_mixed(
         query_start_loc_host=starts,
         seq_lens_host=lens,
     )
-    query = torch.randn(starts[-1], num_heads, head_dim, dtype=dtype, device=device)
+    # The step's Q/K/V as a serving step hands them over: views into one fused QKV output, the new tokens'
+    # K/V equal to what their cache slots hold (the prefill kernel reads them from there).
+    host_tables = tables.tolist()
+    slots = [
+        host_tables[i][p // block_size] * block_size + p % block_size
+        for i, (ctx, q) in enumerate(seqs)
+        for p in range(ctx - q, ctx)
+    ]
+    qkv = torch.empty(starts[-1], num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=device)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    query.normal_()
+    flat = cache.view(2, -1, num_kv_heads, head_dim)
+    slot_index = torch.tensor(slots, device=device)
+    key.copy_(flat[0, slot_index])
+    value.copy_(flat[1, slot_index])
     rows = []
     outs = {}
+    scale = head_dim**-0.5
     for mode in ("split", "unified"):
         backend = TritonAttentionBackend(mode)
-        outs[mode] = backend.attend(query, cache, md, head_dim**-0.5)
-        ms = time_ms(lambda b=backend: b.attend(query, cache, md, head_dim**-0.5), device)
+        outs[mode] = backend.attend(query, cache, md, scale, new_kv=(key, value))
+        ms = time_ms(lambda b=backend: b.attend(query, cache, md, scale, new_kv=(key, value)), device)
         rows.append(
             {
                 "kernel": f"mixed-{mode}",

@@ -160,7 +160,8 @@ def _attend_new_tile(
     values the cache holds, without a block-table lookup per key)."""
     j = j0 + tl.arange(0, BLOCK_N)
     if TMA:
-        # Rows past the last token come back as zeros; rows of the next sequence are masked below.
+        # A tile on the diagonal reaches past the sequence: rows of the next sequence, zeros past the last
+        # token. Their scores are masked below and their values zeroed (0 x inf would be NaN).
         k = key_src.load([desc_row + j0, desc_col])
     else:
         ptrs = key_src + j.to(tl.int64)[:, None] * stride_kt + d[None, :]
@@ -173,6 +174,8 @@ def _attend_new_tile(
         s = tl.where(j[None, :] <= q_idx[:, None], s, float("-inf"))
     if TMA:
         v = value_src.load([desc_row + j0, desc_col])
+        if CAUSAL:
+            v = tl.where((j < query_len)[:, None], v, 0.0)
     else:
         ptrs = value_src + j.to(tl.int64)[:, None] * stride_vt + d[None, :]
         if CAUSAL or HEAD_DIM_P != HEAD_DIM:
@@ -410,6 +413,18 @@ def paged_prefill_attention(
         raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}")
     if (key is None) != (value is None):
         raise ValueError("give both key and value, or neither")
+    if key is not None and value is not None:
+        expected = (num_tokens, num_kv_heads, head_dim)
+        if tuple(key.shape) != expected or tuple(value.shape) != expected:
+            raise ValueError(
+                f"key {tuple(key.shape)} and value {tuple(value.shape)} must both be {expected} "
+                "(num_tokens, num_kv_heads, head_dim)"
+            )
+        if launch.tma and not tma_applies(key, value):
+            raise ValueError(
+                "tma=True needs Hopper or later, a power-of-two head dim, K/V rows of heads side by side "
+                "and 16-byte aligned rows"
+            )
     if num_tokens == 0:
         return
     if query.dtype == torch.float32:
