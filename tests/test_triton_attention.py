@@ -89,6 +89,21 @@ def make_paged_batch(
     return cache.to(DEVICE), metadata
 
 
+def make_step(
+    seqs: list[tuple[int, int]], block_size: int, layout: tuple[int, int, int], dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """A paged batch whose new tokens' cache slots stay NaN, the step's (query, key, value) as views into
+    one fused QKV output (as the models hand them over), and ``filled``: the cache with that K/V written."""
+    num_heads, num_kv_heads, head_dim = layout
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
+    num_tokens = metadata.query_start_loc_host[-1]
+    qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
+    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    filled = cache.clone()
+    ReferenceAttentionBackend().write_kv(key, value, filled, metadata.slot_mapping)
+    return cache, filled, metadata, (query, key, value)
+
+
 def reference_attention(
     query: torch.Tensor, cache: torch.Tensor, metadata: AttentionMetadata, scale: float
 ) -> torch.Tensor:
@@ -308,12 +323,9 @@ def test_prefill_reads_new_tokens_from_the_step_and_only_the_prefix_from_the_cac
     slots stay NaN, so a new key read through the cache fails, and so does a prefix key read from the
     step's tensors."""
     seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
-    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
-    num_tokens = metadata.query_start_loc_host[-1]
-    qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
-    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
-    filled = cache.clone()
-    ReferenceAttentionBackend().write_kv(key, value, filled, metadata.slot_mapping)
+    cache, filled, metadata, (query, key, value) = make_step(
+        seqs, block_size, (num_heads, num_kv_heads, head_dim), dtype
+    )
     expected = reference_attention(query, filled, metadata, head_dim**-0.5)
     ways = [False, True] if tma_applies(key, value) else [False]
     assert ways == [False] or head_dim == triton.next_power_of_2(head_dim)
@@ -331,14 +343,12 @@ def test_a_non_finite_value_in_one_sequence_stays_out_of_the_others():
     an overflowed value there (inf) must not turn a neighbour's output into NaN through 0 x inf."""
     dtype, block_size, num_heads, num_kv_heads, head_dim = torch.float16, 16, 8, 2, 32
     seqs = [(10, 5), (20, 20), (40, 7), (9, 9)]
-    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype, fill_new=False)
-    num_tokens = metadata.query_start_loc_host[-1]
-    qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
-    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
-    filled = cache.clone()
-    ReferenceAttentionBackend().write_kv(key, value, filled, metadata.slot_mapping)
+    cache, filled, metadata, (query, key, value) = make_step(
+        seqs, block_size, (num_heads, num_kv_heads, head_dim), dtype
+    )
     expected = reference_attention(query, filled, metadata, 0.125)
     starts = metadata.query_start_loc_host
+    num_tokens = starts[-1]
     value[starts[1]] = float("inf")  # the second sequence's first token: right after the first's tile
     others = torch.ones(num_tokens, dtype=torch.bool, device=DEVICE)
     others[starts[1] : starts[2]] = False
