@@ -433,10 +433,9 @@ def paged_prefill_attention(
         key = value = None
     group = num_heads // num_kv_heads
     use_tma = False
-    if key is not None and value is not None and launch.tma is not None:
-        use_tma = launch.tma
-    elif key is not None and value is not None:
-        use_tma = head_dim >= TMA_MIN_HEAD_DIM and tma_applies(key, value)
+    if key is not None and value is not None:
+        by_default = head_dim >= TMA_MIN_HEAD_DIM and tma_applies(key, value)
+        use_tma = by_default if launch.tma is None else launch.tma
     source = "cache" if key is None else "tma" if use_tma else "pointers"
     defaults = default_prefill_launch(head_dim, kv_cache.element_size(), source)
     block_m, block_n, num_warps, num_stages = defaults
@@ -449,14 +448,11 @@ def paged_prefill_attention(
     block_m = max(16, triton.next_power_of_2(block_q * group))
     key_src: torch.Tensor | TensorDescriptor | None = key
     value_src: torch.Tensor | TensorDescriptor | None = value
-    if key is not None and value is not None:
-        if use_tma:
-            key_src, value_src = (
-                TensorDescriptor(
-                    t, [num_tokens, num_kv_heads * head_dim], [t.stride(0), 1], [block_n, head_dim]
-                )
-                for t in (key, value)
-            )
+    if use_tma and key is not None and value is not None:
+        key_src, value_src = (
+            TensorDescriptor(t, [num_tokens, num_kv_heads * head_dim], [t.stride(0), 1], [block_n, head_dim])
+            for t in (key, value)
+        )
     step_strides = (0, 0, 0, 0) if key is None or value is None else (*key.stride()[:2], *value.stride()[:2])
     grid = (num_tokens // block_q + num_seqs, num_kv_heads)
     _prefill_kernel[grid](
