@@ -166,6 +166,18 @@ def make_set(
     return PagedSet(query, cache, metadata, k_contig, v_contig)
 
 
+def step_qkv(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same values laid out as a model hands them to the backend: views into one fused QKV projection
+    output [num_tokens, num_heads + 2 * num_kv_heads, head_dim] (the prefill kernel reads the new tokens'
+    K/V from these, as in a serving step)."""
+    num_heads, num_kv_heads = query.shape[1], key.shape[1]
+    qkv = torch.cat([query, key, value], dim=1)
+    q, k, v = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
+    return q, k, v
+
+
 def kv_bytes(batch: int, context: int, layout: tuple[int, int, int], dtype: torch.dtype) -> int:
     _, num_kv_heads, head_dim = layout
     return 2 * batch * context * num_kv_heads * head_dim * torch.empty((), dtype=dtype).element_size()
@@ -313,14 +325,12 @@ def bench_prefill(
     s = make_set(batch, context, context, block_size, layout, dtype, device, shuffle=False)
     md = s.metadata
     scale = head_dim**-0.5
-    # The step's Q/K/V as a model hands them to the backend: views into one fused QKV projection output,
-    # K/V equal to what the cache holds (the kernel reads the new tokens from them, as in a serving step).
     num_tokens = batch * context
-    qkv = torch.empty(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=device)
-    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
-    query.copy_(s.query)
-    key.copy_(s.cache[0].reshape(num_tokens, num_kv_heads, head_dim))
-    value.copy_(s.cache[1].reshape(num_tokens, num_kv_heads, head_dim))
+    query, key, value = step_qkv(
+        s.query,
+        s.cache[0].reshape(num_tokens, num_kv_heads, head_dim),
+        s.cache[1].reshape(num_tokens, num_kv_heads, head_dim),
+    )
     out = torch.full_like(query, float("nan"))
 
     def ours() -> None:
@@ -415,21 +425,17 @@ def bench_mixed(
         query_start_loc_host=starts,
         seq_lens_host=lens,
     )
-    # The step's Q/K/V as a serving step hands them over: views into one fused QKV output, the new tokens'
-    # K/V equal to what their cache slots hold (the prefill kernel reads them from there).
+    # The new tokens' K/V: what their cache slots hold.
     host_tables = tables.tolist()
     slots = [
         host_tables[i][p // block_size] * block_size + p % block_size
         for i, (ctx, q) in enumerate(seqs)
         for p in range(ctx - q, ctx)
     ]
-    qkv = torch.empty(starts[-1], num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=device)
-    query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
-    query.normal_()
     flat = cache.view(2, -1, num_kv_heads, head_dim)
     slot_index = torch.tensor(slots, device=device)
-    key.copy_(flat[0, slot_index])
-    value.copy_(flat[1, slot_index])
+    query = torch.randn(starts[-1], num_heads, head_dim, dtype=dtype, device=device)
+    query, key, value = step_qkv(query, flat[0, slot_index], flat[1, slot_index])
     rows = []
     outs = {}
     scale = head_dim**-0.5
