@@ -132,6 +132,33 @@ def _attend_cached_tile(
 
 
 @triton.jit
+def _load_step_rows(
+    src,  # a pointer at (the sequence's first new token, this KV head), or a TMA descriptor
+    row,  # TMA only: the descriptor row of the tile's first key
+    col,  # TMA only: the descriptor column of this KV head
+    j,  # [BLOCK_N] the tile's keys, as indices among the sequence's new tokens
+    query_len,
+    stride_t,
+    d,
+    d_ok,
+    MASKED: tl.constexpr,  # the tile may reach past the sequence's last new token
+    TMA: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    HEAD_DIM_P: tl.constexpr,
+):
+    """One tile of the step's K or V rows."""
+    if TMA:
+        rows = src.load([row, col])
+    else:
+        ptrs = src + j.to(tl.int64)[:, None] * stride_t + d[None, :]
+        if MASKED or HEAD_DIM_P != HEAD_DIM:
+            rows = tl.load(ptrs, mask=(j < query_len)[:, None] & d_ok[None, :], other=0.0)
+        else:
+            rows = tl.load(ptrs)
+    return rows
+
+
+@triton.jit
 def _attend_new_tile(
     acc,
     m_i,
@@ -159,29 +186,21 @@ def _attend_new_tile(
     """Keys j0 .. j0 + BLOCK_N of this step's new tokens, read from the step's contiguous K/V (the same
     values the cache holds, without a block-table lookup per key)."""
     j = j0 + tl.arange(0, BLOCK_N)
-    if TMA:
-        # A tile on the diagonal reaches past the sequence: rows of the next sequence, zeros past the last
-        # token. Their scores are masked below and their values zeroed (0 x inf would be NaN).
-        k = key_src.load([desc_row + j0, desc_col])
-    else:
-        ptrs = key_src + j.to(tl.int64)[:, None] * stride_kt + d[None, :]
-        if CAUSAL or HEAD_DIM_P != HEAD_DIM:
-            k = tl.load(ptrs, mask=(j < query_len)[:, None] & d_ok[None, :], other=0.0)
-        else:
-            k = tl.load(ptrs)
+    # A tile on the diagonal reaches past the sequence: by pointers those rows are not loaded; through TMA
+    # they are the next sequence's rows (zeros past the last token), their scores masked below and their
+    # values zeroed (0 x inf would be NaN).
+    row = desc_row + j0
+    k = _load_step_rows(
+        key_src, row, desc_col, j, query_len, stride_kt, d, d_ok, CAUSAL, TMA, HEAD_DIM, HEAD_DIM_P
+    )
     s = _scores(q, k, IEEE_DOT)
     if CAUSAL:
         s = tl.where(j[None, :] <= q_idx[:, None], s, float("-inf"))
-    if TMA:
-        v = value_src.load([desc_row + j0, desc_col])
-        if CAUSAL:
-            v = tl.where((j < query_len)[:, None], v, 0.0)
-    else:
-        ptrs = value_src + j.to(tl.int64)[:, None] * stride_vt + d[None, :]
-        if CAUSAL or HEAD_DIM_P != HEAD_DIM:
-            v = tl.load(ptrs, mask=(j < query_len)[:, None] & d_ok[None, :], other=0.0)
-        else:
-            v = tl.load(ptrs)
+    v = _load_step_rows(
+        value_src, row, desc_col, j, query_len, stride_vt, d, d_ok, CAUSAL, TMA, HEAD_DIM, HEAD_DIM_P
+    )
+    if TMA and CAUSAL:
+        v = tl.where((j < query_len)[:, None], v, 0.0)
     return _softmax_step(acc, m_i, l_i, s, v, scale_log2, IEEE_DOT)
 
 
@@ -434,8 +453,10 @@ def paged_prefill_attention(
     group = num_heads // num_kv_heads
     use_tma = False
     if key is not None and value is not None:
-        by_default = head_dim >= TMA_MIN_HEAD_DIM and tma_applies(key, value)
-        use_tma = by_default if launch.tma is None else launch.tma
+        if launch.tma is not None:
+            use_tma = launch.tma
+        else:
+            use_tma = head_dim >= TMA_MIN_HEAD_DIM and tma_applies(key, value)
     source = "cache" if key is None else "tma" if use_tma else "pointers"
     defaults = default_prefill_launch(head_dim, kv_cache.element_size(), source)
     block_m, block_n, num_warps, num_stages = defaults
