@@ -465,13 +465,9 @@ def test_batch_size_block_table_width_and_split_count_compile_no_new_variant():
     dtype, block_size, num_heads, num_kv_heads, head_dim = torch.bfloat16, 16, 14, 2, 64
 
     def run_prefill(seqs: list[tuple[int, int]]) -> None:
-        cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
-        num_tokens = metadata.query_start_loc_host[-1]
-        qkv = torch.randn(num_tokens, num_heads + 2 * num_kv_heads, head_dim, dtype=dtype, device=DEVICE)
-        query, key, value = qkv.split([num_heads, num_kv_heads, num_kv_heads], dim=1)
-        slots = metadata.slot_mapping
-        flat = cache.view(2, -1, num_kv_heads, head_dim)
-        flat[0, slots], flat[1, slots] = key, value
+        _, cache, metadata, (query, key, value) = make_step(
+            seqs, block_size, (num_heads, num_kv_heads, head_dim), dtype
+        )
         expected = reference_attention(query, cache, metadata, 0.125)
         # Every key through the cache, then the new ones from the step's K/V as a serving step reads them
         # (by pointers, and through TMA descriptors: their shape follows the step's token count).
