@@ -65,3 +65,18 @@ def test_bench_throughput_runs_on_cpu_and_writes_the_json(tmp_path, capsys):
     for key in ("model", "workload", "device", "output_tokens_per_s", "roofline_output_tokens_per_s"):
         assert key in result
     assert 0 < result["fraction_of_roofline"] < 1
+
+
+def test_the_warm_up_leaves_nothing_in_the_prefix_cache_for_the_timed_run(tmp_path):
+    from pagedllm import LLM
+    from pagedllm.bench.throughput import run_pagedllm
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    llm = LLM(model=str(config), load_format="dummy", device="cpu", max_model_len=128)
+    workload = random_workload(4, "48", "2", TINY["vocab_size"])  # three full blocks of 16 per prompt
+    kv = llm.engine.scheduler.kv
+    assert kv.enable_prefix_caching
+    result = run_pagedllm(llm, workload, n=1, warmup_prompts=2)
+    assert result["output_tokens"] == 8
+    assert kv.num_prefix_hits == 0  # the warm-up's prompts share no block with the timed ones

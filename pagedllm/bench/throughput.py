@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pagedllm.bench.roofline import measure_ceilings, throughput_floor
 from pagedllm.bench.workload import Workload, random_workload, workload_from_file
 
 PEERS = ("generate", "generate_batch")
+WARMUP_SEED = 1
 
 
 def add_throughput_parser(sub: Any, add_engine_args: Any) -> None:
@@ -63,8 +65,13 @@ def run_pagedllm(llm: Any, workload: Workload, n: int, warmup_prompts: int) -> d
         return SamplingParams(n=n, temperature=1.0 if n > 1 else 0.0, max_tokens=length, ignore_eos=True)
 
     if warmup_prompts:
-        # Compiles the kernels for prefill, mixed and decode steps before the clock starts.
-        warm = workload.prompts[:warmup_prompts]
+        # Compiles the kernels for prefill, mixed and decode steps before the clock starts. The warm-up
+        # prompts are the first ones shuffled: the same lengths, but no block of theirs is one of the
+        # timed prompts' blocks, which the prefix cache would otherwise serve to the timed run.
+        shuffle = random.Random(WARMUP_SEED).shuffle
+        warm = [list(p) for p in workload.prompts[:warmup_prompts]]
+        for prompt in warm:
+            shuffle(prompt)
         llm.generate(warm, [params(8) for _ in warm], use_tqdm=False)
     device = llm.engine.device
     if device.type == "cuda":

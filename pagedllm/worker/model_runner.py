@@ -16,7 +16,7 @@ from pagedllm.worker.block_ops import copy_blocks, swap_blocks
 from pagedllm.worker.cuda_graphs import DecodeGraphs
 from pagedllm.worker.kernel_warmup import warm_up_attention_variants
 from pagedllm.worker.model_inputs import build_model_inputs
-from pagedllm.worker.sampler import Sampler
+from pagedllm.worker.sampler import Sampler, greedy_argmax
 from pagedllm.worker.sampling_batch import SamplingBatch
 
 
@@ -88,6 +88,10 @@ class ModelRunner:
             warm_up_attention_variants(
                 model, kv_caches, backend, device, block_size, max_num_seqs, max_model_len
             )
+            # Greedy sampling's argmax kernels compile now, not in the first request's step: on the
+            # logits as the model gives them, and upcast (batches that also sample or penalize).
+            for dtype in {kv_caches[0].dtype if kv_caches else torch.float32, torch.float32}:
+                greedy_argmax(torch.zeros(1, arch.vocab_size, dtype=dtype, device=device))
         self.graphs: DecodeGraphs | None = None
         if cuda_graph_max_batch_size > 0 and device.type == "cuda":
             self.graphs = DecodeGraphs(

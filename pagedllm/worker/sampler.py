@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import torch
 
 from pagedllm.worker.sampling_batch import PenaltyInputs, SamplingBatch
+
+
+def greedy_argmax(logits: torch.Tensor) -> torch.Tensor:  # [num_reqs, vocab_size] -> [num_reqs] int64
+    """``logits.argmax(dim=-1)``; on CUDA two Triton launches, 3-5x faster than torch's (the module is
+    imported on first use: see its docstring)."""
+    if logits.is_cuda and logits.stride(-1) == 1 and importlib.util.find_spec("triton") is not None:
+        from pagedllm.worker.triton_argmax import argmax_rows
+
+        return argmax_rows(logits)
+    return logits.argmax(dim=-1)
 
 
 @dataclass(slots=True)
@@ -77,11 +88,11 @@ class Sampler:
             logits = apply_penalties(logits, batch.penalties)
 
         if batch.all_greedy:
-            sampled = logits.argmax(dim=-1)  # [num_reqs]
+            sampled = greedy_argmax(logits)  # [num_reqs]
         else:
             sampled = self._sample(logits, batch, default_generator)
             if not batch.all_random:
-                sampled = torch.where(batch.is_greedy, logits.argmax(dim=-1), sampled)
+                sampled = torch.where(batch.is_greedy, greedy_argmax(logits), sampled)
         return sampled, raw_logprobs
 
     def _sample(

@@ -76,9 +76,11 @@ class RotaryEmbedding(nn.Module):
         k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if fused_ops.is_available(q) and q.stride(-1) == 1 and k.stride(-1) == 1:
-            # NOTE: rotates in place (q and k are usually views into the fused qkv projection's output).
-            fused_ops.rotary_inplace(q, positions, self.cos_cache, self.sin_cache, self.head_dim)
-            fused_ops.rotary_inplace(k, positions, self.cos_cache, self.sin_cache, self.head_dim)
+            # NOTE: rotates in place (q and k are usually views into the fused qkv projection's output,
+            # side by side: then one launch rotates both, one fewer per layer in a decode step).
+            joint = _side_by_side(q, k)
+            for x in (q, k) if joint is None else (joint,):
+                fused_ops.rotary_inplace(x, positions, self.cos_cache, self.sin_cache, self.head_dim)
             return q, k
         cos = self.cos_cache[positions].to(q.dtype).unsqueeze(1)  # [num_tokens, 1, head_dim // 2]
         sin = self.sin_cache[positions].to(q.dtype).unsqueeze(1)
@@ -89,3 +91,16 @@ class RotaryEmbedding(nn.Module):
         x1, x2 = heads.chunk(2, dim=-1)  # [num_tokens, heads, head_dim // 2] each
         rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
         return rotated.flatten(1)
+
+
+def _side_by_side(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor | None:
+    """One view over q's heads then k's, when k's columns follow q's in the same rows of one tensor."""
+    if not (q.dim() == k.dim() == 2 and q.shape[0] == k.shape[0] and q.dtype == k.dtype):
+        return None
+    if q.shape[0] > 1 and q.stride(0) != k.stride(0):
+        return None
+    if q.untyped_storage().data_ptr() != k.untyped_storage().data_ptr():
+        return None
+    if k.data_ptr() != q.data_ptr() + q.shape[1] * q.element_size():
+        return None
+    return q.as_strided((q.shape[0], q.shape[1] + k.shape[1]), q.stride())
