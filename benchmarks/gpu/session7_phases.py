@@ -14,7 +14,10 @@ otherwise serve the repeated prompts' blocks and skip their prefill.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import time
 from pathlib import Path
 
@@ -88,7 +91,9 @@ def main() -> None:
     parser.add_argument("--async-scheduling", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--name", default="phases")
+    parser.add_argument("--cprofile", action="store_true", help="also a cProfile of one whole run (host)")
     args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
 
     llm = LLM(
         model=args.model,
@@ -114,6 +119,15 @@ def main() -> None:
     prefill_s = [timed(llm, fresh(), ones) for _ in range(2)]
     whole_s = [timed(llm, fresh(), work.output_lens) for _ in range(2)]
     traced = {"prefill_only": trace_summary(llm, WINDOWS[-3]), "whole": trace_summary(llm, WINDOWS[-1])}
+    if args.cprofile:
+        profiler = cProfile.Profile()
+        prompts = fresh()
+        profiler.enable()
+        timed(llm, prompts, work.output_lens)
+        profiler.disable()
+        stats_text = io.StringIO()
+        pstats.Stats(profiler, stream=stats_text).sort_stats("tottime").print_stats(35)
+        (Path(args.out) / f"{args.name}-cprofile.txt").write_text(stats_text.getvalue())
     prefill_gpu_ms, prefill_kernels = kernel_table(llm, fresh(), ones)
     whole_gpu_ms, whole_kernels = kernel_table(llm, fresh(), work.output_lens)
     result = {
@@ -133,7 +147,6 @@ def main() -> None:
         "whole_kernels": whole_kernels[:40],
     }
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     print(
         f"prefill only {min(prefill_s):.3f} s (floor {floor['prefill_floor_s']:.3f} s, "
