@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -93,6 +95,13 @@ class BlockPool:
         self.free_queue = FreeBlockQueue(self.blocks)
         self.cached_blocks: dict[BlockHash, KVCacheBlock] = {}
         self.num_evictions = 0
+        # NOTE: the free queue links blocks both ways (cycles). A CUDA engine freezes everything alive
+        # after start-up out of the garbage collector's sight (``freeze_startup_heap``), and frozen cycles
+        # are never collected: unlinked when the pool goes, the blocks go by reference counting alone.
+        unlink = weakref.finalize(
+            self, _unlink_free_queue, self.blocks, self.free_queue._head, self.free_queue._tail
+        )
+        unlink.atexit = False  # the process's end frees everything anyway
 
     @property
     def num_free_blocks(self) -> int:
@@ -152,3 +161,8 @@ class BlockPool:
             if block.block_hash is not None:
                 assert self.cached_blocks[block.block_hash] is block, f"{block} cached under a stale hash"
         assert len(self.cached_blocks) == sum(b.block_hash is not None for b in self.blocks)
+
+
+def _unlink_free_queue(blocks: list[KVCacheBlock], *sentinels: KVCacheBlock) -> None:
+    for block in itertools.chain(blocks, sentinels):
+        block.prev_free = block.next_free = None

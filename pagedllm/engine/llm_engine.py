@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import logging
 import time
@@ -41,6 +42,19 @@ logger = logging.getLogger(__name__)
 # What a step hands back: the requests that may have an output (finished ones already forgotten by
 # the engine), and the outputs of beam searches that finished.
 StepResult = tuple[list[RequestTracker], list[RequestOutput]]
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then take every object alive out of the garbage collector's sight (``gc.freeze``).
+
+    The KV pool alone is one Python object per block (137,218 for Llama-3.2-1B on an H100), and with
+    torch's and transformers' objects a full collection traversed them all for ~130 ms (a 134 ms pause
+    in the first step of a 1 s Llama-3.2-1B run on an H100; 31-161 ms of GC in such runs). Objects that
+    die by reference counting still go, frozen or not (the engine's do, and ``BlockPool`` unlinks its
+    blocks' cycles when it goes); only cyclic garbage among the frozen objects would stay. vLLM freezes
+    its start-up heap the same way."""
+    gc.collect()
+    gc.freeze()
 
 
 class LLMEngine:
@@ -146,6 +160,8 @@ class LLMEngine:
             max_model_len,
             capacity / max_model_len,
         )
+        if self.device.type == "cuda":
+            freeze_startup_heap()
 
     # -- set-up ------------------------------------------------------------------------------------
 
