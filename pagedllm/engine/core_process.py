@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import logging
 import os
 import pickle
@@ -57,7 +56,7 @@ def run_engine_core(config: EngineConfig, commands: Connection, outputs: Connect
     enlarge_pipe(outputs)
     try:
         # NOTE: imported here: the API process imports this module but must never load the model code.
-        from pagedllm.engine.llm_engine import LLMEngine
+        from pagedllm.engine.llm_engine import LLMEngine, freeze_startup_heap
 
         engine = LLMEngine(config)
     except Exception as e:
@@ -66,9 +65,9 @@ def run_engine_core(config: EngineConfig, commands: Connection, outputs: Connect
         return
     # NOTE: the model, the framework's modules and the caches are alive for the process's life; moved out
     # of the collector's generations, a full collection no longer walks them (one took 118 ms in the
-    # middle of a decode step on an H100 run, session 5's step trace).
-    gc.collect()
-    gc.freeze()
+    # middle of a decode step on an H100 run, session 5's step trace). A CUDA engine has done it already;
+    # here the CPU's too.
+    freeze_startup_heap()
     vocab_size, stats = engine.arch.vocab_size, engine.core_stats()
     outputs.send(CoreReady(os.getpid(), engine.model_name, vocab_size, engine.max_model_len, stats))
     EngineCoreLoop(engine, commands, outputs).run()
