@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -144,8 +145,10 @@ class ModelRunner:
             return None
         scheduled = sched.scheduled
         sampled_items = [s for s in scheduled if s.needs_sample]
-        previous_tokens = self._previous_tokens(scheduled, previous)
-        if self.graphs is not None and self.graphs.can_run(scheduled):
+        use_graph = self.graphs is not None and self.graphs.can_run(scheduled)
+        previous_tokens = self._previous_tokens(scheduled, previous, by_token=not use_graph)
+        if use_graph:
+            assert self.graphs is not None
             logits = self.graphs.run(scheduled, previous_tokens)  # [num_seqs, vocab]: every row of the step
             if len(sampled_items) < len(scheduled):
                 rows = [i for i, s in enumerate(scheduled) if s.needs_sample]
@@ -153,7 +156,6 @@ class ModelRunner:
         else:
             inputs = build_model_inputs(scheduled, self.block_size, self.device)
             if previous_tokens is not None:
-                # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
                 inputs.input_ids.index_copy_(0, *previous_tokens)
             with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
                 hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
@@ -181,14 +183,20 @@ class ModelRunner:
         return InFlightStep(to_sample, states, batch, sampled, raw_logprobs, host_ids, done)
 
     def _previous_tokens(
-        self, scheduled: list[ScheduledRequest], previous: InFlightStep | None
+        self, scheduled: list[ScheduledRequest], previous: InFlightStep | None, by_token: bool
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(rows [k], token ids [k]) on the device for the rows whose input token ``previous`` samples."""
+        """(destinations [k], token ids [k]) on the device for the rows whose input token ``previous``
+        samples; a destination is the row's index, or with ``by_token`` its token's index among the
+        step's input ids (a step scheduled ahead may also hold prefill chunks)."""
         if previous is None:
             return None
         rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
         if not rows:
             return None
+        destinations = rows
+        if by_token and len(rows) < len(scheduled):
+            starts = list(itertools.accumulate((len(s.token_ids) for s in scheduled), initial=0))
+            destinations = [starts[i] for i in rows]
         if len(rows) == len(previous.request_ids) and all(
             scheduled[i].request_id == rid for i, rid in zip(rows, previous.request_ids, strict=True)
         ):
@@ -198,7 +206,7 @@ class ModelRunner:
             row_of = {rid: row for row, rid in enumerate(previous.request_ids)}
             sources = [row_of[scheduled[i].request_id] for i in rows]
             source = previous.sampled.index_select(0, self._index_tensor(sources))
-        return self._index_tensor(rows), source
+        return self._index_tensor(destinations), source
 
     def _index_tensor(self, values: list[int]) -> torch.Tensor:  # [len(values)] int64 on the device
         host = torch.tensor(values, dtype=torch.int64)
