@@ -16,6 +16,8 @@ from core_helpers import make_request, make_scheduler
 from model_harness import build_hf_model, save_hf_model
 
 from pagedllm import LLM, BeamSearchParams, SamplingParams
+from pagedllm.core.scheduler_output import ScheduledRequest
+from pagedllm.worker.model_runner import first_token_indices
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +236,60 @@ def test_schedule_ahead_gives_a_prefill_chunk_in_flight_its_next_chunk():
     scheduler.update_from_output(ahead, {decoding.request_id: 5})
     assert long.num_computed_tokens == 8 and not long.output_token_ids
     scheduler.check_invariants()
+
+
+def test_admissions_ahead_stay_within_the_token_budget_and_the_seats():
+    scheduler = make_scheduler(num_blocks=64, block_size=4, max_num_seqs=4, max_num_batched_tokens=10)
+    running = [make_request(num_prompt_tokens=3, max_tokens=8) for _ in range(2)]
+    for request in running:
+        scheduler.add_request(request)
+    first = scheduler.schedule()
+    scheduler.update_from_output(first, {r.request_id: 3 for r in running})
+    in_flight = scheduler.schedule()
+    waiting = [make_request(num_prompt_tokens=n, max_tokens=4) for n in (3, 3, 6)]
+    for request in waiting:
+        scheduler.add_request(request)
+    ahead = scheduler.schedule_ahead(in_flight)
+    assert ahead is not None
+    assert sum(len(item.token_ids) for item in ahead.scheduled) <= 10
+    assert len(scheduler.running) == 4  # two seats were free: two admitted, the third waits
+    assert [r.request_id for r in ahead.new_requests] == [w.request_id for w in waiting[:2]]
+    assert scheduler.waiting.peek() is waiting[2]
+    scheduler.check_invariants()
+
+
+def test_schedule_ahead_declines_when_its_step_would_sample_nothing():
+    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_batched_tokens=4)
+    long = make_request(num_prompt_tokens=13, max_tokens=4)
+    scheduler.add_request(long)
+    in_flight = scheduler.schedule()  # long's first chunk: samples nothing
+    short = make_request(num_prompt_tokens=2, max_tokens=4)
+    scheduler.add_request(short)
+    assert scheduler.schedule_ahead(in_flight) is None
+    assert scheduler.waiting.peek() is short and long.num_computed_tokens == 0
+
+
+def test_schedule_ahead_declines_while_a_beam_is_first_in_line():
+    scheduler = make_scheduler(num_blocks=32, block_size=4)
+    running = make_request(num_prompt_tokens=3, max_tokens=8)
+    scheduler.add_request(running)
+    first = scheduler.schedule()
+    scheduler.update_from_output(first, {running.request_id: 3})
+    in_flight = scheduler.schedule()
+    beam = make_request(num_prompt_tokens=3, max_tokens=8)
+    beam.is_beam = True
+    scheduler.add_request(beam)
+    assert scheduler.schedule_ahead(in_flight) is None  # ``schedule`` admits it at once instead
+
+
+def test_first_token_indices_count_the_tokens_of_every_row_before():
+    def row(num_tokens: int) -> ScheduledRequest:
+        return ScheduledRequest("r", [0] * num_tokens, 0, [0], True, arrival_order=0)
+
+    decodes_first = [row(1), row(1), row(5)]
+    assert first_token_indices(decodes_first, [0, 1]) == [0, 1]
+    mixed = [row(3), row(1), row(2), row(1)]  # a chunk before a decode row
+    assert first_token_indices(mixed, [1, 3]) == [3, 6]
 
 
 def test_admissions_and_chunks_scheduled_ahead_match_sync(checkpoint):

@@ -290,12 +290,14 @@ class Scheduler:
 
         Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
         step is not such a continuation: requests are swapped out, a running request is not in the
-        in-flight step (the budget left it out), a beam or a parallel-sampling fork is involved, a slot
-        would need a preemption, or the step would sample nothing. Then the caller waits for
-        ``in_flight`` and calls ``schedule``.
+        in-flight step (the budget left it out), a beam (running or first in line) or a parallel-sampling
+        fork is involved, a slot would need a preemption, or the step would sample nothing. Then the
+        caller waits for ``in_flight`` and calls ``schedule``.
         """
         if self.swapped or self._pending_forks or self._awaiting_beam_step:
             return None
+        if self.waiting and self.waiting.peek().is_beam:
+            return None  # the engine picks a beam's tokens between steps: ``schedule`` admits it now
         running = self.running
         budget = self.config.max_num_batched_tokens
         if not running or len(running) > budget:
@@ -304,18 +306,13 @@ class Scheduler:
         max_model_len = self.config.max_model_len
         # (request, first position, new tokens): positions count the in-flight step's tokens as computed.
         continuing: list[tuple[Request, int, int]] = []
+        chunks: list[tuple[Request, int]] = []  # (request, where its next prefill chunk starts)
         for request in running:
             item = in_flight_items.get(request.request_id)
             if request.is_beam or item is None:
                 return None
             if not item.needs_sample:
-                # A prefill chunk is in flight: the next chunk follows it.
-                start = item.start_position + len(item.token_ids)
-                num_new = min(len(request.all_token_ids) - start, budget)
-                if num_new <= 0:
-                    return None
-                continuing.append((request, start, num_new))
-                budget -= num_new
+                chunks.append((request, item.start_position + len(item.token_ids)))
                 continue
             # After the in-flight token: finished by length for sure, whatever that token is.
             if (
@@ -325,7 +322,14 @@ class Scheduler:
                 continue
             # The in-flight step computes the request's last known token; this one computes the next.
             continuing.append((request, len(request.all_token_ids), 1))
-            budget -= 1
+        budget -= len(continuing)
+        # The decodes' tokens first, then the chunks in flight are followed by their next chunks.
+        for request, start in chunks:
+            num_new = min(len(request.all_token_ids) - start, budget)
+            if num_new <= 0:
+                return None
+            continuing.append((request, start, num_new))
+            budget -= num_new
         out = SchedulerOutput()
         append_slots = self.kv.append_slots
         items = out.scheduled
@@ -361,7 +365,7 @@ class Scheduler:
         while budget > 0 and num_seats < self.config.max_num_seqs and self.waiting:
             request = self.waiting.peek()
             if request.is_beam:
-                break  # the engine picks a beam's tokens between steps: admitted by ``schedule``
+                break  # left to ``schedule``, which the next step's ``schedule_ahead`` declines for
             num_new = self._admit(request, budget)
             if num_new is None:
                 break

@@ -21,6 +21,15 @@ from pagedllm.worker.sampler import Sampler, greedy_argmax
 from pagedllm.worker.sampling_batch import SamplingBatch
 
 
+def first_token_indices(scheduled: list[ScheduledRequest], rows: list[int]) -> list[int]:
+    """Where each of these rows' first token sits among the step's input ids (rows lay their tokens
+    out one after another): the row index itself while every row before it has one token."""
+    if not rows or all(len(s.token_ids) == 1 for s in scheduled[: rows[-1]]):
+        return rows
+    starts = list(itertools.accumulate((len(s.token_ids) for s in scheduled), initial=0))
+    return [starts[i] for i in rows]
+
+
 @dataclass(slots=True)
 class ModelOutput:
     sampled_token_ids: dict[str, int] = field(default_factory=dict)
@@ -193,10 +202,7 @@ class ModelRunner:
         rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
         if not rows:
             return None
-        destinations = rows
-        if by_token and len(rows) < len(scheduled):
-            starts = list(itertools.accumulate((len(s.token_ids) for s in scheduled), initial=0))
-            destinations = [starts[i] for i in rows]
+        destinations = first_token_indices(scheduled, rows) if by_token else rows
         if len(rows) == len(previous.request_ids) and all(
             scheduled[i].request_id == rid for i, rid in zip(rows, previous.request_ids, strict=True)
         ):

@@ -1,10 +1,11 @@
 """Greedy sampling's argmax over the vocabulary in two short Triton launches (CUDA; the sampler imports
 this module on first use, so the CPU tests' ``TRITON_INTERPRET`` is read when the kernels are made).
 
-torch's ``argmax(dim=-1)`` reduces each row of the logits in one long pass: on an H100 it took 41 us for
-64 x 128,256 logits and 62 us for 256 rows (Llama-3.2-1B decode steps, torch.profiler), against the
-~6 and ~22 us those bytes take to read. Here every row is cut into chunks read by many programs at
-once (one partial maximum each), and a second launch picks each row's winner among its chunks.
+torch's ``argmax(dim=-1)`` reduces each row of the logits in one long pass: on an H100 it took 27 us for
+64 x 128,256 bf16 logits and 47 us for 256 rows (CUDA-graph replays), against the ~6 and ~22 us those
+bytes take to read. Here every row is cut into chunks read by many programs at once (one partial
+maximum each), and a second launch picks each row's winner among its chunks: 10 and 34 us
+(benchmarks/gpu/session7_argmax.py).
 
 The result equals ``torch.argmax``: the first index of the maximum, a NaN counting as larger than any
 number (the first NaN wins), index 0 for a row of -inf.
