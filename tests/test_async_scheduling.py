@@ -176,15 +176,13 @@ def test_schedule_ahead_continues_every_sampled_request_but_those_ending_by_leng
     scheduler.check_invariants()
 
 
-def test_schedule_ahead_admits_a_waiting_request_beside_the_decodes_in_flight():
+def test_schedule_ahead_admits_a_waiting_request_beside_a_prefill_in_flight():
     scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2)
     running = make_request(num_prompt_tokens=5, max_tokens=8)
     scheduler.add_request(running)
-    first = scheduler.schedule()
-    scheduler.update_from_output(first, {running.request_id: 3})
-    in_flight = scheduler.schedule()
+    in_flight = scheduler.schedule()  # running's prefill
     waiting = make_request(num_prompt_tokens=6, max_tokens=8)
-    scheduler.add_request(waiting)  # arrives while the decode is in flight
+    scheduler.add_request(waiting)  # arrives while the prefill is in flight
     ahead = scheduler.schedule_ahead(in_flight)
     assert ahead is not None
     decode, prefill = ahead.scheduled
@@ -195,9 +193,22 @@ def test_schedule_ahead_admits_a_waiting_request_beside_the_decodes_in_flight():
     assert not scheduler.waiting and len(scheduler.running) == 2
     scheduler.update_from_output(in_flight, {running.request_id: 4})
     scheduler.update_from_output(ahead, {running.request_id: 5, waiting.request_id: 9})
-    assert running.output_token_ids == [3, 4, 5] and waiting.output_token_ids == [9]
+    assert running.output_token_ids == [4, 5] and waiting.output_token_ids == [9]
     assert waiting.num_computed_tokens == 6
     scheduler.check_invariants()
+
+
+def test_schedule_ahead_declines_while_requests_wait_beside_a_pure_decode_in_flight():
+    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2)
+    running = make_request(num_prompt_tokens=5, max_tokens=8)
+    scheduler.add_request(running)
+    first = scheduler.schedule()
+    scheduler.update_from_output(first, {running.request_id: 3})
+    in_flight = scheduler.schedule()  # a pure decode
+    waiting = make_request(num_prompt_tokens=6, max_tokens=8)
+    scheduler.add_request(waiting)
+    assert scheduler.schedule_ahead(in_flight) is None
+    assert scheduler.waiting.peek() is waiting
 
 
 def test_schedule_ahead_keeps_every_running_seat_and_the_rest_waits():
@@ -206,9 +217,7 @@ def test_schedule_ahead_keeps_every_running_seat_and_the_rest_waits():
     scheduler.add_request(first_request)
     second = make_request(num_prompt_tokens=5, max_tokens=8)
     scheduler.add_request(second)
-    first = scheduler.schedule()
-    scheduler.update_from_output(first, {first_request.request_id: 3})
-    in_flight = scheduler.schedule()
+    in_flight = scheduler.schedule()  # first_request's prefill; its seat is the only one
     ahead = scheduler.schedule_ahead(in_flight)
     assert ahead is not None
     assert [item.request_id for item in ahead.scheduled] == [first_request.request_id]
@@ -243,9 +252,7 @@ def test_admissions_ahead_stay_within_the_token_budget_and_the_seats():
     running = [make_request(num_prompt_tokens=3, max_tokens=8) for _ in range(2)]
     for request in running:
         scheduler.add_request(request)
-    first = scheduler.schedule()
-    scheduler.update_from_output(first, {r.request_id: 3 for r in running})
-    in_flight = scheduler.schedule()
+    in_flight = scheduler.schedule()  # the two prefills
     waiting = [make_request(num_prompt_tokens=n, max_tokens=4) for n in (3, 3, 6)]
     for request in waiting:
         scheduler.add_request(request)
@@ -273,9 +280,7 @@ def test_schedule_ahead_declines_while_a_beam_is_first_in_line():
     scheduler = make_scheduler(num_blocks=32, block_size=4)
     running = make_request(num_prompt_tokens=3, max_tokens=8)
     scheduler.add_request(running)
-    first = scheduler.schedule()
-    scheduler.update_from_output(first, {running.request_id: 3})
-    in_flight = scheduler.schedule()
+    in_flight = scheduler.schedule()  # a prefill: requests waiting beside it could be admitted ahead
     beam = make_request(num_prompt_tokens=3, max_tokens=8)
     beam.is_beam = True
     scheduler.add_request(beam)
