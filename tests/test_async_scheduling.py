@@ -1,7 +1,6 @@
-"""Async scheduling (the next step scheduled and launched before the host reads this one's
+"""Async scheduling (the next decode step scheduled and launched before the host reads this one's
 tokens) gives exactly the synchronous engine's results: stop tokens and length stops mid-batch,
-preemption, prefix caching, admissions and prefill chunks scheduled ahead, n > 1, beam search, penalties
-and min_tokens (which fall back), aborts."""
+preemption, prefix caching, n > 1, beam search, penalties and min_tokens (which fall back), aborts."""
 
 from __future__ import annotations
 
@@ -16,8 +15,6 @@ from core_helpers import make_request, make_scheduler
 from model_harness import build_hf_model, save_hf_model
 
 from pagedllm import LLM, BeamSearchParams, SamplingParams
-from pagedllm.core.scheduler_output import ScheduledRequest
-from pagedllm.worker.model_runner import first_token_indices
 
 
 @pytest.fixture(scope="module")
@@ -176,152 +173,15 @@ def test_schedule_ahead_continues_every_sampled_request_but_those_ending_by_leng
     scheduler.check_invariants()
 
 
-def test_schedule_ahead_admits_a_waiting_request_beside_a_prefill_in_flight():
-    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2)
-    running = make_request(num_prompt_tokens=5, max_tokens=8)
-    scheduler.add_request(running)
-    in_flight = scheduler.schedule()  # running's prefill
-    waiting = make_request(num_prompt_tokens=6, max_tokens=8)
-    scheduler.add_request(waiting)  # arrives while the prefill is in flight
-    ahead = scheduler.schedule_ahead(in_flight)
-    assert ahead is not None
-    decode, prefill = ahead.scheduled
-    assert decode.request_id == running.request_id and decode.token_from_previous_step
-    assert prefill.request_id == waiting.request_id and not prefill.token_from_previous_step
-    assert prefill.token_ids == waiting.prompt_token_ids and prefill.start_position == 0
-    assert prefill.needs_sample and [r.request_id for r in ahead.new_requests] == [waiting.request_id]
-    assert not scheduler.waiting and len(scheduler.running) == 2
-    scheduler.update_from_output(in_flight, {running.request_id: 4})
-    scheduler.update_from_output(ahead, {running.request_id: 5, waiting.request_id: 9})
-    assert running.output_token_ids == [4, 5] and waiting.output_token_ids == [9]
-    assert waiting.num_computed_tokens == 6
-    scheduler.check_invariants()
-
-
-def test_schedule_ahead_declines_while_requests_wait_beside_a_pure_decode_in_flight():
-    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2)
-    running = make_request(num_prompt_tokens=5, max_tokens=8)
-    scheduler.add_request(running)
-    first = scheduler.schedule()
-    scheduler.update_from_output(first, {running.request_id: 3})
-    in_flight = scheduler.schedule()  # a pure decode
-    waiting = make_request(num_prompt_tokens=6, max_tokens=8)
-    scheduler.add_request(waiting)
-    assert scheduler.schedule_ahead(in_flight) is None
-    assert scheduler.waiting.peek() is waiting
-
-
-def test_schedule_ahead_keeps_every_running_seat_and_the_rest_waits():
+def test_schedule_ahead_declines_while_requests_wait():
     scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=1)
     first_request = make_request(num_prompt_tokens=5, max_tokens=8)
     scheduler.add_request(first_request)
-    second = make_request(num_prompt_tokens=5, max_tokens=8)
-    scheduler.add_request(second)
-    in_flight = scheduler.schedule()  # first_request's prefill; its seat is the only one
-    ahead = scheduler.schedule_ahead(in_flight)
-    assert ahead is not None
-    assert [item.request_id for item in ahead.scheduled] == [first_request.request_id]
-    assert scheduler.waiting.peek() is second
-
-
-def test_schedule_ahead_gives_a_prefill_chunk_in_flight_its_next_chunk():
-    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_batched_tokens=5)
-    decoding = make_request(num_prompt_tokens=3, max_tokens=8)
-    scheduler.add_request(decoding)
+    scheduler.add_request(make_request(num_prompt_tokens=5, max_tokens=8))
     first = scheduler.schedule()
-    scheduler.update_from_output(first, {decoding.request_id: 3})
-    long = make_request(num_prompt_tokens=11, max_tokens=4)
-    scheduler.add_request(long)
-    in_flight = scheduler.schedule()  # the decode and long's first chunk of 4 tokens
-    assert [len(item.token_ids) for item in in_flight.scheduled] == [1, 4]
-    ahead = scheduler.schedule_ahead(in_flight)
-    assert ahead is not None
-    decode, chunk = ahead.scheduled
-    assert decode.token_from_previous_step and not chunk.token_from_previous_step
-    assert chunk.start_position == 4 and chunk.token_ids == long.prompt_token_ids[4:8]
-    assert not chunk.needs_sample and len(chunk.block_ids) * 4 >= 8
-    assert long.num_computed_tokens == 0  # nothing changes before the updates
-    scheduler.update_from_output(in_flight, {decoding.request_id: 4})
-    scheduler.update_from_output(ahead, {decoding.request_id: 5})
-    assert long.num_computed_tokens == 8 and not long.output_token_ids
-    scheduler.check_invariants()
-
-
-def test_admissions_ahead_stay_within_the_token_budget_and_the_seats():
-    scheduler = make_scheduler(num_blocks=64, block_size=4, max_num_seqs=4, max_num_batched_tokens=10)
-    running = [make_request(num_prompt_tokens=3, max_tokens=8) for _ in range(2)]
-    for request in running:
-        scheduler.add_request(request)
-    in_flight = scheduler.schedule()  # the two prefills
-    waiting = [make_request(num_prompt_tokens=n, max_tokens=4) for n in (3, 3, 6)]
-    for request in waiting:
-        scheduler.add_request(request)
-    ahead = scheduler.schedule_ahead(in_flight)
-    assert ahead is not None
-    assert sum(len(item.token_ids) for item in ahead.scheduled) <= 10
-    assert len(scheduler.running) == 4  # two seats were free: two admitted, the third waits
-    assert [r.request_id for r in ahead.new_requests] == [w.request_id for w in waiting[:2]]
-    assert scheduler.waiting.peek() is waiting[2]
-    scheduler.check_invariants()
-
-
-def test_schedule_ahead_declines_when_its_step_would_sample_nothing():
-    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_batched_tokens=4)
-    long = make_request(num_prompt_tokens=13, max_tokens=4)
-    scheduler.add_request(long)
-    in_flight = scheduler.schedule()  # long's first chunk: samples nothing
-    short = make_request(num_prompt_tokens=2, max_tokens=4)
-    scheduler.add_request(short)
+    scheduler.update_from_output(first, {first_request.request_id: 3})
+    in_flight = scheduler.schedule()
     assert scheduler.schedule_ahead(in_flight) is None
-    assert scheduler.waiting.peek() is short and long.num_computed_tokens == 0
-
-
-def test_schedule_ahead_declines_while_a_beam_is_first_in_line():
-    scheduler = make_scheduler(num_blocks=32, block_size=4)
-    running = make_request(num_prompt_tokens=3, max_tokens=8)
-    scheduler.add_request(running)
-    in_flight = scheduler.schedule()  # a prefill: requests waiting beside it could be admitted ahead
-    beam = make_request(num_prompt_tokens=3, max_tokens=8)
-    beam.is_beam = True
-    scheduler.add_request(beam)
-    assert scheduler.schedule_ahead(in_flight) is None  # ``schedule`` admits it at once instead
-
-
-def test_first_token_indices_count_the_tokens_of_every_row_before():
-    def row(num_tokens: int) -> ScheduledRequest:
-        return ScheduledRequest("r", [0] * num_tokens, 0, [0], True, arrival_order=0)
-
-    decodes_first = [row(1), row(1), row(5)]
-    assert first_token_indices(decodes_first, [0, 1]) == [0, 1]
-    mixed = [row(3), row(1), row(2), row(1)]  # a chunk before a decode row
-    assert first_token_indices(mixed, [1, 3]) == [3, 6]
-
-
-def test_admissions_and_chunks_scheduled_ahead_match_sync(checkpoint):
-    # More prompts than seats and a small token budget: requests wait, then are admitted (and their long
-    # prompts chunked) while other requests' decodes are in flight.
-    prompts = [[(13 * i + 7 * j) % 250 + 1 for j in range(5 + 9 * i)] for i in range(12)]
-    params = [SamplingParams(temperature=0.0, max_tokens=3 + i % 5) for i in range(12)]
-    kwargs = {"max_num_seqs": 4, "max_num_batched_tokens": 32, "block_size": 4}
-    sync = _results(_llm(checkpoint, False, **kwargs), prompts, params)
-    llm = _llm(checkpoint, True, **kwargs)
-    scheduler = llm.engine.scheduler
-    ahead_steps = []
-
-    def recording_schedule_ahead(in_flight):
-        out = type(scheduler).schedule_ahead(scheduler, in_flight)
-        ahead_steps.append(out)
-        return out
-
-    scheduler.schedule_ahead = recording_schedule_ahead
-    assert _results(llm, prompts, params) == sync
-    launched = [out for out in ahead_steps if out is not None]
-    assert any(out.new_requests for out in launched)  # admissions ahead
-    assert any(  # a later chunk of a prompt whose earlier chunk was in flight
-        not item.token_from_previous_step and item.start_position > 0
-        for out in launched
-        for item in out.scheduled
-    )
 
 
 def test_async_scheduling_is_on_by_default_only_with_cuda(checkpoint):

@@ -278,115 +278,64 @@ class Scheduler:
         """Async scheduling: the next step, scheduled while ``in_flight`` still runs and before its
         sampled tokens are known, assuming every sequence it samples continues with one more token.
 
-        Each running request the in-flight step samples gets that one token (``token_from_previous_step``:
-        the worker reads it from the in-flight step's sampled ids on the device) and a slot for it; one
-        whose prefill chunk is in flight gets its next chunk (prompt tokens, known); then, if the
-        in-flight step holds a prefill, waiting requests are admitted with the budget and seats left, as
-        ``schedule`` admits them. Nothing else about a running request changes until
-        ``update_from_output(in_flight, ...)`` runs. A request the in-flight step finishes by length is
-        left out (that stop is known now); one it finishes by EOS, a stop token or a stop string computes
-        one token too many, which ``update_from_output`` drops (the request is gone by then) and whose
-        slot went back to the pool with the request's blocks; its seat is counted taken for this step, so
-        an admission that could use it waits one step.
+        Each running request gets that one token (``token_from_previous_step``: the worker reads it from
+        the in-flight step's sampled ids on the device) and a slot for it; nothing else about the
+        request changes until ``update_from_output(in_flight, ...)`` runs. A request the in-flight step
+        finishes by length is left out (that stop is known now); one it finishes by EOS, a stop token or
+        a stop string computes one token too many, which ``update_from_output`` drops (the request is
+        gone by then) and whose slot went back to the pool with the request's blocks.
 
         Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
-        step is not such a continuation: requests wait while the in-flight step is a pure decode, requests
-        are swapped out, a running request is not in the in-flight step (the budget left it out), a beam
-        (running or first in line) or a parallel-sampling fork is involved, a slot would need a
-        preemption, or the step would sample nothing. Then the caller waits for ``in_flight`` and calls
-        ``schedule``.
+        step is not the plain continuation of the last one: requests wait or are swapped out (they may
+        be admitted), a request of ``running`` is not sampled by ``in_flight`` (a chunked prefill), a
+        beam or a parallel-sampling fork is involved, or a slot would need a preemption. Then the caller
+        waits for ``in_flight`` and calls ``schedule``.
         """
-        if self.swapped or self._pending_forks or self._awaiting_beam_step:
-            return None
-        if self.waiting and self.waiting.peek().is_beam:
-            return None  # the engine picks a beam's tokens between steps: ``schedule`` admits it now
-        if self.waiting and all(len(item.token_ids) == 1 for item in in_flight.scheduled):
-            # NOTE: admissions ahead only beside a prefill in flight (chained prefill steps: offline
-            # Llama-3.2-1B +2-8%). Admitted ahead of pure decode steps too, a server got slower (H100,
-            # benchmarks/gpu/session7_call11.sh: TPOT 2.7 -> 3.5 ms at 64 requests/s, -11% output
-            # tok/s saturated). Our reading, not traced: a step that admits runs eagerly, not from a
-            # CUDA graph, and admitting arrivals one by one as they came made more steps eager, where
-            # the synchronous step gathers the arrivals of its own wait.
+        if self.waiting or self.swapped or self._pending_forks or self._awaiting_beam_step:
             return None
         running = self.running
-        budget = self.config.max_num_batched_tokens
-        if not running or len(running) > budget:
+        if not running or len(running) > self.config.max_num_batched_tokens:
             return None
-        in_flight_items = {item.request_id: item for item in in_flight.scheduled}
+        sampled_ids = {item.request_id for item in in_flight.scheduled if item.needs_sample}
         max_model_len = self.config.max_model_len
-        # (request, first position, new tokens): positions count the in-flight step's tokens as computed.
-        continuing: list[tuple[Request, int, int]] = []
-        chunks: list[tuple[Request, int]] = []  # (request, where its next prefill chunk starts)
+        continuing: list[Request] = []
         for request in running:
-            item = in_flight_items.get(request.request_id)
-            if request.is_beam or item is None:
+            if request.is_beam or request.request_id not in sampled_ids:
                 return None
-            if not item.needs_sample:
-                chunks.append((request, item.start_position + len(item.token_ids)))
-                continue
             # After the in-flight token: finished by length for sure, whatever that token is.
             if (
                 len(request.output_token_ids) + 1 >= request.stop.max_tokens
                 or len(request.all_token_ids) + 1 >= max_model_len
             ):
                 continue
-            # The in-flight step computes the request's last known token; this one computes the next.
-            continuing.append((request, len(request.all_token_ids), 1))
-        budget -= len(continuing)
-        # The decodes' tokens first, then the chunks in flight are followed by their next chunks.
-        for request, start in chunks:
-            num_new = min(len(request.all_token_ids) - start, budget)
-            if num_new <= 0:
-                return None
-            continuing.append((request, start, num_new))
-            budget -= num_new
+            continuing.append(request)
+        if not continuing:
+            return None
         out = SchedulerOutput()
         append_slots = self.kv.append_slots
         items = out.scheduled
-        for request, start, num_new in continuing:
+        for request in continuing:
+            # The in-flight step computes the request's last known token; this one computes the next.
+            position = len(request.all_token_ids)
             # NOTE: slots taken here for requests before a failing one stay in their tables: the
             # ``schedule`` that follows asks for the same slots and finds them there.
-            if append_slots(request, num_new, start) is None:
+            if append_slots(request, 1, position) is None:
                 return None
-            from_previous = start == len(request.all_token_ids)
             items.append(
                 ScheduledRequest(
                     request.request_id,
-                    [0] if from_previous else request.all_token_ids[start : start + num_new],
-                    start,
+                    [0],
+                    position,
                     self.kv.get_block_ids(request.request_id),
-                    from_previous or start + num_new == len(request.all_token_ids),
-                    token_from_previous_step=from_previous,
+                    True,
+                    token_from_previous_step=True,
                     arrival_order=request.arrival_order,
                 )
             )
-        if not any(item.needs_sample for item in items):
-            return None
-        self._admit_ahead(out, budget)
         out.finished_request_ids = self._finished_since_last_step
         self._finished_since_last_step = set()
         out.block_copies = self.kv.take_block_copies()
         return out
-
-    def _admit_ahead(self, out: SchedulerOutput, budget: int) -> None:
-        """Waiting requests, oldest first, into a step scheduled ahead: as ``schedule`` admits them
-        (every running request keeps its seat: the in-flight step's stops are not known yet)."""
-        num_seats = len(self.running)
-        while budget > 0 and num_seats < self.config.max_num_seqs and self.waiting:
-            request = self.waiting.peek()
-            if request.is_beam:
-                break  # left to ``schedule``, which the next step's ``schedule_ahead`` declines for
-            num_new = self._admit(request, budget)
-            if num_new is None:
-                break
-            num_seats += 1
-            request.status = RequestStatus.RUNNING
-            self._add_running(request)
-            item = self._scheduled_request(request, num_new)
-            out.scheduled.append(item)
-            if self._new_request_ids:
-                self._announce(request, item, out)
-            budget -= num_new
 
     def _next_to_admit(self) -> Request | None:
         """The oldest of the swapped and the waiting requests."""

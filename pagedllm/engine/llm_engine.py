@@ -426,9 +426,8 @@ class LLMEngine:
         """Launch the next step before processing the one in flight, so the host's work on step N's
         tokens (stop checks, outputs) and on step N+1's inputs overlaps the device running N+1.
 
-        ``Scheduler.schedule_ahead`` schedules N+1 assuming every sequence of N goes on (prefill chunks
-        and admissions too); it declines whenever N+1 is not such a continuation (swap-ins,
-        preemptions, forks, beams), and
+        ``Scheduler.schedule_ahead`` schedules N+1 assuming every sequence of N goes on; it declines
+        whenever N+1 is not a plain continuation (admissions, preemptions, forks, beams), and
         ``ModelRunner.can_feed_next_step`` when sampling would read state one token behind (penalties,
         ``min_tokens``). Then the step in flight is finished first and the next one is scheduled as in
         the synchronous path, with nothing in flight: ``schedule`` never runs beside a launched step.

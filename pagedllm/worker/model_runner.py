@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -19,15 +18,6 @@ from pagedllm.worker.kernel_warmup import warm_up_attention_variants
 from pagedllm.worker.model_inputs import build_model_inputs
 from pagedllm.worker.sampler import Sampler, greedy_argmax
 from pagedllm.worker.sampling_batch import SamplingBatch
-
-
-def first_token_indices(scheduled: list[ScheduledRequest], rows: list[int]) -> list[int]:
-    """Where each of these rows' first token sits among the step's input ids (rows lay their tokens
-    out one after another): the row index itself while every row before it has one token."""
-    if not rows or all(len(s.token_ids) == 1 for s in scheduled[: rows[-1]]):
-        return rows
-    starts = list(itertools.accumulate((len(s.token_ids) for s in scheduled), initial=0))
-    return [starts[i] for i in rows]
 
 
 @dataclass(slots=True)
@@ -154,10 +144,8 @@ class ModelRunner:
             return None
         scheduled = sched.scheduled
         sampled_items = [s for s in scheduled if s.needs_sample]
-        use_graph = self.graphs is not None and self.graphs.can_run(scheduled)
-        previous_tokens = self._previous_tokens(scheduled, previous, by_token=not use_graph)
-        if use_graph:
-            assert self.graphs is not None
+        previous_tokens = self._previous_tokens(scheduled, previous)
+        if self.graphs is not None and self.graphs.can_run(scheduled):
             logits = self.graphs.run(scheduled, previous_tokens)  # [num_seqs, vocab]: every row of the step
             if len(sampled_items) < len(scheduled):
                 rows = [i for i, s in enumerate(scheduled) if s.needs_sample]
@@ -165,6 +153,7 @@ class ModelRunner:
         else:
             inputs = build_model_inputs(scheduled, self.block_size, self.device)
             if previous_tokens is not None:
+                # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
                 inputs.input_ids.index_copy_(0, *previous_tokens)
             with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
                 hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
@@ -192,17 +181,14 @@ class ModelRunner:
         return InFlightStep(to_sample, states, batch, sampled, raw_logprobs, host_ids, done)
 
     def _previous_tokens(
-        self, scheduled: list[ScheduledRequest], previous: InFlightStep | None, by_token: bool
+        self, scheduled: list[ScheduledRequest], previous: InFlightStep | None
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(destinations [k], token ids [k]) on the device for the rows whose input token ``previous``
-        samples; a destination is the row's index, or with ``by_token`` its token's index among the
-        step's input ids (a step scheduled ahead may also hold prefill chunks)."""
+        """(rows [k], token ids [k]) on the device for the rows whose input token ``previous`` samples."""
         if previous is None:
             return None
         rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
         if not rows:
             return None
-        destinations = first_token_indices(scheduled, rows) if by_token else rows
         if len(rows) == len(previous.request_ids) and all(
             scheduled[i].request_id == rid for i, rid in zip(rows, previous.request_ids, strict=True)
         ):
@@ -212,7 +198,7 @@ class ModelRunner:
             row_of = {rid: row for row, rid in enumerate(previous.request_ids)}
             sources = [row_of[scheduled[i].request_id] for i in rows]
             source = previous.sampled.index_select(0, self._index_tensor(sources))
-        return self._index_tensor(destinations), source
+        return self._index_tensor(rows), source
 
     def _index_tensor(self, values: list[int]) -> torch.Tensor:  # [len(values)] int64 on the device
         host = torch.tensor(values, dtype=torch.int64)
