@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +43,11 @@ class FreeBlockQueue:
         self.num_free_blocks = 0
         for block in blocks:
             self.append(block)
+        # NOTE: the links are cycles. A CUDA engine freezes everything alive after start-up out of the
+        # garbage collector's sight (``freeze_startup_heap``), and frozen cycles are never collected:
+        # unlinked when the queue goes, its blocks go by reference counting alone.
+        unlink = weakref.finalize(self, _unlink_chain, self._head)
+        unlink.atexit = False  # the process's end frees everything anyway
 
     def popleft(self) -> KVCacheBlock:
         block = self._head.next_free
@@ -95,13 +99,6 @@ class BlockPool:
         self.free_queue = FreeBlockQueue(self.blocks)
         self.cached_blocks: dict[BlockHash, KVCacheBlock] = {}
         self.num_evictions = 0
-        # NOTE: the free queue links blocks both ways (cycles). A CUDA engine freezes everything alive
-        # after start-up out of the garbage collector's sight (``freeze_startup_heap``), and frozen cycles
-        # are never collected: unlinked when the pool goes, the blocks go by reference counting alone.
-        unlink = weakref.finalize(
-            self, _unlink_free_queue, self.blocks, self.free_queue._head, self.free_queue._tail
-        )
-        unlink.atexit = False  # the process's end frees everything anyway
 
     @property
     def num_free_blocks(self) -> int:
@@ -163,6 +160,10 @@ class BlockPool:
         assert len(self.cached_blocks) == sum(b.block_hash is not None for b in self.blocks)
 
 
-def _unlink_free_queue(blocks: list[KVCacheBlock], *sentinels: KVCacheBlock) -> None:
-    for block in itertools.chain(blocks, sentinels):
+def _unlink_chain(head: KVCacheBlock) -> None:
+    """Clear the links of every block from ``head`` on (blocks out of the queue have none)."""
+    block: KVCacheBlock | None = head
+    while block is not None:
+        following = block.next_free
         block.prev_free = block.next_free = None
+        block = following
