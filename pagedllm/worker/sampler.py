@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -12,12 +14,22 @@ from pagedllm.worker.sampling_batch import PenaltyInputs, SamplingBatch
 
 def greedy_argmax(logits: torch.Tensor) -> torch.Tensor:  # [num_reqs, vocab_size] -> [num_reqs] int64
     """``logits.argmax(dim=-1)``; on CUDA two Triton launches, 1.4-2.7x faster than torch's at decode
-    batch sizes (the module is imported on first use: see its docstring)."""
-    if logits.is_cuda and logits.stride(-1) == 1 and importlib.util.find_spec("triton") is not None:
-        from pagedllm.worker.triton_argmax import argmax_rows
-
-        return argmax_rows(logits)
+    batch sizes."""
+    if logits.is_cuda and logits.stride(-1) == 1:
+        argmax_rows = _triton_argmax_rows()
+        if argmax_rows is not None:
+            return argmax_rows(logits)
     return logits.argmax(dim=-1)
+
+
+@functools.cache
+def _triton_argmax_rows() -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The Triton argmax, imported on first use (see its module's docstring), or None without triton."""
+    if importlib.util.find_spec("triton") is None:
+        return None
+    from pagedllm.worker.triton_argmax import argmax_rows
+
+    return argmax_rows
 
 
 @dataclass(slots=True)
