@@ -50,7 +50,7 @@ def freeze_startup_heap() -> None:
     The KV pool alone is one Python object per block (137,218 for Llama-3.2-1B on an H100), and with
     torch's and transformers' objects a full collection traversed them all for ~130 ms (a 134 ms pause
     in the first step of a 1 s Llama-3.2-1B run on an H100; 31-161 ms of GC in such runs). Objects that
-    die by reference counting still go, frozen or not (the engine's do, and ``BlockPool`` unlinks its
+    die by reference counting still go, frozen or not (the engine's do, and ``FreeBlockQueue`` unlinks its
     blocks' cycles when it goes); only cyclic garbage among the frozen objects would stay. vLLM freezes
     its start-up heap the same way."""
     gc.collect()
