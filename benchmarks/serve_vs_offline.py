@@ -49,6 +49,7 @@ def engine_args(args: argparse.Namespace) -> list[str]:
         ("--load-format", args.load_format),
         ("--max-model-len", args.max_model_len),
         ("--kv-cache-memory-bytes", args.kv_cache_memory_bytes),
+        ("--piecewise-graph-max-tokens", args.piecewise_graph_max_tokens),
     ):
         if value is not None:
             out += [flag, str(value)]
@@ -67,6 +68,7 @@ def run_offline(args: argparse.Namespace, config: BenchConfig, inf_index: int) -
         max_num_seqs=args.max_num_seqs,
         max_model_len=args.max_model_len,
         kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+        piecewise_graph_max_tokens=args.piecewise_graph_max_tokens,
     )
     requests = random_requests(config, config.num_prompts, config.seed + inf_index)
     prompts = [r.prompt_token_ids for r in requests]
@@ -175,6 +177,7 @@ def main() -> None:
     parser.add_argument("--max-num-seqs", type=int, default=256)
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--kv-cache-memory-bytes", type=int, default=None)
+    parser.add_argument("--piecewise-graph-max-tokens", type=int, default=None, help="0: mixed steps eager")
     parser.add_argument("--num-prompts", type=int, default=20)
     parser.add_argument("--input-len", type=int, default=64)
     parser.add_argument("--output-len", type=int, default=32)

@@ -61,6 +61,13 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--swap-threshold-tokens", type=int, default=DEFAULT_SWAP_THRESHOLD_TOKENS)
     group.add_argument(
+        "--piecewise-graph-max-tokens",
+        type=int,
+        default=None,
+        help="CUDA: steps that are not pure decodes, up to this many tokens, replay graphs captured "
+        "between attentions (default 2048; 0: eager)",
+    )
+    group.add_argument(
         "--async-scheduling",
         default=None,
         action=argparse.BooleanOptionalAction,
@@ -104,6 +111,7 @@ def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "preemption_mode": args.preemption_mode,
         "swap_threshold_tokens": args.swap_threshold_tokens,
         "async_scheduling": args.async_scheduling,
+        "piecewise_graph_max_tokens": args.piecewise_graph_max_tokens,
     }
 
 

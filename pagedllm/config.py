@@ -46,7 +46,11 @@ class EngineConfig:
     record_kv_stats: bool = False  # sample the KV pool every step (LLM.kv_stats_report)
     attention_backend: str = "auto"
     load_format: str = "auto"
-    enforce_eager: bool = False  # CUDA: no decode graphs (every step eager)
+    enforce_eager: bool = False  # CUDA: no graphs at all (every step eager)
+    # CUDA: steps that are not pure decodes, up to this many tokens, replay piecewise graphs (every layer
+    # but its attention captured; worker/piecewise_graphs.py). None: 2048 (within max_num_batched_tokens);
+    # 0: such steps run eagerly.
+    piecewise_graph_max_tokens: int | None = None
     swap_space: float | None = None  # GiB of CPU swap space for preemption; None: 4 on CUDA, 0 on CPU
     preemption_mode: str = "auto"  # auto (by cost), recompute, or swap
     swap_threshold_tokens: int = DEFAULT_SWAP_THRESHOLD_TOKENS  # auto: swap from this many tokens up
@@ -65,6 +69,13 @@ class EngineConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}")
+        if self.piecewise_graph_max_tokens is not None and (
+            not isinstance(self.piecewise_graph_max_tokens, int) or self.piecewise_graph_max_tokens < 0
+        ):
+            raise ValueError(
+                "piecewise_graph_max_tokens must be None or an integer >= 0, "
+                f"got {self.piecewise_graph_max_tokens!r}"
+            )
         if not isinstance(self.max_num_seqs, int) or self.max_num_seqs < 1:
             raise ValueError(f"max_num_seqs must be an integer >= 1, got {self.max_num_seqs!r}")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:

@@ -36,8 +36,24 @@ class AttentionBackend(ABC):
         kv_cache: torch.Tensor,  # [2, num_blocks, block_size, num_kv_heads, head_dim]
         metadata: AttentionMetadata,
         scale: float,
+        out: torch.Tensor | None = None,  # [num_tokens, num_heads, head_dim], written and returned if given
     ) -> torch.Tensor:  # [num_tokens, num_heads, head_dim]
         ...
+
+    def attend_after_write(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        kv_cache: torch.Tensor,
+        metadata: AttentionMetadata,
+        scale: float,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``forward``'s second half: attention for a step whose ``key``/``value`` ``write_kv`` has
+        already stored. A backend may read the new tokens' K/V from them instead of the cache (the same
+        values); this one reads the cache."""
+        return self.attend(query, kv_cache, metadata, scale, out=out)
 
     def decode_kernel_variant(
         self, num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, device: torch.device
@@ -58,4 +74,4 @@ class AttentionBackend(ABC):
     ) -> torch.Tensor:
         # NOTE: K/V are stored before attending, so a token attends to itself through the cache.
         self.write_kv(key, value, kv_cache, metadata.slot_mapping)
-        return self.attend(query, kv_cache, metadata, scale)
+        return self.attend_after_write(query, key, value, kv_cache, metadata, scale)

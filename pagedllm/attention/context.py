@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -17,11 +18,28 @@ from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.metadata import AttentionMetadata
 
 
+class AttentionCut(Protocol):
+    """Takes an attention layer's place while a forward pass is captured in pieces (CUDA graphs that
+    stop at every attention: ``worker/piecewise_graphs.py``): stores the step's K/V within the piece
+    being captured, ends it, and returns the tensor that the attention, run eagerly between two
+    replays, will write."""
+
+    def __call__(
+        self,
+        layer_idx: int,
+        scale: float,
+        query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
+        key: torch.Tensor,  # [num_tokens, num_kv_heads, head_dim]
+        value: torch.Tensor,
+    ) -> torch.Tensor: ...  # [num_tokens, num_heads, head_dim]
+
+
 @dataclass(slots=True)
 class ForwardContext:
     metadata: AttentionMetadata
     kv_caches: list[torch.Tensor]  # one [2, num_blocks, block_size, num_kv_heads, head_dim] per layer
     backend: AttentionBackend
+    attention_cut: AttentionCut | None = None  # set only while capturing piecewise graphs
 
 
 _current: ForwardContext | None = None
@@ -29,11 +47,14 @@ _current: ForwardContext | None = None
 
 @contextmanager
 def forward_context(
-    metadata: AttentionMetadata, kv_caches: list[torch.Tensor], backend: AttentionBackend
+    metadata: AttentionMetadata,
+    kv_caches: list[torch.Tensor],
+    backend: AttentionBackend,
+    attention_cut: AttentionCut | None = None,
 ) -> Iterator[ForwardContext]:
     global _current
     previous = _current
-    _current = ForwardContext(metadata, kv_caches, backend)
+    _current = ForwardContext(metadata, kv_caches, backend, attention_cut)
     try:
         yield _current
     finally:

@@ -27,12 +27,12 @@ class Attention(nn.Module):
     ) -> torch.Tensor:  # [num_tokens, num_heads * head_dim]
         ctx = get_forward_context()
         num_tokens = q.shape[0]
-        out = ctx.backend.forward(
-            q.view(num_tokens, self.num_heads, self.head_dim),
-            k.view(num_tokens, self.num_kv_heads, self.head_dim),
-            v.view(num_tokens, self.num_kv_heads, self.head_dim),
-            ctx.kv_caches[self.layer_idx],
-            ctx.metadata,
-            self.scale,
-        )
+        query = q.view(num_tokens, self.num_heads, self.head_dim)
+        key = k.view(num_tokens, self.num_kv_heads, self.head_dim)
+        value = v.view(num_tokens, self.num_kv_heads, self.head_dim)
+        if ctx.attention_cut is not None:
+            out = ctx.attention_cut(self.layer_idx, self.scale, query, key, value)
+        else:
+            cache = ctx.kv_caches[self.layer_idx]
+            out = ctx.backend.forward(query, key, value, cache, ctx.metadata, self.scale)
         return out.reshape(num_tokens, self.num_heads * self.head_dim)

@@ -36,6 +36,7 @@ from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
 from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
 from pagedllm.worker.memory_profile import profile_memory
 from pagedllm.worker.model_runner import InFlightStep, ModelOutput, ModelRunner
+from pagedllm.worker.piecewise_graphs import DEFAULT_MAX_TOKENS as DEFAULT_PIECEWISE_MAX_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -133,10 +134,10 @@ class LLMEngine:
             self.device,
             self.eos_token_id,
             config.seed,
-            # Graphs replay fixed launches: only the Triton backend keeps its host work out of the step.
-            cuda_graph_max_batch_size=(
-                0 if config.enforce_eager or self.attention_backend.name != "triton" else config.max_num_seqs
-            ),
+            # Graphs replay fixed launches: only the Triton backend keeps its host work out of the step
+            # (the reference backend's K/V write syncs to count the slots it stores).
+            cuda_graph_max_batch_size=0 if self._eager_only() else config.max_num_seqs,
+            piecewise_graph_max_tokens=0 if self._eager_only() else self._piecewise_graph_max_tokens(),
             max_model_len=max_model_len,
             max_num_seqs=config.max_num_seqs,
             cpu_kv_caches=cpu_kv_caches,
@@ -164,6 +165,14 @@ class LLMEngine:
             freeze_startup_heap()
 
     # -- set-up ------------------------------------------------------------------------------------
+
+    def _eager_only(self) -> bool:
+        return self.config.enforce_eager or self.attention_backend.name != "triton"
+
+    def _piecewise_graph_max_tokens(self) -> int:
+        asked = self.config.piecewise_graph_max_tokens
+        limit = DEFAULT_PIECEWISE_MAX_TOKENS if asked is None else asked
+        return min(limit, self.scheduler.config.max_num_batched_tokens)
 
     def _num_kv_blocks(self) -> int:
         budget = self.config.kv_cache_memory_bytes

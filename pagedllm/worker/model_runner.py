@@ -16,6 +16,7 @@ from pagedllm.worker.block_ops import copy_blocks, swap_blocks
 from pagedllm.worker.cuda_graphs import DecodeGraphs
 from pagedllm.worker.kernel_warmup import warm_up_attention_variants
 from pagedllm.worker.model_inputs import build_model_inputs
+from pagedllm.worker.piecewise_graphs import PiecewiseGraphs
 from pagedllm.worker.sampler import Sampler, greedy_argmax
 from pagedllm.worker.sampling_batch import SamplingBatch
 
@@ -62,7 +63,8 @@ class ModelRunner:
         eos_token_id: int | None,
         seed: int,
         *,
-        cuda_graph_max_batch_size: int = 0,  # 0: eager only
+        cuda_graph_max_batch_size: int = 0,  # 0: pure decodes run eagerly
+        piecewise_graph_max_tokens: int = 0,  # 0: other steps run eagerly
         max_model_len: int = 0,
         max_num_seqs: int = 0,  # > 0 on CUDA: compile every attention-kernel variant first
         cpu_kv_caches: list[torch.Tensor] | None = None,  # the swap space, one tensor per layer
@@ -98,6 +100,12 @@ class ModelRunner:
                 model, kv_caches, backend, device, block_size, cuda_graph_max_batch_size, max_model_len
             )
             self.graphs.capture()
+        self.piecewise: PiecewiseGraphs | None = None
+        if piecewise_graph_max_tokens > 0 and device.type == "cuda":
+            self.piecewise = PiecewiseGraphs(
+                model, kv_caches, backend, device, block_size, arch.hidden_size, piecewise_graph_max_tokens
+            )
+            self.piecewise.capture()
 
     def graph_batch_sizes(self) -> list[int]:
         return [] if self.graphs is None else list(self.graphs.batch_sizes)
@@ -155,8 +163,11 @@ class ModelRunner:
             if previous_tokens is not None:
                 # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
                 inputs.input_ids.index_copy_(0, *previous_tokens)
-            with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
-                hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
+            if self.piecewise is not None and self.piecewise.can_run(inputs.input_ids.shape[0]):
+                hidden = self.piecewise.run(inputs.input_ids, inputs.positions, inputs.attn_metadata)
+            else:
+                with forward_context(inputs.attn_metadata, self.kv_caches, self.backend):
+                    hidden = self.model(inputs.input_ids, inputs.positions)  # [num_tokens, hidden]
             if not sampled_items:
                 return None
             logits = self.model.compute_logits(hidden[inputs.logits_indices])  # [num_sampled, vocab]

@@ -48,7 +48,7 @@ class TritonAttentionBackend(AttentionBackend):
     ) -> None:
         write_kv_cache(key, value, kv_cache, slot_mapping)
 
-    def forward(
+    def attend_after_write(
         self,
         query: torch.Tensor,
         key: torch.Tensor,
@@ -56,11 +56,11 @@ class TritonAttentionBackend(AttentionBackend):
         kv_cache: torch.Tensor,
         metadata: AttentionMetadata,
         scale: float,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        self.write_kv(key, value, kv_cache, metadata.slot_mapping)
         # NOTE: the prefill kernel reads the new tokens' K/V from key/value (contiguous rows, no block
         # lookups; the cache holds the same values) and only the cached prefix through the block table.
-        return self.attend(query, kv_cache, metadata, scale, new_kv=(key, value))
+        return self.attend(query, kv_cache, metadata, scale, out=out, new_kv=(key, value))
 
     def attend(
         self,
@@ -68,11 +68,13 @@ class TritonAttentionBackend(AttentionBackend):
         kv_cache: torch.Tensor,
         metadata: AttentionMetadata,
         scale: float,
+        out: torch.Tensor | None = None,
         new_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``new_kv``: the step's (key, value), already in the cache, for the prefill kernel to read
         directly; without it every key comes through the cache."""
-        out = torch.empty_like(query)  # [num_tokens, num_heads, head_dim]
+        if out is None:
+            out = torch.empty_like(query)  # [num_tokens, num_heads, head_dim]
         common = (metadata.block_tables, metadata.seq_lens, metadata.query_start_loc)
         if metadata.is_pure_decode:
             paged_decode_attention(
