@@ -25,6 +25,8 @@ CONFIG = {
     "rms_norm_eps": 1e-5,
     "tie_word_embeddings": False,
 }
+# Qwen3's decoder: q/k norms before RoPE (q and k reach attention as new tensors, not views of qkv).
+QWEN3_CONFIG = CONFIG | {"architectures": ["Qwen3ForCausalLM"], "head_dim": 64, "tie_word_embeddings": True}
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -44,10 +46,10 @@ def test_a_negative_piecewise_graph_limit_is_refused():
         EngineConfig(piecewise_graph_max_tokens=-1)
 
 
-@pytest.fixture
-def config_path(tmp_path) -> Path:
+@pytest.fixture(params=["llama", "qwen3"])
+def config_path(tmp_path, request) -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(CONFIG))
+    path.write_text(json.dumps(CONFIG if request.param == "llama" else QWEN3_CONFIG))
     return path
 
 

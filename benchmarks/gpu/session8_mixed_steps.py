@@ -51,6 +51,7 @@ def main() -> None:
     p.add_argument("--context", type=int, default=512)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--out", required=True)
+    p.add_argument("--profile", default=None, help="a cProfile of 50 piecewise (512, 255) steps, here")
     args = p.parse_args()
     start = time.perf_counter()
     llm = LLM(args.model, load_format="dummy", max_model_len=2048)
@@ -89,11 +90,31 @@ def main() -> None:
             row[f"{mode}_wall_ms"] = statistics.median(s[1] for s in samples)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    if args.profile:
+        import cProfile
+        import io
+        import pstats
+
+        step = make_step(512, 255, args.context, 16, vocab)
+        profiler = cProfile.Profile()
+        with torch.inference_mode():
+            for _ in range(50):
+                inputs = build_model_inputs(step, 16, runner.device)
+                profiler.enable()
+                md = inputs.attn_metadata
+                runner.piecewise.run(inputs.input_ids, inputs.positions, md)
+                profiler.disable()
+                torch.cuda.synchronize()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
+        with open(args.profile, "w") as f:
+            f.write(text.getvalue())
     result = {
         "model": args.model,
         "device": torch.cuda.get_device_name(),
         "engine_startup_s": startup_s,
         "piecewise_sizes": runner.piecewise.sizes,
+        "piecewise_pool_bytes": runner.piecewise.pool_bytes,
         "context": args.context,
         "rows": rows,
     }

@@ -137,6 +137,7 @@ class PiecewiseGraphs:
         self.hidden = torch.zeros(n, hidden_size, dtype=dtype, device=device)
         self._pieces: dict[int, _Pieces] = {}
         self.num_runs = 0  # steps run through the graphs
+        self.pool_bytes = 0  # what capturing reserved on the device (the graphs' memory pool)
 
     def _prefill_metadata(self, num_tokens: int) -> AttentionMetadata:
         """One sequence prefilling ``num_tokens`` tokens from scratch, storing nothing: the eager warm-up
@@ -161,6 +162,7 @@ class PiecewiseGraphs:
             with forward_context(self._prefill_metadata(num_tokens), self.kv_caches, self.backend):
                 self.model(self.input_ids[:num_tokens], self.positions[:num_tokens])
         torch.cuda.synchronize(self.device)
+        reserved_before = torch.cuda.memory_reserved(self.device)
         pool = torch.cuda.graph_pool_handle()
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
@@ -175,11 +177,13 @@ class PiecewiseGraphs:
             self._pieces[num_tokens] = capture.pieces
         torch.cuda.current_stream(self.device).wait_stream(stream)
         torch.cuda.synchronize(self.device)
+        self.pool_bytes = torch.cuda.memory_reserved(self.device) - reserved_before
         logger.info(
-            "captured piecewise graphs for %d token counts up to %d (%d graphs each) in %.1f s",
+            "captured piecewise graphs: %d token counts up to %d, %d graphs each, pool %.0f MiB, in %.1f s",
             len(self.sizes),
             self.max_tokens,
             len(self._pieces[self.max_tokens].graphs),
+            self.pool_bytes / 2**20,
             time.perf_counter() - start,
         )
 

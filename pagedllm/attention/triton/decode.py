@@ -28,6 +28,7 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -329,16 +330,29 @@ def decode_variant(
 ) -> DecodeVariant:
     """The plan ``paged_decode_attention`` launches for such a batch (``num_splits`` and ``launch`` as
     given to it)."""
+    return _plan(num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(device), num_splits, launch)
+
+
+# NOTE: cached because an eager step asks once per layer with the same arguments (~15 us of host time
+# each: 16-32 times a step); the SM count is an argument so that tests may pretend other GPUs.
+@functools.lru_cache(maxsize=4096)
+def _plan(
+    num_seqs: int,
+    num_kv_heads: int,
+    head_dim: int,
+    max_seq_len: int,
+    num_sms: int,
+    num_splits: int | None,
+    launch: DecodeLaunch,
+) -> DecodeVariant:
     if num_splits is None and launch.kv_heads_per_program is None:
-        kv_per_prog, num_splits = choose_decode_plan(
-            num_seqs, num_kv_heads, head_dim, max_seq_len, _num_sms(device)
-        )
+        kv_per_prog, num_splits = choose_decode_plan(num_seqs, num_kv_heads, head_dim, max_seq_len, num_sms)
     else:
         kv_per_prog = launch.kv_heads_per_program or 1
     if num_kv_heads % kv_per_prog:
         raise ValueError(f"kv_heads_per_program={kv_per_prog} does not divide num_kv_heads={num_kv_heads}")
     if num_splits is None:
-        num_splits = choose_num_splits(num_seqs, num_kv_heads // kv_per_prog, max_seq_len, _num_sms(device))
+        num_splits = choose_num_splits(num_seqs, num_kv_heads // kv_per_prog, max_seq_len, num_sms)
     single = num_splits == 1
     fused = not single and (
         launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
