@@ -27,6 +27,8 @@ CONFIG = {
 }
 # Qwen3's decoder: q/k norms before RoPE (q and k reach attention as new tensors, not views of qkv).
 QWEN3_CONFIG = CONFIG | {"architectures": ["Qwen3ForCausalLM"], "head_dim": 64, "tie_word_embeddings": True}
+# Head dim 128: on Hopper the prefill kernel reads the step's K/V through TMA descriptors.
+WIDE_HEADS_CONFIG = CONFIG | {"num_attention_heads": 4}
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -62,7 +64,7 @@ def _make_llm(config_path: Path, dtype: str, piecewise_max: int):  # type: ignor
         dtype=dtype,
         kv_cache_memory_bytes=1 << 28,
         max_num_seqs=24,
-        # Chunks of at most 200 tokens beside the running decodes: many mixed steps of every size.
+        # Chunks of at most 200 tokens beside the running decodes: mixed steps of every size up to 200.
         max_num_batched_tokens=200,
         piecewise_graph_max_tokens=piecewise_max,
     )
@@ -79,35 +81,26 @@ def test_piecewise_graphs_generate_the_same_tokens_as_eager_mixed_steps_in_float
         SamplingParams(temperature=0.0, max_tokens=rng.randint(1, 40), ignore_eos=True) for _ in prompts
     ]
     outputs = {}
-    # 128: steps of up to 128 tokens replay graphs, larger ones (up to 200) stay eager in the same run.
+    # 128: steps of up to 128 tokens replay graphs; the larger ones (the first steps hold 200 tokens of
+    # these prompts) stay eager in the same run.
     for piecewise_max in (0, 128):
         llm = _make_llm(config_path, "float32", piecewise_max)
         runner = llm.engine.runner
         assert (runner.piecewise is not None) is (piecewise_max > 0)
-        outputs[piecewise_max] = [
-            o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)
-        ]
+        results = llm.generate(prompts, params, use_tqdm=False)
+        outputs[piecewise_max] = [o.outputs[0].token_ids for o in results]
         if runner.piecewise is not None:
             assert runner.piecewise.num_runs > 0
         del llm
     assert outputs[128] == outputs[0]
 
 
-@needs_cuda
-def test_a_piecewise_step_matches_the_eager_step_within_bf16_tolerance(config_path):
-    pytest.importorskip("triton")
-    from pagedllm.attention.context import forward_context
+def _mixed_step(lens: list[tuple[int, int]], first_block: int, seed: int):  # type: ignore[no-untyped-def]
+    """Sequences of (cached, new) tokens in consecutive blocks from ``first_block``; and the next free one."""
     from pagedllm.core.scheduler_output import ScheduledRequest
-    from pagedllm.worker.model_inputs import build_model_inputs
 
-    llm = _make_llm(config_path, "bfloat16", 256)
-    runner = llm.engine.runner
-    assert runner.piecewise is not None
-    # A mixed step: a 37-token chunk after 16 cached tokens, a fresh 90-token prompt and three decodes,
-    # in blocks of their own.
-    lens = [(16, 37), (0, 90), (40, 1), (7, 1), (100, 1)]
-    scheduled, next_block = [], 1
-    gen = random.Random(3)
+    scheduled, next_block = [], first_block
+    gen = random.Random(seed)
     for i, (cached, new) in enumerate(lens):
         num_blocks = -(-(cached + new) // 16)
         scheduled.append(
@@ -121,13 +114,64 @@ def test_a_piecewise_step_matches_the_eager_step_within_bf16_tolerance(config_pa
             )
         )
         next_block += num_blocks
-    inputs = build_model_inputs(scheduled, 16, runner.device)
+    return scheduled, next_block
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "config", [CONFIG, WIDE_HEADS_CONFIG, QWEN3_CONFIG], ids=["llama", "dim128", "qwen3"]
+)
+def test_piecewise_steps_of_two_sizes_in_turn_match_eager_steps_in_bf16(tmp_path, config):
+    """bf16 reads the step's K/V from the static copies (float32 reads them all from the cache); two
+    sizes replayed in turn share the graphs' memory pool."""
+    pytest.importorskip("triton")
+    from pagedllm.attention.context import forward_context
+    from pagedllm.worker.model_inputs import build_model_inputs
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    llm = _make_llm(path, "bfloat16", 256)
+    runner = llm.engine.runner
+    assert runner.piecewise is not None
+    # A 37-token chunk after 16 cached tokens, a fresh 90-token prompt and three decodes (144 padded);
+    # then a 200-token step (the largest size: max_num_batched_tokens) in other blocks.
+    small, free_block = _mixed_step([(16, 37), (0, 90), (40, 1), (7, 1), (100, 1)], 1, seed=3)
+    large, end_block = _mixed_step([(30, 150), (0, 47), (60, 1), (5, 1), (300, 1)], free_block, seed=4)
     with torch.inference_mode():
-        for cache in runner.kv_caches:  # the cached tokens' K/V, the same for both runs
-            cache[:, 1:next_block].normal_(generator=torch.Generator(runner.device).manual_seed(0))
-        with forward_context(inputs.attn_metadata, runner.kv_caches, runner.backend):
-            eager = runner.model(inputs.input_ids, inputs.positions).float()
-        graphed = runner.piecewise.run(inputs.input_ids, inputs.positions, inputs.attn_metadata).float()
-    assert graphed.shape == eager.shape
-    scale = eager.abs().max().item()
-    assert (graphed - eager).abs().max().item() <= 0.02 * scale
+        for cache in runner.kv_caches:  # the cached tokens' K/V, the same for both paths
+            cache[:, 1:end_block].normal_(generator=torch.Generator(runner.device).manual_seed(0))
+        for step in (small, large, small):
+            inputs = build_model_inputs(step, 16, runner.device)
+            with forward_context(inputs.attn_metadata, runner.kv_caches, runner.backend):
+                eager = runner.model(inputs.input_ids, inputs.positions).float()
+            md = inputs.attn_metadata
+            graphed = runner.piecewise.run(inputs.input_ids, inputs.positions, md).float()
+            assert graphed.shape == eager.shape
+            scale = eager.abs().max().item()
+            assert (graphed - eager).abs().max().item() <= 0.005 * scale
+    assert runner.piecewise.num_runs == 3
+
+
+@needs_cuda
+def test_a_capture_that_fails_leaves_the_gpu_usable_and_says_what_to_do(tmp_path, monkeypatch):
+    pytest.importorskip("triton")
+    from pagedllm.worker import piecewise_graphs
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG))
+    cut = piecewise_graphs._Capture.__call__
+    calls = []
+
+    def failing_cut(self, *args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # mid-capture: the second attention of the largest size
+            raise torch.cuda.OutOfMemoryError("pretend")
+        return cut(self, *args)
+
+    monkeypatch.setattr(piecewise_graphs._Capture, "__call__", failing_cut)
+    with pytest.raises(RuntimeError, match="piecewise_graph_max_tokens=0"):
+        _make_llm(path, "bfloat16", 64)
+    assert torch.ones(4, device="cuda").sum().item() == 4.0
+    monkeypatch.setattr(piecewise_graphs._Capture, "__call__", cut)
+    llm = _make_llm(path, "bfloat16", 0)
+    assert llm.engine.runner.piecewise is None

@@ -137,7 +137,9 @@ class LLMEngine:
             # Graphs replay fixed launches: only the Triton backend keeps its host work out of the step
             # (the reference backend's K/V write syncs to count the slots it stores).
             cuda_graph_max_batch_size=0 if self._eager_only() else config.max_num_seqs,
-            piecewise_graph_max_tokens=0 if self._eager_only() else self._piecewise_graph_max_tokens(),
+            piecewise_graph_max_tokens=self._piecewise_graph_max_tokens(
+                self.scheduler.config.max_num_batched_tokens
+            ),
             max_model_len=max_model_len,
             max_num_seqs=config.max_num_seqs,
             cpu_kv_caches=cpu_kv_caches,
@@ -169,10 +171,13 @@ class LLMEngine:
     def _eager_only(self) -> bool:
         return self.config.enforce_eager or self.attention_backend.name != "triton"
 
-    def _piecewise_graph_max_tokens(self) -> int:
+    def _piecewise_graph_max_tokens(self, max_num_batched_tokens: int) -> int:
+        """The largest step the piecewise graphs capture (0: none)."""
+        if self._eager_only():
+            return 0
         asked = self.config.piecewise_graph_max_tokens
         limit = DEFAULT_PIECEWISE_MAX_TOKENS if asked is None else asked
-        return min(limit, self.scheduler.config.max_num_batched_tokens)
+        return min(limit, max_num_batched_tokens)
 
     def _num_kv_blocks(self) -> int:
         budget = self.config.kv_cache_memory_bytes
@@ -202,6 +207,7 @@ class LLMEngine:
         """gpu_memory_utilization of the card minus weights and the largest step's peak activations."""
         config = self.config
         max_model_len = config.max_model_len or self.arch.max_position_embeddings
+        max_num_batched_tokens = config.max_num_batched_tokens or max(8192, max_model_len)
         profile = profile_memory(
             self.model,
             self.arch,
@@ -209,20 +215,27 @@ class LLMEngine:
             self.device,
             self.dtype,
             config.block_size,
-            config.max_num_batched_tokens or max(8192, max_model_len),
+            max_num_batched_tokens,
             config.max_num_seqs,
             config.gpu_memory_utilization,
         )
-        if profile.kv_cache_bytes <= 0:
+        # The piecewise graphs, captured once the cache exists, keep one forward pass of their largest
+        # step in a pool of their own: reserve the profiled peak in proportion to its tokens (more than
+        # the pool takes: the peak also holds max_num_seqs rows of logits and their sort).
+        graph_tokens = self._piecewise_graph_max_tokens(max_num_batched_tokens)
+        graph_reserve = profile.peak_activation_bytes * graph_tokens // max_num_batched_tokens
+        kv_cache_bytes = profile.kv_cache_bytes - graph_reserve
+        if kv_cache_bytes <= 0:
             gib = 2**30
             raise ValueError(
                 f"no GPU memory left for the KV cache: gpu_memory_utilization={config.gpu_memory_utilization}"
                 f" of {profile.total_bytes / gib:.1f} GiB minus weights {profile.weights_bytes / gib:.1f} "
-                f"GiB, peak activations {profile.peak_activation_bytes / 2**30:.1f} GiB and "
-                f"{profile.non_torch_bytes / 2**30:.1f} GiB outside torch; raise gpu_memory_utilization or "
+                f"GiB, peak activations {profile.peak_activation_bytes / gib:.1f} GiB, "
+                f"{graph_reserve / gib:.1f} GiB for the piecewise graphs and "
+                f"{profile.non_torch_bytes / gib:.1f} GiB outside torch; raise gpu_memory_utilization or "
                 "lower max_num_batched_tokens / max_num_seqs"
             )
-        return profile.kv_cache_bytes
+        return kv_cache_bytes
 
     def _eos_token_id(self) -> int | None:
         if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:

@@ -24,6 +24,7 @@ a few microseconds a layer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -68,10 +69,11 @@ class _Capture:
     """The attention cut while one size is captured (``AttentionCut``): ends the current piece at every
     attention layer and begins the next."""
 
-    def __init__(self, owner: PiecewiseGraphs, num_tokens: int, pool: Any) -> None:
+    def __init__(self, owner: PiecewiseGraphs, num_tokens: int, pool: Any, stream: torch.cuda.Stream) -> None:
         self.owner = owner
         self.num_tokens = num_tokens
         self.pool = pool
+        self.stream = stream  # captures begin and end on it (the caller makes it current)
         self.pieces = _Pieces()
         self._graph: torch.cuda.CUDAGraph | None = None
 
@@ -84,6 +86,15 @@ class _Capture:
         self._graph.capture_end()
         self.pieces.graphs.append(self._graph)
         self._graph = None
+
+    def abandon(self) -> None:
+        """End a capture that failed midway: a stream left capturing fails every later CUDA call."""
+        if self._graph is not None:
+            # NOTE: on the capturing stream (an exception has left its context); an invalidated capture
+            # reports its error here, and the stream stops capturing all the same.
+            with torch.cuda.stream(self.stream), contextlib.suppress(RuntimeError):
+                self._graph.capture_end()
+            self._graph = None
 
     def __call__(
         self, layer_idx: int, scale: float, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
@@ -117,6 +128,9 @@ class PiecewiseGraphs:
         self.backend = backend
         self.device = device
         self.block_size = block_size
+        if backend.name != "triton":
+            # NOTE: a graph must not sync the host: the reference backend's K/V write counts its slots.
+            raise ValueError(f"piecewise graphs need the Triton attention backend, not {backend.name!r}")
         self.sizes = token_count_ladder(max_tokens)
         self.max_tokens = self.sizes[-1]
         layers = [m for m in model.modules() if isinstance(m, Attention)]
@@ -167,13 +181,24 @@ class PiecewiseGraphs:
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         for num_tokens in reversed(self.sizes):  # largest first: the pool is sized once
-            capture = _Capture(self, num_tokens, pool)
+            capture = _Capture(self, num_tokens, pool, stream)
             metadata = self._prefill_metadata(num_tokens)
-            with torch.cuda.stream(stream), forward_context(metadata, self.kv_caches, self.backend, capture):
-                capture.begin()
-                hidden = self.model(self.input_ids[:num_tokens], self.positions[:num_tokens])
-                self.hidden[:num_tokens].copy_(hidden)
-                capture.end()
+            try:
+                with (
+                    torch.cuda.stream(stream),
+                    forward_context(metadata, self.kv_caches, self.backend, capture),
+                ):
+                    capture.begin()
+                    hidden = self.model(self.input_ids[:num_tokens], self.positions[:num_tokens])
+                    self.hidden[:num_tokens].copy_(hidden)
+                    capture.end()
+            except Exception as e:
+                capture.abandon()
+                self._pieces.clear()
+                raise RuntimeError(
+                    f"capturing the piecewise graphs of {num_tokens}-token steps failed ({e}); "
+                    "piecewise_graph_max_tokens=0 runs those steps eagerly"
+                ) from e
             self._pieces[num_tokens] = capture.pieces
         torch.cuda.current_stream(self.device).wait_stream(stream)
         torch.cuda.synchronize(self.device)
