@@ -34,6 +34,21 @@ TINY_CONFIG: dict[str, Any] = {
     "pad_token_id": 0,
 }
 
+# The GPU tests' engine model (dummy weights): a Llama of 3 layers, 8 query / 2 KV heads of 64 dims.
+GPU_LLAMA_CONFIG: dict[str, Any] = {
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 512,
+    "intermediate_size": 1024,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+    "vocab_size": 4096,
+    "max_position_embeddings": 2048,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+}
+
 _HF_CONFIG_CLASSES = {
     "LlamaForCausalLM": transformers.LlamaConfig,
     "MistralForCausalLM": transformers.MistralConfig,

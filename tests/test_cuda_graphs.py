@@ -8,22 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_harness import GPU_LLAMA_CONFIG
 
 from pagedllm.worker.cuda_graphs import batch_size_ladder
 
-CONFIG = {
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 512,
-    "intermediate_size": 1024,
-    "num_hidden_layers": 3,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 2,
-    "vocab_size": 4096,
-    "max_position_embeddings": 2048,
-    "rope_theta": 10000.0,
-    "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": False,
-}
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -37,7 +25,7 @@ def test_batch_size_ladder_covers_every_batch_up_to_the_max():
 @pytest.fixture
 def config_path(tmp_path) -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(CONFIG))
+    path.write_text(json.dumps(GPU_LLAMA_CONFIG))
     return path
 
 
@@ -133,7 +121,7 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path, num_heads
     from pagedllm import LLM, SamplingParams
 
     config_path = tmp_path / "config.json"
-    config = {**CONFIG, "max_position_embeddings": 8192, "num_attention_heads": num_heads}
+    config = {**GPU_LLAMA_CONFIG, "max_position_embeddings": 8192, "num_attention_heads": num_heads}
     config_path.write_text(json.dumps(config))
     llm = LLM(
         str(config_path),

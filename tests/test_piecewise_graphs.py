@@ -8,27 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_harness import GPU_LLAMA_CONFIG
 
 from pagedllm.config import EngineConfig
 from pagedllm.worker.piecewise_graphs import token_count_ladder
 
-CONFIG = {
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 512,
-    "intermediate_size": 1024,
-    "num_hidden_layers": 3,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 2,
-    "vocab_size": 4096,
-    "max_position_embeddings": 2048,
-    "rope_theta": 10000.0,
-    "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": False,
-}
 # Qwen3's decoder: q/k norms before RoPE (q and k reach attention as new tensors, not views of qkv).
-QWEN3_CONFIG = CONFIG | {"architectures": ["Qwen3ForCausalLM"], "head_dim": 64, "tie_word_embeddings": True}
+QWEN3_CONFIG = GPU_LLAMA_CONFIG | {
+    "architectures": ["Qwen3ForCausalLM"],
+    "head_dim": 64,
+    "tie_word_embeddings": True,
+}
 # Head dim 128: on Hopper the prefill kernel reads the step's K/V through TMA descriptors.
-WIDE_HEADS_CONFIG = CONFIG | {"num_attention_heads": 4}
+WIDE_HEADS_CONFIG = GPU_LLAMA_CONFIG | {"num_attention_heads": 4}
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -51,7 +43,7 @@ def test_a_negative_piecewise_graph_limit_is_refused():
 @pytest.fixture(params=["llama", "qwen3"])
 def config_path(tmp_path, request) -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(CONFIG if request.param == "llama" else QWEN3_CONFIG))
+    path.write_text(json.dumps(GPU_LLAMA_CONFIG if request.param == "llama" else QWEN3_CONFIG))
     return path
 
 
@@ -119,7 +111,7 @@ def _mixed_step(lens: list[tuple[int, int]], first_block: int, seed: int):  # ty
 
 @needs_cuda
 @pytest.mark.parametrize(
-    "config", [CONFIG, WIDE_HEADS_CONFIG, QWEN3_CONFIG], ids=["llama", "dim128", "qwen3"]
+    "config", [GPU_LLAMA_CONFIG, WIDE_HEADS_CONFIG, QWEN3_CONFIG], ids=["llama", "dim128", "qwen3"]
 )
 def test_piecewise_steps_of_two_sizes_in_turn_match_eager_steps_in_bf16(tmp_path, config):
     """bf16 reads the step's K/V from the static copies (float32 reads them all from the cache); two
@@ -158,7 +150,7 @@ def test_a_capture_that_fails_leaves_the_gpu_usable_and_says_what_to_do(tmp_path
     from pagedllm.worker import piecewise_graphs
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(CONFIG))
+    path.write_text(json.dumps(GPU_LLAMA_CONFIG))
     cut = piecewise_graphs._Capture.__call__
     calls = []
 
