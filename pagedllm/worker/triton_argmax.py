@@ -17,6 +17,8 @@ import torch
 import triton
 import triton.language as tl
 
+from pagedllm import pdl
+
 CHUNK = 8192  # logits per program of the first pass: 16 programs a row for a 128k vocabulary
 BLOCK = 4096  # logits per load: 16 per thread at 8 warps (two 16-byte loads of bf16)
 _NO_INDEX = tl.constexpr(2**31 - 1)  # above every column index
@@ -43,7 +45,9 @@ def _chunk_max_kernel(
     stride_row,
     CHUNK: tl.constexpr,
     BLOCK: tl.constexpr,
+    USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     row = tl.program_id(0)
     chunk = tl.program_id(1)
     num_chunks = tl.num_programs(1)
@@ -71,7 +75,9 @@ def _merge_chunks_kernel(
     out_ptr,  # [rows] int64
     num_chunks,
     CHUNKS_P: tl.constexpr,
+    USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     row = tl.program_id(0)
     c = tl.arange(0, CHUNKS_P)
     ok = c < num_chunks
@@ -96,11 +102,13 @@ def argmax_rows(logits: torch.Tensor, chunk: int = CHUNK, block: int = BLOCK) ->
     num_chunks = triton.cdiv(vocab_size, chunk)
     chunk_value = torch.empty(rows, num_chunks, dtype=torch.float32, device=logits.device)
     chunk_index = torch.empty(rows, num_chunks, dtype=torch.int32, device=logits.device)
+    use_pdl = pdl.enabled(logits.device)
     _chunk_max_kernel[(rows, num_chunks)](
         logits, chunk_value, chunk_index, vocab_size, logits.stride(0), CHUNK=chunk, BLOCK=block,
-        num_warps=8 if block >= 2048 else 4,
+        USE_PDL=use_pdl, num_warps=8 if block >= 2048 else 4, **pdl.launch_options(use_pdl),
     )  # fmt: skip
     _merge_chunks_kernel[(rows,)](
-        chunk_value, chunk_index, out, num_chunks, CHUNKS_P=triton.next_power_of_2(num_chunks), num_warps=1
-    )
+        chunk_value, chunk_index, out, num_chunks, CHUNKS_P=triton.next_power_of_2(num_chunks),
+        USE_PDL=use_pdl, num_warps=1, **pdl.launch_options(use_pdl),
+    )  # fmt: skip
     return out

@@ -36,6 +36,8 @@ import torch
 import triton
 import triton.language as tl
 
+from pagedllm import pdl
+
 LOG2E = 1.4426950408889634
 # Splits shorter than this spend more on the merge than they gain in parallelism.
 MIN_TOKENS_PER_SPLIT = 256
@@ -91,7 +93,9 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
+    USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     seq = tl.program_id(0)
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
@@ -213,7 +217,9 @@ def _merge_splits_kernel(
     HEAD_DIM_P: tl.constexpr,
     SPLITS_P: tl.constexpr,
     DECODES_ONLY: tl.constexpr,
+    USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     seq = tl.program_id(0)
     head = tl.program_id(1)
     q_row = tl.load(query_start_loc_ptr + seq)
@@ -402,6 +408,7 @@ def paged_decode_attention(
         head_dim_p,
         num_seqs * kv_blocks if fused else 0,
     )
+    use_pdl = pdl.enabled(query.device)
     _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
         partial_out,
@@ -435,8 +442,10 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
+        USE_PDL=use_pdl,
         num_warps=num_warps,
         num_stages=num_stages,
+        **pdl.launch_options(use_pdl),
     )
     if not single and not fused:
         _merge_splits_kernel[(num_seqs, num_heads)](
@@ -451,9 +460,11 @@ def paged_decode_attention(
             HEAD_DIM_P=head_dim_p,
             SPLITS_P=splits_p,
             DECODES_ONLY=decodes_only,
+            USE_PDL=use_pdl,
             # NOTE: from splits_p, not num_splits: a compile option must follow the variant's constants
             # (kernel_warmup compiles one launch per DecodeVariant.compiled).
             num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
+            **pdl.launch_options(use_pdl),
         )
 
 

@@ -5,7 +5,8 @@ NOTE 1: the interpreter is chosen when a function is decorated with ``@triton.ji
 is set only after ``triton`` was first imported (transformers imports it, so a pytest run that collects
 other test modules first does), ``triton.language``'s own jitted helpers (``tl.max``, ``tl.sum``,
 ``tl.zeros``, ``tl.cdiv``, ...) were built for the compiler and refuse to run inside an interpreted
-kernel. ``interpret_triton_language`` rebuilds them as interpreted functions.
+kernel. ``interpret_triton_language`` rebuilds them as interpreted functions, and ours in
+``pagedllm.pdl`` (which kernels call through the module, so they see the rebuilt one).
 
 NOTE 2: before Triton 3.9 the interpreter turns a runtime loop bound (``tl.range(start, end)``) into a
 Python int with ``int()`` on a one-element array, which NumPy >= 2.4 refuses. ``fix_scalar_index``
@@ -35,8 +36,10 @@ def interpret_triton_language() -> None:
     from triton.runtime.interpreter import InterpretedFunction
     from triton.runtime.jit import JITFunction
 
+    from pagedllm import pdl
+
     rebuilt: dict[int, InterpretedFunction] = {}
-    for namespace in (tl, tl.standard, tl.math, tl.core, tl.core.tensor):
+    for namespace in (tl, tl.standard, tl.math, tl.core, tl.core.tensor, pdl):
         for name, value in list(vars(namespace).items()):
             if isinstance(value, JITFunction):
                 if id(value) not in rebuilt:

@@ -6,6 +6,8 @@ import torch
 import triton
 import triton.language as tl
 
+from pagedllm import pdl
+
 
 @triton.jit
 def _write_kv_kernel(
@@ -26,7 +28,9 @@ def _write_kv_kernel(
     HEADS_P: tl.constexpr,  # NUM_KV_HEADS and HEAD_DIM rounded up to powers of two
     HEAD_DIM_P: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
+    USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     token = tl.program_id(0).to(tl.int64)
     slot = tl.load(slot_mapping_ptr + token)
     if slot < 0:
@@ -57,6 +61,7 @@ def write_kv_cache(
     if key.stride(2) != 1 or value.stride(2) != 1:
         raise ValueError("key and value must be contiguous along head_dim")
     block_size = kv_cache.shape[2]
+    use_pdl = pdl.enabled(key.device)
     _write_kv_kernel[(num_tokens,)](
         key,
         value,
@@ -75,7 +80,9 @@ def write_kv_cache(
         HEADS_P=triton.next_power_of_2(num_kv_heads),
         HEAD_DIM_P=triton.next_power_of_2(head_dim),
         BLOCK_SIZE=block_size,
+        USE_PDL=use_pdl,
         num_warps=4 if num_kv_heads * head_dim >= 1024 else 1,
+        **pdl.launch_options(use_pdl),
     )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from pagedllm import pdl
+
 try:
     import triton
     import triton.language as tl
@@ -42,7 +44,9 @@ if _HAVE_TRITON:
         eps,
         HAS_RESIDUAL: tl.constexpr,
         BLOCK: tl.constexpr,
+        USE_PDL: tl.constexpr,
     ):
+        pdl.wait_then_release(USE_PDL)
         row = tl.program_id(0)
         cols = tl.arange(0, BLOCK)
         mask = cols < n
@@ -66,7 +70,9 @@ if _HAVE_TRITON:
         stride_x,
         stride_o,
         BLOCK: tl.constexpr,
+        USE_PDL: tl.constexpr,
     ):
+        pdl.wait_then_release(USE_PDL)
         row = tl.program_id(0)
         cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
         mask = cols < d
@@ -88,7 +94,9 @@ if _HAVE_TRITON:
         HALF: tl.constexpr,
         HEADS_P: tl.constexpr,
         HALF_P: tl.constexpr,
+        USE_PDL: tl.constexpr,
     ):
+        pdl.wait_then_release(USE_PDL)
         token = tl.program_id(0)
         pos = tl.load(positions_ptr + token)
         heads = tl.arange(0, HEADS_P)[:, None]
@@ -126,6 +134,7 @@ def rms_norm(
     if rows:
         r2 = residual.view(-1, n) if residual is not None else x2
         block = triton.next_power_of_2(n)
+        use_pdl = pdl.enabled(x.device)
         _rms_norm_kernel[(rows,)](
             x2,
             r2,
@@ -138,7 +147,9 @@ def rms_norm(
             eps,
             HAS_RESIDUAL=residual is not None,
             BLOCK=block,
+            USE_PDL=use_pdl,
             num_warps=min(16, max(1, block // 256)),
+            **pdl.launch_options(use_pdl),
         )
     return out.view(x.shape)
 
@@ -149,9 +160,11 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:  # [rows, 2 * d] -> [rows, d]
     out = torch.empty(x2.shape[0], d, dtype=x.dtype, device=x.device)
     if x2.shape[0]:
         block = min(2048, triton.next_power_of_2(d))
+        use_pdl = pdl.enabled(x.device)
         _silu_and_mul_kernel[(x2.shape[0], triton.cdiv(d, block))](
-            x2, out, d, x2.stride(0), out.stride(0), BLOCK=block, num_warps=4
-        )
+            x2, out, d, x2.stride(0), out.stride(0), BLOCK=block, USE_PDL=use_pdl, num_warps=4,
+            **pdl.launch_options(use_pdl),
+        )  # fmt: skip
     return out.view(*x.shape[:-1], d)
 
 
@@ -167,6 +180,7 @@ def rotary_inplace(
         return
     heads = x.shape[1] // head_dim
     half = head_dim // 2
+    use_pdl = pdl.enabled(x.device)
     _rotary_kernel[(tokens,)](
         x,
         positions,
@@ -177,5 +191,7 @@ def rotary_inplace(
         HALF=half,
         HEADS_P=triton.next_power_of_2(heads),
         HALF_P=triton.next_power_of_2(half),
+        USE_PDL=use_pdl,
         num_warps=4,
+        **pdl.launch_options(use_pdl),
     )

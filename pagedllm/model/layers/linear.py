@@ -8,12 +8,35 @@ one shard at a time (``shard_id``).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """cuBLAS, or on a GPU with PDL for the few rows of a decode step the Triton weight-streaming kernel
+    (``skinny_linear``), which overlaps the kernels next to it."""
+    if x.is_cuda:
+        out = _maybe_skinny_linear()(x, weight, bias)
+        if out is not None:
+            return out
+    return F.linear(x, weight, bias)
+
+
+_LinearFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor | None]
+
+
+@functools.cache
+def _maybe_skinny_linear() -> _LinearFn:
+    from pagedllm.model.layers.skinny_linear import maybe_skinny_linear  # NOTE: imports triton: CUDA only
+
+    return maybe_skinny_linear
 
 
 class _ParallelLinear(nn.Module):
@@ -45,7 +68,7 @@ class _ParallelLinear(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return _linear(x, self.weight, self.bias)
 
 
 class ColumnParallelLinear(_ParallelLinear):
@@ -222,7 +245,7 @@ class RowParallelLinear(_ParallelLinear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias if self.tp_rank == 0 else None
-        out = F.linear(x, self.weight, bias)
+        out = _linear(x, self.weight, bias)
         if self.reduce_results and self.tp_size > 1:
             all_reduce_sum(out)
         return out

@@ -1,0 +1,255 @@
+"""``y = x W^T (+ b)`` for the few rows of a decode step, in Triton: a weight-streaming matrix product.
+
+A decode step multiplies a few dozen rows by each weight matrix: the product is bound by reading the
+weights once, and the rows' tile is reread from L2. Each program owns ``BLOCK_N`` output features (and
+``BLOCK_M`` rows) over a ``1 / SPLIT_K`` share of the input features; with several splits each writes a
+float32 partial and the last split of a tile to finish (an atomic ticket per tile) adds them up, so
+there is no second launch. Programs of the same features and different rows are adjacent in the grid,
+so the weight tile they share is read from DRAM once.
+
+On its own it only matches cuBLAS (H100, the Llama-3.2-1B decode linears at 64 rows: 58.0 against 58.1
+us a layer, ``benchmarks/results/session9/linears-*.json``). What it adds is programmatic dependent
+launch (``pagedllm.pdl``): it starts while the kernel before it finishes, prefetches the first tiles of
+its weights into L2 before waiting for that kernel's output, and lets the next kernel start the same
+way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on (``maybe_skinny_linear``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+from pagedllm import pdl
+
+MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
+# Weight tiles per program prefetched into L2 before waiting for the previous kernel.
+PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
+_LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
+SMEM_BUDGET = 200 * 1024  # bytes of shared memory a program's pipeline may take (H100: 227 KB a block)
+
+
+@dataclass(frozen=True, slots=True)
+class SkinnyConfig:
+    block_m: int
+    block_n: int
+    block_k: int
+    split_k: int = 1
+    num_warps: int = 4
+    num_stages: int = 4
+
+
+LINE = tl.constexpr(_LINE)
+
+
+@triton.jit
+def _prefetch_l2(ptrs):
+    tl.inline_asm_elementwise(
+        "prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [ptrs], dtype=tl.int32, is_pure=False, pack=1
+    )
+
+
+# NOTE: the row count changes from step to step: not specialized, so one compile serves every step.
+@triton.jit(do_not_specialize=["M"])
+def _skinny_linear_kernel(
+    x_ptr,  # [M, K]
+    w_ptr,  # [N, K]
+    y_ptr,  # [M, N]
+    bias_ptr,  # [N] (HAS_BIAS)
+    partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
+    ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
+    M,
+    N,
+    stride_xm,
+    stride_wn,
+    stride_ym,
+    K_SHARE: tl.constexpr,  # input features per split (a model has a few: one compile each)
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    SPLIT_K: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    USE_PDL: tl.constexpr,
+    PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
+):
+    pid = tl.program_id(0)
+    num_m = tl.cdiv(M, BLOCK_M)
+    pid_m = pid % num_m  # the row tiles of one weight tile are adjacent: it is read from DRAM once
+    rest = pid // num_m
+    pid_k = rest % SPLIT_K
+    pid_n = rest // SPLIT_K
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    rk = tl.arange(0, BLOCK_K)
+    m_ok = rm < M
+    n_ok = rn < N
+    k0 = pid_k * K_SHARE
+    x_ptrs = x_ptr + rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
+    w_ptrs = w_ptr + rn[:, None].to(tl.int64) * stride_wn + (k0 + rk)[None, :]
+    if USE_PDL:
+        if PREFETCH_LINES > 0:  # weights only: no kernel of the step writes them
+            lines = tl.arange(0, PREFETCH_LINES)[None, :] * LINE
+            rows = tl.minimum(rn, N - 1)[:, None].to(tl.int64) * stride_wn
+            _prefetch_l2(w_ptr + rows + k0 + lines)
+        tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
+        tl.extra.cuda.gdc_launch_dependents()
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for _ in range(0, K_SHARE, BLOCK_K):
+        x = tl.load(x_ptrs, mask=m_ok[:, None], other=0.0)
+        w = tl.load(w_ptrs, mask=n_ok[:, None], other=0.0)
+        acc = tl.dot(x, tl.trans(w), acc)
+        x_ptrs += BLOCK_K
+        w_ptrs += BLOCK_K
+    out_mask = m_ok[:, None] & n_ok[None, :]
+    y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
+    if SPLIT_K == 1:
+        if HAS_BIAS:
+            acc += bias[None, :]
+        tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=out_mask)
+    else:
+        tile = tl.cdiv(N, BLOCK_N) * pid_m + pid_n
+        mn = rm[:, None].to(tl.int64) * N + rn[None, :]
+        tl.store(partial_ptr + pid_k * M * N + mn, acc, mask=out_mask)
+        # Every thread's partial is stored before the ticket (bar.sync); the release half of the atomic
+        # publishes it GPU-wide, the acquire half orders the last split's loads after the others' stores.
+        tl.debug_barrier()
+        ticket = tl.atomic_add(ticket_ptr + tile, 1, sem="acq_rel", scope="gpu")
+        if ticket == SPLIT_K - 1:
+            total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            for s in range(SPLIT_K):
+                # NOTE: .cg (L2): this SM's L1 may hold a stale line of another split's partial.
+                total += tl.load(partial_ptr + s * M * N + mn, mask=out_mask, other=0.0, cache_modifier=".cg")
+            if HAS_BIAS:
+                total += bias[None, :]
+            tl.store(y_ptrs, total.to(y_ptr.dtype.element_ty), mask=out_mask)
+            tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
+
+
+_WORKSPACES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _workspace(device: torch.device, partial_elems: int, tickets: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(float32 partials, int32 tickets zeroed), grown on demand. NOTE: shared by every launch on the
+    device: launches on one stream never overlap; capture a CUDA graph only after the largest launch."""
+    partials, counters = _WORKSPACES.get(device, (None, None))
+    if partials is None or partials.numel() < partial_elems or counters is None or counters.numel() < tickets:
+        partials = torch.empty(max(partial_elems, 1 << 16), dtype=torch.float32, device=device)
+        counters = torch.zeros(max(tickets, 1 << 12), dtype=torch.int32, device=device)
+        _WORKSPACES[device] = (partials, counters)
+    return partials, counters
+
+
+def _prefetch_lines(k_share: int, block_k: int) -> int:
+    """128-byte lines of a weight row to prefetch: PREFETCH_TILES tiles, at most the program's share of
+    the row, at least one line; a power of two (an arange's size)."""
+    elements = min(PREFETCH_TILES * block_k, k_share)
+    if elements <= 0:
+        return 0
+    lines = max(1, elements // _LINE)
+    return 1 << (lines.bit_length() - 1)
+
+
+def skinny_config(n: int, k: int) -> SkinnyConfig | None:
+    """The tile plan for ``[rows <= 64, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
+
+    About one program per SM, each streaming a contiguous slab of the weights. From the H100 sweep of
+    the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/session9_linears.py``): the fastest
+    were 16 features per program for the 2k-3k-feature outputs (128-192 programs), 128 for gate_up
+    (16k features), and 32 features over half the input each for the 8k-input down projection.
+    """
+    block_n = next((bn for bn in (128, 64, 32) if triton.cdiv(n, bn) >= 120), 16)
+    split_k = 1
+    if k >= 8192 and block_n <= 64:  # long inputs: wider tiles over half of them each
+        block_n, split_k = block_n * 2, 2
+    while triton.cdiv(n, block_n) * split_k < 100 and k // (2 * split_k) >= 512 and split_k < 8:
+        split_k *= 2
+    block_k = 256 if k // split_k >= 4096 else 128
+    num_stages = 3 if block_n >= 64 else 4
+    # Within the shared memory of one program (the pipeline's x and weight tiles, 2-byte elements).
+    while num_stages * (64 + block_n) * block_k * 2 > SMEM_BUDGET and block_k > 64:
+        block_k //= 2
+    while block_k > 32 and k % (split_k * block_k):
+        block_k //= 2
+    if k % (split_k * block_k):
+        return None
+    # NOTE: 64 rows whatever the step's count: one compiled variant per linear serves every step; the
+    # masked rows cost tensor-core work only, which a weight-bound product has to spare.
+    return SkinnyConfig(64, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+
+
+def maybe_skinny_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor | None:
+    """``F.linear(x, weight, bias)`` by ``skinny_linear`` where it pays (a CUDA step of at most
+    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS."""
+    if not x.is_cuda or x.dtype not in (torch.float16, torch.bfloat16) or weight.dtype != x.dtype:
+        return None
+    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+    if not 0 < rows <= MAX_ROWS or not pdl.enabled(x.device) or weight.stride(1) != 1:
+        return None
+    config = skinny_config(weight.shape[0], weight.shape[1])
+    if config is None:
+        return None
+    x2 = x.reshape(rows, x.shape[-1])
+    if x2.stride(1) != 1:
+        return None
+    return skinny_linear(x2, weight, config, bias=bias).view(*x.shape[:-1], weight.shape[0])
+
+
+def skinny_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    config: SkinnyConfig,
+    *,
+    bias: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+    use_pdl: bool | None = None,
+) -> torch.Tensor:
+    """``x @ weight.T + bias`` for a 2-D ``x`` of few rows (``[M, K]``, last dim contiguous) and ``[N, K]``.
+    ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
+    M, K = x.shape
+    N = weight.shape[0]
+    if weight.shape[1] != K:
+        raise ValueError(f"x has {K} features, weight {weight.shape[1]}")
+    if K % (config.split_k * config.block_k):
+        raise ValueError(f"K={K} is not a multiple of split_k * block_k = {config.split_k * config.block_k}")
+    if out is None:
+        out = torch.empty(M, N, dtype=x.dtype, device=x.device)
+    if use_pdl is None:
+        use_pdl = pdl.enabled(x.device)
+    num_m = triton.cdiv(M, config.block_m)
+    num_n = triton.cdiv(N, config.block_n)
+    if config.split_k > 1:
+        partials, tickets = _workspace(x.device, config.split_k * M * N, num_m * num_n)
+    else:
+        partials, tickets = out, out  # unused
+    _skinny_linear_kernel[(num_m * num_n * config.split_k,)](
+        x,
+        weight,
+        out,
+        bias if bias is not None else out,
+        partials,
+        tickets,
+        M,
+        N,
+        x.stride(0),
+        weight.stride(0),
+        out.stride(0),
+        K_SHARE=K // config.split_k,
+        BLOCK_M=config.block_m,
+        BLOCK_N=config.block_n,
+        BLOCK_K=config.block_k,
+        SPLIT_K=config.split_k,
+        HAS_BIAS=bias is not None,
+        USE_PDL=use_pdl,
+        PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
+        num_warps=config.num_warps,
+        num_stages=config.num_stages,
+        **pdl.launch_options(use_pdl),
+    )
+    return out

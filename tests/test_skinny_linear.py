@@ -1,0 +1,155 @@
+"""The Triton weight-streaming linear of decode steps against ``F.linear``: on a GPU compiled (with
+programmatic dependent launch, its weight prefetch, and inside a CUDA graph beside other PDL kernels),
+on a machine without CUDA through Triton's interpreter (float32, small shapes)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+ON_GPU = torch.cuda.is_available()
+if not ON_GPU:
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # read when the kernels are decorated
+
+pytest.importorskip("triton", reason="triton is not installed")
+
+from pagedllm import pdl  # noqa: E402
+from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
+from pagedllm.model.layers import fused_ops  # noqa: E402
+from pagedllm.model.layers.skinny_linear import (  # noqa: E402
+    SkinnyConfig,
+    maybe_skinny_linear,
+    skinny_config,
+    skinny_linear,
+)
+
+DEVICE = torch.device("cuda" if ON_GPU else "cpu")
+needs_gpu = pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
+
+
+@pytest.fixture(autouse=True)
+def _interpreter() -> None:
+    prepare_interpreter()
+
+
+@pytest.mark.parametrize(
+    "m,n,k,config",
+    [
+        (5, 48, 64, SkinnyConfig(16, 16, 16)),  # rows and features short of a tile
+        (20, 40, 128, SkinnyConfig(16, 32, 32, split_k=2)),  # the last split adds the partials
+        (33, 64, 128, SkinnyConfig(16, 16, 32, split_k=4)),  # three row tiles share each weight tile
+    ],
+)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_matches_f_linear_twice_in_a_row(m, n, k, config, with_bias):
+    # Twice: the split tickets must be back at zero after a launch, or the second would add wrongly.
+    dtype = torch.float32 if not ON_GPU else torch.bfloat16
+    w = torch.randn(n, k, device=DEVICE).to(dtype)
+    b = torch.randn(n, device=DEVICE).to(dtype) if with_bias else None
+    for _ in range(2):
+        x = torch.randn(m, k, device=DEVICE).to(dtype)
+        out = torch.full((m, n), float("nan"), device=DEVICE, dtype=dtype)  # unwritten elements fail
+        skinny_linear(x, w, config, bias=b, out=out)
+        ref = F.linear(x.double(), w.double(), None if b is None else b.double())
+        err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
+        assert err < (1e-5 if dtype == torch.float32 else 1e-2), err
+
+
+def test_a_k_that_splits_into_no_whole_tiles_is_refused():
+    with pytest.raises(ValueError, match="multiple of split_k"):
+        skinny_linear(torch.ones(2, 48), torch.ones(16, 48), SkinnyConfig(16, 16, 32, split_k=1))
+    assert skinny_config(2048, 1000) is None
+
+
+def test_config_rule_picks_the_sweeps_fastest_tiles_for_the_1b_linears():
+    # benchmarks/gpu/session9_linears.py, H100, 64 rows (fastest per linear, pipeline depth aside)
+    def tiles(n, k):
+        c = skinny_config(n, k)
+        assert c is not None
+        return c.block_m, c.block_n, c.block_k, c.split_k
+
+    assert tiles(3072, 2048) == (64, 16, 128, 1)  # qkv
+    assert tiles(2048, 2048) == (64, 16, 128, 1)  # o_proj
+    assert tiles(16384, 2048) == (64, 128, 128, 1)  # gate_up
+    assert tiles(2048, 8192) == (64, 32, 256, 2)  # down
+    small = skinny_config(1024, 1024)  # few features: split the input for enough programs
+    assert small is not None and 1024 // small.block_n * small.split_k >= 100
+
+
+# (N, K) of every linear of the Llama-3.2-1B, Llama-3.1-8B, Qwen3-0.6B and Qwen2.5-0.5B shapes
+MODEL_LINEARS = [
+    (3072, 2048), (2048, 2048), (16384, 2048), (2048, 8192),  # Llama-3.2-1B
+    (6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336),  # Llama-3.1-8B
+    (4096, 1024), (1024, 2048), (6144, 1024), (1024, 3072),  # Qwen3-0.6B
+    (1152, 896), (896, 896), (9728, 896), (896, 4864),  # Qwen2.5-0.5B
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("n,k", MODEL_LINEARS)
+def test_every_model_linear_gets_a_plan_within_shared_memory(n, k):
+    c = skinny_config(n, k)
+    assert c is not None
+    assert k % (c.split_k * c.block_k) == 0
+    assert c.num_stages * (c.block_m + c.block_n) * c.block_k * 2 <= 200 * 1024
+
+
+def test_cpu_tensors_keep_the_torch_path():
+    assert not pdl.enabled(torch.device("cpu"))
+    assert maybe_skinny_linear(torch.ones(4, 64), torch.ones(32, 64), None) is None
+
+
+@needs_gpu
+@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("n,k", MODEL_LINEARS)
+def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
+    with_bias = (n, k) == (1152, 896)  # Qwen2.5's qkv projection has a bias
+    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
+    b = torch.randn(n, device="cuda", dtype=torch.bfloat16) if with_bias else None
+    x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
+    out = maybe_skinny_linear(x, w, b)
+    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the Triton path"
+    ref = F.linear(x.float(), w.float(), None if b is None else b.float())
+    err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
+    assert err < 1e-2, err
+    assert maybe_skinny_linear(torch.randn(65, k, device="cuda", dtype=torch.bfloat16), w, b) is None
+
+
+@needs_gpu
+def test_a_graph_of_pdl_kernels_reads_each_output_only_after_it_is_written():
+    # Norm -> linear -> norm -> linear ..., each launched with PDL and each consuming the previous
+    # output: a kernel that read before its predecessor finished would see the previous replay's values,
+    # computed from another input.
+    if not pdl.enabled(torch.device("cuda")):
+        pytest.skip("PDL needs compute capability 9.0+")
+    torch.manual_seed(0)
+    n = 2048
+    weights = [torch.randn(n, n, device="cuda", dtype=torch.bfloat16) * n**-0.5 for _ in range(8)]
+    norm_w = torch.ones(n, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(64, n, device="cuda", dtype=torch.bfloat16)
+    config = skinny_config(n, n)
+    assert config is not None
+
+    def chain(x: torch.Tensor) -> torch.Tensor:
+        for w in weights:
+            x = skinny_linear(fused_ops.rms_norm(x, norm_w, 1e-5), w, config)
+        return x
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        for w in weights:
+            x = F.linear(fused_ops.rms_norm(x, norm_w, 1e-5), w)
+        return x
+
+    chain(x)  # compile before capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = chain(x)
+    for _ in range(3):
+        x.copy_(torch.randn_like(x))
+        out.fill_(float("nan"))
+        graph.replay()
+        ref = reference(x)
+        err = ((out.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+        assert err < 3e-2, err
