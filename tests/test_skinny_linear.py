@@ -89,11 +89,12 @@ MODEL_LINEARS = [
 
 
 @pytest.mark.parametrize("n,k", MODEL_LINEARS)
-def test_every_model_linear_gets_a_plan_within_shared_memory(n, k):
-    c = skinny_config(n, k)
+@pytest.mark.parametrize("smem_budget", [200 * 1024, 83 * 1024])  # H100; consumer Blackwell's 99 KB less 16
+def test_every_model_linear_gets_a_plan_of_whole_tiles_within_the_budget(n, k, smem_budget):
+    c = skinny_config(n, k, smem_budget)
     assert c is not None
     assert k % (c.split_k * c.block_k) == 0
-    assert c.num_stages * (c.block_m + c.block_n) * c.block_k * 2 <= 200 * 1024
+    assert c.num_stages * (c.block_m + c.block_n) * c.block_k * 2 <= smem_budget
 
 
 def test_cpu_tensors_keep_the_torch_path():
@@ -119,27 +120,29 @@ def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
 
 @needs_gpu
 def test_a_graph_of_pdl_kernels_reads_each_output_only_after_it_is_written():
-    # Norm -> linear -> norm -> linear ..., each launched with PDL and each consuming the previous
-    # output: a kernel that read before its predecessor finished would see the previous replay's values,
-    # computed from another input.
+    # Norm -> up linear -> down linear (split over its 8k inputs) ..., each launched with PDL and each
+    # consuming the previous output: a kernel that read before its predecessor finished would see the
+    # previous replay's values, computed from another input.
     if not pdl.enabled(torch.device("cuda")):
         pytest.skip("PDL needs compute capability 9.0+")
     torch.manual_seed(0)
-    n = 2048
-    weights = [torch.randn(n, n, device="cuda", dtype=torch.bfloat16) * n**-0.5 for _ in range(8)]
+    n, f = 2048, 8192
+    ups = [torch.randn(f, n, device="cuda", dtype=torch.bfloat16) * n**-0.5 for _ in range(4)]
+    downs = [torch.randn(n, f, device="cuda", dtype=torch.bfloat16) * f**-0.5 for _ in range(4)]
     norm_w = torch.ones(n, device="cuda", dtype=torch.bfloat16)
     x = torch.randn(64, n, device="cuda", dtype=torch.bfloat16)
-    config = skinny_config(n, n)
-    assert config is not None
+    up_config, down_config = skinny_config(f, n), skinny_config(n, f)
+    assert up_config is not None and down_config is not None and down_config.split_k > 1
 
     def chain(x: torch.Tensor) -> torch.Tensor:
-        for w in weights:
-            x = skinny_linear(fused_ops.rms_norm(x, norm_w, 1e-5), w, config)
+        for up, down in zip(ups, downs, strict=True):
+            h = skinny_linear(fused_ops.rms_norm(x, norm_w, 1e-5), up, up_config)
+            x = skinny_linear(h, down, down_config)
         return x
 
     def reference(x: torch.Tensor) -> torch.Tensor:
-        for w in weights:
-            x = F.linear(fused_ops.rms_norm(x, norm_w, 1e-5), w)
+        for up, down in zip(ups, downs, strict=True):
+            x = F.linear(F.linear(fused_ops.rms_norm(x, norm_w, 1e-5), up), down)
         return x
 
     chain(x)  # compile before capture
@@ -153,3 +156,28 @@ def test_a_graph_of_pdl_kernels_reads_each_output_only_after_it_is_written():
         ref = reference(x)
         err = ((out.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
         assert err < 3e-2, err
+
+
+@needs_gpu
+def test_a_graph_captured_before_the_workspace_grows_keeps_working():
+    # A split-K graph of 8 rows, then an eager split-K step of a wider linear that outgrows the workspace,
+    # then other tensors take freed memory: the graph must still write its partials to its own buffer.
+    torch.manual_seed(0)
+    down = torch.randn(2048, 8192, device="cuda", dtype=torch.bfloat16) * 0.01
+    config = skinny_config(2048, 8192)
+    assert config is not None and config.split_k > 1
+    x = torch.randn(8, 8192, device="cuda", dtype=torch.bfloat16)
+    skinny_linear(x, down, config)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = skinny_linear(x, down, config)
+    wide = torch.randn(16384, 16384, device="cuda", dtype=torch.bfloat16) * 0.01
+    wide_config = SkinnyConfig(64, 64, 128, split_k=8, num_stages=3)
+    skinny_linear(torch.randn(64, 16384, device="cuda", dtype=torch.bfloat16), wide, wide_config)
+    # The size of the first workspace's partials (2 splits x 64 rows x 2048): reuses it if it was freed.
+    junk = [torch.full((1 << 18,), 7.0, device="cuda") for _ in range(64)]
+    graph.replay()
+    ref = F.linear(x.float(), down.float())
+    err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
+    assert err < 1e-2, err
+    assert all(bool((j == 7.0).all()) for j in junk), "the graph wrote into memory it no longer owns"

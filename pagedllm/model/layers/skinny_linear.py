@@ -16,6 +16,7 @@ way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on (``maybe_s
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -114,7 +115,7 @@ def _skinny_linear_kernel(
     else:
         tile = tl.cdiv(N, BLOCK_N) * pid_m + pid_n
         mn = rm[:, None].to(tl.int64) * N + rn[None, :]
-        tl.store(partial_ptr + pid_k * M * N + mn, acc, mask=out_mask)
+        tl.store(partial_ptr + pid_k.to(tl.int64) * M * N + mn, acc, mask=out_mask)
         # Every thread's partial is stored before the ticket (bar.sync); the release half of the atomic
         # publishes it GPU-wide, the acquire half orders the last split's loads after the others' stores.
         tl.debug_barrier()
@@ -123,7 +124,8 @@ def _skinny_linear_kernel(
             total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
             for s in range(SPLIT_K):
                 # NOTE: .cg (L2): this SM's L1 may hold a stale line of another split's partial.
-                total += tl.load(partial_ptr + s * M * N + mn, mask=out_mask, other=0.0, cache_modifier=".cg")
+                part = partial_ptr + (s * M).to(tl.int64) * N + mn
+                total += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
             if HAS_BIAS:
                 total += bias[None, :]
             tl.store(y_ptrs, total.to(y_ptr.dtype.element_ty), mask=out_mask)
@@ -131,15 +133,24 @@ def _skinny_linear_kernel(
 
 
 _WORKSPACES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+# Outgrown workspaces, kept: a CUDA graph captured before the growth still writes to its own.
+_OUTGROWN: list[tuple[torch.Tensor, torch.Tensor]] = []
 
 
 def _workspace(device: torch.device, partial_elems: int, tickets: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(float32 partials, int32 tickets zeroed), grown on demand. NOTE: shared by every launch on the
-    device: launches on one stream never overlap; capture a CUDA graph only after the largest launch."""
+    """(float32 partials, int32 tickets zeroed), grown on demand, never freed. NOTE: shared by every launch
+    on the device (launches on one stream never overlap); callers ask for ``MAX_ROWS`` rows whatever the
+    step's count, so the first forward pass sizes it for every later step and graph."""
     partials, counters = _WORKSPACES.get(device, (None, None))
-    if partials is None or partials.numel() < partial_elems or counters is None or counters.numel() < tickets:
-        partials = torch.empty(max(partial_elems, 1 << 16), dtype=torch.float32, device=device)
-        counters = torch.zeros(max(tickets, 1 << 12), dtype=torch.int32, device=device)
+    if partials is None or counters is None:
+        partials = torch.empty(0, dtype=torch.float32, device=device)
+        counters = torch.zeros(0, dtype=torch.int32, device=device)
+    if partials.numel() < partial_elems or counters.numel() < tickets:
+        if partials.numel():
+            _OUTGROWN.append((partials, counters))
+        partial_elems = max(partial_elems, partials.numel(), 1 << 16)
+        partials = torch.empty(partial_elems, dtype=torch.float32, device=device)
+        counters = torch.zeros(max(tickets, counters.numel(), 1 << 12), dtype=torch.int32, device=device)
         _WORKSPACES[device] = (partials, counters)
     return partials, counters
 
@@ -154,7 +165,8 @@ def _prefetch_lines(k_share: int, block_k: int) -> int:
     return 1 << (lines.bit_length() - 1)
 
 
-def skinny_config(n: int, k: int) -> SkinnyConfig | None:
+@functools.lru_cache(maxsize=256)
+def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
     """The tile plan for ``[rows <= 64, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
 
     About one program per SM, each streaming a contiguous slab of the weights. From the H100 sweep of
@@ -171,15 +183,25 @@ def skinny_config(n: int, k: int) -> SkinnyConfig | None:
     block_k = 256 if k // split_k >= 4096 else 128
     num_stages = 3 if block_n >= 64 else 4
     # Within the shared memory of one program (the pipeline's x and weight tiles, 2-byte elements).
-    while num_stages * (64 + block_n) * block_k * 2 > SMEM_BUDGET and block_k > 64:
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and block_k > 64:
         block_k //= 2
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and num_stages > 2:
+        num_stages -= 1
     while block_k > 32 and k % (split_k * block_k):
         block_k //= 2
-    if k % (split_k * block_k):
+    if k % (split_k * block_k) or num_stages * (64 + block_n) * block_k * 2 > smem_budget:
         return None
     # NOTE: 64 rows whatever the step's count: one compiled variant per linear serves every step; the
     # masked rows cost tensor-core work only, which a weight-bound product has to spare.
     return SkinnyConfig(64, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+
+
+@functools.cache
+def _smem_budget(device: torch.device) -> int:
+    """SMEM_BUDGET, or less on GPUs with less shared memory a block (consumer Blackwell: ~99 KB)."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    optin = torch.cuda.get_device_properties(index).shared_memory_per_block_optin
+    return min(SMEM_BUDGET, optin - 16 * 1024)
 
 
 def maybe_skinny_linear(
@@ -192,7 +214,7 @@ def maybe_skinny_linear(
     rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
     if not 0 < rows <= MAX_ROWS or not pdl.enabled(x.device) or weight.stride(1) != 1:
         return None
-    config = skinny_config(weight.shape[0], weight.shape[1])
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device))
     if config is None:
         return None
     x2 = x.reshape(rows, x.shape[-1])
@@ -225,7 +247,9 @@ def skinny_linear(
     num_m = triton.cdiv(M, config.block_m)
     num_n = triton.cdiv(N, config.block_n)
     if config.split_k > 1:
-        partials, tickets = _workspace(x.device, config.split_k * M * N, num_m * num_n)
+        rows = max(M, MAX_ROWS)  # NOTE: the size a later, larger step needs: no growth after capture
+        tiles = triton.cdiv(rows, config.block_m) * num_n
+        partials, tickets = _workspace(x.device, config.split_k * rows * N, tiles)
     else:
         partials, tickets = out, out  # unused
     _skinny_linear_kernel[(num_m * num_n * config.split_k,)](
