@@ -49,9 +49,10 @@ def _enabled_on(index: int) -> bool:
     return torch.cuda.get_device_capability(index)[0] >= 9
 
 
-def launch_options(use_pdl: bool) -> dict[str, Any]:
-    """The launch keyword that goes with a kernel's ``USE_PDL=use_pdl``."""
-    return {"launch_pdl": True} if use_pdl else {}
+def kernel_args(use_pdl: bool) -> dict[str, Any]:
+    """A kernel's ``USE_PDL`` constant and the launch option that goes with it, as one set of keywords,
+    so that a kernel waits exactly when it is launched with PDL."""
+    return {"USE_PDL": True, "launch_pdl": True} if use_pdl else {"USE_PDL": False}
 
 
 if _HAVE_TRITON:

@@ -105,10 +105,10 @@ def argmax_rows(logits: torch.Tensor, chunk: int = CHUNK, block: int = BLOCK) ->
     use_pdl = pdl.enabled(logits.device)
     _chunk_max_kernel[(rows, num_chunks)](
         logits, chunk_value, chunk_index, vocab_size, logits.stride(0), CHUNK=chunk, BLOCK=block,
-        USE_PDL=use_pdl, num_warps=8 if block >= 2048 else 4, **pdl.launch_options(use_pdl),
+        num_warps=8 if block >= 2048 else 4, **pdl.kernel_args(use_pdl),
     )  # fmt: skip
     _merge_chunks_kernel[(rows,)](
         chunk_value, chunk_index, out, num_chunks, CHUNKS_P=triton.next_power_of_2(num_chunks),
-        USE_PDL=use_pdl, num_warps=1, **pdl.launch_options(use_pdl),
+        num_warps=1, **pdl.kernel_args(use_pdl),
     )  # fmt: skip
     return out

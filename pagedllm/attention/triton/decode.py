@@ -442,10 +442,9 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        USE_PDL=use_pdl,
         num_warps=num_warps,
         num_stages=num_stages,
-        **pdl.launch_options(use_pdl),
+        **pdl.kernel_args(use_pdl),
     )
     if not single and not fused:
         _merge_splits_kernel[(num_seqs, num_heads)](
@@ -460,11 +459,10 @@ def paged_decode_attention(
             HEAD_DIM_P=head_dim_p,
             SPLITS_P=splits_p,
             DECODES_ONLY=decodes_only,
-            USE_PDL=use_pdl,
             # NOTE: from splits_p, not num_splits: a compile option must follow the variant's constants
             # (kernel_warmup compiles one launch per DecodeVariant.compiled).
             num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
-            **pdl.launch_options(use_pdl),
+            **pdl.kernel_args(use_pdl),
         )
 
 

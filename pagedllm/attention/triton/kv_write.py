@@ -80,9 +80,8 @@ def write_kv_cache(
         HEADS_P=triton.next_power_of_2(num_kv_heads),
         HEAD_DIM_P=triton.next_power_of_2(head_dim),
         BLOCK_SIZE=block_size,
-        USE_PDL=use_pdl,
         num_warps=4 if num_kv_heads * head_dim >= 1024 else 1,
-        **pdl.launch_options(use_pdl),
+        **pdl.kernel_args(use_pdl),
     )
 
 

@@ -147,9 +147,8 @@ def rms_norm(
             eps,
             HAS_RESIDUAL=residual is not None,
             BLOCK=block,
-            USE_PDL=use_pdl,
             num_warps=min(16, max(1, block // 256)),
-            **pdl.launch_options(use_pdl),
+            **pdl.kernel_args(use_pdl),
         )
     return out.view(x.shape)
 
@@ -162,8 +161,8 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:  # [rows, 2 * d] -> [rows, d]
         block = min(2048, triton.next_power_of_2(d))
         use_pdl = pdl.enabled(x.device)
         _silu_and_mul_kernel[(x2.shape[0], triton.cdiv(d, block))](
-            x2, out, d, x2.stride(0), out.stride(0), BLOCK=block, USE_PDL=use_pdl, num_warps=4,
-            **pdl.launch_options(use_pdl),
+            x2, out, d, x2.stride(0), out.stride(0), BLOCK=block, num_warps=4,
+            **pdl.kernel_args(use_pdl),
         )  # fmt: skip
     return out.view(*x.shape[:-1], d)
 
@@ -191,7 +190,6 @@ def rotary_inplace(
         HALF=half,
         HEADS_P=triton.next_power_of_2(heads),
         HALF_P=triton.next_power_of_2(half),
-        USE_PDL=use_pdl,
         num_warps=4,
-        **pdl.launch_options(use_pdl),
+        **pdl.kernel_args(use_pdl),
     )

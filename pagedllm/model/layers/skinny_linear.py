@@ -270,10 +270,9 @@ def skinny_linear(
         BLOCK_K=config.block_k,
         SPLIT_K=config.split_k,
         HAS_BIAS=bias is not None,
-        USE_PDL=use_pdl,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
-        **pdl.launch_options(use_pdl),
+        **pdl.kernel_args(use_pdl),
     )
     return out
