@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 
@@ -182,6 +183,42 @@ def test_sigterm_drains_finishes_short_requests_and_aborts_the_rest_cleanly():
     assert data[-1] == "[DONE]", streamed[-3:]
     assert data[-2]["error"]["code"] == "server_shutting_down", data[-2]
     assert any("choices" in event for event in data[:-2]), "tokens streamed before the abort"
+
+
+# -- idle connections ------------------------------------------------------------------------------
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """One HTTP/1.1 response with a Content-Length; b"" if the server closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += conn.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.slow
+def test_an_idle_connection_stays_open_longer_than_a_client_pool_keeps_it(server):
+    # A client reuses a pooled connection until its own keep-alive expiry (httpx: 5 s). Were the server
+    # to close idle connections as soon (uvicorn's default: 5 s), a request sent on one just as it closes
+    # would be lost (a ReadError in the client).
+    client_expiry = httpx.Limits().keepalive_expiry
+    assert client_expiry is not None
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        for attempt in range(2):
+            if attempt:
+                time.sleep(client_expiry + 1.0)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+            response = _read_response(conn)
+            assert response.startswith(b"HTTP/1.1 200"), (attempt, response[:200])
 
 
 # -- load ----------------------------------------------------------------------------------------

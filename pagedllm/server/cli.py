@@ -9,6 +9,12 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# NOTE: uvicorn's default is 5 s, the same as httpx's (and the OpenAI client's) pool keeps an idle
+# connection: a client then reuses a connection just as the server closes it, and loses that request
+# (httpx.ReadError; seen in two of session 9's four serving benchmarks). Longer than clients' pools
+# (httpx 5 s, aiohttp 15 s) means the client always gives up an idle connection first.
+DEFAULT_KEEP_ALIVE_S = 30
+
 
 def add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -35,6 +41,13 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=30.0,
         help="on SIGTERM, seconds in-flight requests get to finish before they are aborted (default: 30)",
+    )
+    group.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=DEFAULT_KEEP_ALIVE_S,
+        help="seconds an idle keep-alive connection stays open (default: %(default)s; keep it longer than "
+        "clients keep theirs, or a request sent as the server closes the connection is lost)",
     )
     limits = parser.add_argument_group("per-request limits (a 400 above them)")
     limits.add_argument("--max-n", type=int, default=16, help="most branches (n) per request")
@@ -94,6 +107,8 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
         engine_kwargs = {**engine_kwargs, "model": args.model_tag}
     if args.max_waiting_requests is not None and args.max_waiting_requests < 1:
         raise ValueError(f"--max-waiting-requests must be >= 1, got {args.max_waiting_requests}")
+    if args.timeout_keep_alive < 1:
+        raise ValueError(f"--timeout-keep-alive must be >= 1 second, got {args.timeout_keep_alive}")
     if not args.shutdown_timeout >= 0:
         raise ValueError(f"--shutdown-timeout must be >= 0 seconds, got {args.shutdown_timeout}")
     limits = RequestLimits(
@@ -119,7 +134,12 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
     )
     # NOTE: uvicorn's own graceful timeout is only a backstop after our drain has ended every request.
     server_config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=args.timeout_keep_alive,
     )
     GracefulServer(server_config, app.state.server, args.shutdown_timeout).run()
     return 0
