@@ -56,9 +56,6 @@ class DecodeLaunch:
     fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
     # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
     kv_heads_per_program: int | None = None
-    # True: a sequence's KV-head programs are neighbours in the launch order (they run together and read
-    # one token row's parts at about the same time); False: one KV head's programs of every sequence are.
-    heads_fastest: bool | None = None
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -96,18 +93,11 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
-    HEADS_FASTEST: tl.constexpr,  # grid (kv_blocks, seqs, splits), else (seqs, kv_blocks, splits)
     USE_PDL: tl.constexpr,
 ):
     pdl.wait_then_release(USE_PDL)
-    if HEADS_FASTEST:
-        kv_block = tl.program_id(0)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
-        seq = tl.program_id(1)
-        kv_blocks = tl.num_programs(0)
-    else:
-        seq = tl.program_id(0)
-        kv_block = tl.program_id(1)
-        kv_blocks = tl.num_programs(1)
+    seq = tl.program_id(0)
+    kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
@@ -182,7 +172,7 @@ def _decode_split_kernel(
         has_tokens = l_i > 0.0
         l_safe = tl.where(has_tokens, l_i, 1.0)
         lse = tl.where(has_tokens, m_i + tl.log2(l_safe), float("-inf"))
-        num_heads = kv_blocks * (KV_PER_PROG * GROUP)
+        num_heads = tl.num_programs(1) * (KV_PER_PROG * GROUP)
         first = (seq.to(tl.int64) * num_heads + head) * num_splits  # [ROWS_P] partial of split 0
         tl.store(partial_lse_ptr + first + split, lse, mask=g_ok)
         # NOTE: the padding dims too (zeros): the merge reads whole HEAD_DIM_P rows.
@@ -193,7 +183,7 @@ def _decode_split_kernel(
             # half of the atomic publishes them GPU-wide; its acquire half orders the last program's
             # loads after every other split's stores.
             tl.debug_barrier()
-            counter = counters_ptr + seq * kv_blocks + kv_block
+            counter = counters_ptr + seq * tl.num_programs(1) + kv_block
             ticket = tl.atomic_add(counter, 1, sem="acq_rel", scope="gpu")
             if ticket == num_splits - 1:
                 tl.debug_barrier()
@@ -419,13 +409,7 @@ def paged_decode_attention(
         num_seqs * kv_blocks if fused else 0,
     )
     use_pdl = pdl.enabled(query.device)
-    heads_fastest = launch.heads_fastest
-    if heads_fastest is None:  # TEMPORARY (session 10 A/B): the engine's default from the environment
-        import os
-
-        heads_fastest = os.environ.get("PAGEDLLM_DECODE_HEADS_FASTEST", "0") == "1"
-    grid = (kv_blocks, num_seqs, num_splits) if heads_fastest else (num_seqs, kv_blocks, num_splits)
-    _decode_split_kernel[grid](
+    _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
         partial_out,
         partial_lse,
@@ -458,7 +442,6 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        HEADS_FASTEST=heads_fastest,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
