@@ -1,7 +1,8 @@
 #!/bin/bash
 # Session 10, GPU call 4 (H100): the decode kernel stores the step's K/V itself (pure-decode steps: one
 # launch fewer per layer). GPU tests of the kernels, warm-up, CUDA and piecewise graphs and generation
-# against the reference backend; then decode steps before/after interleaved (benchmarks/gpu/session10_ab.py).
+# against the reference backend; then Llama-3.2-1B decode steps before/after interleaved
+# (benchmarks/gpu/session10_ab.py).
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .cache/gpu-wheels/*.whl .whl/serve/*.whl \
   .whl/fast/*.whl 2>&1 | grep -v "already exists" | tail -2
@@ -19,8 +20,4 @@ dec() { name=$1; shift; timeout 100 python3 benchmarks/gpu/session10_ab.py "$@" 
 for mode in before after after before; do
   flag=$([ $mode = before ] && echo --separate-kv-write); echo "== 1B $mode"
   dec decode-1b-$mode-$RANDOM $flag --model $M/llama-3.2-1b.json --batch-sizes 64 256 --context 512
-done
-for mode in before after; do
-  flag=$([ $mode = before ] && echo --separate-kv-write); echo "== 8B $mode"
-  dec decode-8b-$mode $flag --model $M/llama-3.1-8b.json --batch-sizes 64 --context 1024
 done
