@@ -228,55 +228,6 @@ def test_decode_with_several_kv_heads_per_program_matches_reference(
     assert_counters_zero(query.device)
 
 
-@pytest.mark.parametrize(
-    ("block_size", "num_heads", "num_kv_heads", "head_dim", "per_program"), KV_BLOCK_SHAPES
-)
-def test_decode_with_the_steps_kv_stores_it_and_attends_like_the_reference(
-    block_size, num_heads, num_kv_heads, head_dim, per_program
-):
-    """A pure-decode step hands the kernel its K/V (views into the fused QKV output) while their slots
-    are still NaN: the kernel must attend to the newest token from them, store them at their slots, and
-    store nothing for a padding row (slot -1)."""
-    dtype = DTYPES[-1]
-    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
-    cache, filled, metadata, (query, key, value) = make_step(
-        seqs, block_size, (num_heads, num_kv_heads, head_dim), dtype
-    )
-    ref = reference_attention(query, filled, metadata, 0.15)
-    padded = random.randrange(len(seqs))
-    slots = metadata.slot_mapping.clone()
-    slots[padded] = -1
-    expected_cache = filled.clone()
-    expected_cache.view(2, -1, num_kv_heads, head_dim)[:, metadata.slot_mapping[padded]] = float("nan")
-    plans = [(1, None, 1), (3, True, 1), (3, False, 1), (1, None, per_program), (3, True, per_program)]
-    for num_splits, fused, kv_per_prog in plans:
-        step_cache = cache.clone()
-        out = torch.full_like(query, float("nan"))
-        paged_decode_attention(
-            out, query, step_cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
-            metadata.max_seq_len, 0.15, num_splits=num_splits, new_kv=(key, value, slots),
-            launch=DecodeLaunch(fused_merge=fused, kv_heads_per_program=kv_per_prog),
-        )  # fmt: skip
-        assert_close(out, ref, dtype)
-        assert torch.equal(step_cache.isnan(), expected_cache.isnan()), (num_splits, fused, kv_per_prog)
-        assert torch.equal(step_cache.nan_to_num(), expected_cache.nan_to_num()), (num_splits, fused)
-    assert_counters_zero(query.device)
-
-
-def test_decode_rejects_step_kv_of_the_wrong_shape_or_in_a_mixed_step():
-    cache, metadata = make_paged_batch([(9, 1), (20, 1)], 16, 2, 32, torch.float32)
-    query = torch.randn(2, 8, 32, device=DEVICE)
-    args = (torch.empty_like(query), query, cache, metadata.block_tables, metadata.seq_lens,
-            metadata.query_start_loc, 20, 0.125)  # fmt: skip
-    key = torch.randn(2, 2, 32, device=DEVICE)
-    with pytest.raises(ValueError, match="must both be"):
-        paged_decode_attention(*args, new_kv=(key[:, :1], key, metadata.slot_mapping))
-    with pytest.raises(ValueError, match="slot_mapping"):
-        paged_decode_attention(*args, new_kv=(key, key, metadata.slot_mapping.int()))
-    with pytest.raises(ValueError, match="pure-decode"):
-        paged_decode_attention(*args, new_kv=(key, key, metadata.slot_mapping), decodes_only=True)
-
-
 def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():
     plan = triton_decode.choose_decode_plan
     # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces
@@ -495,7 +446,7 @@ def test_pure_decode_step_through_the_backend_matches_reference():
     ReferenceAttentionBackend().write_kv(key, value, expected_cache, metadata.slot_mapping)
     backend = TritonAttentionBackend()
     out = backend.forward(query, key, value, cache, metadata, 0.125)
-    # The decode kernel stored the step's K/V (no separate write) and attended to it.
+    # The step's K/V are in the cache, and the step attended to them.
     assert torch.equal(cache.isnan(), expected_cache.isnan())
     assert torch.equal(cache.nan_to_num(), expected_cache.nan_to_num())
     assert_close(out, reference_attention(query, expected_cache, metadata, 0.125), dtype)

@@ -48,34 +48,6 @@ class TritonAttentionBackend(AttentionBackend):
     ) -> None:
         write_kv_cache(key, value, kv_cache, slot_mapping)
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        kv_cache: torch.Tensor,
-        metadata: AttentionMetadata,
-        scale: float,
-    ) -> torch.Tensor:
-        if not metadata.is_pure_decode:
-            return super().forward(query, key, value, kv_cache, metadata, scale)
-        # NOTE: the decode kernel stores the step's K/V itself and attends to the newest token from them:
-        # one launch a layer instead of two.
-        out = torch.empty_like(query)
-        paged_decode_attention(
-            out,
-            query,
-            kv_cache,
-            metadata.block_tables,
-            metadata.seq_lens,
-            metadata.query_start_loc,
-            metadata.max_seq_len,
-            scale,
-            num_splits=self.num_splits,
-            new_kv=(key, value, metadata.slot_mapping),
-        )
-        return out
-
     def attend_after_write(
         self,
         query: torch.Tensor,

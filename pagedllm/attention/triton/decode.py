@@ -70,9 +70,6 @@ def _decode_split_kernel(
     block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
     seq_lens_ptr,  # [num_seqs] int32
     query_start_loc_ptr,  # [num_seqs + 1] int32
-    new_key_ptr,  # NEW_FROM_STEP: the step's keys [num_tokens, num_kv_heads, head_dim]
-    new_value_ptr,
-    slot_mapping_ptr,  # NEW_FROM_STEP: [num_tokens] int64, -1 = padding (nothing written)
     scale_log2,  # softmax scale * log2(e)
     num_splits,
     stride_qt,
@@ -84,10 +81,6 @@ def _decode_split_kernel(
     stride_ct,
     stride_ch,
     stride_bt,
-    stride_nkt,
-    stride_nkh,
-    stride_nvt,
-    stride_nvh,
     GROUP: tl.constexpr,  # query heads per KV head
     KV_PER_PROG: tl.constexpr,  # KV heads per program (their query heads are the rows)
     ROWS_P: tl.constexpr,  # GROUP * KV_PER_PROG padded to a power of two >= 16 (the smallest tl.dot)
@@ -100,7 +93,6 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
-    NEW_FROM_STEP: tl.constexpr,  # the newest token's K/V from new_key/new_value, stored by this kernel
     USE_PDL: tl.constexpr,
 ):
     pdl.wait_then_release(USE_PDL)
@@ -116,10 +108,6 @@ def _decode_split_kernel(
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split
     end = tl.minimum(start + per_split, seq_len)
-    if NEW_FROM_STEP:  # the newest token (seq_len - 1) is not in the cache yet: it comes from the step
-        cache_end = tl.minimum(end, seq_len - 1)
-    else:
-        cache_end = end
 
     # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
     # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
@@ -147,9 +135,9 @@ def _decode_split_kernel(
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
     acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
-    for t0 in tl.range(start, cache_end, BLOCK_N):
+    for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
-        t_ok = t < cache_end
+        t_ok = t < end
         if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
             block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
             row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
@@ -176,27 +164,6 @@ def _decode_split_kernel(
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
-
-    if NEW_FROM_STEP:
-        if (start < seq_len) & (end == seq_len):  # this split holds the newest token: one key, no dot
-            kv_col = (kv_block * KV_PER_PROG + c_kv) * stride_nkh + d  # [COLS]
-            new_k = tl.load(new_key_ptr + q_row.to(tl.int64) * stride_nkt + kv_col, mask=d_ok, other=0.0)
-            kv_col = (kv_block * KV_PER_PROG + c_kv) * stride_nvh + d
-            new_v = tl.load(new_value_ptr + q_row.to(tl.int64) * stride_nvt + kv_col, mask=d_ok, other=0.0)
-            # q is zero outside each row's own KV head's columns: the sum is that head's score.
-            s_new = tl.sum(q.to(tl.float32) * new_k.to(tl.float32)[None, :], 1) * scale_log2  # [ROWS_P]
-            m_new = tl.maximum(m_i, s_new)
-            alpha = tl.exp2(m_i - m_new)
-            p_new = tl.exp2(s_new - m_new)
-            l_i = l_i * alpha + p_new
-            acc = acc * alpha[:, None] + p_new[:, None] * new_v.to(tl.float32)[None, :]
-            m_i = m_new
-            # Store it for the steps to come: only this program reads the slot in this launch.
-            slot = tl.load(slot_mapping_ptr + q_row)
-            if slot >= 0:
-                dst_kv = k_base + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct + col
-                tl.store(dst_kv, new_k.to(cache_ptr.dtype.element_ty), mask=d_ok)
-                tl.store(dst_kv + stride_ckv, new_v.to(cache_ptr.dtype.element_ty), mask=d_ok)
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
     if SINGLE_SPLIT:
@@ -411,26 +378,18 @@ def paged_decode_attention(
     *,
     num_splits: int | None = None,
     decodes_only: bool = False,
-    new_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     launch: DecodeLaunch = DecodeLaunch(),
 ) -> None:
     """Attention of each sequence's single new token over its whole context.
 
     With ``decodes_only`` sequences with more than one new token are skipped (the prefill kernel
     takes them), so one mixed batch can be split between the two kernels without host work.
-
-    ``new_kv``: (key [num_tokens, num_kv_heads, head_dim], value, slot_mapping [num_tokens] int64) of a
-    pure-decode step whose K/V is not in the cache yet: the kernel attends to each sequence's newest
-    token from them and stores them at its slot (-1: padding, nothing stored), so the step needs no
-    separate K/V write (one launch fewer per layer).
     """
     num_seqs = seq_lens.shape[0]
     _, num_heads, head_dim = query.shape
     block_size, num_kv_heads = kv_cache.shape[2], kv_cache.shape[3]
     if num_heads % num_kv_heads:
         raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}")
-    if new_kv is not None:
-        _check_new_kv(new_kv, query, num_kv_heads, head_dim, decodes_only)
     if num_seqs == 0:
         return
     group = num_heads // num_kv_heads
@@ -449,8 +408,6 @@ def paged_decode_attention(
         head_dim_p,
         num_seqs * kv_blocks if fused else 0,
     )
-    # NOTE: without new_kv the kernel never touches these: any tensors do (the query, its own strides).
-    new_key, new_value, slot_mapping = new_kv if new_kv is not None else (query, query, seq_lens)
     use_pdl = pdl.enabled(query.device)
     _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
@@ -462,9 +419,6 @@ def paged_decode_attention(
         block_tables,
         seq_lens,
         query_start_loc,
-        new_key,
-        new_value,
-        slot_mapping,
         scale * LOG2E,
         num_splits,
         query.stride(0),
@@ -476,10 +430,6 @@ def paged_decode_attention(
         kv_cache.stride(2),
         kv_cache.stride(3),
         block_tables.stride(0),
-        new_key.stride(0),
-        new_key.stride(1),
-        new_value.stride(0),
-        new_value.stride(1),
         GROUP=group,
         KV_PER_PROG=kv_per_prog,
         ROWS_P=rows_p,
@@ -492,7 +442,6 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        NEW_FROM_STEP=new_kv is not None,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
@@ -515,28 +464,6 @@ def paged_decode_attention(
             num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
             **pdl.kernel_args(use_pdl),
         )
-
-
-def _check_new_kv(
-    new_kv: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    query: torch.Tensor,
-    num_kv_heads: int,
-    head_dim: int,
-    decodes_only: bool,
-) -> None:
-    key, value, slot_mapping = new_kv
-    if decodes_only:
-        raise ValueError("new_kv is for pure-decode steps; a mixed step writes its K/V first")
-    want = (query.shape[0], num_kv_heads, head_dim)
-    if tuple(key.shape) != want or tuple(value.shape) != want:
-        raise ValueError(
-            f"new_kv's key {tuple(key.shape)} and value {tuple(value.shape)} must both be {want} (tokens, "
-            "the cache's KV heads and head dim)"
-        )
-    if key.stride(2) != 1 or value.stride(2) != 1:
-        raise ValueError("new_kv's key and value must be contiguous along head_dim")
-    if slot_mapping.shape != (query.shape[0],) or slot_mapping.dtype != torch.int64:
-        raise ValueError(f"new_kv's slot_mapping must be [{query.shape[0]}] int64")
 
 
 # device -> float32 workspace: [counters (int32 bits) | partial outputs | partial lse]
