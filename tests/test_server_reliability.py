@@ -1,5 +1,5 @@
-"""Admission limits (clear 400s and 413s), graceful shutdown on SIGTERM, and a bounded load test with
-preemption and disconnects, each against a real ``pagedllm serve`` process."""
+"""Admission limits (clear 400s and 413s), graceful shutdown on SIGTERM, idle keep-alive connections, and a
+bounded load test with preemption and disconnects, each against a real ``pagedllm serve`` process."""
 
 from __future__ import annotations
 
@@ -197,9 +197,11 @@ def _read_response(conn: socket.socket) -> bytes:
             return data
         data += chunk
     head, body = data.split(b"\r\n\r\n", 1)
-    length = next(
+    lengths = [
         int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
-    )
+    ]
+    assert lengths, f"no Content-Length in {head!r}"
+    length = lengths[0]
     while len(body) < length:
         body += conn.recv(4096)
     return head + b"\r\n\r\n" + body

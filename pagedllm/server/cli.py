@@ -9,10 +9,10 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# NOTE: uvicorn's default is 5 s, the same as httpx's (and the OpenAI client's) pool keeps an idle
-# connection: a client then reuses a connection just as the server closes it, and loses that request
-# (httpx.ReadError; seen in two of session 9's four serving benchmarks). Longer than clients' pools
-# (httpx 5 s, aiohttp 15 s) means the client always gives up an idle connection first.
+# NOTE: uvicorn closes an idle connection after 5 s by default, and httpx's pool (the OpenAI client's
+# too) keeps one for 5 s: a client could then send a request into a connection the server was closing,
+# and lose it (httpx.ReadError, seen in GPU serving benchmarks). Longer than any common client pool keeps
+# one (httpx 5 s, aiohttp 15 s), so the client always lets go of an idle connection first.
 DEFAULT_KEEP_ALIVE_S = 30
 
 
