@@ -14,39 +14,17 @@ import os
 import torch
 import torch.nn.functional as F
 
+from pagedllm.bench.kernels import copy_bandwidth, graph_ms
+
 DTYPE = torch.bfloat16
 SHAPES = {"qkv": (3072, 2048), "o_proj": (2048, 2048), "gate_up": (16384, 2048), "down": (2048, 8192)}
 LM_HEAD = (128256, 2048)
 ROWS = (64, 128, 256)
 
 
-def graph_time_us(fn, calls: int, replays: int = 20) -> float:
-    for i in range(calls):
-        fn(i)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(calls):
-            fn(i)
-    graph.replay()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(replays):
-        graph.replay()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) * 1e3 / (replays * calls)
-
-
-def copy_bandwidth() -> float:
-    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-    dst = torch.empty_like(src)
-    return 2 * src.numel() / (graph_time_us(lambda i: dst.copy_(src), 4) * 1e-6)
-
-
 def main() -> None:
-    bw = copy_bandwidth()
+    device = torch.device("cuda")
+    bw = copy_bandwidth(device)
     print(f"copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
     result: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     result.update(copy_bytes_per_s=bw, single=[], chains=[])
@@ -58,7 +36,7 @@ def main() -> None:
             ws = [torch.randn(n, k, device="cuda", dtype=DTYPE) * 0.02 for _ in range(copies)]
             for m in ROWS:
                 x = torch.randn(m, k, device="cuda", dtype=DTYPE)
-                us = graph_time_us(lambda i, ws=ws, x=x: F.linear(x, ws[i % len(ws)]), len(ws))
+                us = 1e3 * graph_ms([lambda w=w, x=x: F.linear(x, w) for w in ws], device)
                 floor = n * k * 2 / bw * 1e6
                 result["single"].append({"lib": lib, "linear": name, "rows": m, "us": us, "floor_us": floor})
                 print(f"{lib:8s} {name:8s} M={m:3d} {us:7.2f} us x{us / floor:.2f}", flush=True)
@@ -68,12 +46,12 @@ def main() -> None:
         for m in ROWS:
             xs = {name: torch.randn(m, k, device="cuda", dtype=DTYPE) for name, (n, k) in SHAPES.items()}
 
-            def chain(i: int, xs=xs, layers=layers) -> None:
+            def chain(xs=xs, layers=layers) -> None:
                 for layer in layers:
                     for name in SHAPES:
                         F.linear(xs[name], layer[name])
 
-            us = graph_time_us(chain, 1)
+            us = 1e3 * graph_ms([chain], device)
             floor = 16 * sum(n * k * 2 for n, k in SHAPES.values()) / bw * 1e6
             result["chains"].append({"lib": lib, "rows": m, "us": us, "floor_us": floor})
             print(f"{lib:8s} chain M={m:3d} {us:8.1f} us x{us / floor:.2f}", flush=True)
