@@ -8,9 +8,7 @@ tail, and the gap between two kernels, ~1 us inside a CUDA graph, mostly goes: a
 16-layer model crosses ~170 of them.
 
 Every kernel that takes ``USE_PDL`` keeps two rules, which make it safe after any kernel:
-- before ``gdc_wait`` it writes nothing and reads only what no kernel of the step writes (weights, the
-  step's inputs); it may also prefetch into L2 (``prefetch_l2``) lines the kernel before it may still
-  write: a prefetch is a hint and L2 is the GPU's point of coherence, so no later read sees a stale line;
+- before ``gdc_wait`` it writes nothing and reads only what no kernel of the step writes (weights);
 - it signals its dependents only after its own wait, so at most one kernel runs ahead.
 Waiting means the previous kernel has completed, and that one had waited for its own predecessor, so
 every earlier kernel has completed too. A kernel not launched with PDL ignores both instructions, and
@@ -65,16 +63,3 @@ if _HAVE_TRITON:
         if USE_PDL:
             tl.extra.cuda.gdc_wait()
             tl.extra.cuda.gdc_launch_dependents()
-
-    @triton.jit
-    def prefetch_l2(ptrs):
-        """Ask for the 128-byte lines at ``ptrs`` (valid addresses) to be brought into L2: for what a kernel
-        will read after its ``gdc_wait``, so that the DRAM reads start while the kernel before it ends."""
-        tl.inline_asm_elementwise(
-            "prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;",
-            "=r,l",
-            [ptrs],
-            dtype=tl.int32,
-            is_pure=False,
-            pack=1,
-        )

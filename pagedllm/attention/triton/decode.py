@@ -29,7 +29,6 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,8 +44,6 @@ MIN_TOKENS_PER_SPLIT = 256
 MAX_SPLITS = 64
 # Up to this many splits the last split of a (sequence, KV head) merges (one launch); above, pass 2 does.
 FUSED_MERGE_MAX_SPLITS = 16
-# Tiles of K/V per program prefetched into L2 before waiting for the kernel before (PDL only).
-KV_PREFETCH_TILES = int(os.environ.get("PAGEDLLM_KV_PREFETCH", "2"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,7 @@ class DecodeLaunch:
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
-@triton.jit(do_not_specialize=["num_splits", "stride_bt", "num_blocks"])
+@triton.jit(do_not_specialize=["num_splits", "stride_bt"])
 def _decode_split_kernel(
     out_ptr,  # [num_tokens, num_heads, head_dim]
     partial_out_ptr,  # [num_seqs, num_heads, num_splits, HEAD_DIM_P] float32  (unused if SINGLE_SPLIT)
@@ -84,7 +81,6 @@ def _decode_split_kernel(
     stride_ct,
     stride_ch,
     stride_bt,
-    num_blocks,  # of the cache: the prefetch clamps block ids into it
     GROUP: tl.constexpr,  # query heads per KV head
     KV_PER_PROG: tl.constexpr,  # KV heads per program (their query heads are the rows)
     ROWS_P: tl.constexpr,  # GROUP * KV_PER_PROG padded to a power of two >= 16 (the smallest tl.dot)
@@ -97,16 +93,12 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
-    PREFETCH_TILES: tl.constexpr,  # (USE_PDL) the first tiles' K/V lines asked into L2 before the wait
-    LINES_PER_HEAD: tl.constexpr,  # 128-byte lines of one head's K (or V) row
-    LINE_ELEMS: tl.constexpr,  # elements of a 128-byte line
     USE_PDL: tl.constexpr,
 ):
+    pdl.wait_then_release(USE_PDL)
     seq = tl.program_id(0)
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
-    # NOTE: the step's inputs (query_start_loc, seq_lens, block tables) are read before the wait: no kernel
-    # of a step writes them (pagedllm.pdl's first rule).
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
@@ -116,23 +108,6 @@ def _decode_split_kernel(
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split
     end = tl.minimum(start + per_split, seq_len)
-    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
-    if USE_PDL:
-        if PREFETCH_TILES > 0:
-            # The cache lines of the first tiles, asked for while the kernel before this one (the K/V write)
-            # ends: the program's first loads then find them in L2 instead of starting cold. That kernel
-            # writes only the new token's slot, and a prefetched line is never stale (pagedllm.pdl).
-            pf_t = start + tl.arange(0, PREFETCH_TILES * BLOCK_N)
-            pf_ok = pf_t < end
-            pf_block = tl.load(table + pf_t // BLOCK_SIZE, mask=pf_ok, other=0)
-            pf_block = tl.minimum(tl.maximum(pf_block, 0), num_blocks - 1).to(tl.int64)  # a valid address
-            pf_row = tl.where(pf_ok, pf_block * stride_cb + (pf_t % BLOCK_SIZE) * stride_ct, 0)
-            pf_line = tl.arange(0, KV_PER_PROG * LINES_PER_HEAD)
-            pf_col = (pf_line // LINES_PER_HEAD) * stride_ch + (pf_line % LINES_PER_HEAD) * LINE_ELEMS
-            pf_k = cache_ptr + kv_block * KV_PER_PROG * stride_ch + pf_row[:, None] + pf_col[None, :]
-            pdl.prefetch_l2(pf_k)
-            pdl.prefetch_l2(pf_k + stride_ckv)
-    pdl.wait_then_release(USE_PDL)
 
     # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
     # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
@@ -155,6 +130,7 @@ def _decode_split_kernel(
     )  # [ROWS_P, COLS]
     k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
     col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
+    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
@@ -454,7 +430,6 @@ def paged_decode_attention(
         kv_cache.stride(2),
         kv_cache.stride(3),
         block_tables.stride(0),
-        kv_cache.shape[1],
         GROUP=group,
         KV_PER_PROG=kv_per_prog,
         ROWS_P=rows_p,
@@ -467,9 +442,6 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        PREFETCH_TILES=KV_PREFETCH_TILES if use_pdl else 0,
-        LINES_PER_HEAD=triton.cdiv(head_dim * kv_cache.element_size(), 128),
-        LINE_ELEMS=128 // kv_cache.element_size(),
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),

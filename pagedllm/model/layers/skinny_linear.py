@@ -27,10 +27,8 @@ import triton.language as tl
 from pagedllm import pdl
 
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
-# Weight tiles per program prefetched into L2 before waiting for the previous kernel, and at most this
-# many bytes of a launch's weights in all (more would evict lines before their use: L2 is 50 MB on an H100).
+# Weight tiles per program prefetched into L2 before waiting for the previous kernel.
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
-PREFETCH_BYTES = int(float(os.environ.get("PAGEDLLM_SKINNY_PREFETCH_MB", "1e6")) * 2**20)
 _LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
 SMEM_BUDGET = 200 * 1024  # bytes of shared memory a program's pipeline may take (H100: 227 KB a block)
 
@@ -46,6 +44,13 @@ class SkinnyConfig:
 
 
 LINE = tl.constexpr(_LINE)
+
+
+@triton.jit
+def _prefetch_l2(ptrs):
+    tl.inline_asm_elementwise(
+        "prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [ptrs], dtype=tl.int32, is_pure=False, pack=1
+    )
 
 
 # NOTE: the row count changes from step to step: not specialized, so one compile serves every step.
@@ -89,7 +94,7 @@ def _skinny_linear_kernel(
         if PREFETCH_LINES > 0:  # weights only: no kernel of the step writes them
             lines = tl.arange(0, PREFETCH_LINES)[None, :] * LINE
             rows = tl.minimum(rn, N - 1)[:, None].to(tl.int64) * stride_wn
-            pdl.prefetch_l2(w_ptr + rows + k0 + lines)
+            _prefetch_l2(w_ptr + rows + k0 + lines)
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         tl.extra.cuda.gdc_launch_dependents()
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -150,16 +155,13 @@ def _workspace(device: torch.device, partial_elems: int, tickets: int) -> tuple[
     return partials, counters
 
 
-def _prefetch_lines(n: int, k_share: int, split_k: int, block_k: int) -> int:
+def _prefetch_lines(k_share: int, block_k: int) -> int:
     """128-byte lines of a weight row to prefetch: PREFETCH_TILES tiles, at most the program's share of
-    the row and the launch's PREFETCH_BYTES over its ``n * split_k`` row shares; a power of two (an
-    arange's size), 0 for none."""
-    if PREFETCH_TILES <= 0:
+    the row, at least one line; a power of two (an arange's size)."""
+    elements = min(PREFETCH_TILES * block_k, k_share)
+    if elements <= 0:
         return 0
-    lines = max(1, min(PREFETCH_TILES * block_k, k_share) // _LINE)
-    lines = min(lines, PREFETCH_BYTES // (n * split_k * _LINE * 2))
-    if lines <= 0:
-        return 0
+    lines = max(1, elements // _LINE)
     return 1 << (lines.bit_length() - 1)
 
 
@@ -268,7 +270,7 @@ def skinny_linear(
         BLOCK_K=config.block_k,
         SPLIT_K=config.split_k,
         HAS_BIAS=bias is not None,
-        PREFETCH_LINES=_prefetch_lines(N, K // config.split_k, config.split_k, config.block_k),
+        PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
         **pdl.kernel_args(use_pdl),
