@@ -1,18 +1,22 @@
-"""Session 11: `pagedllm bench decode` with the LM head optionally on the Triton skinny linear.
+"""Session 11: `pagedllm bench decode` with two switches for A/B runs in one checkout.
 
 ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at <= 64
-rows, cuBLAS above); the rest of the command line is ``pagedllm bench decode``'s. The prefetch settings
+rows, cuBLAS above); ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before
+session 11's retuning). The rest of the command line is ``pagedllm bench decode``'s. The prefetch settings
 are the environment variables of ``skinny_linear`` (PAGEDLLM_SKINNY_PREFETCH, PAGEDLLM_SKINNY_PREFETCH_MB)
 and ``decode`` (PAGEDLLM_KV_PREFETCH).
 """
 
+import functools
 import os
 import sys
 
 import torch
+import triton
 
 from pagedllm.cli import main
-from pagedllm.model.layers import linear, vocab_embedding
+from pagedllm.model.layers import linear, skinny_linear, vocab_embedding
+from pagedllm.model.layers.skinny_linear import SMEM_BUDGET, SkinnyConfig
 
 if os.environ.get("S11_LM_HEAD_SKINNY") == "1":
 
@@ -20,5 +24,31 @@ if os.environ.get("S11_LM_HEAD_SKINNY") == "1":
         return linear._linear(hidden, self.weight, None)
 
     vocab_embedding.ParallelLMHead.forward = _forward  # type: ignore[method-assign]
+
+
+@functools.lru_cache(maxsize=256)
+def session9_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
+    """``skinny_config`` as of f58ef9a (session 9's rule)."""
+    block_n = next((bn for bn in (128, 64, 32) if triton.cdiv(n, bn) >= 120), 16)
+    split_k = 1
+    if k >= 8192 and block_n <= 64:
+        block_n, split_k = block_n * 2, 2
+    while triton.cdiv(n, block_n) * split_k < 100 and k // (2 * split_k) >= 512 and split_k < 8:
+        split_k *= 2
+    block_k = 256 if k // split_k >= 4096 else 128
+    num_stages = 3 if block_n >= 64 else 4
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and block_k > 64:
+        block_k //= 2
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and num_stages > 2:
+        num_stages -= 1
+    while block_k > 32 and k % (split_k * block_k):
+        block_k //= 2
+    if k % (split_k * block_k) or num_stages * (64 + block_n) * block_k * 2 > smem_budget:
+        return None
+    return SkinnyConfig(64, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+
+
+if os.environ.get("S11_OLD_SKINNY") == "1":
+    skinny_linear.skinny_config = session9_skinny_config  # type: ignore[assignment]
 
 sys.exit(main(["bench", "decode", *sys.argv[1:]]))

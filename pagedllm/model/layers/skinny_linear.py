@@ -165,23 +165,32 @@ def _prefetch_lines(k_share: int, block_k: int) -> int:
     return 1 << (lines.bit_length() - 1)
 
 
+# A launch splits the input until it has at least this many programs (H100, 132 SMs: the 1B's qkv runs
+# fastest as 96 programs over the whole input, its o_proj as 2 x 64 over halves).
+MIN_PROGRAMS = 96
+
+
 @functools.lru_cache(maxsize=256)
 def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
     """The tile plan for ``[rows <= 64, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
 
-    About one program per SM, each streaming a contiguous slab of the weights. From the H100 sweep of
-    the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/session9_linears.py``): the fastest
-    were 16 features per program for the 2k-3k-feature outputs (128-192 programs), 128 for gate_up
-    (16k features), and 32 features over half the input each for the 8k-input down projection.
+    About one program per SM, each streaming a contiguous slab of the weights through a deep pipeline.
+    From the H100 sweeps of the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/
+    session9_linears.py`` and ``session11_linears.py``, which also tried the wide tiles the first left
+    out): 128 features per program for gate_up (16k features), 32 for the 2k-3k-feature outputs, the
+    input split in two where that leaves fewer than ``MIN_PROGRAMS`` (o_proj, down), 256-input tiles
+    where shared memory allows, four stages.
     """
-    block_n = next((bn for bn in (128, 64, 32) if triton.cdiv(n, bn) >= 120), 16)
+    if triton.cdiv(n, 128) >= 120:
+        block_n = 128
+    elif triton.cdiv(n, 32) >= 64:
+        block_n = 32
+    else:
+        block_n = 16
     split_k = 1
-    if k >= 8192 and block_n <= 64:  # long inputs: wider tiles over half of them each
-        block_n, split_k = block_n * 2, 2
-    while triton.cdiv(n, block_n) * split_k < 100 and k // (2 * split_k) >= 512 and split_k < 8:
+    while triton.cdiv(n, block_n) * split_k < MIN_PROGRAMS and k // (2 * split_k) >= 512 and split_k < 8:
         split_k *= 2
-    block_k = 256 if k // split_k >= 4096 else 128
-    num_stages = 3 if block_n >= 64 else 4
+    block_k, num_stages = 256, 4
     # Within the shared memory of one program (the pipeline's x and weight tiles, 2-byte elements).
     while num_stages * (64 + block_n) * block_k * 2 > smem_budget and block_k > 64:
         block_k //= 2
@@ -193,7 +202,9 @@ def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfi
         return None
     # NOTE: 64 rows whatever the step's count: one compiled variant per linear serves every step; the
     # masked rows cost tensor-core work only, which a weight-bound product has to spare.
-    return SkinnyConfig(64, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+    return SkinnyConfig(
+        64, block_n, block_k, split_k, num_warps=8 if block_n >= 128 else 4, num_stages=num_stages
+    )
 
 
 @functools.cache
