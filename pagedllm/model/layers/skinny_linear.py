@@ -7,11 +7,12 @@ float32 partial and the last split of a tile to finish (an atomic ticket per til
 there is no second launch. Programs of the same features and different rows are adjacent in the grid,
 so the weight tile they share is read from DRAM once.
 
-On its own it only matches cuBLAS (H100, the Llama-3.2-1B decode linears at 64 rows: 58.0 against 58.1
-us a layer, ``benchmarks/results/session9/linears-1b.json``). What it adds is programmatic dependent
-launch (``pagedllm.pdl``): it starts while the kernel before it finishes, prefetches the first tiles of
-its weights into L2 before waiting for that kernel's output, and lets the next kernel start the same
-way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on (``maybe_skinny_linear``).
+On its own it is a little faster than cuBLAS (H100, the Llama-3.2-1B decode linears at 64 rows: 54.1
+against 58.4 us a layer, ``benchmarks/results/session11/linears-wide.json``). What it adds is
+programmatic dependent launch (``pagedllm.pdl``): it starts while the kernel before it finishes,
+prefetches the first tiles of its weights into L2 before waiting for that kernel's output, and lets the
+next kernel start the same way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on
+(``maybe_skinny_linear``).
 """
 
 from __future__ import annotations
