@@ -179,8 +179,8 @@ def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfi
     From the H100 sweeps of the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/
     session9_linears.py`` and ``session11_linears.py``, which also tried the wide tiles the first left
     out): 128 features per program for gate_up (16k features), 32 for the 2k-3k-feature outputs, the
-    input split in two where that leaves fewer than ``MIN_PROGRAMS`` (o_proj, down), 256-input tiles
-    where shared memory allows, four stages.
+    input split while a launch has fewer than ``MIN_PROGRAMS`` programs (in two for o_proj and down),
+    256-input tiles where shared memory allows, four stages.
     """
     if triton.cdiv(n, 128) >= 120:
         block_n = 128
