@@ -6,6 +6,7 @@ through L2 on top of the weights: 48 MB for qkv's 12.6 MB of weights at ``BLOCK_
 sweep kept only tile shapes of >= 100 programs, which excludes wide tiles (few input copies). This
 sweeps them: ``BLOCK_N`` 16-256, no program-count filter, then chains 16 layers' four linears with PDL
 (the best per linear against ``skinny_config``'s and cuBLAS). Writes ``$OUT/linears-wide.json``.
+``S11_AROUND_PLAN=1`` sweeps pipeline depth and warps around ``skinny_config``'s plans instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from session9_linears import SHAPES, config_dict, graph_time_us, weights_for
+from session9_linears import SHAPES, config_dict, graph_time_us, stage2_configs, weights_for
 
 from pagedllm.bench.kernels import copy_bandwidth
 from pagedllm.model.layers.skinny_linear import SkinnyConfig, skinny_config, skinny_linear
@@ -32,6 +33,10 @@ ROWS = 64
 
 
 def wide_configs(n: int, k: int) -> list[SkinnyConfig]:
+    if os.environ.get("S11_AROUND_PLAN") == "1":  # call 8: pipeline depth and warps around today's plan
+        plan = skinny_config(n, k)
+        assert plan is not None
+        return [plan, *stage2_configs(plan)]
     out = [skinny_config(n, k)]
     for bn, bk, sk, stages in itertools.product((32, 64, 128, 256), (128, 256), (1, 2), (3, 4)):
         warps = 8 if bn >= 128 else 4
