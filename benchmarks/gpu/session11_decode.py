@@ -2,9 +2,9 @@
 
 ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at <= 64
 rows, cuBLAS above); ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before
-session 11's retuning). The rest of the command line is ``pagedllm bench decode``'s. The prefetch settings
-are the environment variables of ``skinny_linear`` (PAGEDLLM_SKINNY_PREFETCH, PAGEDLLM_SKINNY_PREFETCH_MB)
-and ``decode`` (PAGEDLLM_KV_PREFETCH).
+session 11's retuning). The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch
+settings were environment variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB,
+PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
 """
 
 import functools
