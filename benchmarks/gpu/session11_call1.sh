@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 11, GPU call 1 (H100): L2 prefetch before the PDL wait. Llama-3.2-1B decode steps at 64 and
+# Session 11, GPU call 2 (H100; call 1 stopped at a Triton compile error), on the tree of e5efa89 (taken back
+# in f58ef9a, whose code no longer reads these variables): L2 prefetch before the PDL wait. Llama-3.2-1B decode steps at 64 and
 # 256 x 512, interleaved: base (main's prefetch: 2 weight tiles per skinny-linear program, no K/V
 # prefetch), kv (decode attention prefetches its first 2 K/V tiles), kvlin (kv + skinny linears prefetch
 # up to 16 MB of their weights), kvlinlm (kvlin + LM head on the skinny linear at <= 64 rows).
