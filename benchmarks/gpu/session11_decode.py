@@ -2,9 +2,10 @@
 
 ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at <= 64
 rows, cuBLAS above); ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before
-session 11's retuning). The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch
-settings were environment variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB,
-PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
+session 11's retuning); ``S11_NO_CARRY=1`` makes decode attention load a tile's block ids in the iteration
+that uses them, as before ``decode.CARRY_BLOCK_IDS``. The rest of the command line is ``pagedllm bench
+decode``'s. Call 2's prefetch settings were environment variables of the code at e5efa89
+(PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
 """
 
 import functools
@@ -14,6 +15,7 @@ import sys
 import torch
 import triton
 
+from pagedllm.attention.triton import decode
 from pagedllm.cli import main
 from pagedllm.model.layers import linear, skinny_linear, vocab_embedding
 from pagedllm.model.layers.skinny_linear import SMEM_BUDGET, SkinnyConfig
@@ -50,5 +52,8 @@ def session9_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> Sk
 
 if os.environ.get("S11_OLD_SKINNY") == "1":
     skinny_linear.skinny_config = session9_skinny_config  # type: ignore[assignment]
+
+if os.environ.get("S11_NO_CARRY") == "1":
+    decode.CARRY_BLOCK_IDS = False
 
 sys.exit(main(["bench", "decode", *sys.argv[1:]]))
