@@ -1,11 +1,13 @@
-"""Session 11: `pagedllm bench decode` with two switches for A/B runs in one checkout.
+"""Session 11: `pagedllm bench decode` with three switches for A/B runs in one checkout.
 
-``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at <= 64
-rows, cuBLAS above); ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before
-session 11's retuning); ``S11_NO_CARRY=1`` makes decode attention load a tile's block ids in the iteration
-that uses them, as before ``decode.CARRY_BLOCK_IDS``. The rest of the command line is ``pagedllm bench
-decode``'s. Call 2's prefetch settings were environment variables of the code at e5efa89
-(PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
+- ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at
+  <= 64 rows, cuBLAS above).
+- ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before session 11's retuning).
+- ``S11_NO_CARRY=1`` sets ``decode.CARRY_BLOCK_IDS = False``: the code at 3f061fb loaded a tile's block ids
+  one iteration ahead unless told so (taken back since: a no-op on later code).
+
+The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch settings were environment
+variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
 """
 
 import functools

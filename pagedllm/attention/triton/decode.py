@@ -44,10 +44,6 @@ MIN_TOKENS_PER_SPLIT = 256
 MAX_SPLITS = 64
 # Up to this many splits the last split of a (sequence, KV head) merges (one launch); above, pass 2 does.
 FUSED_MERGE_MAX_SPLITS = 16
-# The context loop loads the next tile's block ids one iteration ahead, so that a tile's K/V addresses do
-# not hang on a load of the same iteration: only then does Triton's pipeliner give the K/V tiles more
-# than one buffer (num_stages - 1 of them), and the loads of later tiles run during this one's math.
-CARRY_BLOCK_IDS = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +93,6 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
-    CARRY_IDS: tl.constexpr,  # load the next tile's block ids one iteration ahead (CARRY_BLOCK_IDS)
     USE_PDL: tl.constexpr,
 ):
     pdl.wait_then_release(USE_PDL)
@@ -140,16 +135,10 @@ def _decode_split_kernel(
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
     acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
-    if CARRY_IDS:
-        next_ids = tl.load(table + (start + n) // BLOCK_SIZE, mask=start + n < end, other=0)
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
-        if CARRY_IDS:
-            block = next_ids.to(tl.int64)
-            next_ids = tl.load(table + (t + BLOCK_N) // BLOCK_SIZE, mask=t + BLOCK_N < end, other=0)
-            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
-        elif BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
             block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
             row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
         else:
@@ -453,7 +442,6 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        CARRY_IDS=CARRY_BLOCK_IDS and block_n > block_size,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
