@@ -3,8 +3,9 @@
 - ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at
   <= 64 rows, cuBLAS above).
 - ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before session 11's retuning).
-- ``S11_NO_CARRY=1`` sets ``decode.CARRY_BLOCK_IDS = False``: the code at 3f061fb loaded a tile's block ids
-  one iteration ahead unless told so (taken back since: a no-op on later code).
+- ``S11_NO_CARRY=1``: decode attention with one KV head of <= 64 dims per program launches as before
+  session 11's carried block ids (128-token tiles, ids loaded in the iteration). (Call 11 ran this switch
+  on 3f061fb, where it set a module flag since removed.)
 
 The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch settings were environment
 variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
@@ -56,6 +57,13 @@ if os.environ.get("S11_OLD_SKINNY") == "1":
     skinny_linear.skinny_config = session9_skinny_config  # type: ignore[assignment]
 
 if os.environ.get("S11_NO_CARRY") == "1":
-    decode.CARRY_BLOCK_IDS = False
+    _new_launch = decode.default_decode_launch
+
+    def _old_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int, bool]:
+        if kv_per_prog == 1 and head_dim <= 64:
+            return 128, 4, 3, False
+        return _new_launch(head_dim, block_size, kv_per_prog)
+
+    decode.default_decode_launch = _old_launch
 
 sys.exit(main(["bench", "decode", *sys.argv[1:]]))
