@@ -7,6 +7,8 @@ math has read its buffer. Carried ids give them ``num_stages - 1`` buffers. Time
 both ways, and the carried variant at 2-4 stages, for the 1B layout at contexts that end on and inside a
 tile and the issue-5 layouts' long rows; CUDA-graph replays, two rounds interleaved.
 
+Ran on the code at 3f061fb (call 11); taken back in b27df98, which removed the switch.
+
     python3 benchmarks/gpu/session11_carry_ids.py --out $OUT/carry-ids.json
 """
 
@@ -32,6 +34,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--note", default="")
     args = parser.parse_args()
+    if not hasattr(decode, "CARRY_BLOCK_IDS"):
+        raise SystemExit("needs decode.CARRY_BLOCK_IDS: the code at 3f061fb (taken back in b27df98)")
     device = torch.device("cuda")
     kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)

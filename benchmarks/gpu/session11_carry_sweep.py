@@ -4,6 +4,8 @@ it changed nothing: one buffer whatever the depth) are redone: tile, depth and K
 against the kernel's own plan without carried ids, at the decode-step shapes of issue 6 (contexts that
 end inside a tile, as a decode step's do). CUDA-graph replays, two rounds interleaved.
 
+Ran on b27df98 with the decode.py of 3f061fb (call 12), which has the switch.
+
     python3 benchmarks/gpu/session11_carry_sweep.py --out $OUT/carry-sweep.json
 """
 
@@ -29,6 +31,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--note", default="")
     args = parser.parse_args()
+    if not hasattr(decode, "CARRY_BLOCK_IDS"):
+        raise SystemExit("needs decode.CARRY_BLOCK_IDS: the code at 3f061fb (taken back in b27df98)")
     device = torch.device("cuda")
     kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)

@@ -3,9 +3,10 @@
 - ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at
   <= 64 rows, cuBLAS above).
 - ``S11_OLD_SKINNY=1`` plans the skinny linears with session 9's rule (main before session 11's retuning).
-- ``S11_NO_CARRY=1``: decode attention with one KV head of <= 64 dims per program launches as before
-  session 11's carried block ids (128-token tiles, ids loaded in the iteration). (Call 11 ran this switch
-  on 3f061fb, where it set a module flag since removed.)
+- ``S11_NO_CARRY=1``: for the code at 58e1938 (call 13), decode attention with one KV head of <= 64 dims
+  per program launches as before its carried block ids (128-token tiles, ids loaded in the iteration).
+  Call 11 ran the switch on 3f061fb, where it cleared a module flag. Both were taken back: later code has
+  neither, and the switch must not be used on it.
 
 The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch settings were environment
 variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.

@@ -56,9 +56,6 @@ class DecodeLaunch:
     fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
     # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
     kv_heads_per_program: int | None = None
-    # Load the next tile's block ids one iteration ahead (see the kernel's loop); None: as
-    # default_decode_launch says for the shape.
-    carry_block_ids: bool | None = None
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -96,7 +93,6 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
-    CARRY_IDS: tl.constexpr,  # load the next tile's block ids one iteration ahead
     USE_PDL: tl.constexpr,
 ):
     pdl.wait_then_release(USE_PDL)
@@ -139,20 +135,10 @@ def _decode_split_kernel(
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
     acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
-    # With CARRY_IDS the ids of the next tile are loaded one iteration ahead, so that a tile's K/V
-    # addresses do not hang on a load of the same iteration: only then does Triton's pipeliner give the
-    # K/V tiles num_stages - 1 shared-memory buffers (else one: a tile's loads start only once the
-    # previous tile's math has read its buffer).
-    if CARRY_IDS:
-        next_ids = tl.load(table + (start + n) // BLOCK_SIZE, mask=start + n < end, other=0)
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
-        if CARRY_IDS:
-            block = next_ids.to(tl.int64)
-            next_ids = tl.load(table + (t + BLOCK_N) // BLOCK_SIZE, mask=t + BLOCK_N < end, other=0)
-            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
-        elif BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
             block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
             row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
         else:
@@ -309,25 +295,19 @@ def choose_decode_plan(
     return 1, splits
 
 
-def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int, bool]:
-    """(block_n, num_warps, num_stages, carry_block_ids) from the H100 sweeps.
-
-    - One KV head of 64 per program (the Llama-3.2-1B layout at batch 64, Qwen2.5-0.5B without a split):
-      32-token tiles three stages deep, the block ids carried one iteration ahead (two tiles of K/V in
-      flight, 19 KB of shared memory). The 1B layout at 64 x 528 (a decode step's context ends inside a
-      tile) took 29.0-30.1 us against 31.4-33.0 with 128-token tiles and the ids loaded in the iteration,
-      where K/V had one buffer whatever the depth (benchmarks/results/session11/carry-sweep.json).
-    - Head dim 128: 64-token tiles (0.91 of copy bandwidth against 0.87 with 128 at 16 x 4k,
-      kernels-sweep-h100.json); carrying the ids measured no better there (carry-sweep.json).
-    - Two KV heads of 64 per program: 64-token tiles (the same bytes per tile; 0.823 against 0.810 with 128
-      tokens, issue5-kvblock-h100.json)."""
+def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int]:
+    """(block_n, num_warps, num_stages), from the H100 sweeps in benchmarks/results/kernels-sweep-h100.json
+    (CUDA-graph timings, run 2): head dim 64 reads 128-token tiles (more bytes in flight per program:
+    0.81 of copy bandwidth at 64 x 4k against 0.76 with 64), head dim 128 reads 64-token tiles (0.91
+    against 0.87 with 128 at 16 x 4k). Two KV heads of 64 per program read 64-token tiles (the same
+    bytes per tile; 0.823 against 0.810 with 128 tokens at 2 stages, issue5-kvblock-h100.json)."""
     if kv_per_prog > 1 and kv_per_prog * head_dim <= 128:
-        return 64, 4, 3, False
+        return 64, 4, 3
     if head_dim <= 64:
-        return 32, 4, 3, True
+        return 128, 4, 3
     if head_dim <= 128:
-        return 64, 4, 3, False
-    return 32, 4, 3, False
+        return 64, 4, 3
+    return 32, 4, 3
 
 
 class DecodeVariant(NamedTuple):
@@ -416,9 +396,8 @@ def paged_decode_attention(
     variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
     kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    block_n, num_warps, num_stages, carry = default_decode_launch(head_dim, block_size, kv_per_prog)
+    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size, kv_per_prog)
     block_n = launch.block_n or block_n
-    carry = carry if launch.carry_block_ids is None else launch.carry_block_ids
     num_warps = launch.num_warps or num_warps
     num_stages = launch.num_stages or num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
@@ -463,7 +442,6 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        CARRY_IDS=carry and block_n > block_size,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
