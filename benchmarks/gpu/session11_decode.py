@@ -57,6 +57,10 @@ def session9_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> Sk
 if os.environ.get("S11_OLD_SKINNY") == "1":
     skinny_linear.skinny_config = session9_skinny_config  # type: ignore[assignment]
 
+# Call 15, on a tree not committed: decode attention lets the next kernel start only at its exit.
+if os.environ.get("S11_LATE_RELEASE") == "1":
+    decode.EARLY_RELEASE = False  # type: ignore[attr-defined]
+
 if os.environ.get("S11_NO_CARRY") == "1":
     _new_launch = decode.default_decode_launch
 
