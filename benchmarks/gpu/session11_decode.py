@@ -57,6 +57,10 @@ def session9_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> Sk
 if os.environ.get("S11_OLD_SKINNY") == "1":
     skinny_linear.skinny_config = session9_skinny_config  # type: ignore[assignment]
 
+# Call 17, on a tree not committed: decode attention launched without PDL (its neighbours keep it).
+if os.environ.get("S11_ATTN_NO_PDL") == "1":
+    decode.ATTENTION_PDL = False  # type: ignore[attr-defined]
+
 # Call 15, on a tree not committed: decode attention lets the next kernel start only at its exit.
 if os.environ.get("S11_LATE_RELEASE") == "1":
     decode.EARLY_RELEASE = False  # type: ignore[attr-defined]
