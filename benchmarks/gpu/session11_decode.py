@@ -1,4 +1,4 @@
-"""Session 11: `pagedllm bench decode` with three switches for A/B runs in one checkout.
+"""Session 11: `pagedllm bench decode` with switches for A/B runs in one checkout.
 
 - ``S11_LM_HEAD_SKINNY=1`` routes ``ParallelLMHead`` through ``linear._linear`` (the skinny kernel at
   <= 64 rows, cuBLAS above).
@@ -7,6 +7,8 @@
   per program launches as before its carried block ids (128-token tiles, ids loaded in the iteration).
   Call 11 ran the switch on 3f061fb, where it cleared a module flag. Both were taken back: later code has
   neither, and the switch must not be used on it.
+- ``S11_LATE_RELEASE=1`` (call 15) and ``S11_ATTN_NO_PDL=1`` (call 17) set module flags of decode.py trees
+  that were never committed (described in those calls' scripts); on any committed code they do nothing.
 
 The rest of the command line is ``pagedllm bench decode``'s. Call 2's prefetch settings were environment
 variables of the code at e5efa89 (PAGEDLLM_SKINNY_PREFETCH_MB, PAGEDLLM_KV_PREFETCH), taken back in f58ef9a.
