@@ -21,7 +21,6 @@ import torch
 
 from pagedllm.attention.triton import decode
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 CASES = [("llama-3.2-1b", b, c) for b in (64, 256) for c in (512, 528, 576)] + [
@@ -37,7 +36,6 @@ def main() -> None:
     if not hasattr(decode, "CARRY_BLOCK_IDS"):
         raise SystemExit("needs decode.CARRY_BLOCK_IDS: the code at 3f061fb (taken back in b27df98)")
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     rows: list[dict] = []
     variants = [("ids in the iteration", False, None), ("carried ids", True, None)]

@@ -19,7 +19,6 @@ import torch
 
 from pagedllm.attention.triton import decode
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 CASES = [("llama-3.2-1b", 64, 528), ("llama-3.2-1b", 256, 528), ("llama-3.2-1b", 64, 512),
@@ -34,7 +33,6 @@ def main() -> None:
     if not hasattr(decode, "CARRY_BLOCK_IDS"):
         raise SystemExit("needs decode.CARRY_BLOCK_IDS: the code at 3f061fb (taken back in b27df98)")
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     rows: list[dict] = []
     variants: list[tuple[int, int, int] | None] = [None]  # None: the kernel's own plan, ids in the iteration

@@ -16,7 +16,6 @@ import json
 import torch
 
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 CASES = [("llama-3.2-1b", 64, c) for c in (512, 528, 576)] + [
@@ -33,7 +32,6 @@ def main() -> None:
         raise SystemExit("needs DecodeLaunch.carry_block_ids: the code at 58e1938 (taken back after call 13)")
     before = DecodeLaunch(block_n=128, num_warps=4, num_stages=3, carry_block_ids=False)  # type: ignore[call-arg]
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     rows: list[dict] = []
     for rnd in range(2):

@@ -18,7 +18,6 @@ import json
 import torch
 
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 CASES = [(b, c) for b in (256, 64) for c in (512, 528)]
@@ -30,7 +29,6 @@ def main() -> None:
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     rows: list[dict] = []
     variants: list[tuple[int, int, int, int] | None] = [None]  # None: the kernel's own plan

@@ -19,7 +19,6 @@ import json
 import torch
 
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 CONTEXTS = (512, 528, 576)
@@ -31,7 +30,6 @@ def main() -> None:
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     variants: list[tuple[int, int, int, int] | None] = [None]  # None: the kernel's own plan
     variants += list(itertools.product((32, 64, 128), (4,), (2, 3, 4), (1, 2)))

@@ -14,7 +14,6 @@ import json
 import torch
 
 from pagedllm.attention.triton.decode import DecodeLaunch
-from pagedllm.bench import kernels
 from pagedllm.bench.kernels import bench_decode, copy_bandwidth
 
 
@@ -23,7 +22,6 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     device = torch.device("cuda")
-    kernels.HEAD_LAYOUTS["llama-3.2-1b"] = (32, 8, 64)
     copy_bw = copy_bandwidth(device)
     rows = []
     for batch in (256, 64):

@@ -49,8 +49,8 @@ from pagedllm.bench.environment import environment
 RESULTS_DIR = Path("benchmarks") / "results"
 
 # name -> (num_heads, num_kv_heads, head_dim)
-HEAD_LAYOUTS = {"llama": (32, 8, 128), "qwen": (14, 2, 64)}
-MODEL_NAMES = {"llama": "Llama-3.1-8B", "qwen": "Qwen2.5-0.5B"}
+HEAD_LAYOUTS = {"llama": (32, 8, 128), "qwen": (14, 2, 64), "llama-3.2-1b": (32, 8, 64)}
+MODEL_NAMES = {"llama": "Llama-3.1-8B", "qwen": "Qwen2.5-0.5B", "llama-3.2-1b": "Llama-3.2-1B"}
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 ROTATE_BYTES = 256 << 20  # input sets per config add up to at least this much (several L2s)
 
