@@ -21,7 +21,9 @@ from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # 
 from pagedllm.model.layers import fused_ops  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
     SkinnyConfig,
+    gated_skinny_config,
     maybe_skinny_linear,
+    maybe_skinny_silu_and_mul,
     skinny_config,
     skinny_linear,
 )
@@ -56,6 +58,46 @@ def test_matches_f_linear_twice_in_a_row(m, n, k, config, with_bias):
         ref = F.linear(x.double(), w.double(), None if b is None else b.double())
         err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
         assert err < (1e-5 if dtype == torch.float32 else 1e-2), err
+
+
+def _silu_and_mul_reference(x, w, b):
+    # float64, the activation as SiluAndMul's torch path computes it
+    gate, up = F.linear(x.double(), w.double(), None if b is None else b.double()).chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+@pytest.mark.parametrize(
+    "m,d,k,config",
+    [
+        (5, 24, 64, SkinnyConfig(16, 16, 16)),  # rows and features short of a tile
+        (33, 32, 128, SkinnyConfig(16, 16, 32)),  # three row tiles share each weight tile
+    ],
+)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_gated_launch_is_silu_of_the_gate_rows_times_the_up_rows(m, d, k, config, with_bias):
+    dtype = torch.float32 if not ON_GPU else torch.bfloat16
+    w = torch.randn(2 * d, k, device=DEVICE).to(dtype)  # [gate; up]
+    b = torch.randn(2 * d, device=DEVICE).to(dtype) if with_bias else None
+    x = torch.randn(m, k, device=DEVICE).to(dtype)
+    out = torch.full((m, d), float("nan"), device=DEVICE, dtype=dtype)  # unwritten elements fail
+    skinny_linear(x, w, config, bias=b, out=out, gated=True)
+    ref = _silu_and_mul_reference(x, w, b)
+    err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
+    assert err < (1e-5 if dtype == torch.float32 else 2e-2), err
+
+
+def test_gated_launch_refuses_an_odd_weight_or_a_split_input():
+    with pytest.raises(ValueError, match="gated product"):
+        skinny_linear(torch.ones(2, 64), torch.ones(33, 64), SkinnyConfig(16, 16, 16), gated=True)
+    with pytest.raises(ValueError, match="gated product"):
+        skinny_linear(torch.ones(2, 64), torch.ones(32, 64), SkinnyConfig(16, 16, 16, split_k=2), gated=True)
+
+
+def test_gated_plan_is_the_plain_plan_with_half_tiles_per_part():
+    plain, gated = skinny_config(16384, 2048), gated_skinny_config(16384, 2048)  # the 1B's gate_up
+    assert plain is not None and gated is not None
+    assert gated.block_n * 2 == plain.block_n and (gated.block_k, gated.split_k) == (plain.block_k, 1)
+    assert gated_skinny_config(2048, 2048) is None  # o_proj's plan splits its input
 
 
 def test_a_k_that_splits_into_no_whole_tiles_is_refused():
@@ -100,6 +142,25 @@ def test_every_model_linear_gets_a_plan_of_whole_tiles_within_the_budget(n, k, s
 def test_cpu_tensors_keep_the_torch_path():
     assert not pdl.enabled(torch.device("cpu"))
     assert maybe_skinny_linear(torch.ones(4, 64), torch.ones(32, 64), None) is None
+    assert maybe_skinny_silu_and_mul(torch.ones(4, 64), torch.ones(32, 64), None) is None
+
+
+# (2 x intermediate, hidden) of the gate_up projections of the shapes above
+MODEL_GATE_UPS = [(16384, 2048), (28672, 4096), (6144, 1024), (9728, 896)]
+
+
+@needs_gpu
+@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("n,k", MODEL_GATE_UPS)
+def test_every_model_gate_up_fuses_its_activation_and_matches_the_unfused_layers(rows, n, k):
+    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
+    x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
+    out = maybe_skinny_silu_and_mul(x, w, None)
+    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the gated Triton path"
+    unfused = fused_ops.silu_and_mul(maybe_skinny_linear(x, w, None))
+    assert (out.float() - unfused.float()).abs().max().item() <= 2 * unfused.float().abs().max().item() * 2**-8
+    ref = _silu_and_mul_reference(x, w, None)
+    assert ((out.double() - ref).abs().max() / ref.abs().max()).item() < 2e-2
 
 
 @needs_gpu

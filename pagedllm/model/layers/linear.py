@@ -9,7 +9,7 @@ one shard at a time (``shard_id``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +23,17 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
     """cuBLAS, or on a GPU with PDL for the few rows of a decode step the Triton weight-streaming kernel
     (``skinny_linear``), which overlaps the kernels next to it."""
     if x.is_cuda:
-        out = _maybe_skinny_linear()(x, weight, bias)
+        out = _skinny().maybe_skinny_linear(x, weight, bias)
         if out is not None:
             return out
     return F.linear(x, weight, bias)
 
 
-_LinearFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor | None]
-
-
 @functools.cache
-def _maybe_skinny_linear() -> _LinearFn:
-    from pagedllm.model.layers.skinny_linear import maybe_skinny_linear  # NOTE: imports triton: CUDA only
+def _skinny() -> ModuleType:
+    from pagedllm.model.layers import skinny_linear  # NOTE: imports triton: CUDA only
 
-    return maybe_skinny_linear
+    return skinny_linear
 
 
 class _ParallelLinear(nn.Module):
@@ -126,6 +123,13 @@ class MergedColumnParallelLinear(_ParallelLinear):
         super().__init__(input_size, sum(local_sizes), bias, tp, tp_rank)
         self.local_sizes = local_sizes
         self.input_size = input_size
+
+    def fused_silu_and_mul(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``silu(part0) * part1`` of this layer's output (``SiluAndMul(self(x))``) in one kernel, where one
+        serves: the skinny linear's gated launch, for the few rows of a CUDA decode step. Else None."""
+        if not x.is_cuda or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
+            return None
+        return _skinny().maybe_skinny_silu_and_mul(x, self.weight, self.bias)  # type: ignore[no-any-return]
 
     def weight_loader(
         self, param: nn.Parameter, loaded: torch.Tensor, shard_id: ShardId | None = None
