@@ -8,8 +8,13 @@ tail, and the gap between two kernels, ~1 us inside a CUDA graph, mostly goes: a
 16-layer model crosses ~170 of them.
 
 Every kernel that takes ``USE_PDL`` keeps two rules, which make it safe after any kernel:
-- before ``gdc_wait`` it writes nothing and reads only what no kernel of the step writes (weights);
+- before ``gdc_wait`` it writes nothing and reads only what no kernel of the forward pass writes: the
+  weights, and the step's inputs (positions, slots, block tables, sequence lengths), which are in place
+  before its first kernel (the copies and torch kernels that prepare them never signal, so the first
+  PDL kernel starts after them and every later one after it);
 - it signals its dependents only after its own wait, so at most one kernel runs ahead.
+Reading those before the wait takes their load latency off the chain of dependent loads that follows it
+(session 12).
 Waiting means the previous kernel has completed, and that one had waited for its own predecessor, so
 every earlier kernel has completed too. A kernel not launched with PDL ignores both instructions, and
 one launched with PDL after a kernel that never signals (cuBLAS, torch) starts when that kernel ends.

@@ -95,15 +95,17 @@ def _decode_split_kernel(
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
     USE_PDL: tl.constexpr,
 ):
-    pdl.wait_then_release(USE_PDL)
     seq = tl.program_id(0)
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
+    # The step's metadata is read before the wait (pdl.py): only the query and the K/V come from the
+    # kernels before, so the chain of dependent loads after the wait starts at the block table.
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
             return
     seq_len = tl.load(seq_lens_ptr + seq)
+    pdl.wait_then_release(USE_PDL)
     # Even shares in whole tiles, so tiles never straddle two splits.
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split

@@ -30,11 +30,11 @@ def _write_kv_kernel(
     BLOCK_SIZE: tl.constexpr,
     USE_PDL: tl.constexpr,
 ):
-    pdl.wait_then_release(USE_PDL)
     token = tl.program_id(0).to(tl.int64)
-    slot = tl.load(slot_mapping_ptr + token)
+    slot = tl.load(slot_mapping_ptr + token)  # a step input: read before the wait
     if slot < 0:
         return
+    pdl.wait_then_release(USE_PDL)
     block = slot // BLOCK_SIZE
     offset = slot % BLOCK_SIZE
     h = tl.arange(0, HEADS_P)[:, None]

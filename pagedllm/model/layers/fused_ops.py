@@ -46,10 +46,11 @@ if _HAVE_TRITON:
         BLOCK: tl.constexpr,
         USE_PDL: tl.constexpr,
     ):
-        pdl.wait_then_release(USE_PDL)
         row = tl.program_id(0)
         cols = tl.arange(0, BLOCK)
         mask = cols < n
+        w = tl.load(weight_ptr + cols, mask=mask, other=0.0)  # a weight: read before the wait
+        pdl.wait_then_release(USE_PDL)
         x = tl.load(x_ptr + row * stride_x + cols, mask=mask, other=0.0)
         if HAS_RESIDUAL:
             r = tl.load(residual_ptr + row * stride_r + cols, mask=mask, other=0.0)
@@ -58,7 +59,6 @@ if _HAVE_TRITON:
         x32 = x.to(tl.float32)
         variance = tl.sum(x32 * x32, axis=0) / n
         normed = (x32 * (1.0 / tl.sqrt(variance + eps))).to(x.dtype)
-        w = tl.load(weight_ptr + cols, mask=mask, other=0.0)
         out = (normed.to(tl.float32) * w.to(tl.float32)).to(x.dtype)
         tl.store(out_ptr + row * stride_o + cols, out, mask=mask)
 
@@ -96,21 +96,25 @@ if _HAVE_TRITON:
         HALF_P: tl.constexpr,
         USE_PDL: tl.constexpr,
     ):
-        pdl.wait_then_release(USE_PDL)
         token = tl.program_id(0)
-        pos = tl.load(positions_ptr + token)
         heads = tl.arange(0, HEADS_P)[:, None]
         cols = tl.arange(0, HALF_P)[None, :]
         hmask = heads < num_heads
         cmask = cols < HALF
         mask = hmask & cmask
+        # The position (a step input) and its cos/sin (a table) are read before the wait: only x comes
+        # from the kernel before.
+        pos = tl.load(positions_ptr + token)
+        cos = tl.load(cos_ptr + pos * HALF + cols, mask=cmask, other=0.0)
+        sin = tl.load(sin_ptr + pos * HALF + cols, mask=cmask, other=0.0)
+        pdl.wait_then_release(USE_PDL)
         base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
         x1 = tl.load(base, mask=mask, other=0.0)
         x2 = tl.load(base + HALF, mask=mask, other=0.0)
         dtype = x1.dtype
         # cos/sin are cast to the model dtype before use, and every product rounds there, as in torch.
-        c = tl.load(cos_ptr + pos * HALF + cols, mask=cmask, other=0.0).to(dtype).to(tl.float32)
-        s = tl.load(sin_ptr + pos * HALF + cols, mask=cmask, other=0.0).to(dtype).to(tl.float32)
+        c = cos.to(dtype).to(tl.float32)
+        s = sin.to(dtype).to(tl.float32)
         a = x1.to(tl.float32)
         b = x2.to(tl.float32)
         ac = (a * c).to(dtype).to(tl.float32)
