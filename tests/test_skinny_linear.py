@@ -19,11 +19,15 @@ pytest.importorskip("triton", reason="triton is not installed")
 from pagedllm import pdl  # noqa: E402
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import fused_ops  # noqa: E402
+from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
     SkinnyConfig,
+    SkinnyRope,
     gated_skinny_config,
     maybe_skinny_linear,
+    maybe_skinny_rotary_linear,
     maybe_skinny_silu_and_mul,
+    rotary_skinny_config,
     skinny_config,
     skinny_linear,
 )
@@ -100,6 +104,53 @@ def test_gated_plan_is_the_plain_plan_with_half_tiles_per_part():
     assert gated_skinny_config(2048, 2048) is None  # o_proj's plan splits its input
 
 
+def _qkv_then_rotary(x, w, b, positions, rotary, q_heads, kv_heads):
+    # The unfused layers in the model dtype: the projection, then RotaryEmbedding's torch path.
+    hd = rotary.head_dim
+    qkv = F.linear(x, w, b)
+    q, k, v = qkv.split([q_heads * hd, kv_heads * hd, kv_heads * hd], dim=-1)
+    cos = rotary.cos_cache[positions].to(x.dtype).unsqueeze(1)
+    sin = rotary.sin_cache[positions].to(x.dtype).unsqueeze(1)
+    return torch.cat([rotary._rotate(q, cos, sin), rotary._rotate(k, cos, sin), v], dim=-1)
+
+
+@pytest.mark.parametrize(
+    "m,head_dim,q_heads,kv_heads,config",
+    [
+        (5, 32, 3, 1, SkinnyConfig(16, 32, 16)),  # a program a head, rows short of a tile
+        (20, 64, 4, 2, SkinnyConfig(16, 16, 32)),  # four programs a head, two row tiles
+    ],
+)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_rotated_launch_is_the_projection_then_rotary_on_q_and_k_only(
+    m, head_dim, q_heads, kv_heads, config, with_bias
+):
+    dtype = torch.float32 if not ON_GPU else torch.bfloat16
+    rotary = RotaryEmbedding(head_dim, 512, 10000.0).to(DEVICE)
+    n, k = (q_heads + 2 * kv_heads) * head_dim, 64
+    w = torch.randn(n, k, device=DEVICE).to(dtype)
+    b = torch.randn(n, device=DEVICE).to(dtype) if with_bias else None
+    x = torch.randn(m, k, device=DEVICE).to(dtype)
+    positions = torch.randint(0, 512, (m,), device=DEVICE)
+    rotated = (q_heads + kv_heads) * head_dim
+    rope = SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache, head_dim, rotated)
+    out = torch.full((m, n), float("nan"), device=DEVICE, dtype=dtype)  # unwritten elements fail
+    skinny_linear(x, w, config, bias=b, out=out, rope=rope)
+    ref = _qkv_then_rotary(x.double(), w.double(), None if b is None else b.double(), positions, rotary,
+                           q_heads, kv_heads)  # fmt: skip
+    err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
+    assert err < (1e-5 if dtype == torch.float32 else 2e-2), err
+
+
+def test_rotated_launch_refuses_heads_its_tiles_do_not_fit():
+    rope = SkinnyRope(torch.zeros(2, dtype=torch.long), torch.ones(8, 8), torch.ones(8, 8), 16, 32)
+    with pytest.raises(ValueError, match="rotated product"):  # half a head (8) is less than half a tile
+        skinny_linear(torch.ones(2, 64), torch.ones(48, 64), SkinnyConfig(16, 32, 16), rope=rope)
+    assert rotary_skinny_config(3072, 2048, 64) is not None  # the 1B's qkv
+    assert rotary_skinny_config(1152, 896, 64) is not None  # Qwen2.5-0.5B's: 16-wide tiles
+    assert rotary_skinny_config(2048, 2048, 64) is None  # a split input
+
+
 def test_a_k_that_splits_into_no_whole_tiles_is_refused():
     with pytest.raises(ValueError, match="multiple of split_k"):
         skinny_linear(torch.ones(2, 48), torch.ones(16, 48), SkinnyConfig(16, 16, 32, split_k=1))
@@ -143,6 +194,8 @@ def test_cpu_tensors_keep_the_torch_path():
     assert not pdl.enabled(torch.device("cpu"))
     assert maybe_skinny_linear(torch.ones(4, 64), torch.ones(32, 64), None) is None
     assert maybe_skinny_silu_and_mul(torch.ones(4, 64), torch.ones(32, 64), None) is None
+    rope = SkinnyRope(torch.zeros(4, dtype=torch.long), torch.ones(8, 16), torch.ones(8, 16), 32, 32)
+    assert maybe_skinny_rotary_linear(torch.ones(4, 64), torch.ones(64, 64), None, rope) is None
 
 
 # (2 x intermediate, hidden) of the gate_up projections of the shapes above
@@ -158,9 +211,35 @@ def test_every_model_gate_up_fuses_its_activation_and_matches_the_unfused_layers
     out = maybe_skinny_silu_and_mul(x, w, None)
     assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the gated Triton path"
     unfused = fused_ops.silu_and_mul(maybe_skinny_linear(x, w, None))
-    assert (out.float() - unfused.float()).abs().max().item() <= 2 * unfused.float().abs().max().item() * 2**-8
+    scale = unfused.float().abs().max().item()
+    assert (out.float() - unfused.float()).abs().max().item() <= 2 * scale * 2**-8
     ref = _silu_and_mul_reference(x, w, None)
     assert ((out.double() - ref).abs().max() / ref.abs().max()).item() < 2e-2
+
+
+# (head_dim, query heads, KV heads, hidden) of the qkv projections the rotated launch serves
+MODEL_QKVS = [(64, 32, 8, 2048), (128, 32, 8, 4096), (64, 14, 2, 896)]  # Llama-3.2-1B, 3.1-8B, Qwen2.5-0.5B
+
+
+@needs_gpu
+@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("head_dim,q_heads,kv_heads,k", MODEL_QKVS)
+def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
+    rows, head_dim, q_heads, kv_heads, k
+):
+    rotary = RotaryEmbedding(head_dim, 4096, 500000.0).to("cuda")
+    n, rotated = (q_heads + 2 * kv_heads) * head_dim, (q_heads + kv_heads) * head_dim
+    w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
+    x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
+    positions = torch.randint(0, 4096, (rows,), device="cuda")
+    out = maybe_skinny_rotary_linear(x, w, None, SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache,
+                                                            head_dim, rotated))  # fmt: skip
+    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the rotated Triton path"
+    unfused = maybe_skinny_linear(x, w, None)
+    q, kk = unfused[:, : q_heads * head_dim], unfused[:, q_heads * head_dim : rotated]
+    rotary(positions, q, kk)  # the Triton rotary kernel, in place
+    assert (out.float() - unfused.float()).abs().max().item() <= unfused.float().abs().max().item() * 2**-7
+    assert torch.equal(out[:, rotated:], unfused[:, rotated:])  # v is not rotated
 
 
 @needs_gpu

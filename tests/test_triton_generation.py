@@ -166,3 +166,38 @@ def test_bfloat16_logits_are_as_close_to_float32_as_the_reference_backend(config
         ref_error = ((ref - true).norm() / true.norm()).item()
         error = ((got - true).norm() / true.norm()).item()
         assert error <= 1.25 * ref_error + 1e-3, f"step {i}: triton {error:.2e}, reference {ref_error:.2e}"
+
+
+@torch.no_grad()
+def test_bfloat16_decode_logits_with_fused_projections_are_as_close_to_float32(config_path, monkeypatch):
+    """A decode step of <= 64 rows runs the qkv projection with rotary and gate_up with SiLU-and-multiply
+    (where their tile plans allow: here Llama's qkv and Qwen2.5's gate_up) as single skinny launches.
+    Against the float32 model, its logits may not be further off than the layers run one by one."""
+    from pagedllm.attention.triton import TritonAttentionBackend
+    from pagedllm.model.layers import linear
+
+    config = json.loads(config_path.read_text())
+    model, cfg = load_model(config, dtype=torch.float32, device="cuda", load_format="dummy", seed=3)
+    truth = _step_logits(model, cfg, TritonAttentionBackend(), torch.float32)
+    model.to(torch.bfloat16)
+    fused_calls = []
+    for owner, name in ((linear.QKVParallelLinear, "fused_rotary"),
+                        (linear.MergedColumnParallelLinear, "fused_silu_and_mul")):  # fmt: skip
+        original = getattr(owner, name)
+
+        def counted(self, *args, _original=original):
+            out = _original(self, *args)
+            fused_calls.append(out is not None)
+            return out
+
+        monkeypatch.setattr(owner, name, counted)
+    fused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
+    assert any(fused_calls), "the decode step took a fused launch"
+    monkeypatch.setattr(linear.QKVParallelLinear, "fused_rotary", lambda self, *args: None)
+    monkeypatch.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
+    unfused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
+    for i, (true, got, want) in enumerate(zip(truth, fused, unfused, strict=True)):
+        unfused_error = ((want - true).norm() / true.norm()).item()
+        error = ((got - true).norm() / true.norm()).item()
+        message = f"step {i}: fused {error:.2e}, unfused {unfused_error:.2e}"
+        assert error <= 1.25 * unfused_error + 1e-3, message

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pagedllm.model.layers.rotary import RotaryEmbedding
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
 
@@ -181,6 +182,20 @@ class QKVParallelLinear(_ParallelLinear):
         self.kv_size = self.num_kv_heads * head_dim
         super().__init__(hidden_size, self.q_size + 2 * self.kv_size, bias, tp, tp_rank)
         self.input_size = hidden_size
+
+    def fused_rotary(
+        self, x: torch.Tensor, positions: torch.Tensor, rotary: RotaryEmbedding
+    ) -> torch.Tensor | None:
+        """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
+        in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
+        decode step. Else None."""
+        if not x.is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
+            return None
+        skinny = _skinny()
+        rope = skinny.SkinnyRope(
+            positions, rotary.cos_cache, rotary.sin_cache, self.head_dim, self.q_size + self.kv_size
+        )
+        return skinny.maybe_skinny_rotary_linear(x, self.weight, self.bias, rope)  # type: ignore[no-any-return]
 
     def weight_loader(
         self, param: nn.Parameter, loaded: torch.Tensor, shard_id: ShardId | None = None

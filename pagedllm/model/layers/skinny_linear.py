@@ -45,6 +45,17 @@ class SkinnyConfig:
     num_stages: int = 4
 
 
+@dataclass(frozen=True, slots=True)
+class SkinnyRope:
+    """The rotary embedding a rotated ``skinny_linear`` applies to its output's first ``rotated`` features."""
+
+    positions: torch.Tensor  # [M] int64
+    cos_cache: torch.Tensor  # [max_position, head_dim // 2] float32
+    sin_cache: torch.Tensor
+    head_dim: int
+    rotated: int  # a multiple of head_dim: the q and k heads of a qkv projection
+
+
 LINE = tl.constexpr(_LINE)
 
 
@@ -62,6 +73,10 @@ def _skinny_linear_kernel(
     w_ptr,  # [N, K]
     y_ptr,  # [M, N]
     bias_ptr,  # [N] (HAS_BIAS)
+    positions_ptr,  # [M] int64 (ROPE)
+    cos_ptr,  # [max_position, HALF] float32 (ROPE)
+    sin_ptr,
+    rotated,  # ROPE: features [0, rotated) are rotated (q and k), the rest (v) stored as they are
     partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
     ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
     M,
@@ -76,6 +91,8 @@ def _skinny_linear_kernel(
     SPLIT_K: tl.constexpr,
     HAS_BIAS: tl.constexpr,
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
+    ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
+    HALF: tl.constexpr,  # ROPE: half a head
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -86,7 +103,17 @@ def _skinny_linear_kernel(
     pid_k = rest % SPLIT_K
     pid_n = rest // SPLIT_K
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    if ROPE:
+        # A program owns BLOCK_N // 2 features of a head's first half, then the same features of its
+        # second half: the pairs a rotation mixes, side by side in one tile.
+        TILE_HALF: tl.constexpr = BLOCK_N // 2
+        chunks = HALF // TILE_HALF
+        head_start = (pid_n // chunks) * (2 * HALF)
+        r = tl.arange(0, BLOCK_N)
+        j = (pid_n % chunks) * TILE_HALF + r % TILE_HALF  # the feature within its half-head
+        rn = head_start + j + (r // TILE_HALF) * HALF
+    else:
+        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
@@ -94,6 +121,11 @@ def _skinny_linear_kernel(
     x_ptrs = x_ptr + rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
     w_ptrs = w_ptr + rn[:, None].to(tl.int64) * stride_wn + (k0 + rk)[None, :]
     up_ptrs = w_ptrs + N * stride_wn  # GATED: the up row of each gate row
+    if ROPE:  # a step input and a table: read before the wait
+        pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
+        half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
+        cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+        sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
     if USE_PDL:
         if PREFETCH_LINES > 0:  # weights only: no kernel of the step writes them
             lines = tl.arange(0, PREFETCH_LINES)[None, :] * LINE
@@ -129,6 +161,25 @@ def _skinny_linear_kernel(
         gate = acc.to(dtype).to(tl.float32)
         silu = (gate / (1.0 + tl.exp(-gate))).to(dtype).to(tl.float32)
         tl.store(y_ptrs, (silu * acc_up.to(dtype).to(tl.float32)).to(dtype), mask=out_mask)
+    elif ROPE:
+        tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
+        if HAS_BIAS:
+            acc += bias[None, :]
+        # Rounded where the projection and the rotary kernel (fused_ops) round: the projection's outputs,
+        # cos and sin in the model dtype, and every product.
+        dtype = y_ptr.dtype.element_ty
+        halves = tl.permute(tl.reshape(acc.to(dtype).to(tl.float32), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
+        a, b = tl.split(halves)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
+        c = cos.to(dtype).to(tl.float32)
+        s = sin.to(dtype).to(tl.float32)
+        if head_start < rotated:  # a q or k head (v heads are stored as they are)
+            ac = (a * c).to(dtype).to(tl.float32)
+            bs = (b * s).to(dtype).to(tl.float32)
+            bc = (b * c).to(dtype).to(tl.float32)
+            as_ = (a * s).to(dtype).to(tl.float32)
+            a, b = ac - bs, bc + as_
+        out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
+        tl.store(y_ptrs, out.to(dtype), mask=out_mask)
     elif SPLIT_K == 1:
         if HAS_BIAS:
             acc += bias[None, :]
@@ -269,6 +320,24 @@ def maybe_skinny_silu_and_mul(
     return skinny_linear(x2, weight, config, bias=bias, gated=True).view(*x.shape[:-1], d)
 
 
+def maybe_skinny_rotary_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rope: SkinnyRope
+) -> torch.Tensor | None:
+    """``F.linear(x, weight, bias)`` with its first ``rope.rotated`` features rotated by ``rope`` (the q and
+    k heads of a fused qkv projection), in one ``skinny_linear`` launch where that kernel serves, else
+    None: the caller runs the projection and the rotary embedding.
+
+    At 64 rows the Llama-3.2-1B's rotary kernel costs a decode step ~3-4 us a layer (session 12: it waits
+    for qkv to finish and the K/V write waits for it)."""
+    x2 = _skinny_input(x, weight)
+    if x2 is None:
+        return None
+    config = rotary_skinny_config(weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(x.device))
+    if config is None:
+        return None
+    return skinny_linear(x2, weight, config, bias=bias, rope=rope).view(*x.shape[:-1], weight.shape[0])
+
+
 @functools.lru_cache(maxsize=256)
 def gated_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
     """The plan of ``skinny_config(n, k)`` for the gated product: each program computes half its features
@@ -279,6 +348,19 @@ def gated_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> Skinn
     if config is None or config.split_k > 1 or config.block_n < 32:
         return None
     return dataclasses.replace(config, block_n=config.block_n // 2)
+
+
+@functools.lru_cache(maxsize=256)
+def rotary_skinny_config(
+    n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET
+) -> SkinnyConfig | None:
+    """The plan of ``skinny_config(n, k)`` for the rotated product, whose programs each compute half their
+    features from one half of a head and the same features of the head's other half. None where that
+    plan splits the input or its half-tiles do not tile half a head."""
+    config = skinny_config(n, k, smem_budget)
+    if config is None or config.split_k > 1 or n % head_dim or head_dim % 2:
+        return None
+    return config if (head_dim // 2) % (config.block_n // 2) == 0 else None
 
 
 def _skinny_input(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
@@ -302,11 +384,13 @@ def skinny_linear(
     out: torch.Tensor | None = None,
     use_pdl: bool | None = None,
     gated: bool = False,
+    rope: SkinnyRope | None = None,
 ) -> torch.Tensor:
     """``x @ weight.T + bias`` for a 2-D ``x`` of few rows (``[M, K]``, last dim contiguous) and ``[N, K]``.
     ``gated``: ``weight`` is ``[2N, K]``, gate rows then up rows, and the result ``silu(gate) * up``
-    (``[M, N]``), rounded where the projection and ``SiluAndMul`` round. ``use_pdl`` None: as
-    ``pdl.enabled`` says for the device."""
+    (``[M, N]``), rounded where the projection and ``SiluAndMul`` round. ``rope``: the output's first
+    ``rope.rotated`` features are heads rotated as ``RotaryEmbedding`` rotates them, rounded where it
+    rounds. ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
     M, K = x.shape
     N = weight.shape[0] // 2 if gated else weight.shape[0]
     if weight.shape[1] != K:
@@ -315,6 +399,13 @@ def skinny_linear(
         raise ValueError(
             f"a gated product needs an even number of weight rows (got {weight.shape[0]}) and split_k 1 "
             f"(got {config.split_k})"
+        )
+    if rope is not None and (
+        gated or config.split_k > 1 or N % rope.head_dim or (rope.head_dim // 2) % (config.block_n // 2)
+    ):
+        raise ValueError(
+            f"a rotated product needs split_k 1 (got {config.split_k}), whole heads (N={N}, head_dim="
+            f"{rope.head_dim}) and half-heads of whole tiles (block_n={config.block_n}), and no gate"
         )
     if K % (config.split_k * config.block_k):
         raise ValueError(f"K={K} is not a multiple of split_k * block_k = {config.split_k * config.block_k}")
@@ -335,6 +426,10 @@ def skinny_linear(
         weight,
         out,
         bias if bias is not None else out,
+        rope.positions if rope is not None else out,
+        rope.cos_cache if rope is not None else out,
+        rope.sin_cache if rope is not None else out,
+        rope.rotated if rope is not None else 0,
         partials,
         tickets,
         M,
@@ -349,6 +444,8 @@ def skinny_linear(
         SPLIT_K=config.split_k,
         HAS_BIAS=bias is not None,
         GATED=gated,
+        ROPE=rope is not None,
+        HALF=rope.head_dim // 2 if rope is not None else 1,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,

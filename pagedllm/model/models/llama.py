@@ -70,12 +70,19 @@ class LlamaAttention(nn.Module):
         positions: torch.Tensor,  # [num_tokens] int64
         hidden: torch.Tensor,  # [num_tokens, hidden_size]
     ) -> torch.Tensor:  # [num_tokens, hidden_size]
-        qkv = self.qkv_proj(hidden)  # [num_tokens, q_size + 2 * kv_size]
-        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
-        if self.q_norm is not None and self.k_norm is not None:
-            q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
-            k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
-        q, k = self.rotary_emb(positions, q, k)
+        sizes = [self.q_size, self.kv_size, self.kv_size]
+        # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
+        qkv = None
+        if self.q_norm is None:
+            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
+        if qkv is not None:
+            q, k, v = qkv.split(sizes, dim=-1)
+        else:
+            q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
+            if self.q_norm is not None and self.k_norm is not None:
+                q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
+                k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
+            q, k = self.rotary_emb(positions, q, k)
         out = self.attn(q, k, v)  # [num_tokens, q_size]
         return self.o_proj(out)
 
