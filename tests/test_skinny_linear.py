@@ -19,10 +19,8 @@ pytest.importorskip("triton", reason="triton is not installed")
 from pagedllm import pdl  # noqa: E402
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import fused_ops  # noqa: E402
-from pagedllm.model.layers.layernorm import RMSNorm  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
-    SkinnyAddNorm,
     SkinnyConfig,
     SkinnyRope,
     gated_skinny_config,
@@ -151,46 +149,6 @@ def test_rotated_launch_refuses_heads_its_tiles_do_not_fit():
     assert rotary_skinny_config(3072, 2048, 64) is not None  # the 1B's qkv
     assert rotary_skinny_config(1152, 896, 64) is not None  # Qwen2.5-0.5B's: 16-wide tiles
     assert rotary_skinny_config(2048, 2048, 64) is None  # a split input
-
-
-@pytest.mark.parametrize("variant", ["plain", "gated", "rotated"])
-@pytest.mark.parametrize("m", [5, 20])
-def test_a_normalized_input_is_the_norm_of_the_sum_and_the_sum_is_the_next_residual(variant, m):
-    dtype = torch.float32 if not ON_GPU else torch.bfloat16
-    k, n = 96, 96  # rotated: a query, a key and a value head of 32
-    norm = RMSNorm(k, eps=1e-5).to(DEVICE)
-    norm.weight.data = torch.rand(k, device=DEVICE) + 0.5
-    norm = norm.to(dtype)
-    x, residual = (torch.randn(m, k, device=DEVICE).to(dtype) for _ in range(2))
-    w = torch.randn(n, k, device=DEVICE).to(dtype)
-    residual_out = torch.full_like(residual, float("nan"))  # unwritten elements fail
-    add_norm = SkinnyAddNorm(residual, residual_out, norm.weight, norm.eps)
-    config = SkinnyConfig(16, 16, 32)
-    out = torch.full((m, n // 2 if variant == "gated" else n), float("nan"), device=DEVICE, dtype=dtype)
-    summed = x + residual
-    normed = norm._norm(summed.double()).to(torch.float64)  # the torch path, in float64
-    if variant == "rotated":
-        rotary = RotaryEmbedding(32, 64, 10000.0).to(DEVICE)
-        positions = torch.randint(0, 64, (m,), device=DEVICE)
-        rope = SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache, 32, 64)
-        skinny_linear(x, w, config, out=out, rope=rope, add_norm=add_norm)
-        ref = _qkv_then_rotary(normed, w.double(), None, positions, rotary, 1, 1)
-    else:
-        skinny_linear(x, w, config, out=out, gated=variant == "gated", add_norm=add_norm)
-        ref = _silu_and_mul_reference(normed, w, None) if variant == "gated" else F.linear(normed, w.double())
-    assert torch.equal(residual_out, summed)
-    err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
-    assert err < (1e-5 if dtype == torch.float32 else 2e-2), err
-
-
-def test_a_normalized_input_refuses_a_split_or_a_residual_unlike_x():
-    x = torch.ones(2, 64)
-    good = SkinnyAddNorm(torch.ones(2, 64), torch.ones(2, 64), torch.ones(64), 1e-6)
-    with pytest.raises(ValueError, match="whole rows"):
-        skinny_linear(x, torch.ones(16, 64), SkinnyConfig(16, 16, 16, split_k=2), add_norm=good)
-    bad = SkinnyAddNorm(torch.ones(2, 32), torch.ones(2, 64), torch.ones(64), 1e-6)
-    with pytest.raises(ValueError, match=r"add_norm\.residual must be like x"):
-        skinny_linear(x, torch.ones(16, 64), SkinnyConfig(16, 16, 16), add_norm=bad)
 
 
 def test_a_k_that_splits_into_no_whole_tiles_is_refused():

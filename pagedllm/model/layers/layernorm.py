@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import overload
 
 import torch
@@ -50,18 +49,3 @@ class RMSNorm(nn.Module):
         variance = x32.pow(2).mean(-1, keepdim=True)
         # Cast back before scaling: the weight multiply happens in the model dtype, as in transformers.
         return self.weight * (x32 * torch.rsqrt(variance + self.eps)).to(x.dtype)
-
-
-@dataclass(frozen=True, slots=True)
-class AddNorm:
-    """``norm(hidden + residual)``, and ``hidden + residual`` (the next residual), not computed yet: the
-    projection that consumes them may compute both inside its own kernel (``linear.py``, decode steps on
-    a GPU); ``compute`` runs the norm's own."""
-
-    hidden: torch.Tensor  # [..., hidden_size]
-    residual: torch.Tensor  # [..., hidden_size]
-    norm: RMSNorm
-
-    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normed, hidden + residual)."""
-        return self.norm(self.hidden, self.residual)

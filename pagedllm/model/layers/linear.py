@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pagedllm.model.layers.layernorm import AddNorm
 from pagedllm.model.layers.rotary import RotaryEmbedding
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
@@ -30,32 +28,6 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) ->
         if out is not None:
             return out
     return F.linear(x, weight, bias)
-
-
-# A layer's input: a tensor, or the norm of a sum that the layer's kernel may compute itself.
-LayerInput = torch.Tensor | AddNorm
-# A layer's output with the next residual (None when the input was a plain tensor).
-WithResidual = tuple[torch.Tensor, torch.Tensor | None]
-
-
-def _skinny_operands(x: LayerInput) -> tuple[torch.Tensor, Any] | None:
-    """(the tensor the skinny kernel reads, the ``SkinnyAddNorm`` of an ``AddNorm`` input or None), or None
-    where an ``AddNorm``'s tensors are not laid out for the kernel. NOTE: for CUDA inputs only (the
-    skinny module imports triton)."""
-    if isinstance(x, torch.Tensor):
-        return x, None
-    residual = x.residual
-    if not (x.hidden.is_contiguous() and residual.is_contiguous() and residual.shape == x.hidden.shape):
-        return None
-    return x.hidden, _skinny().SkinnyAddNorm(residual, torch.empty_like(residual), x.norm.weight, x.norm.eps)
-
-
-def _with_residual(out: torch.Tensor | None, add_norm: Any) -> WithResidual | None:
-    return None if out is None else (out, None if add_norm is None else add_norm.residual_out)
-
-
-def _is_cuda(x: LayerInput) -> bool:
-    return (x if isinstance(x, torch.Tensor) else x.hidden).is_cuda
 
 
 @functools.cache
@@ -95,20 +67,6 @@ class _ParallelLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _linear(x, self.weight, self.bias)
-
-    def forward_normed(self, x: LayerInput) -> WithResidual:
-        """This layer of ``x`` (with an ``AddNorm``, of the norm of the sum, and the sum returned too): in one
-        skinny launch where one serves (a decode step on a GPU), else the norm's kernel then the layer."""
-        if isinstance(x, torch.Tensor):
-            return self(x), None
-        operands = _skinny_operands(x) if x.hidden.is_cuda else None
-        if operands is not None:
-            hidden, add_norm = operands
-            out = _skinny().maybe_skinny_linear(hidden, self.weight, self.bias, add_norm)
-            if out is not None:
-                return out, add_norm.residual_out
-        normed, residual = x.compute()
-        return self(normed), residual
 
 
 class ColumnParallelLinear(_ParallelLinear):
@@ -167,19 +125,12 @@ class MergedColumnParallelLinear(_ParallelLinear):
         self.local_sizes = local_sizes
         self.input_size = input_size
 
-    def fused_silu_and_mul(self, x: LayerInput) -> WithResidual | None:
+    def fused_silu_and_mul(self, x: torch.Tensor) -> torch.Tensor | None:
         """``silu(part0) * part1`` of this layer's output (``SiluAndMul(self(x))``) in one kernel, where one
-        serves: the skinny linear's gated launch, for the few rows of a CUDA decode step (with an
-        ``AddNorm`` input, the norm of the sum computed there too, and the sum returned). Else None."""
-        if not _is_cuda(x) or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
+        serves: the skinny linear's gated launch, for the few rows of a CUDA decode step. Else None."""
+        if not x.is_cuda or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
             return None
-        operands = _skinny_operands(x)
-        if operands is None:
-            return None
-        hidden, add_norm = operands
-        return _with_residual(
-            _skinny().maybe_skinny_silu_and_mul(hidden, self.weight, self.bias, add_norm), add_norm
-        )
+        return _skinny().maybe_skinny_silu_and_mul(x, self.weight, self.bias)  # type: ignore[no-any-return]
 
     def weight_loader(
         self, param: nn.Parameter, loaded: torch.Tensor, shard_id: ShardId | None = None
@@ -233,25 +184,18 @@ class QKVParallelLinear(_ParallelLinear):
         self.input_size = hidden_size
 
     def fused_rotary(
-        self, x: LayerInput, positions: torch.Tensor, rotary: RotaryEmbedding
-    ) -> WithResidual | None:
+        self, x: torch.Tensor, positions: torch.Tensor, rotary: RotaryEmbedding
+    ) -> torch.Tensor | None:
         """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
         in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
-        decode step (with an ``AddNorm`` input, the norm of the sum computed there too, and the sum
-        returned). Else None."""
-        if not _is_cuda(x) or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
+        decode step. Else None."""
+        if not x.is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
             return None
-        operands = _skinny_operands(x)
-        if operands is None:
-            return None
-        hidden, add_norm = operands
         skinny = _skinny()
         rope = skinny.SkinnyRope(
             positions, rotary.cos_cache, rotary.sin_cache, self.head_dim, self.q_size + self.kv_size
         )
-        return _with_residual(
-            skinny.maybe_skinny_rotary_linear(hidden, self.weight, self.bias, rope, add_norm), add_norm
-        )
+        return skinny.maybe_skinny_rotary_linear(x, self.weight, self.bias, rope)  # type: ignore[no-any-return]
 
     def weight_loader(
         self, param: nn.Parameter, loaded: torch.Tensor, shard_id: ShardId | None = None

@@ -56,17 +56,6 @@ class SkinnyRope:
     rotated: int  # a multiple of head_dim: the q and k heads of a qkv projection
 
 
-@dataclass(frozen=True, slots=True)
-class SkinnyAddNorm:
-    """A ``skinny_linear`` input that is ``RMSNorm(x + residual)``: the launch adds, stores the sum into
-    ``residual_out`` (the next residual) and normalizes, so the norm needs no launch of its own."""
-
-    residual: torch.Tensor  # [M, K]
-    residual_out: torch.Tensor  # [M, K]
-    weight: torch.Tensor  # [K]
-    eps: float
-
-
 LINE = tl.constexpr(_LINE)
 
 
@@ -88,10 +77,6 @@ def _skinny_linear_kernel(
     cos_ptr,  # [max_position, HALF] float32 (ROPE)
     sin_ptr,
     rotated,  # ROPE: features [0, rotated) are rotated (q and k), the rest (v) stored as they are
-    residual_ptr,  # [M, K], row stride stride_xm (ADD_NORM)
-    residual_out_ptr,  # [M, K], row stride stride_xm: x + residual (ADD_NORM)
-    norm_weight_ptr,  # [K] (ADD_NORM)
-    eps,  # ADD_NORM
     partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
     ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
     M,
@@ -108,7 +93,6 @@ def _skinny_linear_kernel(
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
     ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
     HALF: tl.constexpr,  # ROPE: half a head
-    ADD_NORM: tl.constexpr,  # the input is rms_norm(x + residual) (SPLIT_K 1), x + residual also stored
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -134,8 +118,7 @@ def _skinny_linear_kernel(
     m_ok = rm < M
     n_ok = rn < N
     k0 = pid_k * K_SHARE
-    x_offsets = rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
-    x_ptrs = x_ptr + x_offsets
+    x_ptrs = x_ptr + rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
     w_ptrs = w_ptr + rn[:, None].to(tl.int64) * stride_wn + (k0 + rk)[None, :]
     up_ptrs = w_ptrs + N * stride_wn  # GATED: the up row of each gate row
     if ROPE:  # a step input and a table: read before the wait
@@ -154,26 +137,8 @@ def _skinny_linear_kernel(
         tl.extra.cuda.gdc_launch_dependents()
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
-    sum_sq = tl.zeros((BLOCK_M,), dtype=tl.float32)  # ADD_NORM only
-    for k in range(0, K_SHARE, BLOCK_K):
+    for _ in range(0, K_SHARE, BLOCK_K):
         x = tl.load(x_ptrs, mask=m_ok[:, None], other=0.0)
-        if ADD_NORM:
-            # Every program adds and scales the whole rows, within the time its weight tiles take to
-            # arrive; one program a row tile stores the sum, the next residual. The norm's division
-            # happens after the product (rows scale the same whatever the feature): x * weight rounds
-            # once where the norm rounds twice (x / rms, then * weight), within bfloat16's error.
-            tl.static_assert(SPLIT_K == 1, "the norm needs whole rows: the input is not split")
-            dtype = x.dtype
-            summed = x.to(tl.float32) + tl.load(
-                residual_ptr + x_offsets + k, mask=m_ok[:, None], other=0.0
-            ).to(tl.float32)
-            summed = summed.to(dtype)  # the add rounds in the model dtype, as in RMSNorm
-            if pid_n == 0:
-                tl.store(residual_out_ptr + x_offsets + k, summed, mask=m_ok[:, None])
-            summed32 = summed.to(tl.float32)
-            sum_sq += tl.sum(summed32 * summed32, axis=1)
-            gamma = tl.load(norm_weight_ptr + k + rk).to(tl.float32)
-            x = (summed32 * gamma[None, :]).to(dtype)
         w = tl.load(w_ptrs, mask=n_ok[:, None], other=0.0)
         acc = tl.dot(x, tl.trans(w), acc)
         if GATED:
@@ -182,10 +147,6 @@ def _skinny_linear_kernel(
             up_ptrs += BLOCK_K
         x_ptrs += BLOCK_K
         w_ptrs += BLOCK_K
-    if ADD_NORM:
-        inv_rms = 1.0 / tl.sqrt(sum_sq / K_SHARE + eps)
-        acc *= inv_rms[:, None]
-        acc_up *= inv_rms[:, None]
     out_mask = m_ok[:, None] & n_ok[None, :]
     y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
     if HAS_BIAS:
@@ -282,9 +243,7 @@ MIN_PROGRAMS = 96
 
 
 @functools.lru_cache(maxsize=256)
-def skinny_config(
-    n: int, k: int, smem_budget: int = SMEM_BUDGET, input_tiles: int = 1
-) -> SkinnyConfig | None:
+def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
     """The tile plan for ``[rows <= 64, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
 
     About one program per SM, each streaming a contiguous slab of the weights through a deep pipeline.
@@ -304,18 +263,14 @@ def skinny_config(
     while triton.cdiv(n, block_n) * split_k < MIN_PROGRAMS and k // (2 * split_k) >= 512 and split_k < 8:
         split_k *= 2
     block_k, num_stages = 256, 4
-
     # Within the shared memory of one program (the pipeline's x and weight tiles, 2-byte elements).
-    def smem(block_k: int, num_stages: int) -> int:  # input tiles (two with an AddNorm's residual), weights
-        return num_stages * (64 * input_tiles + block_n) * block_k * 2
-
-    while smem(block_k, num_stages) > smem_budget and block_k > 64:
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and block_k > 64:
         block_k //= 2
-    while smem(block_k, num_stages) > smem_budget and num_stages > 2:
+    while num_stages * (64 + block_n) * block_k * 2 > smem_budget and num_stages > 2:
         num_stages -= 1
     while block_k > 32 and k % (split_k * block_k):
         block_k //= 2
-    if k % (split_k * block_k) or smem(block_k, num_stages) > smem_budget:
+    if k % (split_k * block_k) or num_stages * (64 + block_n) * block_k * 2 > smem_budget:
         return None
     # NOTE: 64 rows whatever the step's count: one compiled variant per linear serves every step; the
     # masked rows cost tensor-core work only, which a weight-bound product has to spare.
@@ -333,23 +288,21 @@ def _smem_budget(device: torch.device) -> int:
 
 
 def maybe_skinny_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, add_norm: SkinnyAddNorm | None = None
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
     """``F.linear(x, weight, bias)`` by ``skinny_linear`` where it pays (a CUDA step of at most
-    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS. With
-    ``add_norm``, of the normalized ``x + residual`` (None also where the plan splits the input)."""
+    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS."""
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
-    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device), _input_tiles(add_norm))
-    if config is None or (add_norm is not None and config.split_k > 1):
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device))
+    if config is None:
         return None
-    out = skinny_linear(x2, weight, config, bias=bias, add_norm=add_norm)
-    return out.view(*x.shape[:-1], weight.shape[0])
+    return skinny_linear(x2, weight, config, bias=bias).view(*x.shape[:-1], weight.shape[0])
 
 
 def maybe_skinny_silu_and_mul(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, add_norm: SkinnyAddNorm | None = None
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
     """``silu(gate) * up`` of ``[gate | up] = F.linear(x, weight, bias)`` in one ``skinny_linear`` launch
     (``gated``) where that kernel serves, else None: the caller runs the projection and the activation.
@@ -360,21 +313,15 @@ def maybe_skinny_silu_and_mul(
     x2 = _skinny_input(x, weight)
     if x2 is None or weight.shape[0] % 2:
         return None
-    config = gated_skinny_config(
-        weight.shape[0], weight.shape[1], _smem_budget(x.device), _input_tiles(add_norm)
-    )
+    config = gated_skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device))
     if config is None:
         return None
     d = weight.shape[0] // 2
-    return skinny_linear(x2, weight, config, bias=bias, gated=True, add_norm=add_norm).view(*x.shape[:-1], d)
+    return skinny_linear(x2, weight, config, bias=bias, gated=True).view(*x.shape[:-1], d)
 
 
 def maybe_skinny_rotary_linear(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    rope: SkinnyRope,
-    add_norm: SkinnyAddNorm | None = None,
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rope: SkinnyRope
 ) -> torch.Tensor | None:
     """``F.linear(x, weight, bias)`` with its first ``rope.rotated`` features rotated by ``rope`` (the q and
     k heads of a fused qkv projection), in one ``skinny_linear`` launch where that kernel serves, else
@@ -385,24 +332,19 @@ def maybe_skinny_rotary_linear(
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
-    config = rotary_skinny_config(
-        weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(x.device), _input_tiles(add_norm)
-    )
+    config = rotary_skinny_config(weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(x.device))
     if config is None:
         return None
-    out = skinny_linear(x2, weight, config, bias=bias, rope=rope, add_norm=add_norm)
-    return out.view(*x.shape[:-1], weight.shape[0])
+    return skinny_linear(x2, weight, config, bias=bias, rope=rope).view(*x.shape[:-1], weight.shape[0])
 
 
 @functools.lru_cache(maxsize=256)
-def gated_skinny_config(
-    n: int, k: int, smem_budget: int = SMEM_BUDGET, input_tiles: int = 1
-) -> SkinnyConfig | None:
+def gated_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
     """The plan of ``skinny_config(n, k)`` for the gated product: each program computes half its features
     from the gate rows and the matching half from the up rows, so the launch and the weight bytes each
     program streams are the same. None where that plan splits the input (a gated split would have to add
     both halves' partials before the activation) or its half-tiles are narrower than a 16-wide dot."""
-    config = skinny_config(n, k, smem_budget, input_tiles)
+    config = skinny_config(n, k, smem_budget)
     if config is None or config.split_k > 1 or config.block_n < 32:
         return None
     return dataclasses.replace(config, block_n=config.block_n // 2)
@@ -410,19 +352,15 @@ def gated_skinny_config(
 
 @functools.lru_cache(maxsize=256)
 def rotary_skinny_config(
-    n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET, input_tiles: int = 1
+    n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET
 ) -> SkinnyConfig | None:
     """The plan of ``skinny_config(n, k)`` for the rotated product, whose programs each compute half their
     features from one half of a head and the same features of the head's other half. None where that
     plan splits the input or its half-tiles do not tile half a head."""
-    config = skinny_config(n, k, smem_budget, input_tiles)
+    config = skinny_config(n, k, smem_budget)
     if config is None or config.split_k > 1 or n % head_dim or head_dim % 2:
         return None
     return config if (head_dim // 2) % (config.block_n // 2) == 0 else None
-
-
-def _input_tiles(add_norm: SkinnyAddNorm | None) -> int:
-    return 1 if add_norm is None else 2  # an AddNorm's residual is read beside x
 
 
 def _skinny_input(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
@@ -447,14 +385,12 @@ def skinny_linear(
     use_pdl: bool | None = None,
     gated: bool = False,
     rope: SkinnyRope | None = None,
-    add_norm: SkinnyAddNorm | None = None,
 ) -> torch.Tensor:
     """``x @ weight.T + bias`` for a 2-D ``x`` of few rows (``[M, K]``, last dim contiguous) and ``[N, K]``.
     ``gated``: ``weight`` is ``[2N, K]``, gate rows then up rows, and the result ``silu(gate) * up``
     (``[M, N]``), rounded where the projection and ``SiluAndMul`` round. ``rope``: the output's first
     ``rope.rotated`` features are heads rotated as ``RotaryEmbedding`` rotates them, rounded where it
-    rounds. ``add_norm``: the product is of ``RMSNorm(x + add_norm.residual)``, and the sum is stored into
-    ``add_norm.residual_out``. ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
+    rounds. ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
     M, K = x.shape
     N = weight.shape[0] // 2 if gated else weight.shape[0]
     if weight.shape[1] != K:
@@ -471,8 +407,6 @@ def skinny_linear(
             f"a rotated product needs split_k 1 (got {config.split_k}), whole heads (N={N}, head_dim="
             f"{rope.head_dim}) and half-heads of whole tiles (block_n={config.block_n}), and no gate"
         )
-    if add_norm is not None:
-        _check_add_norm(x, add_norm, config)
     if K % (config.split_k * config.block_k):
         raise ValueError(f"K={K} is not a multiple of split_k * block_k = {config.split_k * config.block_k}")
     if out is None:
@@ -496,10 +430,6 @@ def skinny_linear(
         rope.cos_cache if rope is not None else out,
         rope.sin_cache if rope is not None else out,
         rope.rotated if rope is not None else 0,
-        add_norm.residual if add_norm is not None else out,
-        add_norm.residual_out if add_norm is not None else out,
-        add_norm.weight if add_norm is not None else out,
-        add_norm.eps if add_norm is not None else 0.0,
         partials,
         tickets,
         M,
@@ -516,25 +446,9 @@ def skinny_linear(
         GATED=gated,
         ROPE=rope is not None,
         HALF=rope.head_dim // 2 if rope is not None else 1,
-        ADD_NORM=add_norm is not None,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
         **pdl.kernel_args(use_pdl),
     )
     return out
-
-
-def _check_add_norm(x: torch.Tensor, add_norm: SkinnyAddNorm, config: SkinnyConfig) -> None:
-    M, K = x.shape
-    if config.split_k > 1:
-        raise ValueError(f"a normalized input needs whole rows: split_k must be 1, got {config.split_k}")
-    for name in ("residual", "residual_out"):
-        t = getattr(add_norm, name)
-        if t.shape != (M, K) or t.stride() != x.stride() or t.dtype != x.dtype:
-            raise ValueError(
-                f"add_norm.{name} must be like x ({(M, K)}, strides {x.stride()}, {x.dtype}), got "
-                f"{tuple(t.shape)}, strides {t.stride()}, {t.dtype}"
-            )
-    if add_norm.weight.shape != (K,) or add_norm.weight.stride(0) != 1:
-        raise ValueError(f"add_norm.weight must be a contiguous [{K}], got {tuple(add_norm.weight.shape)}")

@@ -26,8 +26,6 @@ from pagedllm.model.layers import (
     SiluAndMul,
     VocabParallelEmbedding,
 )
-from pagedllm.model.layers.layernorm import AddNorm
-from pagedllm.model.layers.linear import LayerInput, WithResidual
 from pagedllm.model.models.weights import PackedModules, load_checkpoint_weights
 
 
@@ -70,23 +68,23 @@ class LlamaAttention(nn.Module):
     def forward(
         self,
         positions: torch.Tensor,  # [num_tokens] int64
-        x: LayerInput,  # [num_tokens, hidden_size], or the input norm of a sum
-    ) -> WithResidual:  # [num_tokens, hidden_size], and the sum of an AddNorm input
+        hidden: torch.Tensor,  # [num_tokens, hidden_size]
+    ) -> torch.Tensor:  # [num_tokens, hidden_size]
         sizes = [self.q_size, self.kv_size, self.kv_size]
         # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
-        fused = None if self.q_norm is not None else self.qkv_proj.fused_rotary(x, positions, self.rotary_emb)
-        if fused is not None:
-            qkv, residual = fused
+        qkv = None
+        if self.q_norm is None:
+            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
+        if qkv is not None:
             q, k, v = qkv.split(sizes, dim=-1)
         else:
-            qkv, residual = self.qkv_proj.forward_normed(x)  # [num_tokens, q_size + 2 * kv_size]
-            q, k, v = qkv.split(sizes, dim=-1)
+            q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
             if self.q_norm is not None and self.k_norm is not None:
                 q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
                 k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
             q, k = self.rotary_emb(positions, q, k)
         out = self.attn(q, k, v)  # [num_tokens, q_size]
-        return self.o_proj(out), residual
+        return self.o_proj(out)
 
 
 class LlamaMLP(nn.Module):
@@ -97,14 +95,11 @@ class LlamaMLP(nn.Module):
         self.act_fn = SiluAndMul()
         self.down_proj = RowParallelLinear(size, cfg.hidden_size, bias=cfg.mlp_bias)
 
-    def forward(self, x: LayerInput) -> WithResidual:  # [num_tokens, hidden_size] (+ an AddNorm's sum)
-        fused = self.gate_up_proj.fused_silu_and_mul(x)  # a decode step on CUDA: one launch for both
-        if fused is not None:
-            hidden, residual = fused
-        else:
-            gate_up, residual = self.gate_up_proj.forward_normed(x)
-            hidden = self.act_fn(gate_up)
-        return self.down_proj(hidden), residual
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [num_tokens, hidden_size]
+        hidden = self.gate_up_proj.fused_silu_and_mul(x)  # a decode step on CUDA: one launch for both
+        if hidden is None:
+            hidden = self.act_fn(self.gate_up_proj(x))
+        return self.down_proj(hidden)
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -123,20 +118,15 @@ class LlamaDecoderLayer(nn.Module):
         hidden: torch.Tensor,  # [num_tokens, hidden_size]
         residual: torch.Tensor | None,  # [num_tokens, hidden_size]; None before the first layer
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # The residual stream is carried separately so each norm can fuse in the preceding add, and the
-        # add and norm can run inside the projection that reads them (AddNorm: decode steps on a GPU).
-        attn_input: LayerInput
+        # The residual stream is carried separately so each norm can fuse in the preceding add.
         if residual is None:
             residual = hidden
-            attn_input = self.input_layernorm(hidden)
+            hidden = self.input_layernorm(hidden)
         else:
-            attn_input = AddNorm(hidden, residual, self.input_layernorm)
-        hidden, summed = self.self_attn(positions, attn_input)
-        if summed is not None:
-            residual = summed
-        hidden, summed = self.mlp(AddNorm(hidden, residual, self.post_attention_layernorm))
-        assert summed is not None, "an AddNorm input gives its sum back"
-        return hidden, summed
+            hidden, residual = self.input_layernorm(hidden, residual)
+        hidden = self.self_attn(positions, hidden)
+        hidden, residual = self.post_attention_layernorm(hidden, residual)
+        return self.mlp(hidden), residual
 
 
 class LlamaModel(nn.Module):
