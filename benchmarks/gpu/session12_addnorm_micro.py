@@ -1,5 +1,6 @@
 """Session 12, calls 8-9: the 1B's qkv and gate_up skinny launches at 64 rows alone (no PDL), with and
-without the AddNorm input, at several input-tile depths. Prints us. Call 8 timed eager launches, which the
+without the AddNorm input, at several input-tile depths. Prints us. Needs the code of d8afa03 (taken back:
+SkinnyAddNorm is gone). Call 8 timed eager launches, which the
 host's launch overhead dominated (~55 us each, meaningless); call 9 times launches in a CUDA graph."""
 
 import functools
