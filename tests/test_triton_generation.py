@@ -22,7 +22,8 @@ from pagedllm import LLM, SamplingParams  # noqa: E402
 from pagedllm.attention import AttentionMetadata, ReferenceAttentionBackend, forward_context  # noqa: E402
 from pagedllm.model.loader.model_loader import load_model  # noqa: E402
 
-# Real head layouts (Qwen2.5-0.5B: 14 / 2 heads of 64; Llama-3.1-8B: 32 / 8 of 128), few layers.
+# Real head layouts (Qwen2.5-0.5B: 14 / 2 heads of 64; Llama-3.1-8B: 32 / 8 of 128; Qwen3-0.6B: 16 / 8
+# of 128), few layers.
 CONFIGS = {
     "qwen2-14x2x64": {
         "architectures": ["Qwen2ForCausalLM"],
@@ -31,6 +32,21 @@ CONFIGS = {
         "num_hidden_layers": 4,
         "num_attention_heads": 14,
         "num_key_value_heads": 2,
+        "vocab_size": 4096,
+        "max_position_embeddings": 4096,
+        "rope_theta": 1000000.0,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": True,
+        "hidden_act": "silu",
+    },
+    "qwen3-16x8x128": {  # per-head q/k norms (one launch with rotary on CUDA)
+        "architectures": ["Qwen3ForCausalLM"],
+        "hidden_size": 1024,
+        "intermediate_size": 1024,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
         "vocab_size": 4096,
         "max_position_embeddings": 4096,
         "rope_theta": 1000000.0,
@@ -169,32 +185,37 @@ def test_bfloat16_logits_are_as_close_to_float32_as_the_reference_backend(config
 
 
 @torch.no_grad()
-def test_bfloat16_decode_logits_with_fused_projections_are_as_close_to_float32(config_path, monkeypatch):
-    """A decode step of <= 64 rows runs the qkv projection with rotary and gate_up with SiLU-and-multiply
-    (where their tile plans allow: here Llama's qkv and Qwen2.5's gate_up) as single skinny launches.
-    Against the float32 model, its logits may not be further off than the layers run one by one."""
+def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path, monkeypatch):
+    """Fused launches, against the layers run one by one: at <= 64 rows the qkv projection with rotary
+    (Llama, Qwen2.5) and gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches; at any row
+    count Qwen3's per-head q/k norms with rotary. Against the float32 model, the logits may not be further
+    off than without them."""
     from pagedllm.attention.triton import TritonAttentionBackend
-    from pagedllm.model.layers import linear
+    from pagedllm.model.layers import linear, qk_norm_rope
+    from pagedllm.model.models import llama
 
     config = json.loads(config_path.read_text())
     model, cfg = load_model(config, dtype=torch.float32, device="cuda", load_format="dummy", seed=3)
     truth = _step_logits(model, cfg, TritonAttentionBackend(), torch.float32)
     model.to(torch.bfloat16)
     fused_calls = []
-    for owner, name in ((linear.QKVParallelLinear, "fused_rotary"),
-                        (linear.MergedColumnParallelLinear, "fused_silu_and_mul")):  # fmt: skip
+    # (owner, name, whether it may decline: returns None where no fused launch serves)
+    for owner, name, may_decline in ((linear.QKVParallelLinear, "fused_rotary", True),
+                                     (linear.MergedColumnParallelLinear, "fused_silu_and_mul", True),
+                                     (qk_norm_rope, "qk_norm_rope_inplace", False)):  # fmt: skip
         original = getattr(owner, name)
 
-        def counted(self, *args, _original=original):
-            out = _original(self, *args)
-            fused_calls.append(out is not None)
+        def counted(*args, _original=original, _may_decline=may_decline):
+            out = _original(*args)
+            fused_calls.append(out is not None or not _may_decline)
             return out
 
         monkeypatch.setattr(owner, name, counted)
     fused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
-    assert any(fused_calls), "the decode step took a fused launch"
+    assert any(fused_calls), "the steps took a fused launch"
     monkeypatch.setattr(linear.QKVParallelLinear, "fused_rotary", lambda self, *args: None)
     monkeypatch.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
+    monkeypatch.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
     unfused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
     for i, (true, got, want) in enumerate(zip(truth, fused, unfused, strict=True)):
         unfused_error = ((want - true).norm() / true.norm()).item()

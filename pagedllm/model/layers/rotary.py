@@ -78,7 +78,7 @@ class RotaryEmbedding(nn.Module):
         if fused_ops.is_available(q) and q.stride(-1) == 1 and k.stride(-1) == 1:
             # NOTE: rotates in place (q and k are usually views into the fused qkv projection's output,
             # side by side: then one launch rotates both, one fewer per layer in a decode step).
-            joint = _side_by_side(q, k)
+            joint = side_by_side(q, k)
             for x in (q, k) if joint is None else (joint,):
                 fused_ops.rotary_inplace(x, positions, self.cos_cache, self.sin_cache, self.head_dim)
             return q, k
@@ -93,7 +93,7 @@ class RotaryEmbedding(nn.Module):
         return rotated.flatten(1)
 
 
-def _side_by_side(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor | None:
+def side_by_side(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor | None:
     """One view over q's heads then k's, when k's columns follow q's in the same rows of one tensor."""
     if not (q.dim() == k.dim() == 2 and q.shape[0] == k.shape[0] and q.dtype == k.dtype):
         return None

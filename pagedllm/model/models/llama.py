@@ -7,8 +7,10 @@ their positions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import ClassVar
 
 import torch
@@ -25,7 +27,9 @@ from pagedllm.model.layers import (
     RowParallelLinear,
     SiluAndMul,
     VocabParallelEmbedding,
+    fused_ops,
 )
+from pagedllm.model.layers.rotary import side_by_side
 from pagedllm.model.models.weights import PackedModules, load_checkpoint_weights
 
 
@@ -79,12 +83,41 @@ class LlamaAttention(nn.Module):
             q, k, v = qkv.split(sizes, dim=-1)
         else:
             q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
-            if self.q_norm is not None and self.k_norm is not None:
-                q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
-                k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
-            q, k = self.rotary_emb(positions, q, k)
+            q, k = self._norm_and_rotate(positions, q, k)
         out = self.attn(q, k, v)  # [num_tokens, q_size]
         return self.o_proj(out)
+
+    def _norm_and_rotate(
+        self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary, after each head's RMSNorm where the model has one (Qwen3). On CUDA, with q and k side by
+        side in the projection's output, norm and rotary are one launch, in place."""
+        if self.q_norm is None or self.k_norm is None:
+            return self.rotary_emb(positions, q, k)
+        joint = side_by_side(q, k) if fused_ops.is_available(q) and positions.stride(0) == 1 else None
+        if joint is not None and self.q_norm.eps == self.k_norm.eps:
+            _qk_norm_rope().qk_norm_rope_inplace(
+                joint,
+                positions,
+                self.rotary_emb.cos_cache,
+                self.rotary_emb.sin_cache,
+                self.q_norm.weight,
+                self.k_norm.weight,
+                self.q_norm.eps,
+                self.head_dim,
+                self.q_size // self.head_dim,
+            )
+            return q, k
+        q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
+        k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
+        return self.rotary_emb(positions, q, k)
+
+
+@functools.cache
+def _qk_norm_rope() -> ModuleType:
+    from pagedllm.model.layers import qk_norm_rope  # NOTE: imports triton: CUDA only
+
+    return qk_norm_rope
 
 
 class LlamaMLP(nn.Module):
