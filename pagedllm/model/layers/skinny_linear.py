@@ -13,6 +13,11 @@ programmatic dependent launch (``pagedllm.pdl``): it starts while the kernel bef
 prefetches the first tiles of its weights into L2 before waiting for that kernel's output, and lets the
 next kernel start the same way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on
 (``maybe_skinny_linear``).
+
+Two variants end in the element-wise layer that follows, saving its launch: ``gated`` (gate_up, then
+SiLU-and-multiply: ``maybe_skinny_silu_and_mul``) and ``rope`` (qkv, then rotary on q and k:
+``maybe_skinny_rotary_linear``). On the 1B at 64 rows they took 1.7% and 0.5% off the decode step
+(session 12).
 """
 
 from __future__ import annotations
