@@ -6,7 +6,7 @@ is set only after ``triton`` was first imported (transformers imports it, so a p
 other test modules first does), ``triton.language``'s own jitted helpers (``tl.max``, ``tl.sum``,
 ``tl.zeros``, ``tl.cdiv``, ...) were built for the compiler and refuse to run inside an interpreted
 kernel. ``interpret_triton_language`` rebuilds them as interpreted functions, and ours in
-``pagedllm.pdl`` (which kernels call through the module, so they see the rebuilt one).
+``pagedllm.pdl`` and ``fused_ops`` (which kernels call through the module, so they see the rebuilt one).
 
 NOTE 2: before Triton 3.9 the interpreter turns a runtime loop bound (``tl.range(start, end)``) into a
 Python int with ``int()`` on a one-element array, which NumPy >= 2.4 refuses. ``fix_scalar_index``
@@ -37,9 +37,10 @@ def interpret_triton_language() -> None:
     from triton.runtime.jit import JITFunction
 
     from pagedllm import pdl
+    from pagedllm.model.layers import fused_ops
 
     rebuilt: dict[int, InterpretedFunction] = {}
-    for namespace in (tl, tl.standard, tl.math, tl.core, tl.core.tensor, pdl):
+    for namespace in (tl, tl.standard, tl.math, tl.core, tl.core.tensor, pdl, fused_ops):
         for name, value in list(vars(namespace).items()):
             if isinstance(value, JITFunction):
                 if id(value) not in rebuilt:

@@ -111,8 +111,17 @@ if _HAVE_TRITON:
         base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
         x1 = tl.load(base, mask=mask, other=0.0)
         x2 = tl.load(base + HALF, mask=mask, other=0.0)
+        out1, out2 = rotate_halves(x1, x2, cos, sin)
+        tl.store(base, out1, mask=mask)
+        tl.store(base + HALF, out2, mask=mask)
+
+    @triton.jit
+    def rotate_halves(x1, x2, cos, sin):
+        """``(x1 cos - x2 sin, x2 cos + x1 sin)`` for a head's two halves in the model dtype, rounded as
+        torch rotates in that dtype: cos and sin are cast to it, and every product and sum rounds there.
+        Shared by every kernel that rotates (this module's, ``qk_norm_rope``, ``skinny_linear``'s
+        epilogue), which call it through the module (see ``interpreter_compat``)."""
         dtype = x1.dtype
-        # cos/sin are cast to the model dtype before use, and every product rounds there, as in torch.
         c = cos.to(dtype).to(tl.float32)
         s = sin.to(dtype).to(tl.float32)
         a = x1.to(tl.float32)
@@ -121,8 +130,7 @@ if _HAVE_TRITON:
         bs = (b * s).to(dtype).to(tl.float32)
         bc = (b * c).to(dtype).to(tl.float32)
         as_ = (a * s).to(dtype).to(tl.float32)
-        tl.store(base, (ac - bs).to(dtype), mask=mask)
-        tl.store(base + HALF, (bc + as_).to(dtype), mask=mask)
+        return (ac - bs).to(dtype), (bc + as_).to(dtype)
 
 
 def rms_norm(

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from pagedllm import pdl
+from pagedllm.model.layers import fused_ops
 
 
 @triton.jit
@@ -63,16 +64,11 @@ def _qk_norm_rope_kernel(
     b32 = x2.to(tl.float32)
     variance = (tl.sum(a32 * a32, axis=1) + tl.sum(b32 * b32, axis=1)) / (2 * HALF)  # [HEADS_P], per head
     inv_rms = (1.0 / tl.sqrt(variance + eps))[:, None]
-    a = ((a32 * inv_rms).to(dtype).to(tl.float32) * w1.to(tl.float32)).to(dtype).to(tl.float32)
-    b = ((b32 * inv_rms).to(dtype).to(tl.float32) * w2.to(tl.float32)).to(dtype).to(tl.float32)
-    c = cos.to(dtype).to(tl.float32)
-    s = sin.to(dtype).to(tl.float32)
-    ac = (a * c).to(dtype).to(tl.float32)
-    bs = (b * s).to(dtype).to(tl.float32)
-    bc = (b * c).to(dtype).to(tl.float32)
-    as_ = (a * s).to(dtype).to(tl.float32)
-    tl.store(base, (ac - bs).to(dtype), mask=mask)
-    tl.store(base + HALF, (bc + as_).to(dtype), mask=mask)
+    a = ((a32 * inv_rms).to(dtype).to(tl.float32) * w1.to(tl.float32)).to(dtype)
+    b = ((b32 * inv_rms).to(dtype).to(tl.float32) * w2.to(tl.float32)).to(dtype)
+    out1, out2 = fused_ops.rotate_halves(a, b, cos, sin)
+    tl.store(base, out1, mask=mask)
+    tl.store(base + HALF, out2, mask=mask)
 
 
 def qk_norm_rope_inplace(

@@ -32,6 +32,7 @@ import triton
 import triton.language as tl
 
 from pagedllm import pdl
+from pagedllm.model.layers import fused_ops
 
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -170,21 +171,15 @@ def _skinny_linear_kernel(
         tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
         if HAS_BIAS:
             acc += bias[None, :]
-        # Rounded where the projection and the rotary kernel (fused_ops) round: the projection's outputs,
-        # cos and sin in the model dtype, and every product.
+        # Rounded where the projection and the rotary kernel round: the projection's outputs in the model
+        # dtype, then the rotary kernel's own arithmetic.
         dtype = y_ptr.dtype.element_ty
-        halves = tl.permute(tl.reshape(acc.to(dtype).to(tl.float32), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
+        halves = tl.permute(tl.reshape(acc.to(dtype), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
         a, b = tl.split(halves)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
-        c = cos.to(dtype).to(tl.float32)
-        s = sin.to(dtype).to(tl.float32)
         if head_start < rotated:  # a q or k head (v heads are stored as they are)
-            ac = (a * c).to(dtype).to(tl.float32)
-            bs = (b * s).to(dtype).to(tl.float32)
-            bc = (b * c).to(dtype).to(tl.float32)
-            as_ = (a * s).to(dtype).to(tl.float32)
-            a, b = ac - bs, bc + as_
+            a, b = fused_ops.rotate_halves(a, b, cos, sin)
         out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
-        tl.store(y_ptrs, out.to(dtype), mask=out_mask)
+        tl.store(y_ptrs, out, mask=out_mask)
     elif SPLIT_K == 1:
         if HAS_BIAS:
             acc += bias[None, :]
