@@ -187,11 +187,13 @@ def test_bfloat16_logits_are_as_close_to_float32_as_the_reference_backend(config
 @torch.no_grad()
 def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path, monkeypatch):
     """Fused launches, against the layers run one by one: at <= 64 rows the qkv projection with rotary
-    (Llama, Qwen2.5) and gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches; at any row
-    count Qwen3's per-head q/k norms with rotary. Against the float32 model, the logits may not be further
-    off than without them."""
+    (Llama, Qwen2.5), gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches, and the norms
+    handed from o_proj and down to the next linear (``PendingNorm``); at any row count Qwen3's per-head
+    q/k norms with rotary. Against the float32 model, the logits may not be further off than without
+    them."""
     from pagedllm.attention.triton import TritonAttentionBackend
     from pagedllm.model.layers import linear, qk_norm_rope
+    from pagedllm.model.layers.pending_norm import PendingNorm
     from pagedllm.model.models import llama
 
     config = json.loads(config_path.read_text())
@@ -199,22 +201,27 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
     truth = _step_logits(model, cfg, TritonAttentionBackend(), torch.float32)
     model.to(torch.bfloat16)
     fused_calls = []
-    # (owner, name, whether it may decline: returns None where no fused launch serves)
-    for owner, name, may_decline in ((linear.QKVParallelLinear, "fused_rotary", True),
-                                     (linear.MergedColumnParallelLinear, "fused_silu_and_mul", True),
-                                     (qk_norm_rope, "qk_norm_rope_inplace", False)):  # fmt: skip
+    # (owner, name, whether an output is a fused launch's: these return None where none serves)
+    for owner, name, is_fused in ((linear.QKVParallelLinear, "fused_rotary", lambda out: out is not None),
+                                  (linear.MergedColumnParallelLinear, "fused_silu_and_mul",
+                                   lambda out: out is not None),
+                                  (linear.RowParallelLinear, "add_and_norm",
+                                   lambda out: isinstance(out[0], PendingNorm)),
+                                  (qk_norm_rope, "qk_norm_rope_inplace", lambda out: True)):  # fmt: skip
         original = getattr(owner, name)
 
-        def counted(*args, _original=original, _may_decline=may_decline):
+        def counted(*args, _original=original, _name=name, _is_fused=is_fused):
             out = _original(*args)
-            fused_calls.append(out is not None or not _may_decline)
+            fused_calls.append((_name, _is_fused(out)))
             return out
 
         monkeypatch.setattr(owner, name, counted)
     fused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
-    assert any(fused_calls), "the steps took a fused launch"
+    assert any(fused for _, fused in fused_calls), "the steps took a fused launch"
+    assert ("add_and_norm", True) in fused_calls, "a decode step handed its norms over"
     monkeypatch.setattr(linear.QKVParallelLinear, "fused_rotary", lambda self, *args: None)
     monkeypatch.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
+    monkeypatch.setattr(linear.RowParallelLinear, "add_and_norm", lambda self, x, r, norm: norm(self(x), r))
     monkeypatch.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
     unfused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
     for i, (true, got, want) in enumerate(zip(truth, fused, unfused, strict=True)):

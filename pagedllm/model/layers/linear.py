@@ -15,19 +15,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pagedllm.model.layers.layernorm import RMSNorm
+from pagedllm.model.layers.pending_norm import PendingNorm
 from pagedllm.model.layers.rotary import RotaryEmbedding
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
 
 
-def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _linear(x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """cuBLAS, or on a GPU with PDL for the few rows of a decode step the Triton weight-streaming kernel
-    (``skinny_linear``), which overlaps the kernels next to it."""
-    if x.is_cuda:
+    (``skinny_linear``), which overlaps the kernels next to it and takes a norm handed over to it."""
+    if weight.is_cuda:
         out = _skinny().maybe_skinny_linear(x, weight, bias)
         if out is not None:
-            return out
-    return F.linear(x, weight, bias)
+            return out  # type: ignore[no-any-return]
+    return F.linear(x.materialize() if isinstance(x, PendingNorm) else x, weight, bias)
+
+
+def _is_cuda(x: torch.Tensor | PendingNorm) -> bool:
+    return (x.weighted if isinstance(x, PendingNorm) else x).is_cuda
 
 
 @functools.cache
@@ -65,7 +71,7 @@ class _ParallelLinear(nn.Module):
     ) -> None:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | PendingNorm) -> torch.Tensor:
         return _linear(x, self.weight, self.bias)
 
 
@@ -125,10 +131,10 @@ class MergedColumnParallelLinear(_ParallelLinear):
         self.local_sizes = local_sizes
         self.input_size = input_size
 
-    def fused_silu_and_mul(self, x: torch.Tensor) -> torch.Tensor | None:
+    def fused_silu_and_mul(self, x: torch.Tensor | PendingNorm) -> torch.Tensor | None:
         """``silu(part0) * part1`` of this layer's output (``SiluAndMul(self(x))``) in one kernel, where one
         serves: the skinny linear's gated launch, for the few rows of a CUDA decode step. Else None."""
-        if not x.is_cuda or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
+        if not _is_cuda(x) or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
             return None
         return _skinny().maybe_skinny_silu_and_mul(x, self.weight, self.bias)  # type: ignore[no-any-return]
 
@@ -184,12 +190,12 @@ class QKVParallelLinear(_ParallelLinear):
         self.input_size = hidden_size
 
     def fused_rotary(
-        self, x: torch.Tensor, positions: torch.Tensor, rotary: RotaryEmbedding
+        self, x: torch.Tensor | PendingNorm, positions: torch.Tensor, rotary: RotaryEmbedding
     ) -> torch.Tensor | None:
         """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
         in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
         decode step. Else None."""
-        if not x.is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
+        if not _is_cuda(x) or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
             return None
         skinny = _skinny()
         rope = skinny.SkinnyRope(
@@ -262,9 +268,25 @@ class RowParallelLinear(_ParallelLinear):
             size=local,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | PendingNorm) -> torch.Tensor:
         bias = self.bias if self.tp_rank == 0 else None
         out = _linear(x, self.weight, bias)
         if self.reduce_results and self.tp_size > 1:
             all_reduce_sum(out)
         return out
+
+    def add_and_norm(
+        self, x: torch.Tensor, residual: torch.Tensor, norm: RMSNorm
+    ) -> tuple[torch.Tensor | PendingNorm, torch.Tensor]:
+        """``norm(self(x), residual)``: this layer's output added to the residual stream, and the sum normed
+        for the next linear layer, whose input it is. For the few rows of a CUDA decode step one launch
+        does it all but the norm's row scale, which it hands over to that linear (``PendingNorm``, which
+        every linear layer takes as input). Returns that and the sum, the new residual stream (on CUDA
+        written into ``residual``)."""
+        if self.tp_size == 1 and x.is_cuda:
+            pending = _skinny().maybe_skinny_linear_add_norm(
+                x, self.weight, self.bias, residual, norm.weight, norm.eps
+            )
+            if pending is not None:
+                return pending, residual
+        return norm(self(x), residual)

@@ -33,6 +33,7 @@ import triton.language as tl
 
 from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
+from pagedllm.model.layers.pending_norm import PendingNorm
 
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -85,11 +86,17 @@ def _skinny_linear_kernel(
     rotated,  # ROPE: features [0, rotated) are rotated (q and k), the rest (v) stored as they are
     partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
     ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
+    residual_ptr,  # [M, N] (NORM_OUT): read, and overwritten with y + residual
+    norm_weight_ptr,  # [N] (NORM_OUT): the weight of the norm the next linear applies
+    sumsq_out_ptr,  # [cdiv(N, BLOCK_N), M] float32 (NORM_OUT): each tile's sum of squares of its rows
+    sumsq_in_ptr,  # [IN_PARTS, M] float32 (NORMED_INPUT): the producer's sums of squares of x's rows
+    norm_eps,  # NORMED_INPUT
     M,
     N,
     stride_xm,
     stride_wn,
     stride_ym,
+    stride_rm,
     K_SHARE: tl.constexpr,  # input features per split (a model has a few: one compile each)
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -99,6 +106,14 @@ def _skinny_linear_kernel(
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
     ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
     HALF: tl.constexpr,  # ROPE: half a head
+    # Producer of a hand-over (PendingNorm): y + residual into residual, then y = (y + residual) * the next
+    # norm's weight, and each row's sum of squares of (y + residual) over the tile (SPLIT_K any).
+    NORM_OUT: tl.constexpr,
+    # Consumer of a hand-over: x is bf16(h * norm weight); each row of the product is scaled by 1 / rms(h),
+    # from the producer's IN_PARTS partial sums of squares (the K_SHARE * SPLIT_K features of h).
+    NORMED_INPUT: tl.constexpr,
+    IN_PARTS: tl.constexpr,
+    IN_PARTS_P: tl.constexpr,  # IN_PARTS padded to a power of two
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -132,6 +147,8 @@ def _skinny_linear_kernel(
         half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
         cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
         sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+    if NORM_OUT:  # a weight: read before the wait
+        norm_w = tl.load(norm_weight_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
     if USE_PDL:
         if PREFETCH_LINES > 0:  # weights only: no kernel of the step writes them
             lines = tl.arange(0, PREFETCH_LINES)[None, :] * LINE
@@ -141,6 +158,15 @@ def _skinny_linear_kernel(
                 _prefetch_l2(w_ptr + N * stride_wn + rows + k0 + lines)
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         tl.extra.cuda.gdc_launch_dependents()
+    # What the epilogue reads from the kernels before is loaded here, after the wait, and used after the
+    # loop: its latency hides under the loop's instead of adding to the epilogue's.
+    if NORMED_INPUT:
+        parts = tl.arange(0, IN_PARTS_P)
+        sumsq = tl.load(sumsq_in_ptr + parts[:, None] * M + rm[None, :],
+                        mask=(parts < IN_PARTS)[:, None] & m_ok[None, :], other=0.0)  # fmt: skip
+    if NORM_OUT:
+        r_ptrs = residual_ptr + rm[:, None].to(tl.int64) * stride_rm + rn[None, :]
+        r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
     for _ in range(0, K_SHARE, BLOCK_K):
@@ -154,37 +180,7 @@ def _skinny_linear_kernel(
         x_ptrs += BLOCK_K
         w_ptrs += BLOCK_K
     out_mask = m_ok[:, None] & n_ok[None, :]
-    y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
-    if GATED:
-        tl.static_assert(SPLIT_K == 1, "the gated product does not split its input")
-        if HAS_BIAS:
-            acc += bias[None, :]
-            acc_up += tl.load(bias_ptr + N + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
-        # Rounded where the unfused layers round: the projection's outputs, silu, then the product.
-        dtype = y_ptr.dtype.element_ty
-        gate = acc.to(dtype).to(tl.float32)
-        silu = (gate / (1.0 + tl.exp(-gate))).to(dtype).to(tl.float32)
-        tl.store(y_ptrs, (silu * acc_up.to(dtype).to(tl.float32)).to(dtype), mask=out_mask)
-    elif ROPE:
-        tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
-        if HAS_BIAS:
-            acc += bias[None, :]
-        # Rounded where the projection and the rotary kernel round: the projection's outputs in the model
-        # dtype, then the rotary kernel's own arithmetic.
-        dtype = y_ptr.dtype.element_ty
-        halves = tl.permute(tl.reshape(acc.to(dtype), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
-        a, b = tl.split(halves)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
-        if head_start < rotated:  # a q or k head (v heads are stored as they are)
-            a, b = fused_ops.rotate_halves(a, b, cos, sin)
-        out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
-        tl.store(y_ptrs, out, mask=out_mask)
-    elif SPLIT_K == 1:
-        if HAS_BIAS:
-            acc += bias[None, :]
-        tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=out_mask)
-    else:
+    if SPLIT_K > 1:
         tile = tl.cdiv(N, BLOCK_N) * pid_m + pid_n
         mn = rm[:, None].to(tl.int64) * N + rn[None, :]
         tl.store(partial_ptr + pid_k.to(tl.int64) * M * N + mn, acc, mask=out_mask)
@@ -192,16 +188,52 @@ def _skinny_linear_kernel(
         # publishes it GPU-wide, the acquire half orders the last split's loads after the others' stores.
         tl.debug_barrier()
         ticket = tl.atomic_add(ticket_ptr + tile, 1, sem="acq_rel", scope="gpu")
-        if ticket == SPLIT_K - 1:
-            total = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-            for s in range(SPLIT_K):
-                # NOTE: .cg (L2): this SM's L1 may hold a stale line of another split's partial.
-                part = partial_ptr + (s * M).to(tl.int64) * N + mn
-                total += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
-            if HAS_BIAS:
-                total += bias[None, :]
-            tl.store(y_ptrs, total.to(y_ptr.dtype.element_ty), mask=out_mask)
-            tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
+        if ticket != SPLIT_K - 1:
+            return  # the last split to finish writes the tile
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for s in range(SPLIT_K):
+            # NOTE: .cg (L2): this SM's L1 may hold a stale line of another split's partial.
+            part = partial_ptr + (s * M).to(tl.int64) * N + mn
+            acc += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
+        tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
+    if NORMED_INPUT:
+        inv_rms = 1.0 / tl.sqrt(tl.sum(sumsq, 0) / (K_SHARE * SPLIT_K) + norm_eps)  # as _rms_norm_kernel
+        acc = acc * inv_rms[:, None]
+        if GATED:
+            acc_up = acc_up * inv_rms[:, None]
+    y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
+        acc += bias[None, :]
+    dtype = y_ptr.dtype.element_ty
+    if GATED:
+        tl.static_assert(SPLIT_K == 1, "the gated product does not split its input")
+        if HAS_BIAS:
+            acc_up += tl.load(bias_ptr + N + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
+        # Rounded where the unfused layers round: the projection's outputs, silu, then the product.
+        gate = acc.to(dtype).to(tl.float32)
+        silu = (gate / (1.0 + tl.exp(-gate))).to(dtype).to(tl.float32)
+        tl.store(y_ptrs, (silu * acc_up.to(dtype).to(tl.float32)).to(dtype), mask=out_mask)
+    elif ROPE:
+        tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
+        # Rounded where the projection and the rotary kernel round: the projection's outputs in the model
+        # dtype, then the rotary kernel's own arithmetic.
+        halves = tl.permute(tl.reshape(acc.to(dtype), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
+        a, b = tl.split(halves)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
+        if head_start < rotated:  # a q or k head (v heads are stored as they are)
+            a, b = fused_ops.rotate_halves(a, b, cos, sin)
+        out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
+        tl.store(y_ptrs, out, mask=out_mask)
+    elif NORM_OUT:
+        # Rounded where the unfused layers round: the projection's output, then the residual add (as
+        # _rms_norm_kernel adds); the sums of squares are of the rounded sum, which the norm would read.
+        h = (acc.to(dtype).to(tl.float32) + r.to(tl.float32)).to(dtype)
+        tl.store(r_ptrs, h, mask=out_mask)
+        h32 = h.to(tl.float32)  # zero outside the tile's rows and features: they add nothing
+        tl.store(sumsq_out_ptr + pid_n * M + rm, tl.sum(h32 * h32, 1), mask=m_ok)
+        tl.store(y_ptrs, (h32 * norm_w[None, :]).to(dtype), mask=out_mask)
+    else:
+        tl.store(y_ptrs, acc.to(dtype), mask=out_mask)
 
 
 _WORKSPACES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -288,21 +320,49 @@ def _smem_budget(device: torch.device) -> int:
 
 
 def maybe_skinny_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
     """``F.linear(x, weight, bias)`` by ``skinny_linear`` where it pays (a CUDA step of at most
-    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS."""
+    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS (and
+    materializes a ``PendingNorm``)."""
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
-    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device))
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
     if config is None:
         return None
-    return skinny_linear(x2, weight, config, bias=bias).view(*x.shape[:-1], weight.shape[0])
+    return _as_input_shape(skinny_linear(x2, weight, config, bias=bias), x)
+
+
+def maybe_skinny_linear_add_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    residual: torch.Tensor,
+    norm_weight: torch.Tensor,
+    norm_eps: float,
+) -> PendingNorm | None:
+    """``RMSNorm(F.linear(x, weight, bias) + residual)``, with ``residual`` overwritten by the sum, as
+    ``skinny_linear_add_norm`` hands it over to the next linear, where the skinny kernel serves (as
+    ``maybe_skinny_linear``) and ``residual`` and ``norm_weight`` fit; else None: the caller runs the
+    linear and the norm."""
+    x2 = _skinny_input(x, weight)
+    if (
+        not isinstance(x2, torch.Tensor)
+        or residual.shape != (x2.shape[0], weight.shape[0])
+        or residual.dtype != x.dtype
+        or residual.stride(1) != 1
+        or norm_weight.shape != (weight.shape[0],)
+    ):
+        return None
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
+    if config is None:
+        return None
+    return skinny_linear_add_norm(x2, weight, config, residual, norm_weight, norm_eps, bias=bias)
 
 
 def maybe_skinny_silu_and_mul(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
     """``silu(gate) * up`` of ``[gate | up] = F.linear(x, weight, bias)`` in one ``skinny_linear`` launch
     (``gated``) where that kernel serves, else None: the caller runs the projection and the activation.
@@ -313,15 +373,14 @@ def maybe_skinny_silu_and_mul(
     x2 = _skinny_input(x, weight)
     if x2 is None or weight.shape[0] % 2:
         return None
-    config = gated_skinny_config(weight.shape[0], weight.shape[1], _smem_budget(x.device))
+    config = gated_skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
     if config is None:
         return None
-    d = weight.shape[0] // 2
-    return skinny_linear(x2, weight, config, bias=bias, gated=True).view(*x.shape[:-1], d)
+    return _as_input_shape(skinny_linear(x2, weight, config, bias=bias, gated=True), x)
 
 
 def maybe_skinny_rotary_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rope: SkinnyRope
+    x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Tensor | None, rope: SkinnyRope
 ) -> torch.Tensor | None:
     """``F.linear(x, weight, bias)`` with its first ``rope.rotated`` features rotated by ``rope`` (the q and
     k heads of a fused qkv projection), in one ``skinny_linear`` launch where that kernel serves, else
@@ -332,10 +391,17 @@ def maybe_skinny_rotary_linear(
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
-    config = rotary_skinny_config(weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(x.device))
+    config = rotary_skinny_config(
+        weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(weight.device)
+    )
     if config is None:
         return None
-    return skinny_linear(x2, weight, config, bias=bias, rope=rope).view(*x.shape[:-1], weight.shape[0])
+    return _as_input_shape(skinny_linear(x2, weight, config, bias=bias, rope=rope), x)
+
+
+def _as_input_shape(out: torch.Tensor, x: torch.Tensor | PendingNorm) -> torch.Tensor:
+    """``out`` (``[rows, N]``) with ``x``'s leading dimensions (a ``PendingNorm`` is always 2-D)."""
+    return out if isinstance(x, PendingNorm) else out.view(*x.shape[:-1], out.shape[-1])
 
 
 @functools.lru_cache(maxsize=256)
@@ -363,20 +429,28 @@ def rotary_skinny_config(
     return config if (head_dim // 2) % (config.block_n // 2) == 0 else None
 
 
-def _skinny_input(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.Tensor | PendingNorm | None:
     """``x`` as ``[rows, K]`` where the skinny kernel may serve ``x @ weight^T`` (CUDA, fp16/bf16, at most
-    ``MAX_ROWS`` rows, PDL on, both contiguous along K), else None."""
-    if not x.is_cuda or x.dtype not in (torch.float16, torch.bfloat16) or weight.dtype != x.dtype:
+    ``MAX_ROWS`` rows, PDL on, both contiguous along K), else None. A ``PendingNorm`` is its ``weighted``
+    rows (always 2-D)."""
+    rows_of = x.weighted if isinstance(x, PendingNorm) else x
+    if (
+        not rows_of.is_cuda
+        or rows_of.dtype not in (torch.float16, torch.bfloat16)
+        or weight.dtype != rows_of.dtype
+    ):
         return None
-    rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-    if not 0 < rows <= MAX_ROWS or not pdl.enabled(x.device) or weight.stride(1) != 1:
+    rows = rows_of.numel() // rows_of.shape[-1] if rows_of.shape[-1] else 0
+    if not 0 < rows <= MAX_ROWS or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
         return None
+    if isinstance(x, PendingNorm):
+        return x if x.weighted.stride(1) == 1 else None
     x2 = x.reshape(rows, x.shape[-1])
     return x2 if x2.stride(1) == 1 else None
 
 
 def skinny_linear(
-    x: torch.Tensor,
+    x: torch.Tensor | PendingNorm,
     weight: torch.Tensor,
     config: SkinnyConfig,
     *,
@@ -390,8 +464,10 @@ def skinny_linear(
     ``gated``: ``weight`` is ``[2N, K]``, gate rows then up rows, and the result ``silu(gate) * up``
     (``[M, N]``), rounded where the projection and ``SiluAndMul`` round. ``rope``: the output's first
     ``rope.rotated`` features are heads rotated as ``RotaryEmbedding`` rotates them, rounded where it
-    rounds. ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
-    M, K = x.shape
+    rounds. ``x`` a ``PendingNorm``: the product of its norm's output (``x @ weight.T`` scaled row by
+    row). ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
+    rows = x.weighted if isinstance(x, PendingNorm) else x
+    M, K = rows.shape
     N = weight.shape[0] // 2 if gated else weight.shape[0]
     if weight.shape[1] != K:
         raise ValueError(f"x has {K} features, weight {weight.shape[1]}")
@@ -407,22 +483,79 @@ def skinny_linear(
             f"a rotated product needs split_k 1 (got {config.split_k}), whole heads (N={N}, head_dim="
             f"{rope.head_dim}) and half-heads of whole tiles (block_n={config.block_n}), and no gate"
         )
+    if isinstance(x, PendingNorm) and (x.sumsq_parts.shape[1:] != (M,) or not x.sumsq_parts.is_contiguous()):
+        raise ValueError(f"the norm's sums {tuple(x.sumsq_parts.shape)} are not [parts, {M}] and contiguous")
+    if out is None:
+        out = torch.empty(M, N, dtype=rows.dtype, device=rows.device)
+    _launch(x, weight, config, out, bias, use_pdl, gated=gated, rope=rope)
+    return out
+
+
+def skinny_linear_add_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    config: SkinnyConfig,
+    residual: torch.Tensor,
+    norm_weight: torch.Tensor,
+    norm_eps: float,
+    *,
+    bias: torch.Tensor | None = None,
+    use_pdl: bool | None = None,
+) -> PendingNorm:
+    """``RMSNorm(x @ weight.T + bias + residual)`` (``norm_weight``, ``norm_eps``), with ``residual``
+    (``[M, N]``) overwritten by the sum as ``RMSNorm(y, residual)`` does, handed over to the linear that
+    reads it (``pagedllm.model.layers.pending_norm``): pass the result as that ``skinny_linear``'s ``x``."""
+    M, K = x.shape
+    N = weight.shape[0]
+    if (
+        weight.shape[1] != K
+        or residual.shape != (M, N)
+        or norm_weight.shape != (N,)
+        or residual.stride(1) != 1
+    ):
+        raise ValueError(
+            f"x {tuple(x.shape)}, weight {tuple(weight.shape)}, residual {tuple(residual.shape)} (last dim "
+            f"contiguous) and norm weight {tuple(norm_weight.shape)} do not fit together"
+        )
+    weighted = torch.empty(M, N, dtype=x.dtype, device=x.device)
+    sumsq = torch.empty(triton.cdiv(N, config.block_n), M, dtype=torch.float32, device=x.device)
+    _launch(x, weight, config, weighted, bias, use_pdl, add_norm=(residual, norm_weight, sumsq))
+    return PendingNorm(weighted, sumsq, norm_eps)
+
+
+def _launch(
+    x: torch.Tensor | PendingNorm,
+    weight: torch.Tensor,
+    config: SkinnyConfig,
+    out: torch.Tensor,
+    bias: torch.Tensor | None,
+    use_pdl: bool | None,
+    *,
+    gated: bool = False,
+    rope: SkinnyRope | None = None,
+    add_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,  # residual, weight, sums
+) -> None:
+    normed = x if isinstance(x, PendingNorm) else None
+    rows = normed.weighted if normed is not None else x
+    assert isinstance(rows, torch.Tensor)
+    M, K = rows.shape
+    N = out.shape[1]
     if K % (config.split_k * config.block_k):
         raise ValueError(f"K={K} is not a multiple of split_k * block_k = {config.split_k * config.block_k}")
-    if out is None:
-        out = torch.empty(M, N, dtype=x.dtype, device=x.device)
     if use_pdl is None:
-        use_pdl = pdl.enabled(x.device)
+        use_pdl = pdl.enabled(rows.device)
     num_m = triton.cdiv(M, config.block_m)
     num_n = triton.cdiv(N, config.block_n)
     if config.split_k > 1:
-        rows = max(M, MAX_ROWS)  # NOTE: the size a later, larger step needs: no growth after capture
-        tiles = triton.cdiv(rows, config.block_m) * num_n
-        partials, tickets = _workspace(x.device, config.split_k * rows * N, tiles)
+        padded = max(M, MAX_ROWS)  # NOTE: the size a later, larger step needs: no growth after capture
+        tiles = triton.cdiv(padded, config.block_m) * num_n
+        partials, tickets = _workspace(rows.device, config.split_k * padded * N, tiles)
     else:
         partials, tickets = out, out  # unused
+    residual, norm_weight, sumsq_out = add_norm if add_norm is not None else (out, out, out)
+    in_parts = normed.sumsq_parts.shape[0] if normed is not None else 1
     _skinny_linear_kernel[(num_m * num_n * config.split_k,)](
-        x,
+        rows,
         weight,
         out,
         bias if bias is not None else out,
@@ -432,11 +565,17 @@ def skinny_linear(
         rope.rotated if rope is not None else 0,
         partials,
         tickets,
+        residual,
+        norm_weight,
+        sumsq_out,
+        normed.sumsq_parts if normed is not None else out,
+        normed.eps if normed is not None else 0.0,
         M,
         N,
-        x.stride(0),
+        rows.stride(0),
         weight.stride(0),
         out.stride(0),
+        residual.stride(0),
         K_SHARE=K // config.split_k,
         BLOCK_M=config.block_m,
         BLOCK_N=config.block_n,
@@ -446,9 +585,12 @@ def skinny_linear(
         GATED=gated,
         ROPE=rope is not None,
         HALF=rope.head_dim // 2 if rope is not None else 1,
+        NORM_OUT=add_norm is not None,
+        NORMED_INPUT=normed is not None,
+        IN_PARTS=in_parts,
+        IN_PARTS_P=triton.next_power_of_2(in_parts),
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
         **pdl.kernel_args(use_pdl),
     )
-    return out

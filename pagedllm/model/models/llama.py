@@ -29,6 +29,7 @@ from pagedllm.model.layers import (
     VocabParallelEmbedding,
     fused_ops,
 )
+from pagedllm.model.layers.pending_norm import PendingNorm
 from pagedllm.model.layers.rotary import side_by_side
 from pagedllm.model.models.weights import PackedModules, load_checkpoint_weights
 
@@ -72,8 +73,12 @@ class LlamaAttention(nn.Module):
     def forward(
         self,
         positions: torch.Tensor,  # [num_tokens] int64
-        hidden: torch.Tensor,  # [num_tokens, hidden_size]
-    ) -> torch.Tensor:  # [num_tokens, hidden_size]
+        hidden: torch.Tensor | PendingNorm,  # [num_tokens, hidden_size], normed
+        residual: torch.Tensor,  # [num_tokens, hidden_size]
+        then_norm: RMSNorm,
+    ) -> tuple[torch.Tensor | PendingNorm, torch.Tensor]:
+        """``then_norm(attention(hidden), residual)``: the output added to the residual stream and normed
+        for the MLP (see ``RowParallelLinear.add_and_norm``), and the new residual stream."""
         sizes = [self.q_size, self.kv_size, self.kv_size]
         # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
         qkv = None
@@ -85,7 +90,7 @@ class LlamaAttention(nn.Module):
             q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
             q, k = self._norm_and_rotate(positions, q, k)
         out = self.attn(q, k, v)  # [num_tokens, q_size]
-        return self.o_proj(out)
+        return self.o_proj.add_and_norm(out, residual, then_norm)
 
     def _norm_and_rotate(
         self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor
@@ -128,11 +133,22 @@ class LlamaMLP(nn.Module):
         self.act_fn = SiluAndMul()
         self.down_proj = RowParallelLinear(size, cfg.hidden_size, bias=cfg.mlp_bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [num_tokens, hidden_size]
+    def forward(
+        self,
+        x: torch.Tensor | PendingNorm,  # [num_tokens, hidden_size], normed
+        residual: torch.Tensor,  # [num_tokens, hidden_size]
+        then_norm: RMSNorm,
+        hand_over: bool,
+    ) -> tuple[torch.Tensor | PendingNorm, torch.Tensor]:
+        """``then_norm(mlp(x), residual)`` and the new residual stream; the norm is handed over to the next
+        linear layer only if ``hand_over`` (the model's final norm feeds the LM head, which cannot take
+        it)."""
         hidden = self.gate_up_proj.fused_silu_and_mul(x)  # a decode step on CUDA: one launch for both
         if hidden is None:
             hidden = self.act_fn(self.gate_up_proj(x))
-        return self.down_proj(hidden)
+        if hand_over:
+            return self.down_proj.add_and_norm(hidden, residual, then_norm)
+        return then_norm(self.down_proj(hidden), residual)
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -148,18 +164,18 @@ class LlamaDecoderLayer(nn.Module):
     def forward(
         self,
         positions: torch.Tensor,  # [num_tokens]
-        hidden: torch.Tensor,  # [num_tokens, hidden_size]
-        residual: torch.Tensor | None,  # [num_tokens, hidden_size]; None before the first layer
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        # The residual stream is carried separately so each norm can fuse in the preceding add.
-        if residual is None:
-            residual = hidden
-            hidden = self.input_layernorm(hidden)
-        else:
-            hidden, residual = self.input_layernorm(hidden, residual)
-        hidden = self.self_attn(positions, hidden)
-        hidden, residual = self.post_attention_layernorm(hidden, residual)
-        return self.mlp(hidden), residual
+        hidden: torch.Tensor | PendingNorm,  # [num_tokens, hidden_size]: input_layernorm's output
+        residual: torch.Tensor,  # [num_tokens, hidden_size]
+        next_norm: RMSNorm,  # the next layer's input_layernorm, or the model's final norm
+        hand_over: bool,  # whether next_norm's consumer takes a PendingNorm
+    ) -> tuple[torch.Tensor | PendingNorm, torch.Tensor]:
+        """``(next_norm(h), h)``, ``h`` the residual stream after this layer.
+
+        The residual stream is carried separately so that each norm fuses in the add before it; each layer
+        ends with the next one's input norm so that its last linear layer can hand that norm over to the
+        next layer's first (``RowParallelLinear.add_and_norm``)."""
+        hidden, residual = self.self_attn(positions, hidden, residual, self.post_attention_layernorm)
+        return self.mlp(hidden, residual, next_norm, hand_over)
 
 
 class LlamaModel(nn.Module):
@@ -174,12 +190,14 @@ class LlamaModel(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        hidden = self.embed_tokens(input_ids)  # [num_tokens, hidden_size]
-        residual: torch.Tensor | None = None
-        for layer in self.layers:
-            hidden, residual = layer(positions, hidden, residual)
-        assert residual is not None, "ModelArchConfig guarantees at least one layer"
-        hidden, _ = self.norm(hidden, residual)
+        residual = self.embed_tokens(input_ids)  # [num_tokens, hidden_size]
+        layers: list[LlamaDecoderLayer] = list(self.layers)  # type: ignore[arg-type]
+        hidden: torch.Tensor | PendingNorm = layers[0].input_layernorm(residual)
+        for i, layer in enumerate(layers):
+            last = i + 1 == len(layers)
+            next_norm = self.norm if last else layers[i + 1].input_layernorm
+            hidden, residual = layer(positions, hidden, residual, next_norm, hand_over=not last)
+        assert isinstance(hidden, torch.Tensor), "the last layer does not hand its norm over"
         return hidden
 
 
