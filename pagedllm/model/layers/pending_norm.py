@@ -2,9 +2,10 @@
 
 A decoder layer's norms sit between two linear layers: ``o_proj -> add + norm -> gate_up`` and
 ``down -> add + norm -> next qkv``. A norm needs whole rows, but a linear's programs each own a tile of
-features, so on its own the norm is a kernel of its own: on the Llama-3.2-1B at 64 rows, 32 launches a
-decode step that each wait for the linear before and hold up the one after (session 12: dropping them
-all took 4.6% off the step). Instead, for the few rows of a decode step, the skinny linears split it:
+features, so on its own the norm is a kernel of its own: on the Llama-3.2-1B, 33 launches a decode step
+that each wait for the linear before and hold up the one after (session 12: dropping them all took 4.6%
+off the step at 64 rows). Instead, for the few rows of a decode step, the skinny linears split 31 of them
+(all but the first layer's input norm and the final norm, which feeds the LM head):
 
 - the producer's epilogue adds the residual (``h = y + residual``, written back to the residual stream),
   stores ``h * weight`` (the norm's weight applied, its scale not yet), and each tile's sum of ``h^2``
