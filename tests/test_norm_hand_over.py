@@ -86,14 +86,11 @@ def test_producer_adds_the_residual_and_hands_over_the_weighted_sum_and_its_tile
         assert pending.eps == EPS
 
 
-def _qkv_then_rotary(normed, w, b, positions, rotary, rotated):  # float64
+def _qkv_then_rotary(normed, w, b, positions, rotary, rotated):  # float64, RotaryEmbedding's torch rotation
     qkv = F.linear(normed, w, b)
-    cos = rotary.cos_cache[positions].double()
-    sin = rotary.sin_cache[positions].double()
-    heads = qkv[:, :rotated].unflatten(1, (-1, rotary.head_dim))
-    x1, x2 = heads.chunk(2, dim=-1)
-    turned = torch.cat([x1 * cos[:, None] - x2 * sin[:, None], x2 * cos[:, None] + x1 * sin[:, None]], -1)
-    return torch.cat([turned.flatten(1), qkv[:, rotated:]], dim=1)
+    cos = rotary.cos_cache[positions].double().unsqueeze(1)
+    sin = rotary.sin_cache[positions].double().unsqueeze(1)
+    return torch.cat([rotary._rotate(qkv[:, :rotated], cos, sin), qkv[:, rotated:]], dim=1)
 
 
 @pytest.mark.parametrize("kind", ["plain", "split", "gated", "rotated"])

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pagedllm.model.layers.layernorm import RMSNorm
-from pagedllm.model.layers.pending_norm import PendingNorm
+from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 from pagedllm.model.layers.rotary import RotaryEmbedding
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
@@ -30,10 +30,6 @@ def _linear(x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Ten
         if out is not None:
             return out  # type: ignore[no-any-return]
     return F.linear(x.materialize() if isinstance(x, PendingNorm) else x, weight, bias)
-
-
-def _is_cuda(x: torch.Tensor | PendingNorm) -> bool:
-    return (x.weighted if isinstance(x, PendingNorm) else x).is_cuda
 
 
 @functools.cache
@@ -134,7 +130,11 @@ class MergedColumnParallelLinear(_ParallelLinear):
     def fused_silu_and_mul(self, x: torch.Tensor | PendingNorm) -> torch.Tensor | None:
         """``silu(part0) * part1`` of this layer's output (``SiluAndMul(self(x))``) in one kernel, where one
         serves: the skinny linear's gated launch, for the few rows of a CUDA decode step. Else None."""
-        if not _is_cuda(x) or len(self.local_sizes) != 2 or self.local_sizes[0] != self.local_sizes[1]:
+        if (
+            not input_rows(x).is_cuda
+            or len(self.local_sizes) != 2
+            or self.local_sizes[0] != self.local_sizes[1]
+        ):
             return None
         return _skinny().maybe_skinny_silu_and_mul(x, self.weight, self.bias)  # type: ignore[no-any-return]
 
@@ -195,7 +195,7 @@ class QKVParallelLinear(_ParallelLinear):
         """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
         in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
         decode step. Else None."""
-        if not _is_cuda(x) or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
+        if not input_rows(x).is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
             return None
         skinny = _skinny()
         rope = skinny.SkinnyRope(

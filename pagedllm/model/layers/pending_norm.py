@@ -43,3 +43,8 @@ class PendingNorm:
         NOTE: it rounds once (``h * weight``, then the scale) where ``RMSNorm`` rounds after the scale and
         again after the weight; the two differ in the last bit of some elements."""
         return (self.weighted.float() * self.inv_rms()[:, None]).to(self.weighted.dtype)
+
+
+def input_rows(x: torch.Tensor | PendingNorm) -> torch.Tensor:
+    """The rows a linear layer multiplies: ``x`` itself, or a hand-over's ``weighted`` rows."""
+    return x.weighted if isinstance(x, PendingNorm) else x

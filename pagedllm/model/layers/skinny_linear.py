@@ -33,7 +33,7 @@ import triton.language as tl
 
 from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
-from pagedllm.model.layers.pending_norm import PendingNorm
+from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -433,7 +433,7 @@ def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.
     """``x`` as ``[rows, K]`` where the skinny kernel may serve ``x @ weight^T`` (CUDA, fp16/bf16, at most
     ``MAX_ROWS`` rows, PDL on, both contiguous along K), else None. A ``PendingNorm`` is its ``weighted``
     rows (always 2-D)."""
-    rows_of = x.weighted if isinstance(x, PendingNorm) else x
+    rows_of = input_rows(x)
     if (
         not rows_of.is_cuda
         or rows_of.dtype not in (torch.float16, torch.bfloat16)
@@ -466,7 +466,7 @@ def skinny_linear(
     ``rope.rotated`` features are heads rotated as ``RotaryEmbedding`` rotates them, rounded where it
     rounds. ``x`` a ``PendingNorm``: the product of its norm's output (``x @ weight.T`` scaled row by
     row). ``use_pdl`` None: as ``pdl.enabled`` says for the device."""
-    rows = x.weighted if isinstance(x, PendingNorm) else x
+    rows = input_rows(x)
     M, K = rows.shape
     N = weight.shape[0] // 2 if gated else weight.shape[0]
     if weight.shape[1] != K:
@@ -536,8 +536,7 @@ def _launch(
     add_norm: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,  # residual, weight, sums
 ) -> None:
     normed = x if isinstance(x, PendingNorm) else None
-    rows = normed.weighted if normed is not None else x
-    assert isinstance(rows, torch.Tensor)
+    rows = input_rows(x)
     M, K = rows.shape
     N = out.shape[1]
     if K % (config.split_k * config.block_k):
