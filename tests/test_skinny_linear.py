@@ -172,6 +172,15 @@ def test_config_rule_picks_the_sweeps_fastest_tiles_for_the_1b_linears():
     assert small is not None and 1024 // small.block_n * small.split_k >= 96
 
 
+def test_config_rule_gives_qwen3_gate_up_one_wave_of_64_feature_tiles():
+    # benchmarks/gpu/session14_linears.py, H100, 64 rows: 96 programs of 64 features beat 192 of 32
+    # (two waves at ~200 KB of shared memory a program); qkv stays on 128 programs of 32
+    plan = skinny_config(6144, 1024)
+    assert plan == SkinnyConfig(64, 64, 128, split_k=1, num_warps=4, num_stages=4)
+    assert gated_skinny_config(6144, 1024) == SkinnyConfig(64, 32, 128, split_k=1, num_warps=4, num_stages=4)
+    assert skinny_config(4096, 1024) == SkinnyConfig(64, 32, 256, split_k=1, num_warps=4, num_stages=4)
+
+
 # (N, K) of every linear of the Llama-3.2-1B, Llama-3.1-8B, Qwen3-0.6B and Qwen2.5-0.5B shapes
 MODEL_LINEARS = [
     (3072, 2048), (2048, 2048), (16384, 2048), (2048, 8192),  # Llama-3.2-1B

@@ -23,7 +23,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from session9_linears import config_dict, graph_time_us, weights_for
 
 from pagedllm.bench.kernels import copy_bandwidth
-from pagedllm.model.layers.skinny_linear import SkinnyConfig, gated_skinny_config, skinny_config, skinny_linear
+from pagedllm.model.layers.skinny_linear import (
+    SkinnyConfig,
+    gated_skinny_config,
+    skinny_config,
+    skinny_linear,
+)
 
 START = time.monotonic()
 BUDGET_S = float(os.environ.get("SWEEP_BUDGET_S", "330"))
@@ -84,10 +89,11 @@ def main() -> None:
             try:
                 got = skinny_linear(x, ws[0], cfg, out=y, gated=gated).float()
                 err = ((got - ref).abs().max() / ref.abs().max()).item()
-                us = graph_time_us(
-                    lambda i, c=cfg, x=x, ws=ws, y=y, g=gated: skinny_linear(x, ws[i % len(ws)], c, out=y, gated=g),
-                    len(ws),
-                )
+
+                def call(i, c=cfg, x=x, ws=ws, y=y, g=gated):
+                    return skinny_linear(x, ws[i % len(ws)], c, out=y, gated=g)
+
+                us = graph_time_us(call, len(ws))
             except Exception as exc:  # a tile shape the compiler refuses
                 print(f"  {cfg}: {type(exc).__name__}: {str(exc)[:120]}")
                 continue

@@ -283,10 +283,15 @@ def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfi
     session9_linears.py`` and ``session11_linears.py``, which also tried the wide tiles the first left
     out): 128 features per program for gate_up (16k features), 32 for the 2k-3k-feature outputs, the
     input split while a launch has fewer than ``MIN_PROGRAMS`` programs (in two for o_proj and down),
-    256-input tiles where shared memory allows, four stages.
+    256-input tiles where shared memory allows, four stages. 64 features per program where that still makes
+    ``MIN_PROGRAMS`` programs and 128 would make too few: in the sweep of Qwen3-0.6B's linears
+    (``session14_linears.py``), its gate_up (1,024 -> 6,144) took 6.4 us as 96 programs of 64 features
+    (gated: 6.7), 8.4 as 192 of 32 (gated: 9.4), which at ~200 KB of shared memory each run in two waves.
     """
     if triton.cdiv(n, 128) >= 120:
         block_n = 128
+    elif triton.cdiv(n, 64) >= MIN_PROGRAMS:
+        block_n = 64
     elif triton.cdiv(n, 32) >= 64:
         block_n = 32
     else:
