@@ -21,8 +21,8 @@ from pagedllm.attention.metadata import AttentionMetadata
 class AttentionCut(Protocol):
     """Takes an attention layer's place while a forward pass is captured in pieces (CUDA graphs that
     stop at every attention: ``worker/piecewise_graphs.py``): stores the step's K/V within the piece
-    being captured, ends it, and returns the tensor that the attention, run eagerly between two
-    replays, will write."""
+    being captured (unless ``kv_stored``: a kernel before did), ends it, and returns the tensor that the
+    attention, run eagerly between two replays, will write."""
 
     def __call__(
         self,
@@ -31,6 +31,7 @@ class AttentionCut(Protocol):
         query: torch.Tensor,  # [num_tokens, num_heads, head_dim]
         key: torch.Tensor,  # [num_tokens, num_kv_heads, head_dim]
         value: torch.Tensor,
+        kv_stored: bool,
     ) -> torch.Tensor: ...  # [num_tokens, num_heads, head_dim]
 
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from pagedllm.attention.context import get_forward_context
+
+
+@dataclass(frozen=True, slots=True)
+class KVStore:
+    """A step's values and where its keys and values go: a kernel that computes the keys (rotary, Qwen3's
+    norm and rotary) may store both itself, one launch fewer per layer than attention's own K/V write."""
+
+    value: torch.Tensor  # [num_tokens, num_kv_heads * head_dim], contiguous along the last dimension
+    kv_cache: torch.Tensor  # [2, num_blocks, block_size, num_kv_heads, head_dim]: this layer's
+    slot_mapping: torch.Tensor  # [num_tokens] int64, -1 = store nothing
 
 
 class Attention(nn.Module):
@@ -19,11 +31,20 @@ class Attention(nn.Module):
         self.head_dim = head_dim
         self.scale = scale
 
+    def kv_store(self, v: torch.Tensor) -> KVStore:
+        """Where this step's K/V go, for a kernel that stores them before ``forward(..., kv_stored=True)``.
+
+        NOTE: every backend reads the one layout of ``AttentionBackend`` and stores a token at its slot;
+        a kernel that stores there does what the backend's ``write_kv`` would."""
+        ctx = get_forward_context()
+        return KVStore(v, ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping)
+
     def forward(
         self,
         q: torch.Tensor,  # [num_tokens, num_heads * head_dim]
         k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
         v: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
+        kv_stored: bool = False,  # k and v are already in the cache (see ``kv_store``)
     ) -> torch.Tensor:  # [num_tokens, num_heads * head_dim]
         ctx = get_forward_context()
         num_tokens = q.shape[0]
@@ -31,8 +52,11 @@ class Attention(nn.Module):
         key = k.view(num_tokens, self.num_kv_heads, self.head_dim)
         value = v.view(num_tokens, self.num_kv_heads, self.head_dim)
         if ctx.attention_cut is not None:
-            out = ctx.attention_cut(self.layer_idx, self.scale, query, key, value)
+            out = ctx.attention_cut(self.layer_idx, self.scale, query, key, value, kv_stored)
         else:
             cache = ctx.kv_caches[self.layer_idx]
-            out = ctx.backend.forward(query, key, value, cache, ctx.metadata, self.scale)
+            if kv_stored:
+                out = ctx.backend.attend_after_write(query, key, value, cache, ctx.metadata, self.scale)
+            else:
+                out = ctx.backend.forward(query, key, value, cache, ctx.metadata, self.scale)
         return out.reshape(num_tokens, self.num_heads * self.head_dim)

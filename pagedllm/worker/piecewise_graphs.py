@@ -97,10 +97,17 @@ class _Capture:
             self._graph = None
 
     def __call__(
-        self, layer_idx: int, scale: float, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+        self,
+        layer_idx: int,
+        scale: float,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        kv_stored: bool,
     ) -> torch.Tensor:
         owner, n = self.owner, self.num_tokens
-        owner.backend.write_kv(key, value, owner.kv_caches[layer_idx], owner.slot_mapping[:n])
+        if not kv_stored:
+            owner.backend.write_kv(key, value, owner.kv_caches[layer_idx], owner.slot_mapping[:n])
         owner.query[:n].copy_(query)
         owner.key[:n].copy_(key)
         owner.value[:n].copy_(value)
@@ -155,7 +162,8 @@ class PiecewiseGraphs:
 
     def _prefill_metadata(self, num_tokens: int) -> AttentionMetadata:
         """One sequence prefilling ``num_tokens`` tokens from scratch, storing nothing: the eager warm-up
-        step of a size, and the (unused) metadata its capture runs under."""
+        step of a size, and the metadata its capture runs under (read inside a piece: its slot mapping,
+        the static buffer, by kernels that store the step's K/V themselves)."""
         num_blocks = -(-num_tokens // self.block_size)
         return AttentionMetadata(
             slot_mapping=self.slot_mapping[:num_tokens],

@@ -12,9 +12,14 @@ and the CPU path.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from pagedllm import pdl
+
+if TYPE_CHECKING:
+    from pagedllm.attention.layer import KVStore
 
 try:
     import triton
@@ -91,22 +96,36 @@ if _HAVE_TRITON:
         sin_ptr,
         num_heads,
         stride_x,
+        v_ptr,  # STORE_KV: [tokens, kv_heads * head_dim], the values to store with the keys
+        stride_v,
+        cache_ptr,  # STORE_KV: [2, num_blocks, block_size, kv_heads, head_dim]
+        slot_mapping_ptr,  # STORE_KV: [tokens] int64, -1 = store nothing
+        first_k_head,  # STORE_KV: x's heads from this one on are the keys
+        stride_ckv,
+        stride_cb,
+        stride_ct,
+        stride_ch,
         HALF: tl.constexpr,
         HEADS_P: tl.constexpr,
         HALF_P: tl.constexpr,
+        STORE_KV: tl.constexpr,
+        BLOCK_SIZE: tl.constexpr,
         USE_PDL: tl.constexpr,
     ):
-        token = tl.program_id(0)
+        token = tl.program_id(0).to(tl.int64)
         heads = tl.arange(0, HEADS_P)[:, None]
         cols = tl.arange(0, HALF_P)[None, :]
         hmask = heads < num_heads
         cmask = cols < HALF
         mask = hmask & cmask
-        # The position (a step input) and its cos/sin (a table) are read before the wait: only x comes
-        # from the kernel before.
+        # The position and slot (step inputs) and cos/sin (a table) are read before the wait: only x and
+        # v come from the kernels before.
         pos = tl.load(positions_ptr + token)
         cos = tl.load(cos_ptr + pos * HALF + cols, mask=cmask, other=0.0)
         sin = tl.load(sin_ptr + pos * HALF + cols, mask=cmask, other=0.0)
+        slot = -1
+        if STORE_KV:
+            slot = tl.load(slot_mapping_ptr + token)
         pdl.wait_then_release(USE_PDL)
         base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
         x1 = tl.load(base, mask=mask, other=0.0)
@@ -114,6 +133,29 @@ if _HAVE_TRITON:
         out1, out2 = rotate_halves(x1, x2, cos, sin)
         tl.store(base, out1, mask=mask)
         tl.store(base + HALF, out2, mask=mask)
+        if STORE_KV:
+            store_token_kv(out1, out2, heads - first_k_head, cols, mask, v_ptr + token * stride_v, cache_ptr,
+                           slot, stride_ckv, stride_cb, stride_ct, stride_ch, HALF, BLOCK_SIZE)  # fmt: skip
+
+    @triton.jit
+    def store_token_kv(
+        k1, k2, kv_head, cols, mask, v_row_ptr, cache_ptr, slot, stride_ckv, stride_cb, stride_ct, stride_ch,
+        HALF: tl.constexpr, BLOCK_SIZE: tl.constexpr,
+    ):  # fmt: skip
+        """Stores one token's keys and values at ``slot`` of a paged cache (``[2, blocks, block_size,
+        kv_heads, head_dim]``) as ``write_kv_cache`` does, nothing where ``slot < 0``. ``k1``/``k2``:
+        the halves of the token's heads (``[HEADS_P, HALF_P]``), of which the rows with ``kv_head >= 0``
+        are keys; the values are that many heads of ``2 * HALF`` at ``v_row_ptr``. Shared by the kernels
+        that produce the keys (rotary here, ``qk_norm_rope``), through the module."""
+        ok = tl.where(slot >= 0, mask & (kv_head >= 0), False)
+        dst = cache_ptr + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct
+        dst = dst + kv_head * stride_ch + cols
+        dtype = cache_ptr.dtype.element_ty
+        tl.store(dst, k1.to(dtype), mask=ok)
+        tl.store(dst + HALF, k2.to(dtype), mask=ok)
+        v_src = v_row_ptr + kv_head * (2 * HALF) + cols
+        tl.store(dst + stride_ckv, tl.load(v_src, mask=ok).to(dtype), mask=ok)
+        tl.store(dst + stride_ckv + HALF, tl.load(v_src + HALF, mask=ok).to(dtype), mask=ok)
 
     @triton.jit
     def rotate_halves(x1, x2, cos, sin):
@@ -185,7 +227,10 @@ def rotary_inplace(
     cos_cache: torch.Tensor,  # [max_position, head_dim // 2] float32
     sin_cache: torch.Tensor,
     head_dim: int,
+    kv_store: KVStore | None = None,
 ) -> None:
+    """Rotates every head of ``x`` in place. ``kv_store``: ``x`` ends with the step's keys (as many heads
+    as the cache holds), which are stored, rotated, with ``kv_store.value`` at the step's slots."""
     tokens = x.shape[0]
     if not tokens:
         return
@@ -199,9 +244,39 @@ def rotary_inplace(
         sin_cache,
         heads,
         x.stride(0),
+        *kv_store_args(kv_store, heads, head_dim, tokens, placeholder=x),
         HALF=half,
         HEADS_P=triton.next_power_of_2(heads),
         HALF_P=triton.next_power_of_2(half),
+        STORE_KV=kv_store is not None,
+        BLOCK_SIZE=kv_store.kv_cache.shape[2] if kv_store is not None else 1,
         num_warps=4,
         **pdl.kernel_args(use_pdl),
     )
+
+
+def kv_store_args(
+    kv_store: KVStore | None, heads: int, head_dim: int, tokens: int, placeholder: torch.Tensor
+) -> tuple:
+    """The kernel arguments of ``store_token_kv`` for a launch over ``heads`` heads of ``head_dim`` that
+    end with the keys: (values, their row stride, cache, slots, first key head, the cache's four strides),
+    after checking that the store fits the launch; without a store, ``placeholder`` and zeros."""
+    if kv_store is None:
+        return (placeholder, 0, placeholder, placeholder, 0, 0, 0, 0, 0)
+    value, cache, slots = kv_store.value, kv_store.kv_cache, kv_store.slot_mapping
+    kv_heads = cache.shape[3] if cache.dim() == 5 else -1
+    if (
+        cache.dim() != 5
+        or cache.shape[0] != 2
+        or cache.shape[4] != head_dim
+        or cache.stride(4) != 1
+        or not 0 < kv_heads <= heads
+        or value.shape != (tokens, kv_heads * head_dim)
+        or value.stride(-1) != 1
+        or slots.shape != (tokens,)
+    ):
+        raise ValueError(
+            f"a K/V store of values {tuple(value.shape)}, cache {tuple(cache.shape)} (head_dim contiguous) "
+            f"and slots {tuple(slots.shape)} does not fit {tokens} tokens of {heads} heads of {head_dim}"
+        )
+    return (value, value.stride(0), cache, slots, heads - kv_heads, *cache.stride()[:4])

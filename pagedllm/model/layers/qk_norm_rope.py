@@ -10,12 +10,17 @@ dtype; sums in float32). CUDA only: imported on first use, after the tests set `
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
 from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
+
+if TYPE_CHECKING:
+    from pagedllm.attention.layer import KVStore
 
 
 @triton.jit
@@ -30,18 +35,33 @@ def _qk_norm_rope_kernel(
     num_heads,  # q and k heads
     stride_x,
     eps,
+    v_ptr,  # STORE_KV: fused_ops.store_token_kv's arguments (the k heads follow the q heads)
+    stride_v,
+    cache_ptr,
+    slot_mapping_ptr,
+    first_k_head,
+    stride_ckv,
+    stride_cb,
+    stride_ct,
+    stride_ch,
     HALF: tl.constexpr,
     HEADS_P: tl.constexpr,
     HALF_P: tl.constexpr,
+    STORE_KV: tl.constexpr,
+    BLOCK_SIZE: tl.constexpr,
     USE_PDL: tl.constexpr,
 ):
-    token = tl.program_id(0)
+    token = tl.program_id(0).to(tl.int64)
     heads = tl.arange(0, HEADS_P)[:, None]
     cols = tl.arange(0, HALF_P)[None, :]
     cmask = cols < HALF
     mask = (heads < num_heads) & cmask
-    # The position (a step input), cos/sin (a table) and the norms' weights are read before the wait.
+    # The position and slot (step inputs), cos/sin (a table) and the norms' weights are read before the
+    # wait.
     pos = tl.load(positions_ptr + token)
+    slot = -1
+    if STORE_KV:
+        slot = tl.load(slot_mapping_ptr + token)
     cos = tl.load(cos_ptr + pos * HALF + cols, mask=cmask, other=0.0)
     sin = tl.load(sin_ptr + pos * HALF + cols, mask=cmask, other=0.0)
     is_q = heads < num_q_heads
@@ -69,6 +89,10 @@ def _qk_norm_rope_kernel(
     out1, out2 = fused_ops.rotate_halves(a, b, cos, sin)
     tl.store(base, out1, mask=mask)
     tl.store(base + HALF, out2, mask=mask)
+    if STORE_KV:
+        v_row = v_ptr + token * stride_v
+        fused_ops.store_token_kv(out1, out2, heads - first_k_head, cols, mask, v_row, cache_ptr, slot,
+                                 stride_ckv, stride_cb, stride_ct, stride_ch, HALF, BLOCK_SIZE)  # fmt: skip
 
 
 def qk_norm_rope_inplace(
@@ -81,9 +105,11 @@ def qk_norm_rope_inplace(
     eps: float,
     head_dim: int,
     num_q_heads: int,
+    kv_store: KVStore | None = None,
 ) -> None:
     """``RMSNorm`` of every head (q_norm's weight for the first ``num_q_heads``, k_norm's for the rest), then
-    rotary by each token's position, in place."""
+    rotary by each token's position, in place. ``kv_store``: the k heads, normed and rotated, and
+    ``kv_store.value`` are stored at the step's slots too (``fused_ops.rotary_inplace``)."""
     tokens = qk.shape[0]
     if qk.stride(-1) != 1 or qk.shape[1] % head_dim or head_dim % 2:
         raise ValueError(f"qk must be whole heads of {head_dim} (even), contiguous along them: {qk.shape}")
@@ -104,9 +130,12 @@ def qk_norm_rope_inplace(
         heads,
         qk.stride(0),
         eps,
+        *fused_ops.kv_store_args(kv_store, heads, head_dim, tokens, placeholder=qk),
         HALF=half,
         HEADS_P=triton.next_power_of_2(heads),
         HALF_P=triton.next_power_of_2(half),
+        STORE_KV=kv_store is not None,
+        BLOCK_SIZE=kv_store.kv_cache.shape[2] if kv_store is not None else 1,
         num_warps=4,
         **pdl.kernel_args(pdl.enabled(qk.device)),
     )

@@ -7,12 +7,16 @@ match it; cos/sin for every position up to ``max_position`` are computed once an
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from pagedllm.model.config import RopeScaling
 from pagedllm.model.layers import fused_ops
+
+if TYPE_CHECKING:
+    from pagedllm.attention.layer import KVStore
 
 
 def compute_inv_freq(head_dim: int, base: float, scaling: RopeScaling | None) -> torch.Tensor:
@@ -85,6 +89,22 @@ class RotaryEmbedding(nn.Module):
         cos = self.cos_cache[positions].to(q.dtype).unsqueeze(1)  # [num_tokens, 1, head_dim // 2]
         sin = self.sin_cache[positions].to(q.dtype).unsqueeze(1)
         return self._rotate(q, cos, sin), self._rotate(k, cos, sin)
+
+    def rotate_and_store(
+        self,
+        positions: torch.Tensor,  # [num_tokens] int64
+        q: torch.Tensor,  # [num_tokens, num_heads * head_dim]
+        k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
+        kv_store: KVStore,
+    ) -> bool:
+        """Rotates q and k in place and stores k (rotated) and ``kv_store.value`` in the KV cache, in one
+        launch, where q and k lie side by side in one CUDA tensor (the fused qkv projection's output);
+        False, with nothing done, elsewhere."""
+        joint = side_by_side(q, k) if fused_ops.is_available(q) and q.stride(-1) == 1 else None
+        if joint is None:
+            return False
+        fused_ops.rotary_inplace(joint, positions, self.cos_cache, self.sin_cache, self.head_dim, kv_store)
+        return True
 
     def _rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         heads = x.unflatten(-1, (-1, self.head_dim))  # [num_tokens, heads, head_dim]

@@ -84,21 +84,25 @@ class LlamaAttention(nn.Module):
         qkv = None
         if self.q_norm is None:
             qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
+        kv_stored = False
         if qkv is not None:
             q, k, v = qkv.split(sizes, dim=-1)
         else:
             q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
-            q, k = self._norm_and_rotate(positions, q, k)
-        out = self.attn(q, k, v)  # [num_tokens, q_size]
+            q, k, kv_stored = self._norm_rotate_and_store(positions, q, k, v)
+        out = self.attn(q, k, v, kv_stored=kv_stored)  # [num_tokens, q_size]
         return self.o_proj.add_and_norm(out, residual, then_norm)
 
-    def _norm_and_rotate(
-        self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotary, after each head's RMSNorm where the model has one (Qwen3). On CUDA, with q and k side by
-        side in the projection's output, norm and rotary are one launch, in place."""
+    def _norm_rotate_and_store(
+        self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Rotary, after each head's RMSNorm where the model has one (Qwen3); True where k and v went into
+        the KV cache as well. On CUDA, with q and k side by side in the projection's output, all of it is
+        one launch, in place (the attention layer then writes no K/V)."""
         if self.q_norm is None or self.k_norm is None:
-            return self.rotary_emb(positions, q, k)
+            if self.rotary_emb.rotate_and_store(positions, q, k, self.attn.kv_store(v)):
+                return q, k, True
+            return *self.rotary_emb(positions, q, k), False
         joint = side_by_side(q, k) if fused_ops.is_available(q) and positions.stride(0) == 1 else None
         if joint is not None and self.q_norm.eps == self.k_norm.eps:
             _qk_norm_rope().qk_norm_rope_inplace(
@@ -111,11 +115,12 @@ class LlamaAttention(nn.Module):
                 self.q_norm.eps,
                 self.head_dim,
                 self.q_size // self.head_dim,
+                kv_store=self.attn.kv_store(v),
             )
-            return q, k
+            return q, k, True
         q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
         k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
-        return self.rotary_emb(positions, q, k)
+        return *self.rotary_emb(positions, q, k), False
 
 
 @functools.cache
