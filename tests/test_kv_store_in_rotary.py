@@ -24,7 +24,6 @@ from pagedllm.model.layers.qk_norm_rope import qk_norm_rope_inplace  # noqa: E40
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 DTYPE = torch.bfloat16 if ON_GPU else torch.float32
 BLOCK_SIZE = 4
-NUM_BLOCKS = 6
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +32,13 @@ def _interpreter() -> None:
 
 
 def _step(tokens: int, q_heads: int, kv_heads: int, head_dim: int) -> tuple[torch.Tensor, ...]:
-    """A qkv projection's output, positions, NaN-poisoned cache and slots: distinct random slots, one -1."""
+    """A qkv projection's output, positions, a NaN-poisoned cache of twice the slots the tokens need, and
+    distinct random slots, one of them -1."""
     qkv = torch.randn(tokens, (q_heads + 2 * kv_heads) * head_dim, device=DEVICE).to(DTYPE)
     positions = torch.randint(0, 256, (tokens,), device=DEVICE)
-    cache = torch.full(
-        (2, NUM_BLOCKS, BLOCK_SIZE, kv_heads, head_dim), float("nan"), device=DEVICE, dtype=DTYPE
-    )
-    slots = torch.randperm(NUM_BLOCKS * BLOCK_SIZE, device=DEVICE)[:tokens]
+    shape = (2, -(-2 * tokens // BLOCK_SIZE), BLOCK_SIZE, kv_heads, head_dim)
+    cache = torch.full(shape, float("nan"), device=DEVICE, dtype=DTYPE)
+    slots = torch.randperm(shape[1] * BLOCK_SIZE, device=DEVICE)[:tokens]
     slots[tokens // 2] = -1  # a padding row: stores nothing
     return qkv, positions, cache, slots
 
@@ -49,8 +48,8 @@ def _assert_stored_exactly(
 ) -> None:
     """Each token's k and v at its slot, bit for bit; every other slot still NaN."""
     kv_heads, head_dim = cache.shape[3], cache.shape[4]
-    flat = cache.view(2, NUM_BLOCKS * BLOCK_SIZE, kv_heads, head_dim)
-    written = torch.zeros(NUM_BLOCKS * BLOCK_SIZE, dtype=torch.bool, device=DEVICE)
+    flat = cache.view(2, -1, kv_heads, head_dim)
+    written = torch.zeros(flat.shape[1], dtype=torch.bool, device=DEVICE)
     for t, slot in enumerate(slots.tolist()):
         if slot < 0:
             continue
