@@ -1,12 +1,10 @@
-"""The kernels that compute a step's keys (rotary; Qwen3's per-head norm and rotary; the rotated qkv
-projection of decode steps) store them, with the values, at the step's slots of the paged KV cache, in
-place of attention's own K/V write: exactly what ``write_kv_cache`` would store, nothing for a slot of -1
-and nothing anywhere else. On a GPU compiled; on a machine without CUDA through Triton's interpreter
-(float32, small shapes)."""
+"""The kernels that compute a step's keys (rotary; Qwen3's per-head norm and rotary) store them, with the
+values, at the step's slots of the paged KV cache, in place of attention's own K/V write: exactly what
+``write_kv_cache`` would store, nothing for a slot of -1 and nothing anywhere else. On a GPU compiled; on a
+machine without CUDA through Triton's interpreter (float32, small shapes)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import pytest
@@ -22,7 +20,6 @@ from pagedllm.attention.layer import KVStore  # noqa: E402
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import RotaryEmbedding, fused_ops  # noqa: E402
 from pagedllm.model.layers.qk_norm_rope import qk_norm_rope_inplace  # noqa: E402
-from pagedllm.model.layers.skinny_linear import SkinnyConfig, SkinnyRope, skinny_linear  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 DTYPE = torch.bfloat16 if ON_GPU else torch.float32
@@ -71,7 +68,7 @@ def test_rotary_stores_the_rotated_keys_and_the_values_at_their_slots(head_dim, 
     cos = rotary.cos_cache[positions].to(DTYPE).unsqueeze(1)
     sin = rotary.sin_cache[positions].to(DTYPE).unsqueeze(1)
     ref_q, ref_k, ref_v = rotary._rotate(q, cos, sin), rotary._rotate(k, cos, sin), v.clone()
-    store = KVStore(cache, slots, v)
+    store = KVStore(v, cache, slots)
     if ON_GPU:
         assert rotary.rotate_and_store(positions, q, k, store)
     else:  # the layer keeps its torch path on a CPU: launch the kernel itself
@@ -96,7 +93,7 @@ def test_qk_norm_rope_stores_the_normed_rotated_keys_and_the_values(head_dim, q_
     args = (positions, rotary.cos_cache, rotary.sin_cache, *weights, 1e-6, head_dim, q_heads)
     qk_norm_rope_inplace(unstored[:, : q_size + kv_size], *args)  # the same launch without a store
     _, k, v = qkv.split([q_size, kv_size, kv_size], dim=-1)
-    qk_norm_rope_inplace(qkv[:, : q_size + kv_size], *args, kv_store=KVStore(cache, slots, v))
+    qk_norm_rope_inplace(qkv[:, : q_size + kv_size], *args, kv_store=KVStore(v, cache, slots))
     torch.testing.assert_close(qkv, unstored, rtol=0, atol=0)  # q and k as without the store, v untouched
     _assert_stored_exactly(cache, slots, k, v)
 
@@ -105,43 +102,6 @@ def test_a_store_that_does_not_fit_the_launch_is_refused():
     qkv, positions, cache, slots = _step(5, 4, 2, 16)
     cos = torch.ones(256, 8, device=DEVICE)
     with pytest.raises(ValueError, match="K/V store"):  # values of 3 heads for a cache of 2
-        fused_ops.rotary_inplace(qkv[:, :96], positions, cos, cos, 16, KVStore(cache, slots, qkv[:, :48]))
+        fused_ops.rotary_inplace(qkv[:, :96], positions, cos, cos, 16, KVStore(qkv[:, :48], cache, slots))
     with pytest.raises(ValueError, match="K/V store"):  # one slot short
-        fused_ops.rotary_inplace(qkv[:, :96], positions, cos, cos, 16, KVStore(cache, slots[:4], qkv[:, 96:]))
-
-
-@pytest.mark.parametrize(
-    "m,head_dim,q_heads,kv_heads,config",
-    [
-        (5, 32, 3, 1, SkinnyConfig(16, 32, 16)),  # a program a head, rows short of a tile
-        (20, 16, 4, 2, SkinnyConfig(16, 16, 32)),  # two programs a head, two row tiles
-    ],
-)
-def test_rotated_projection_stores_its_k_and_v_at_their_slots(m, head_dim, q_heads, kv_heads, config):
-    rotary = RotaryEmbedding(head_dim, 256, 10000.0).to(DEVICE)
-    n, k = (q_heads + 2 * kv_heads) * head_dim, 64
-    w = torch.randn(n, k, device=DEVICE).to(DTYPE)
-    x = torch.randn(m, k, device=DEVICE).to(DTYPE)
-    _, positions, cache, slots = _step(m, q_heads, kv_heads, head_dim)
-    rotated = (q_heads + kv_heads) * head_dim
-    rope = SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache, head_dim, rotated)
-    unstored = skinny_linear(x, w, config, rope=rope)
-    out = skinny_linear(x, w, config, rope=dataclasses.replace(rope, kv_store=KVStore(cache, slots)))
-    torch.testing.assert_close(out, unstored, rtol=0, atol=0)  # the product as without the store
-    kv_size = kv_heads * head_dim
-    _assert_stored_exactly(cache, slots, out[:, rotated - kv_size : rotated], out[:, rotated:])
-
-
-def test_a_rotated_projection_refuses_a_store_that_does_not_fit():
-    positions = torch.zeros(3, dtype=torch.long, device=DEVICE)
-    cos = torch.ones(8, 8, device=DEVICE)
-    _, _, cache, slots = _step(3, 2, 2, 16)  # a cache of 2 KV heads of 16
-    w, x = torch.ones(96, 64, device=DEVICE), torch.ones(3, 64, device=DEVICE)
-    store = KVStore(cache, slots)
-    with pytest.raises(ValueError, match="cannot store"):  # k and v of one head each
-        skinny_linear(
-            x, w[:64], SkinnyConfig(16, 16, 32), rope=SkinnyRope(positions, cos, cos, 16, 48, store)
-        )
-    with pytest.raises(ValueError, match="cannot store"):  # values given: the product computes them
-        rope = SkinnyRope(positions, cos, cos, 16, 64, KVStore(cache, slots, x))
-        skinny_linear(x, w, SkinnyConfig(16, 16, 32), rope=rope)
+        fused_ops.rotary_inplace(qkv[:, :96], positions, cos, cos, 16, KVStore(qkv[:, 96:], cache, slots[:4]))

@@ -12,15 +12,12 @@ from pagedllm.attention.context import get_forward_context
 
 @dataclass(frozen=True, slots=True)
 class KVStore:
-    """Where a step's keys and values go: a kernel that computes the keys (rotary, Qwen3's norm and rotary,
-    the rotated qkv projection) may store both itself, one launch fewer per layer than attention's own K/V
-    write."""
+    """A step's values and where its keys and values go: a kernel that computes the keys (rotary, Qwen3's
+    norm and rotary) may store both itself, one launch fewer per layer than attention's own K/V write."""
 
+    value: torch.Tensor  # [num_tokens, num_kv_heads * head_dim], contiguous along the last dimension
     kv_cache: torch.Tensor  # [2, num_blocks, block_size, num_kv_heads, head_dim]: this layer's
     slot_mapping: torch.Tensor  # [num_tokens] int64, -1 = store nothing
-    # [num_tokens, num_kv_heads * head_dim], contiguous along the last dimension; None where the kernel
-    # computes the values too (the rotated qkv projection)
-    value: torch.Tensor | None = None
 
 
 class Attention(nn.Module):
@@ -34,13 +31,13 @@ class Attention(nn.Module):
         self.head_dim = head_dim
         self.scale = scale
 
-    def kv_store(self, v: torch.Tensor | None = None) -> KVStore:
+    def kv_store(self, v: torch.Tensor) -> KVStore:
         """Where this step's K/V go, for a kernel that stores them before ``forward(..., kv_stored=True)``.
 
         NOTE: every backend reads the one layout of ``AttentionBackend`` and stores a token at its slot;
         a kernel that stores there does what the backend's ``write_kv`` would."""
         ctx = get_forward_context()
-        return KVStore(ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping, v)
+        return KVStore(v, ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping)
 
     def forward(
         self,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +19,6 @@ from pagedllm.model.layers.layernorm import RMSNorm
 from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 from pagedllm.model.layers.rotary import RotaryEmbedding
 from pagedllm.model.layers.tp import all_reduce_sum, divide, get_tp_rank, get_tp_size
-
-if TYPE_CHECKING:
-    from pagedllm.attention.layer import KVStore
 from pagedllm.model.layers.weight_loader import ShardId, copy_shard, set_weight_loader
 
 
@@ -194,20 +190,16 @@ class QKVParallelLinear(_ParallelLinear):
         self.input_size = hidden_size
 
     def fused_rotary(
-        self,
-        x: torch.Tensor | PendingNorm,
-        positions: torch.Tensor,
-        rotary: RotaryEmbedding,
-        kv_store: KVStore | None = None,
+        self, x: torch.Tensor | PendingNorm, positions: torch.Tensor, rotary: RotaryEmbedding
     ) -> torch.Tensor | None:
         """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
         in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
-        decode step. Else None. ``kv_store`` (its value None): the same launch stores k and v there."""
+        decode step. Else None."""
         if not input_rows(x).is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
             return None
         skinny = _skinny()
         rope = skinny.SkinnyRope(
-            positions, rotary.cos_cache, rotary.sin_cache, self.head_dim, self.q_size + self.kv_size, kv_store
+            positions, rotary.cos_cache, rotary.sin_cache, self.head_dim, self.q_size + self.kv_size
         )
         return skinny.maybe_skinny_rotary_linear(x, self.weight, self.bias, rope)  # type: ignore[no-any-return]
 

@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import triton
@@ -35,9 +34,6 @@ import triton.language as tl
 from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
 from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
-
-if TYPE_CHECKING:
-    from pagedllm.attention.layer import KVStore
 
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -65,9 +61,6 @@ class SkinnyRope:
     sin_cache: torch.Tensor
     head_dim: int
     rotated: int  # a multiple of head_dim: the q and k heads of a qkv projection
-    # Where the k and v features (the last 2 x (N - rotated)) are stored too, its value None: the product
-    # computes them. None: nowhere.
-    kv_store: KVStore | None = None
 
 
 LINE = tl.constexpr(_LINE)
@@ -91,13 +84,6 @@ def _skinny_linear_kernel(
     cos_ptr,  # [max_position, HALF] float32 (ROPE)
     sin_ptr,
     rotated,  # ROPE: features [0, rotated) are rotated (q and k), the rest (v) stored as they are
-    kv_cache_ptr,  # STORE_KV: [2, num_blocks, block_size, kv_heads, 2 * HALF]
-    slot_mapping_ptr,  # STORE_KV: [M] int64, -1 = store nothing
-    kv_size,  # STORE_KV: features of k (and of v); k's are [rotated - kv_size, rotated)
-    stride_ckv,  # STORE_KV: the cache's strides: K -> V, block, token in block, kv head
-    stride_cb,
-    stride_ct,
-    stride_ch,
     partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
     ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
     residual_ptr,  # [M, N] (NORM_OUT): read, and overwritten with y + residual
@@ -120,8 +106,6 @@ def _skinny_linear_kernel(
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
     ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
     HALF: tl.constexpr,  # ROPE: half a head
-    STORE_KV: tl.constexpr,  # ROPE: the k and v features are stored in the paged KV cache too
-    KV_BLOCK_SIZE: tl.constexpr,  # STORE_KV: tokens per cache block
     # Producer of a hand-over (PendingNorm): y + residual into residual, then y = (y + residual) * the next
     # norm's weight, and each row's sum of squares of (y + residual) over the tile (SPLIT_K any).
     NORM_OUT: tl.constexpr,
@@ -163,8 +147,6 @@ def _skinny_linear_kernel(
         half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
         cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
         sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
-        if STORE_KV:
-            slot = tl.load(slot_mapping_ptr + rm, mask=m_ok, other=-1)
     if NORM_OUT:  # a weight: read before the wait
         norm_w = tl.load(norm_weight_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
     if USE_PDL:
@@ -242,16 +224,6 @@ def _skinny_linear_kernel(
             a, b = fused_ops.rotate_halves(a, b, cos, sin)
         out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
         tl.store(y_ptrs, out, mask=out_mask)
-        if STORE_KV:  # noqa: SIM102 (a compile-time choice, then a runtime one)
-            if head_start >= rotated - kv_size:  # a k or v head (a tile lies within one head)
-                f = rn - (rotated - kv_size)  # [BLOCK_N] the feature within k, then v
-                is_v = f >= kv_size
-                f = tl.where(is_v, f - kv_size, f)
-                col = is_v.to(tl.int64) * stride_ckv + (f // (2 * HALF)) * stride_ch + f % (2 * HALF)
-                row = (slot // KV_BLOCK_SIZE) * stride_cb + (slot % KV_BLOCK_SIZE) * stride_ct  # [BLOCK_M]
-                kv_ok = out_mask & (slot >= 0)[:, None]
-                kv_ptrs = kv_cache_ptr + row[:, None] + col[None, :]
-                tl.store(kv_ptrs, out.to(kv_cache_ptr.dtype.element_ty), mask=kv_ok)
     elif NORM_OUT:
         # Rounded where the unfused layers round: the projection's output, then the residual add (as
         # _rms_norm_kernel adds); the sums of squares are of the rounded sum, which the norm would read.
@@ -595,7 +567,6 @@ def _launch(
         rope.cos_cache if rope is not None else out,
         rope.sin_cache if rope is not None else out,
         rope.rotated if rope is not None else 0,
-        *_kv_store_args(rope, N, out),
         partials,
         tickets,
         residual,
@@ -618,10 +589,6 @@ def _launch(
         GATED=gated,
         ROPE=rope is not None,
         HALF=rope.head_dim // 2 if rope is not None else 1,
-        STORE_KV=rope is not None and rope.kv_store is not None,
-        KV_BLOCK_SIZE=rope.kv_store.kv_cache.shape[2]
-        if rope is not None and rope.kv_store is not None
-        else 1,
         NORM_OUT=add_norm is not None,
         NORMED_INPUT=normed is not None,
         IN_PARTS=in_parts,
@@ -631,27 +598,3 @@ def _launch(
         num_stages=config.num_stages,
         **pdl.kernel_args(use_pdl),
     )
-
-
-def _kv_store_args(rope: SkinnyRope | None, n: int, placeholder: torch.Tensor) -> tuple:
-    """The kernel arguments of a rotated product's K/V store (cache, slots, k's size, the cache's four
-    strides), after checking that the cache fits the product; ``placeholder`` and zeros without one."""
-    if rope is None or rope.kv_store is None:
-        return (placeholder, placeholder, 0, 0, 0, 0, 0)
-    cache, slots = rope.kv_store.kv_cache, rope.kv_store.slot_mapping
-    kv_size = n - rope.rotated
-    if (
-        rope.kv_store.value is not None
-        or cache.dim() != 5
-        or cache.shape[0] != 2
-        or cache.shape[3] * cache.shape[4] != kv_size
-        or cache.shape[4] != rope.head_dim
-        or cache.stride(4) != 1
-        or slots.shape != (rope.positions.shape[0],)
-    ):
-        raise ValueError(
-            f"a rotated product of {n} features ({rope.rotated} rotated, heads of {rope.head_dim}) cannot "
-            f"store its k and v in a cache {tuple(cache.shape)} (head_dim contiguous) at slots "
-            f"{tuple(slots.shape)}; it computes the values itself (the store's value must be None)"
-        )
-    return (cache, slots, kv_size, *cache.stride()[:4])

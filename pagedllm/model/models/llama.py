@@ -80,14 +80,13 @@ class LlamaAttention(nn.Module):
         """``then_norm(attention(hidden), residual)``: the output added to the residual stream and normed
         for the MLP (see ``RowParallelLinear.add_and_norm``), and the new residual stream."""
         sizes = [self.q_size, self.kv_size, self.kv_size]
-        # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between), and
-        # k and v go into the KV cache from the same launch.
+        # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
         qkv = None
         if self.q_norm is None:
-            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb, self.attn.kv_store())
+            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
+        kv_stored = False
         if qkv is not None:
             q, k, v = qkv.split(sizes, dim=-1)
-            kv_stored = True
         else:
             q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
             q, k, kv_stored = self._norm_rotate_and_store(positions, q, k, v)
