@@ -189,10 +189,10 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
     """Fused launches, against the layers run one by one: at <= 64 rows the qkv projection with rotary
     (Llama, Qwen2.5), gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches, and the norms
     handed from o_proj and down to the next linear (``PendingNorm``); at any row count Qwen3's per-head
-    q/k norms with rotary. Against the float32 model, the logits may not be further off than without
-    them."""
+    q/k norms with rotary, and rotary storing the step's K/V. Against the float32 model, the logits may
+    not be further off than without them."""
     from pagedllm.attention.triton import TritonAttentionBackend
-    from pagedllm.model.layers import linear, qk_norm_rope
+    from pagedllm.model.layers import linear, qk_norm_rope, rotary
     from pagedllm.model.layers.pending_norm import PendingNorm
     from pagedllm.model.models import llama
 
@@ -207,11 +207,12 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
                                    lambda out: out is not None),
                                   (linear.RowParallelLinear, "add_and_norm",
                                    lambda out: isinstance(out[0], PendingNorm)),
-                                  (qk_norm_rope, "qk_norm_rope_inplace", lambda out: True)):  # fmt: skip
+                                  (qk_norm_rope, "qk_norm_rope_inplace", lambda out: True),
+                                  (rotary.RotaryEmbedding, "rotate_and_store", lambda out: out)):  # fmt: skip
         original = getattr(owner, name)
 
-        def counted(*args, _original=original, _name=name, _is_fused=is_fused):
-            out = _original(*args)
+        def counted(*args, _original=original, _name=name, _is_fused=is_fused, **kwargs):
+            out = _original(*args, **kwargs)
             fused_calls.append((_name, _is_fused(out)))
             return out
 
@@ -223,6 +224,7 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
     monkeypatch.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
     monkeypatch.setattr(linear.RowParallelLinear, "add_and_norm", lambda self, x, r, norm: norm(self(x), r))
     monkeypatch.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
+    monkeypatch.setattr(rotary.RotaryEmbedding, "rotate_and_store", lambda self, *args: False)  # K/V write
     unfused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
     for i, (true, got, want) in enumerate(zip(truth, fused, unfused, strict=True)):
         unfused_error = ((want - true).norm() / true.norm()).item()
