@@ -62,8 +62,7 @@ if _HAVE_TRITON:
             x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)  # the add rounds in the model dtype
             tl.store(residual_ptr + row * stride_r + cols, x, mask=mask)
         x32 = x.to(tl.float32)
-        variance = tl.sum(x32 * x32, axis=0) / n
-        normed = (x32 * (1.0 / tl.sqrt(variance + eps))).to(x.dtype)
+        normed = (x32 * inverse_rms(tl.sum(x32 * x32, axis=0), n, eps)).to(x.dtype)
         out = (normed.to(tl.float32) * w.to(tl.float32)).to(x.dtype)
         tl.store(out_ptr + row * stride_o + cols, out, mask=mask)
 
@@ -156,6 +155,13 @@ if _HAVE_TRITON:
         v_src = v_row_ptr + kv_head * (2 * HALF) + cols
         tl.store(dst + stride_ckv, tl.load(v_src, mask=ok).to(dtype), mask=ok)
         tl.store(dst + stride_ckv + HALF, tl.load(v_src + HALF, mask=ok).to(dtype), mask=ok)
+
+    @triton.jit
+    def inverse_rms(sum_of_squares, n, eps):
+        """RMSNorm's float32 scale, ``1 / sqrt(sum_of_squares / n + eps)``. Shared by every kernel that
+        normalizes (this module's norm, ``qk_norm_rope``, a skinny linear taking a handed-over norm),
+        which call it through the module, so that all of them round alike."""
+        return 1.0 / tl.sqrt(sum_of_squares / n + eps)
 
     @triton.jit
     def rotate_halves(x1, x2, cos, sin):

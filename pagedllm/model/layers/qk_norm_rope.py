@@ -82,8 +82,8 @@ def _qk_norm_rope_kernel(
     dtype = x1.dtype
     a32 = x1.to(tl.float32)
     b32 = x2.to(tl.float32)
-    variance = (tl.sum(a32 * a32, axis=1) + tl.sum(b32 * b32, axis=1)) / (2 * HALF)  # [HEADS_P], per head
-    inv_rms = (1.0 / tl.sqrt(variance + eps))[:, None]
+    sum_of_squares = tl.sum(a32 * a32, axis=1) + tl.sum(b32 * b32, axis=1)  # [HEADS_P], per head
+    inv_rms = fused_ops.inverse_rms(sum_of_squares, 2 * HALF, eps)[:, None]
     a = ((a32 * inv_rms).to(dtype).to(tl.float32) * w1.to(tl.float32)).to(dtype)
     b = ((b32 * inv_rms).to(dtype).to(tl.float32) * w2.to(tl.float32)).to(dtype)
     out1, out2 = fused_ops.rotate_halves(a, b, cos, sin)

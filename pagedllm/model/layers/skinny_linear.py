@@ -197,7 +197,7 @@ def _skinny_linear_kernel(
             acc += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
         tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
     if NORMED_INPUT:
-        inv_rms = 1.0 / tl.sqrt(tl.sum(sumsq, 0) / (K_SHARE * SPLIT_K) + norm_eps)  # as _rms_norm_kernel
+        inv_rms = fused_ops.inverse_rms(tl.sum(sumsq, 0), K_SHARE * SPLIT_K, norm_eps)
         acc = acc * inv_rms[:, None]
         if GATED:
             acc_up = acc_up * inv_rms[:, None]
