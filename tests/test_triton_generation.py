@@ -189,16 +189,28 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
     """Fused launches, against the layers run one by one: at <= 64 rows the qkv projection with rotary
     (Llama, Qwen2.5), gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches, and the norms
     handed from o_proj and down to the next linear (``PendingNorm``); at any row count Qwen3's per-head
-    q/k norms with rotary, and rotary storing the step's K/V. Against the float32 model, the logits may
-    not be further off than without them."""
+    q/k norms with rotary, and rotary storing the step's K/V. Against the float32 model run layer by layer
+    (so that a fault common to the fused runs cannot hide in the truth), the logits may not be further off
+    than without them."""
     from pagedllm.attention.triton import TritonAttentionBackend
     from pagedllm.model.layers import linear, qk_norm_rope, rotary
     from pagedllm.model.layers.pending_norm import PendingNorm
     from pagedllm.model.models import llama
 
+    def run_unfused(mp: pytest.MonkeyPatch) -> None:
+        mp.setattr(linear.QKVParallelLinear, "fused_rotary", lambda self, *args: None)
+        mp.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
+        mp.setattr(linear.RowParallelLinear, "add_and_norm", lambda self, x, r, norm: norm(self(x), r))
+        mp.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
+        mp.setattr(
+            rotary.RotaryEmbedding, "rotate_and_store", lambda self, *args: False
+        )  # attention writes K/V
+
     config = json.loads(config_path.read_text())
     model, cfg = load_model(config, dtype=torch.float32, device="cuda", load_format="dummy", seed=3)
-    truth = _step_logits(model, cfg, TritonAttentionBackend(), torch.float32)
+    with monkeypatch.context() as mp:
+        run_unfused(mp)
+        truth = _step_logits(model, cfg, TritonAttentionBackend(), torch.float32)
     model.to(torch.bfloat16)
     fused_calls = []
     # (owner, name, whether an output is a fused launch's: these return None where none serves)
@@ -220,11 +232,7 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
     fused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
     assert any(fused for _, fused in fused_calls), "the steps took a fused launch"
     assert ("add_and_norm", True) in fused_calls, "a decode step handed its norms over"
-    monkeypatch.setattr(linear.QKVParallelLinear, "fused_rotary", lambda self, *args: None)
-    monkeypatch.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
-    monkeypatch.setattr(linear.RowParallelLinear, "add_and_norm", lambda self, x, r, norm: norm(self(x), r))
-    monkeypatch.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
-    monkeypatch.setattr(rotary.RotaryEmbedding, "rotate_and_store", lambda self, *args: False)  # K/V write
+    run_unfused(monkeypatch)
     unfused = _step_logits(model, cfg, TritonAttentionBackend(), torch.bfloat16)
     for i, (true, got, want) in enumerate(zip(truth, fused, unfused, strict=True)):
         unfused_error = ((want - true).norm() / true.norm()).item()
