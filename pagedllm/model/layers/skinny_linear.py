@@ -270,7 +270,8 @@ def _prefetch_lines(k_share: int, block_k: int) -> int:
 
 
 # A launch splits the input until it has at least this many programs (H100, 132 SMs: the 1B's qkv runs
-# fastest as 96 programs over the whole input, its o_proj as 2 x 64 over halves).
+# fastest as 96 programs over the whole input, its o_proj as 2 x 64 over halves); 64-feature tiles are
+# taken where they still make this many.
 MIN_PROGRAMS = 96
 
 
