@@ -202,9 +202,8 @@ def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path
         mp.setattr(linear.MergedColumnParallelLinear, "fused_silu_and_mul", lambda self, x: None)
         mp.setattr(linear.RowParallelLinear, "add_and_norm", lambda self, x, r, norm: norm(self(x), r))
         mp.setattr(llama, "side_by_side", lambda q, k: None)  # Qwen3: norm, norm, rotary
-        mp.setattr(
-            rotary.RotaryEmbedding, "rotate_and_store", lambda self, *args: False
-        )  # attention writes K/V
+        # rotary stores no K/V: attention writes them
+        mp.setattr(rotary.RotaryEmbedding, "rotate_and_store", lambda self, *args: False)
 
     config = json.loads(config_path.read_text())
     model, cfg = load_model(config, dtype=torch.float32, device="cuda", load_format="dummy", seed=3)
