@@ -21,15 +21,18 @@ from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # 
 from pagedllm.model.layers import fused_ops  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
+    MAX_ROWS,
     SkinnyConfig,
     SkinnyRope,
     gated_skinny_config,
     maybe_skinny_linear,
     maybe_skinny_rotary_linear,
     maybe_skinny_silu_and_mul,
+    plan_rows,
     rotary_skinny_config,
     skinny_config,
     skinny_linear,
+    wide_config,
 )
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
@@ -102,6 +105,13 @@ def test_gated_plan_is_the_plain_plan_with_half_tiles_per_part():
     assert plain is not None and gated is not None
     assert gated.block_n * 2 == plain.block_n and (gated.block_k, gated.split_k) == (plain.block_k, 1)
     assert gated_skinny_config(2048, 2048) is None  # o_proj's plan splits its input
+
+
+def test_wide_gated_plan_is_the_plain_wide_plan_of_the_output_features_with_both_tiles_in_shared_memory():
+    gated = gated_skinny_config(16384, 2048, rows=256)  # the 1B's gate_up at 256 rows
+    assert gated == wide_config(8192, 2048, 256, weight_tiles=2)
+    assert gated is not None and gated.split_k == 1
+    assert gated.num_stages * (gated.block_m + 2 * gated.block_n) * gated.block_k * 2 <= 200 * 1024
 
 
 def _qkv_then_rotary(x, w, b, positions, rotary, q_heads, kv_heads):
@@ -188,15 +198,48 @@ MODEL_LINEARS = [
     (4096, 1024), (1024, 2048), (6144, 1024), (1024, 3072),  # Qwen3-0.6B
     (1152, 896), (896, 896), (9728, 896), (896, 4864),  # Qwen2.5-0.5B
 ]  # fmt: skip
+# (2 x intermediate, hidden) of the gate_up projections of the shapes above
+MODEL_GATE_UPS = [(16384, 2048), (28672, 4096), (6144, 1024), (9728, 896)]
 
 
 @pytest.mark.parametrize("n,k", MODEL_LINEARS)
 @pytest.mark.parametrize("smem_budget", [200 * 1024, 83 * 1024])  # H100; consumer Blackwell's 99 KB less 16
 def test_every_model_linear_gets_a_plan_of_whole_tiles_within_the_budget(n, k, smem_budget):
-    c = skinny_config(n, k, smem_budget)
-    assert c is not None
-    assert k % (c.split_k * c.block_k) == 0
-    assert c.num_stages * (c.block_m + c.block_n) * c.block_k * 2 <= smem_budget
+    for rows in (64, 128, 192, 256):
+        c = skinny_config(n, k, smem_budget, rows)
+        assert c is not None
+        assert k % (c.split_k * c.block_k) == 0
+        assert c.num_stages * (c.block_m + c.block_n) * c.block_k * 2 <= smem_budget
+
+
+@pytest.mark.parametrize("n,k", MODEL_GATE_UPS)
+@pytest.mark.parametrize("rows", [64, 128, 256])
+def test_every_model_gate_up_gets_a_gated_plan_within_the_budget(n, k, rows):
+    c = gated_skinny_config(n, k, rows=rows)
+    assert c is not None and c.split_k == 1 and (n // 2) % c.block_n == 0
+    assert c.num_stages * (c.block_m + 2 * c.block_n) * c.block_k * 2 <= 200 * 1024
+
+
+def test_wide_rule_picks_the_256_row_sweeps_fastest_tiles():
+    # benchmarks/gpu/session15_linears256.py, H100, 256 rows (block_m, block_n, block_k, split_k, warps,
+    # stages): the fastest per linear or within ~7% of it, on a rule of 64-feature tiles
+    def plan(n, k, gated=False):
+        c = gated_skinny_config(n, k, rows=256) if gated else skinny_config(n, k, rows=256)
+        assert c is not None
+        return c.block_m, c.block_n, c.block_k, c.split_k, c.num_warps, c.num_stages
+
+    # Llama-3.2-1B: 128-row tiles where they make 96 programs, a long input halved instead of 64-row tiles
+    assert plan(3072, 2048) == (128, 64, 64, 1, 4, 4)  # qkv, 11.5 us (best 10.8 at 5 stages)
+    assert plan(2048, 2048) == (64, 64, 128, 1, 4, 4)  # o_proj, 8.3 (best)
+    assert plan(16384, 2048, gated=True) == (128, 64, 64, 1, 4, 3)  # gate_up gated, 34.9 (best 34.0)
+    assert plan(2048, 8192) == (128, 64, 128, 2, 4, 4)  # down, 24.2 (best 23.9 at 8 warps)
+    # Qwen3-0.6B
+    assert plan(4096, 1024) == (128, 64, 64, 1, 4, 4)  # qkv, 7.1 (best 6.6 at 5 stages)
+    assert plan(1024, 2048) == (64, 64, 128, 2, 4, 4)  # o_proj, 7.0 (best)
+    assert plan(6144, 1024, gated=True) == (128, 64, 64, 1, 4, 4)  # gate_up gated, 10.4 (best 10.3)
+    assert plan(1024, 3072) == (64, 64, 128, 2, 4, 4)  # down, 8.5 (best)
+    # A step plans for its 64-row band: one plan up to 64 rows, then one per band
+    assert [plan_rows(r) for r in (1, 64, 65, 128, 129, 200, 256)] == [64, 64, 128, 128, 192, 256, 256]
 
 
 def test_cpu_tensors_keep_the_torch_path():
@@ -207,18 +250,14 @@ def test_cpu_tensors_keep_the_torch_path():
     assert maybe_skinny_rotary_linear(torch.ones(4, 64), torch.ones(64, 64), None, rope) is None
 
 
-# (2 x intermediate, hidden) of the gate_up projections of the shapes above
-MODEL_GATE_UPS = [(16384, 2048), (28672, 4096), (6144, 1024), (9728, 896)]
-
-
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("rows", [1, 64, 200])  # 200: a wide plan, its last row tile cut short
 @pytest.mark.parametrize("n,k", MODEL_GATE_UPS)
 def test_every_model_gate_up_fuses_its_activation_and_matches_the_unfused_layers(rows, n, k):
     w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
     x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
     out = maybe_skinny_silu_and_mul(x, w, None)
-    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the gated Triton path"
+    assert out is not None, "a bf16 step of <= 256 rows on an H100 takes the gated Triton path"
     unfused = fused_ops.silu_and_mul(maybe_skinny_linear(x, w, None))
     scale = unfused.float().abs().max().item()
     assert (out.float() - unfused.float()).abs().max().item() <= 2 * scale * 2**-8
@@ -231,7 +270,7 @@ MODEL_QKVS = [(64, 32, 8, 2048), (128, 32, 8, 4096), (64, 14, 2, 896)]  # Llama-
 
 
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("rows", [1, 64, 200])
 @pytest.mark.parametrize("head_dim,q_heads,kv_heads,k", MODEL_QKVS)
 def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
     rows, head_dim, q_heads, kv_heads, k
@@ -243,7 +282,7 @@ def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
     positions = torch.randint(0, 4096, (rows,), device="cuda")
     out = maybe_skinny_rotary_linear(x, w, None, SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache,
                                                             head_dim, rotated))  # fmt: skip
-    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the rotated Triton path"
+    assert out is not None, "a bf16 step of <= 256 rows on an H100 takes the rotated Triton path"
     unfused = maybe_skinny_linear(x, w, None)
     q, kk = unfused[:, : q_heads * head_dim], unfused[:, q_heads * head_dim : rotated]
     rotary(positions, q, kk)  # the Triton rotary kernel, in place
@@ -252,7 +291,7 @@ def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
 
 
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64])
+@pytest.mark.parametrize("rows", [1, 64, 200])
 @pytest.mark.parametrize("n,k", MODEL_LINEARS)
 def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
     with_bias = (n, k) == (1152, 896)  # Qwen2.5's qkv projection has a bias
@@ -260,11 +299,12 @@ def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
     b = torch.randn(n, device="cuda", dtype=torch.bfloat16) if with_bias else None
     x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
     out = maybe_skinny_linear(x, w, b)
-    assert out is not None, "a bf16 step of <= 64 rows on an H100 takes the Triton path"
+    assert out is not None, "a bf16 step of <= 256 rows on an H100 takes the Triton path"
     ref = F.linear(x.float(), w.float(), None if b is None else b.float())
     err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
     assert err < 1e-2, err
-    assert maybe_skinny_linear(torch.randn(65, k, device="cuda", dtype=torch.bfloat16), w, b) is None
+    too_many = torch.randn(MAX_ROWS + 1, k, device="cuda", dtype=torch.bfloat16)
+    assert maybe_skinny_linear(too_many, w, b) is None
 
 
 @needs_gpu

@@ -35,7 +35,8 @@ from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
 from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 
-MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "64"))  # 0: never (the A/B switch)
+MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "256"))  # 0: never, 64: narrow plans only (A/B)
+NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming plans, larger ones the wide
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
 _LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
@@ -275,9 +276,12 @@ def _prefetch_lines(k_share: int, block_k: int) -> int:
 MIN_PROGRAMS = 96
 
 
-@functools.lru_cache(maxsize=256)
-def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
-    """The tile plan for ``[rows <= 64, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
+@functools.lru_cache(maxsize=1024)
+def skinny_config(
+    n: int, k: int, smem_budget: int = SMEM_BUDGET, rows: int = NARROW_ROWS
+) -> SkinnyConfig | None:
+    """The tile plan for ``[rows, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
+    Above ``NARROW_ROWS`` rows: ``wide_config``'s. Up to it:
 
     About one program per SM, each streaming a contiguous slab of the weights through a deep pipeline.
     From the H100 sweeps of the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/
@@ -289,6 +293,8 @@ def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfi
     (``session14_linears.py``), its gate_up (1,024 -> 6,144) took 6.4 us as 96 programs of 64 features
     (gated: 6.7), 8.4 as 192 of 32 (gated: 9.4), which at ~200 KB of shared memory each run in two waves.
     """
+    if rows > NARROW_ROWS:
+        return wide_config(n, k, rows, smem_budget)
     if triton.cdiv(n, 128) >= 120:
         block_n = 128
     elif triton.cdiv(n, 64) >= MIN_PROGRAMS:
@@ -317,6 +323,64 @@ def skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfi
     )
 
 
+# Wide plans (steps of more than NARROW_ROWS rows) split a 128-row tile's input in two where each half
+# keeps at least this many input features (a long loop per program), rather than take 64-row tiles.
+WIDE_SPLIT_MIN_INPUT = 4096
+
+
+@functools.lru_cache(maxsize=1024)
+def wide_config(
+    n: int, k: int, rows: int, smem_budget: int = SMEM_BUDGET, weight_tiles: int = 1
+) -> SkinnyConfig | None:
+    """The tile plan for ``[rows, k] @ [n, k]^T`` where ``rows`` (up to ``MAX_ROWS``) is past the weight-
+    bound regime: at 256 rows a decode linear does about as many flops per weight byte as the H100's
+    tensor cores do per DRAM byte, so the tiles are a matrix product's: 64 features by 128 rows where that
+    makes ``MIN_PROGRAMS`` programs, else by 64 rows with the input split for enough programs as in
+    ``skinny_config`` (or, over a long input, 128 rows with the input halved); 64-deep input tiles for
+    128 rows over the whole input (two programs' pipelines fit an SM), 128-deep otherwise; four stages,
+    three where there are more than two programs per SM's worth. ``weight_tiles`` 2: the gated product
+    (``n`` is each half's features; no split). None where ``k`` does not split into whole tiles.
+
+    From the H100 sweep of the Llama-3.2-1B's and Qwen3-0.6B's linears at 256 rows (``benchmarks/gpu/
+    session15_linears256.py``, ``benchmarks/results/session15/linears256-*.json``): cuBLAS is faster
+    alone for most of the plain products (1B qkv 8.9 us against 10.8-11.5), but the gated gate_up
+    (34-39 us against cuBLAS and the activation's 48) and the chain with PDL win: 16 layers of the 1B's
+    four took 1,278-1,289 us against 1,355-1,362, 28 of Qwen3-0.6B's 928 against 1,118-1,123."""
+    block_n = 64
+    n_tiles = triton.cdiv(n, block_n)
+    block_m, split_k = 128, 1
+    tall_tiles = triton.cdiv(rows, 128) * n_tiles
+    if tall_tiles < MIN_PROGRAMS:
+        splittable = weight_tiles == 1
+        if splittable and k // 2 >= WIDE_SPLIT_MIN_INPUT and tall_tiles * 2 >= MIN_PROGRAMS:
+            split_k = 2
+        else:
+            block_m = 64
+            while (
+                splittable
+                and triton.cdiv(rows, 64) * n_tiles * split_k < MIN_PROGRAMS
+                and k // (2 * split_k) >= 512
+                and split_k < 8
+            ):
+                split_k *= 2
+    block_k = 128 if split_k > 1 or (block_m == 64 and weight_tiles == 1) else 64
+    programs = triton.cdiv(rows, block_m) * n_tiles * split_k
+    num_stages = 3 if programs > 2 * MIN_PROGRAMS else 4
+
+    def smem() -> int:
+        return num_stages * (block_m + weight_tiles * block_n) * block_k * 2
+
+    while smem() > smem_budget and block_k > 64:
+        block_k //= 2
+    while smem() > smem_budget and num_stages > 2:
+        num_stages -= 1
+    while block_k > 32 and k % (split_k * block_k):
+        block_k //= 2
+    if k % (split_k * block_k) or smem() > smem_budget:
+        return None
+    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+
+
 @functools.cache
 def _smem_budget(device: torch.device) -> int:
     """SMEM_BUDGET, or less on GPUs with less shared memory a block (consumer Blackwell: ~99 KB)."""
@@ -334,7 +398,8 @@ def maybe_skinny_linear(
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
-    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
+    rows = plan_rows(input_rows(x2).shape[0])
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device), rows)
     if config is None:
         return None
     return _as_input_shape(skinny_linear(x2, weight, config, bias=bias), x)
@@ -361,7 +426,8 @@ def maybe_skinny_linear_add_norm(
         or norm_weight.shape != (weight.shape[0],)
     ):
         return None
-    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
+    rows = plan_rows(x2.shape[0])
+    config = skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device), rows)
     if config is None:
         return None
     return skinny_linear_add_norm(x2, weight, config, residual, norm_weight, norm_eps, bias=bias)
@@ -379,7 +445,8 @@ def maybe_skinny_silu_and_mul(
     x2 = _skinny_input(x, weight)
     if x2 is None or weight.shape[0] % 2:
         return None
-    config = gated_skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device))
+    rows = plan_rows(input_rows(x2).shape[0])
+    config = gated_skinny_config(weight.shape[0], weight.shape[1], _smem_budget(weight.device), rows)
     if config is None:
         return None
     return _as_input_shape(skinny_linear(x2, weight, config, bias=bias, gated=True), x)
@@ -397,8 +464,9 @@ def maybe_skinny_rotary_linear(
     x2 = _skinny_input(x, weight)
     if x2 is None:
         return None
+    rows = plan_rows(input_rows(x2).shape[0])
     config = rotary_skinny_config(
-        weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(weight.device)
+        weight.shape[0], weight.shape[1], rope.head_dim, _smem_budget(weight.device), rows
     )
     if config is None:
         return None
@@ -410,29 +478,42 @@ def _as_input_shape(out: torch.Tensor, x: torch.Tensor | PendingNorm) -> torch.T
     return out if isinstance(x, PendingNorm) else out.view(*x.shape[:-1], out.shape[-1])
 
 
-@functools.lru_cache(maxsize=256)
-def gated_skinny_config(n: int, k: int, smem_budget: int = SMEM_BUDGET) -> SkinnyConfig | None:
-    """The plan of ``skinny_config(n, k)`` for the gated product: each program computes half its features
-    from the gate rows and the matching half from the up rows, so the launch and the weight bytes each
-    program streams are the same. None where that plan splits the input (a gated split would have to add
-    both halves' partials before the activation) or its half-tiles are narrower than a 16-wide dot."""
+@functools.lru_cache(maxsize=1024)
+def gated_skinny_config(
+    n: int, k: int, smem_budget: int = SMEM_BUDGET, rows: int = NARROW_ROWS
+) -> SkinnyConfig | None:
+    """The plan for the gated product of ``n`` weight rows (gate, then up): each program computes
+    ``block_n`` features from the gate rows and the same features from the up rows. Up to ``NARROW_ROWS``
+    rows that is ``skinny_config(n, k)``'s plan with half-width tiles, so the launch and the weight bytes
+    each program streams are the same; above, ``wide_config``'s plan for the ``n // 2`` output features
+    with both weight tiles in its shared memory. None where the plan splits the input (a gated split
+    would have to add both halves' partials before the activation) or its half-tiles are narrower than a
+    16-wide dot."""
+    if rows > NARROW_ROWS:
+        return wide_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     config = skinny_config(n, k, smem_budget)
     if config is None or config.split_k > 1 or config.block_n < 32:
         return None
     return dataclasses.replace(config, block_n=config.block_n // 2)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def rotary_skinny_config(
-    n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET
+    n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET, rows: int = NARROW_ROWS
 ) -> SkinnyConfig | None:
-    """The plan of ``skinny_config(n, k)`` for the rotated product, whose programs each compute half their
-    features from one half of a head and the same features of the head's other half. None where that
-    plan splits the input or its half-tiles do not tile half a head."""
-    config = skinny_config(n, k, smem_budget)
+    """The plan of ``skinny_config(n, k, rows=rows)`` for the rotated product, whose programs each compute
+    half their features from one half of a head and the same features of the head's other half. None
+    where that plan splits the input or its half-tiles do not tile half a head."""
+    config = skinny_config(n, k, smem_budget, rows)
     if config is None or config.split_k > 1 or n % head_dim or head_dim % 2:
         return None
     return config if (head_dim // 2) % (config.block_n // 2) == 0 else None
+
+
+def plan_rows(rows: int) -> int:
+    """The row count a plan is chosen for: ``NARROW_ROWS`` up to it (one plan), else ``rows`` rounded up to
+    a multiple of 64 (the wide plans depend on the row tiles only): a few plans serve every step."""
+    return NARROW_ROWS if rows <= NARROW_ROWS else -(-rows // 64) * 64
 
 
 def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.Tensor | PendingNorm | None:

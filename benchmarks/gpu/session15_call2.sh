@@ -1,0 +1,18 @@
+#!/bin/bash
+# Session 15, GPU call 2 (H100): decode steps of 128 and 256 rows with the wide skinny plans (the default
+# now, PAGEDLLM_SKINNY_MAX_ROWS=256) against cuBLAS there (PAGEDLLM_SKINNY_MAX_ROWS=64, as before), the
+# Llama-3.2-1B and Qwen3-0.6B at x 512, two interleaved rounds; then the linears' GPU tests.
+set -u
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
+export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD
+M=$PWD/.gpuwork/shared_models; J=/tmp/json; mkdir -p $J
+dec() { local name=$1 model=$2; shift 2; timeout 200 python3 -m pagedllm.cli bench decode --load-format dummy \
+  --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 | grep -v -i warn | tail -3; }
+for r in 1 2; do
+  for m in llama-3.2-1b qwen3-0.6b; do
+    echo "== $m wide $r"; dec $m-wide-$r $m --batch-sizes 128 256 --context 512
+    echo "== $m cublas $r"; PAGEDLLM_SKINNY_MAX_ROWS=64 dec $m-cublas-$r $m --batch-sizes 128 256 --context 512
+  done
+done
+python3 benchmarks/gpu/merge_json.py $J $OUT/call2-decode.json
+timeout 200 python3 -m pytest -q -x tests/test_skinny_linear.py tests/test_norm_hand_over.py 2>&1 | tail -4
