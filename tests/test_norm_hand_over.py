@@ -19,6 +19,7 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import RMSNorm, RowParallelLinear, fused_ops  # noqa: E402
+from pagedllm.model.layers import skinny_linear as skinny_linear_module  # noqa: E402
 from pagedllm.model.layers.pending_norm import PendingNorm  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
@@ -43,6 +44,15 @@ def _interpreter() -> None:
     prepare_interpreter()
 
 
+@pytest.fixture(params=["early", "late"])
+def epilogue_loads(request, monkeypatch) -> str:
+    """Where the kernel loads its epilogue's inputs: before its loop (tiles of up to 64 rows) or after it
+    (``LATE_EPILOGUE_MIN_ROWS``: 128-row tiles), here forced for the tests' 16-row tiles."""
+    if request.param == "late":
+        monkeypatch.setattr(skinny_linear_module, "LATE_EPILOGUE_MIN_ROWS", 16)
+    return str(request.param)
+
+
 def _rms_norm(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # float64, no rounding
     h = h.double()
     return weight.double() * h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + EPS)
@@ -65,7 +75,7 @@ def _pending(h: torch.Tensor, weight: torch.Tensor, tile: int) -> PendingNorm:
 )
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_producer_adds_the_residual_and_hands_over_the_weighted_sum_and_its_tiles_squares(
-    m, n, k, config, with_bias
+    m, n, k, config, with_bias, epilogue_loads
 ):
     for _ in range(2):  # twice: the split tickets must be back at zero
         x = torch.randn(m, k, device=DEVICE).to(DTYPE)
@@ -95,7 +105,7 @@ def _qkv_then_rotary(normed, w, b, positions, rotary, rotated):  # float64, Rota
 
 @pytest.mark.parametrize("kind", ["plain", "split", "gated", "rotated"])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias):
+def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias, epilogue_loads):
     m, k, head_dim = 20, 128, 32
     n = {"gated": 2 * 48, "rotated": 4 * head_dim}.get(kind, 48)
     config = SkinnyConfig(16, 16, 32, split_k=2 if kind == "split" else 1)

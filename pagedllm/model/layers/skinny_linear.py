@@ -41,6 +41,9 @@ NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming pl
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
 _LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
 SMEM_BUDGET = 200 * 1024  # bytes of shared memory a program's pipeline may take (H100: 227 KB a block)
+# Tiles of this many rows load their epilogue's inputs after the loop (``EARLY_EPILOGUE``): a 128-row
+# tile's accumulators (two for the gated product) fill the registers the early loads would hold.
+LATE_EPILOGUE_MIN_ROWS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,23 @@ def _prefetch_l2(ptrs):
     tl.inline_asm_elementwise(
         "prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [ptrs], dtype=tl.int32, is_pure=False, pack=1
     )
+
+
+@triton.jit
+def _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF: tl.constexpr):
+    """cos and sin [rows, half-tile] of the rows' positions, for the tile's features of a half-head."""
+    pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
+    cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+    sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+    return cos, sin
+
+
+@triton.jit
+def _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS: tl.constexpr, IN_PARTS_P: tl.constexpr):
+    """[IN_PARTS_P, rows] partial sums of squares of the rows, zero past IN_PARTS and past M."""
+    parts = tl.arange(0, IN_PARTS_P)
+    return tl.load(sumsq_in_ptr + parts[:, None] * M + rm[None, :],
+                   mask=(parts < IN_PARTS)[:, None] & m_ok[None, :], other=0.0)  # fmt: skip
 
 
 # NOTE: the row count changes from step to step: not specialized, so one compile serves every step.
@@ -115,6 +135,9 @@ def _skinny_linear_kernel(
     NORMED_INPUT: tl.constexpr,
     IN_PARTS: tl.constexpr,
     IN_PARTS_P: tl.constexpr,  # IN_PARTS padded to a power of two
+    # Load what the epilogue reads (rotary's tables, the rows' sums of squares, the residual) before the
+    # loop, or after it where the accumulators leave no registers to hold it through the loop.
+    EARLY_EPILOGUE: tl.constexpr,
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -143,11 +166,10 @@ def _skinny_linear_kernel(
     x_ptrs = x_ptr + rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
     w_ptrs = w_ptr + rn[:, None].to(tl.int64) * stride_wn + (k0 + rk)[None, :]
     up_ptrs = w_ptrs + N * stride_wn  # GATED: the up row of each gate row
-    if ROPE:  # a step input and a table: read before the wait
-        pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
+    if ROPE:
         half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
-        cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
-        sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+        if EARLY_EPILOGUE:  # a step input and a table: read before the wait
+            cos, sin = _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF)
     if NORM_OUT:  # a weight: read before the wait
         norm_w = tl.load(norm_weight_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
     if USE_PDL:
@@ -160,14 +182,14 @@ def _skinny_linear_kernel(
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         tl.extra.cuda.gdc_launch_dependents()
     # What the epilogue reads from the kernels before is loaded here, after the wait, and used after the
-    # loop: its latency hides under the loop's instead of adding to the epilogue's.
-    if NORMED_INPUT:
-        parts = tl.arange(0, IN_PARTS_P)
-        sumsq = tl.load(sumsq_in_ptr + parts[:, None] * M + rm[None, :],
-                        mask=(parts < IN_PARTS)[:, None] & m_ok[None, :], other=0.0)  # fmt: skip
+    # loop: its latency hides under the loop's instead of adding to the epilogue's (EARLY_EPILOGUE).
     if NORM_OUT:
         r_ptrs = residual_ptr + rm[:, None].to(tl.int64) * stride_rm + rn[None, :]
-        r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
+    if EARLY_EPILOGUE:
+        if NORMED_INPUT:
+            sumsq = _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS, IN_PARTS_P)
+        if NORM_OUT:
+            r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
     for _ in range(0, K_SHARE, BLOCK_K):
@@ -197,6 +219,13 @@ def _skinny_linear_kernel(
             part = partial_ptr + (s * M).to(tl.int64) * N + mn
             acc += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
         tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
+    if not EARLY_EPILOGUE:  # (only the last split of a tile gets here)
+        if ROPE:
+            cos, sin = _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF)
+        if NORMED_INPUT:
+            sumsq = _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS, IN_PARTS_P)
+        if NORM_OUT:
+            r = tl.load(r_ptrs, mask=out_mask, other=0.0)
     if NORMED_INPUT:
         inv_rms = fused_ops.inverse_rms(tl.sum(sumsq, 0), K_SHARE * SPLIT_K, norm_eps)
         acc = acc * inv_rms[:, None]
@@ -675,6 +704,7 @@ def _launch(
         NORMED_INPUT=normed is not None,
         IN_PARTS=in_parts,
         IN_PARTS_P=triton.next_power_of_2(in_parts),
+        EARLY_EPILOGUE=config.block_m < LATE_EPILOGUE_MIN_ROWS,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,

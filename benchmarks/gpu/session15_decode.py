@@ -1,0 +1,52 @@
+"""Session 15: `pagedllm bench decode` with the A/B switches of the wide skinny plans.
+
+- ``S15_EARLY_EPILOGUE=1``: every tile loads its epilogue's inputs before its loop, as the 64-row tiles
+  do (``LATE_EPILOGUE_MIN_ROWS`` out of reach).
+- ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
+  storing the step's K/V, is its own launch then, as with cuBLAS).
+- ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
+
+(``PAGEDLLM_SKINNY_MAX_ROWS=64`` is the engine's own switch back to cuBLAS above 64 rows.) The rest of the
+command line is ``pagedllm bench decode``'s.
+"""
+
+import os
+import sys
+
+from pagedllm.cli import main
+from pagedllm.model.layers import skinny_linear
+
+if os.environ.get("S15_EARLY_EPILOGUE") == "1":
+    skinny_linear.LATE_EPILOGUE_MIN_ROWS = 1 << 30
+
+if os.environ.get("S15_NO_WIDE_ROPE") == "1":
+    narrow_rotary = skinny_linear.maybe_skinny_rotary_linear
+
+    def _narrow_only(x, weight, bias, rope):  # type: ignore[no-untyped-def]
+        rows = skinny_linear.input_rows(x).numel() // x.shape[-1]
+        return narrow_rotary(x, weight, bias, rope) if rows <= skinny_linear.NARROW_ROWS else None
+
+    skinny_linear.maybe_skinny_rotary_linear = _narrow_only  # type: ignore[assignment]
+
+
+def _print_spills() -> None:
+    names = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "SPLIT_K", "GATED", "ROPE", "NORM_OUT", "NORMED_INPUT",
+             "EARLY_EPILOGUE")  # fmt: skip
+    fn = skinny_linear._skinny_linear_kernel
+    for cache in fn.device_caches.values():
+        kernels = cache[0] if isinstance(cache, tuple) else cache
+        for kernel in kernels.values():
+            try:
+                items = kernel.src.constants.items()
+                consts = {fn.arg_names[k[0] if isinstance(k, tuple) else k]: v for k, v in items}
+            except Exception:
+                consts = {}
+            picked = {n: consts.get(n) for n in names if n in consts}
+            print(f"skinny kernel {picked} regs {getattr(kernel, 'n_regs', '?')} spills "
+                  f"{getattr(kernel, 'n_spills', '?')} shared {kernel.metadata.shared}")  # fmt: skip
+
+
+code = main(["bench", "decode", *sys.argv[1:]])
+if os.environ.get("S15_SPILLS") == "1":
+    _print_spills()
+sys.exit(code)
