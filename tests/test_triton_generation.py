@@ -135,8 +135,8 @@ def _metadata(
 # decode all three.
 STEPS = [
     [(0, 0, 700), (1, 0, 45)],
-    [(0, 700, 1), (2, 0, 150), (1, 45, 1)],
-    [(0, 701, 1), (2, 150, 1), (1, 46, 1)],
+    [(0, 700, 1), (2, 0, 100), (1, 45, 1)],
+    [(0, 701, 1), (2, 100, 1), (1, 46, 1)],
 ]
 
 
@@ -186,7 +186,7 @@ def test_bfloat16_logits_are_as_close_to_float32_as_the_reference_backend(config
 
 @torch.no_grad()
 def test_bfloat16_logits_with_fused_launches_are_as_close_to_float32(config_path, monkeypatch):
-    """Fused launches, against the layers run one by one: at <= 256 rows the qkv projection with rotary
+    """Fused launches, against the layers run one by one: at <= 128 rows the qkv projection with rotary
     (Llama, Qwen2.5), gate_up with SiLU-and-multiply (Qwen2.5) as single skinny launches, and the norms
     handed from o_proj and down to the next linear (``PendingNorm``); at any row count Qwen3's per-head
     q/k norms with rotary, and rotary storing the step's K/V. Against the float32 model run layer by layer

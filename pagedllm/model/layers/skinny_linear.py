@@ -11,8 +11,9 @@ On its own it is a little faster than cuBLAS (H100, the Llama-3.2-1B decode line
 against 58.4 us a layer, ``benchmarks/results/session11/linears-wide.json``). What it adds is
 programmatic dependent launch (``pagedllm.pdl``): it starts while the kernel before it finishes,
 prefetches the first tiles of its weights into L2 before waiting for that kernel's output, and lets the
-next kernel start the same way. Used for CUDA steps of at most ``MAX_ROWS`` rows where PDL is on
-(``maybe_skinny_linear``).
+next kernel start the same way. Used for CUDA steps of at most ``MAX_ROWS`` (128) rows where PDL is on
+(``maybe_skinny_linear``): up to 64 rows with weight-streaming tiles (``skinny_config``), above with a
+matrix product's (``wide_config``), where it wins only through PDL and the fused epilogues.
 
 Two variants end in the element-wise layer that follows, saving its launch: ``gated`` (gate_up, then
 SiLU-and-multiply: ``maybe_skinny_silu_and_mul``) and ``rope`` (qkv, then rotary on q and k:
@@ -35,7 +36,8 @@ from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
 from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 
-MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "256"))  # 0: never, 64: narrow plans only (A/B)
+# Steps of more rows use cuBLAS: from 192 rows on the wide plans lose to it (session 15, below).
+MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "128"))  # 0: never, 64: narrow plans only (A/B)
 NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming plans, larger ones the wide
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
@@ -352,8 +354,8 @@ def skinny_config(
     )
 
 
-# Wide plans (steps of more than NARROW_ROWS rows) split a 128-row tile's input in two where each half
-# keeps at least this many input features (a long loop per program), rather than take 64-row tiles.
+# Wide plans split a 128-row tile's input in two where each half keeps at least this many input features
+# (a long loop per program), rather than take 64-row tiles (the 1B's down at 256 rows: 24.2 us, 27.5).
 WIDE_SPLIT_MIN_INPUT = 4096
 
 
@@ -361,20 +363,24 @@ WIDE_SPLIT_MIN_INPUT = 4096
 def wide_config(
     n: int, k: int, rows: int, smem_budget: int = SMEM_BUDGET, weight_tiles: int = 1
 ) -> SkinnyConfig | None:
-    """The tile plan for ``[rows, k] @ [n, k]^T`` where ``rows`` (up to ``MAX_ROWS``) is past the weight-
-    bound regime: at 256 rows a decode linear does about as many flops per weight byte as the H100's
-    tensor cores do per DRAM byte, so the tiles are a matrix product's: 64 features by 128 rows where that
-    makes ``MIN_PROGRAMS`` programs, else by 64 rows with the input split for enough programs as in
-    ``skinny_config`` (or, over a long input, 128 rows with the input halved); 64-deep input tiles for
-    128 rows over the whole input (two programs' pipelines fit an SM), 128-deep otherwise; four stages,
-    three where there are more than two programs per SM's worth. ``weight_tiles`` 2: the gated product
-    (``n`` is each half's features; no split). None where ``k`` does not split into whole tiles.
+    """The tile plan for ``[rows, k] @ [n, k]^T`` for more than ``NARROW_ROWS`` rows, where reading the
+    weights once no longer bounds the product alone (at 256 rows a decode linear does about as many
+    flops per weight byte as the H100's tensor cores do per DRAM byte): a matrix product's tiles. 64
+    features by 128 rows where that makes ``MIN_PROGRAMS`` programs, else by 64 rows with the input split
+    for enough programs as in ``skinny_config`` (or, over a long input, 128 rows with the input halved);
+    64-deep input tiles for 128 rows over the whole input (two programs' pipelines fit an SM), 128-deep
+    otherwise; four stages, three where there are more than two programs per SM's worth. ``weight_tiles``
+    2: the gated product (``n`` is each half's features; no split). None where ``k`` does not split into
+    whole tiles.
 
-    From the H100 sweep of the Llama-3.2-1B's and Qwen3-0.6B's linears at 256 rows (``benchmarks/gpu/
-    session15_linears256.py``, ``benchmarks/results/session15/linears256-*.json``): cuBLAS is faster
-    alone for most of the plain products (1B qkv 8.9 us against 10.8-11.5), but the gated gate_up
-    (34-39 us against cuBLAS and the activation's 48) and the chain with PDL win: 16 layers of the 1B's
-    four took 1,278-1,289 us against 1,355-1,362, 28 of Qwen3-0.6B's 928 against 1,118-1,123."""
+    H100 sweeps of the Llama-3.2-1B's and Qwen3-0.6B's linears (``benchmarks/gpu/session15_linears256.py``,
+    ``benchmarks/results/session15/linears256-*.json``). At 128 rows (the engine's ``MAX_ROWS``) the rule's
+    plans are within 0.35 us of the fastest of 40-60 others for every linear, and chained with PDL 16
+    layers of the 1B's four took 986 us against cuBLAS's 1,134-1,137 (the gated gate_up: 28 us against
+    cuBLAS and torch's activation's 39), 28 of Qwen3-0.6B's 763-768 against 954-958. At 256 rows it picks
+    the fastest tiles or within 7% of them, but cuBLAS is faster for the 1B's plain products (qkv 8.9 us
+    against 10.8), and with the norms and rotary in the epilogues the 1B's layers took 1,508-1,524 us
+    against 1,262-1,266 (``session15_forms.py``), hence ``MAX_ROWS``."""
     block_n = 64
     n_tiles = triton.cdiv(n, block_n)
     block_m, split_k = 128, 1
