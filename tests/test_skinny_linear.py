@@ -231,14 +231,8 @@ def test_wide_rule_picks_tiles_near_the_128_row_sweeps_fastest():
     # Llama-3.2-1B: 64-row tiles, split for 96 programs; 128-row tiles where the outputs alone make them
     assert plan(3072, 2048) == (64, 64, 128, 1, 4, 4)  # qkv, 8.55 us (best 8.42 at 5 stages)
     assert plan(2048, 2048) == (64, 64, 128, 2, 4, 4)  # o_proj, 7.26 (best)
-    assert plan(16384, 2048, gated=True) == (
-        128,
-        64,
-        64,
-        1,
-        4,
-        4,
-    )  # gate_up gated, (8 warps: 28.29; best 28.02)
+    # gated gate_up: not timed at 128 rows (at 8 warps 28.29 us; the best 28.02)
+    assert plan(16384, 2048, gated=True) == (128, 64, 64, 1, 4, 4)
     assert plan(2048, 8192) == (64, 64, 128, 2, 4, 4)  # down, 19.23 (best 18.22 at 5 stages)
     # Qwen3-0.6B
     assert plan(4096, 1024) == (64, 64, 128, 1, 4, 4)  # qkv, 5.38 (best 5.32)
