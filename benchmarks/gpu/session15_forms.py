@@ -35,7 +35,11 @@ from pagedllm.model.layers.skinny_linear import (
 DTYPE = torch.bfloat16
 EPS = 1e-5
 # (layers, hidden, intermediate, head_dim, query heads, KV heads)
-MODELS = {"1b": (16, 2048, 8192, 64, 32, 8), "qwen3": (28, 1024, 3072, 128, 16, 8)}
+MODELS = {
+    "1b": (16, 2048, 8192, 64, 32, 8),
+    "qwen3": (28, 1024, 3072, 128, 16, 8),
+    "8b": (32, 4096, 14336, 128, 32, 8),
+}
 
 
 def main() -> None:
