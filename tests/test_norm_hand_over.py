@@ -5,6 +5,7 @@ output computes. On a GPU compiled, with PDL; on a machine without CUDA through 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -19,7 +20,6 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import RMSNorm, RowParallelLinear, fused_ops  # noqa: E402
-from pagedllm.model.layers import skinny_linear as skinny_linear_module  # noqa: E402
 from pagedllm.model.layers.pending_norm import PendingNorm  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
@@ -44,13 +44,11 @@ def _interpreter() -> None:
     prepare_interpreter()
 
 
-@pytest.fixture(params=["early", "late"])
-def epilogue_loads(request, monkeypatch) -> str:
-    """Where the kernel loads its epilogue's inputs: before its loop (tiles of up to 64 rows) or after it
-    (``LATE_EPILOGUE_MIN_ROWS``: 128-row tiles), here forced for the tests' 16-row tiles."""
-    if request.param == "late":
-        monkeypatch.setattr(skinny_linear_module, "LATE_EPILOGUE_MIN_ROWS", 16)
-    return str(request.param)
+@pytest.fixture(params=[False, True], ids=["early", "late"])
+def late_epilogue(request) -> bool:
+    """Where the kernel loads its epilogue's inputs: before its loop (the weight-streaming plans) or after
+    it (``SkinnyConfig.late_epilogue``: the wide plans)."""
+    return bool(request.param)
 
 
 def _rms_norm(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # float64, no rounding
@@ -75,8 +73,9 @@ def _pending(h: torch.Tensor, weight: torch.Tensor, tile: int) -> PendingNorm:
 )
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_producer_adds_the_residual_and_hands_over_the_weighted_sum_and_its_tiles_squares(
-    m, n, k, config, with_bias, epilogue_loads
+    m, n, k, config, with_bias, late_epilogue
 ):
+    config = dataclasses.replace(config, late_epilogue=late_epilogue)
     for _ in range(2):  # twice: the split tickets must be back at zero
         x = torch.randn(m, k, device=DEVICE).to(DTYPE)
         w = torch.randn(n, k, device=DEVICE).to(DTYPE)
@@ -105,10 +104,10 @@ def _qkv_then_rotary(normed, w, b, positions, rotary, rotated):  # float64, Rota
 
 @pytest.mark.parametrize("kind", ["plain", "split", "gated", "rotated"])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias, epilogue_loads):
+def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias, late_epilogue):
     m, k, head_dim = 20, 128, 32
     n = {"gated": 2 * 48, "rotated": 4 * head_dim}.get(kind, 48)
-    config = SkinnyConfig(16, 16, 32, split_k=2 if kind == "split" else 1)
+    config = SkinnyConfig(16, 16, 32, split_k=2 if kind == "split" else 1, late_epilogue=late_epilogue)
     h = torch.randn(m, k, device=DEVICE).to(DTYPE) * 3
     norm_w = torch.randn(k, device=DEVICE).to(DTYPE)
     w = torch.randn(n, k, device=DEVICE).to(DTYPE)

@@ -1,7 +1,8 @@
 """Session 15: `pagedllm bench decode` with the A/B switches of the wide skinny plans.
 
-- ``S15_EARLY_EPILOGUE=1``: every tile loads its epilogue's inputs before its loop, as the 64-row tiles
-  do (``LATE_EPILOGUE_MIN_ROWS`` out of reach).
+- ``S15_EARLY_EPILOGUE=1``: the wide plans load their epilogue's inputs before the loop, as the
+  weight-streaming ones do. (Call 3 ran an earlier form of this switch, when 128-row tiles loaded them
+  late and 64-row tiles early whatever the plan: it set that rule's row threshold out of reach.)
 - ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
   storing the step's K/V, is its own launch then, as with cuBLAS).
 - ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
@@ -10,6 +11,7 @@
 command line is ``pagedllm bench decode``'s.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -17,13 +19,19 @@ from pagedllm.cli import main
 from pagedllm.model.layers import skinny_linear
 
 if os.environ.get("S15_EARLY_EPILOGUE") == "1":
-    skinny_linear.LATE_EPILOGUE_MIN_ROWS = 1 << 30
+    late_plan = skinny_linear.wide_config
+
+    def _early_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        plan = late_plan(*args, **kwargs)
+        return None if plan is None else dataclasses.replace(plan, late_epilogue=False)
+
+    skinny_linear.wide_config = _early_plan  # type: ignore[assignment]
 
 if os.environ.get("S15_NO_WIDE_ROPE") == "1":
     narrow_rotary = skinny_linear.maybe_skinny_rotary_linear
 
     def _narrow_only(x, weight, bias, rope):  # type: ignore[no-untyped-def]
-        rows = skinny_linear.input_rows(x).numel() // x.shape[-1]
+        rows = skinny_linear.input_rows(x).shape[0]
         return narrow_rotary(x, weight, bias, rope) if rows <= skinny_linear.NARROW_ROWS else None
 
     skinny_linear.maybe_skinny_rotary_linear = _narrow_only  # type: ignore[assignment]

@@ -43,9 +43,6 @@ NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming pl
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
 _LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
 SMEM_BUDGET = 200 * 1024  # bytes of shared memory a program's pipeline may take (H100: 227 KB a block)
-# Tiles of this many rows load their epilogue's inputs after the loop (``EARLY_EPILOGUE``): a 128-row
-# tile's accumulators (two for the gated product) fill the registers the early loads would hold.
-LATE_EPILOGUE_MIN_ROWS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +53,9 @@ class SkinnyConfig:
     split_k: int = 1
     num_warps: int = 4
     num_stages: int = 4
+    # Load what the epilogue reads (rotary's tables, the handed-over norm's sums, the residual) after the
+    # loop instead of before it: the wide plans (the weight-streaming ones hide its latency under the loop)
+    late_epilogue: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,21 +366,21 @@ def wide_config(
     """The tile plan for ``[rows, k] @ [n, k]^T`` for more than ``NARROW_ROWS`` rows, where reading the
     weights once no longer bounds the product alone (at 256 rows a decode linear does about as many
     flops per weight byte as the H100's tensor cores do per DRAM byte): a matrix product's tiles. 64
-    features by 128 rows where that makes ``MIN_PROGRAMS`` programs, else by 64 rows with the input split
-    for enough programs as in ``skinny_config`` (or, over a long input, 128 rows with the input halved);
-    64-deep input tiles for 128 rows over the whole input (two programs' pipelines fit an SM), 128-deep
-    otherwise; four stages, three where there are more than two programs per SM's worth. ``weight_tiles``
-    2: the gated product (``n`` is each half's features; no split). None where ``k`` does not split into
-    whole tiles.
+    features by 128 rows where that makes ``MIN_PROGRAMS`` programs (8 warps, 128-deep input tiles, four
+    stages, three for the gated product's two weight tiles), else by 64 rows (4 warps, five stages) with
+    the input split for enough programs as in ``skinny_config``, or, over a long input, 128 rows with the
+    input halved. The epilogue's inputs are loaded after the loop. ``weight_tiles`` 2: the gated product
+    (``n`` is each half's features; no split). None where ``k`` does not split into whole tiles.
 
-    H100 sweeps of the Llama-3.2-1B's and Qwen3-0.6B's linears (``benchmarks/gpu/session15_linears256.py``,
-    ``benchmarks/results/session15/linears256-*.json``). At 128 rows (the engine's ``MAX_ROWS``) the rule's
-    plans are within 0.35 us of the fastest of 40-60 others for every linear, and chained with PDL 16
-    layers of the 1B's four took 986 us against cuBLAS's 1,134-1,137 (the gated gate_up: 28 us against
-    cuBLAS and torch's activation's 39), 28 of Qwen3-0.6B's 763-768 against 954-958. At 256 rows it picks
-    the fastest tiles or within 7% of them, but cuBLAS is faster for the 1B's plain products (qkv 8.9 us
-    against 10.8), and with the norms and rotary in the epilogues the 1B's layers took 1,508-1,524 us
-    against 1,262-1,266 (``session15_forms.py``), hence ``MAX_ROWS``."""
+    H100 sweeps at 128 rows (the engine's ``MAX_ROWS``) of the Llama-3.2-1B's, Qwen3-0.6B's and
+    Llama-3.1-8B's linears (``benchmarks/gpu/session15_linears256.py``, ``benchmarks/results/session15/
+    linears256-*-128.json``, 20-60 plans each): these plans were the fastest, or within 0.4 us of it,
+    for each of the twelve; alone, most are a little slower than cuBLAS (the 1B's qkv 8.4 us against
+    7.7, the 8B's o_proj 16.1 against 15.2), the gated gate_up and the 8B's down faster (90 against
+    cuBLAS's 89 plus the activation, 49 against 52). What wins is PDL and the fused epilogues (calls
+    4-9). At 256 rows cuBLAS wins for the 1B (qkv 8.9 us against the best plan's 10.8), and with the
+    norms and rotary in the epilogues its layers took 1,508-1,524 us against 1,262-1,266
+    (``session15_forms.py``), hence ``MAX_ROWS``."""
     block_n = 64
     n_tiles = triton.cdiv(n, block_n)
     block_m, split_k = 128, 1
@@ -398,13 +398,16 @@ def wide_config(
                 and split_k < 8
             ):
                 split_k *= 2
-    block_k = 128 if split_k > 1 or (block_m == 64 and weight_tiles == 1) else 64
-    programs = triton.cdiv(rows, block_m) * n_tiles * split_k
-    num_stages = 3 if programs > 2 * MIN_PROGRAMS else 4
+    if block_m == 128:
+        block_k, num_warps, num_stages = 128, 8, 4
+    else:
+        block_k, num_warps, num_stages = (128 if weight_tiles == 1 else 64), 4, 5
 
     def smem() -> int:
         return num_stages * (block_m + weight_tiles * block_n) * block_k * 2
 
+    while smem() > smem_budget and num_stages > 3:
+        num_stages -= 1
     while smem() > smem_budget and block_k > 64:
         block_k //= 2
     while smem() > smem_budget and num_stages > 2:
@@ -413,7 +416,7 @@ def wide_config(
         block_k //= 2
     if k % (split_k * block_k) or smem() > smem_budget:
         return None
-    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps=4, num_stages=num_stages)
+    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_epilogue=True)
 
 
 @functools.cache
@@ -710,7 +713,7 @@ def _launch(
         NORMED_INPUT=normed is not None,
         IN_PARTS=in_parts,
         IN_PARTS_P=triton.next_power_of_2(in_parts),
-        EARLY_EPILOGUE=config.block_m < LATE_EPILOGUE_MIN_ROWS,
+        EARLY_EPILOGUE=not config.late_epilogue,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
