@@ -5,6 +5,8 @@
   late and 64-row tiles early whatever the plan: it set that rule's row threshold out of reach.)
 - ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
   storing the step's K/V, is its own launch then, as with cuBLAS).
+- ``S15_NO_WIDE_HANDOVER=1``: above 64 rows the norms are not handed over between the linears (o_proj
+  and down, then the RMSNorm kernel, then plain qkv and gate_up launches).
 - ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
 
 (``PAGEDLLM_SKINNY_MAX_ROWS=64`` is the engine's own switch back to cuBLAS above 64 rows.) The rest of the
@@ -35,6 +37,14 @@ if os.environ.get("S15_NO_WIDE_ROPE") == "1":
         return narrow_rotary(x, weight, bias, rope) if rows <= skinny_linear.NARROW_ROWS else None
 
     skinny_linear.maybe_skinny_rotary_linear = _narrow_only  # type: ignore[assignment]
+
+if os.environ.get("S15_NO_WIDE_HANDOVER") == "1":
+    handing_over = skinny_linear.maybe_skinny_linear_add_norm
+
+    def _narrow_hand_over(x, *args):  # type: ignore[no-untyped-def]
+        return handing_over(x, *args) if x.shape[0] <= skinny_linear.NARROW_ROWS else None
+
+    skinny_linear.maybe_skinny_linear_add_norm = _narrow_hand_over  # type: ignore[assignment]
 
 
 def _print_spills() -> None:
