@@ -5,6 +5,7 @@
   late and 64-row tiles early whatever the plan: it set that rule's row threshold out of reach.)
 - ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
   storing the step's K/V, is its own launch then, as with cuBLAS).
+- ``S15_LATE_EPILOGUE=1``: every wide plan loads its epilogue's inputs after the loop (64-row tiles too).
 - ``S15_NO_WIDE_HANDOVER=1``: above 64 rows the norms are not handed over between the linears (o_proj
   and down, then the RMSNorm kernel, then plain qkv and gate_up launches).
 - ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
@@ -28,6 +29,15 @@ if os.environ.get("S15_EARLY_EPILOGUE") == "1":
         return None if plan is None else dataclasses.replace(plan, late_epilogue=False)
 
     skinny_linear.wide_config = _early_plan  # type: ignore[assignment]
+
+if os.environ.get("S15_LATE_EPILOGUE") == "1":
+    mixed_plan = skinny_linear.wide_config
+
+    def _late_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        plan = mixed_plan(*args, **kwargs)
+        return None if plan is None else dataclasses.replace(plan, late_epilogue=True)
+
+    skinny_linear.wide_config = _late_plan  # type: ignore[assignment]
 
 if os.environ.get("S15_NO_WIDE_ROPE") == "1":
     narrow_rotary = skinny_linear.maybe_skinny_rotary_linear
