@@ -6,6 +6,9 @@
 - ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
   storing the step's K/V, is its own launch then, as with cuBLAS).
 - ``S15_LATE_EPILOGUE=1``: every wide plan loads its epilogue's inputs after the loop (64-row tiles too).
+- ``S15_LATE_PRODUCERS_ONLY=1``: of the wide plans, only the norm's producers (o_proj, down) load their
+  epilogue's inputs (the residual) after the loop; the consumers (qkv, gate_up) load theirs (the norm's
+  sums, rotary's tables) before it.
 - ``S15_NO_WIDE_HANDOVER=1``: above 64 rows the norms are not handed over between the linears (o_proj
   and down, then the RMSNorm kernel, then plain qkv and gate_up launches).
 - ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
@@ -38,6 +41,16 @@ if os.environ.get("S15_LATE_EPILOGUE") == "1":
         return None if plan is None else dataclasses.replace(plan, late_epilogue=True)
 
     skinny_linear.wide_config = _late_plan  # type: ignore[assignment]
+
+if os.environ.get("S15_LATE_PRODUCERS_ONLY") == "1":
+    launch = skinny_linear._launch
+
+    def _early_consumers(x, weight, config, out, bias, use_pdl, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("add_norm") is None:
+            config = dataclasses.replace(config, late_epilogue=False)
+        return launch(x, weight, config, out, bias, use_pdl, **kwargs)
+
+    skinny_linear._launch = _early_consumers  # type: ignore[assignment]
 
 if os.environ.get("S15_NO_WIDE_ROPE") == "1":
     narrow_rotary = skinny_linear.maybe_skinny_rotary_linear

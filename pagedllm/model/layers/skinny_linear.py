@@ -369,11 +369,12 @@ def wide_config(
     features by 128 rows where that makes ``MIN_PROGRAMS`` programs (8 warps, 128-deep input tiles, four
     stages, three for the gated product's two weight tiles), else by 64 rows (4 warps, five stages) with
     the input split for enough programs as in ``skinny_config``, or, over a long input, 128 rows with the
-    input halved. 128-row tiles load their epilogue's inputs after the loop, 64-row tiles before it (as the
-    weight-streaming plans do): in decode steps of 96 and 128 rows (calls 10-11), Qwen3-0.6B's (all
-    64-row tiles) took 3.19/3.89 ms loading early against 3.27-3.28/3.95-3.97 loading late, the 8B's
-    (128-row tiles but for o_proj) 12.73 early against 12.59-12.61 late. ``weight_tiles`` 2: the gated
-    product (``n`` is each half's features; no split). None where ``k`` does not split into whole tiles.
+    input halved. The epilogue's inputs are loaded after the loop: decode steps of 96 and 128 rows
+    (calls 10-13) were fastest that way for the 8B (12.59-12.61 ms at 128 rows; its o_proj producer loading
+    early: 12.80-12.82; cuBLAS 12.72) and the 1B, but Qwen3-0.6B's took 3.19/3.89 ms loading early
+    against 3.27-3.28/3.95-3.97 (left as found: no rule tried told the two apart). ``weight_tiles`` 2:
+    the gated product (``n`` is each half's features; no split). None where ``k`` does not split into
+    whole tiles.
 
     H100 sweeps at 128 rows (the engine's ``MAX_ROWS``) of the Llama-3.2-1B's, Qwen3-0.6B's and
     Llama-3.1-8B's linears (``benchmarks/gpu/session15_linears256.py``, ``benchmarks/results/session15/
@@ -419,9 +420,7 @@ def wide_config(
         block_k //= 2
     if k % (split_k * block_k) or smem() > smem_budget:
         return None
-    return SkinnyConfig(
-        block_m, block_n, block_k, split_k, num_warps, num_stages, late_epilogue=block_m == 128
-    )
+    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_epilogue=True)
 
 
 @functools.cache
