@@ -44,13 +44,6 @@ def _interpreter() -> None:
     prepare_interpreter()
 
 
-@pytest.fixture(params=[False, True], ids=["early", "late"])
-def late_epilogue(request) -> bool:
-    """Where the kernel loads its epilogue's inputs: before its loop (the weight-streaming plans) or after
-    it (``SkinnyConfig.late_epilogue``: the wide plans)."""
-    return bool(request.param)
-
-
 def _rms_norm(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # float64, no rounding
     h = h.double()
     return weight.double() * h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + EPS)
@@ -72,10 +65,11 @@ def _pending(h: torch.Tensor, weight: torch.Tensor, tile: int) -> PendingNorm:
     ],
 )
 @pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("late_residual", [False, True], ids=["residual-early", "residual-late"])
 def test_producer_adds_the_residual_and_hands_over_the_weighted_sum_and_its_tiles_squares(
-    m, n, k, config, with_bias, late_epilogue
+    m, n, k, config, with_bias, late_residual
 ):
-    config = dataclasses.replace(config, late_epilogue=late_epilogue)
+    config = dataclasses.replace(config, late_residual=late_residual)  # loaded before or after the loop
     for _ in range(2):  # twice: the split tickets must be back at zero
         x = torch.randn(m, k, device=DEVICE).to(DTYPE)
         w = torch.randn(n, k, device=DEVICE).to(DTYPE)
@@ -104,10 +98,10 @@ def _qkv_then_rotary(normed, w, b, positions, rotary, rotated):  # float64, Rota
 
 @pytest.mark.parametrize("kind", ["plain", "split", "gated", "rotated"])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias, late_epilogue):
+def test_a_linear_of_a_pending_norm_is_the_linear_of_the_norms_output(kind, with_bias):
     m, k, head_dim = 20, 128, 32
     n = {"gated": 2 * 48, "rotated": 4 * head_dim}.get(kind, 48)
-    config = SkinnyConfig(16, 16, 32, split_k=2 if kind == "split" else 1, late_epilogue=late_epilogue)
+    config = SkinnyConfig(16, 16, 32, split_k=2 if kind == "split" else 1)
     h = torch.randn(m, k, device=DEVICE).to(DTYPE) * 3
     norm_w = torch.randn(k, device=DEVICE).to(DTYPE)
     w = torch.randn(n, k, device=DEVICE).to(DTYPE)

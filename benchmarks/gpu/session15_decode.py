@@ -1,14 +1,10 @@
 """Session 15: `pagedllm bench decode` with the A/B switches of the wide skinny plans.
 
-- ``S15_EARLY_EPILOGUE=1``: the wide plans load their epilogue's inputs before the loop, as the
-  weight-streaming ones do. (Call 3 ran an earlier form of this switch, when 128-row tiles loaded them
-  late and 64-row tiles early whatever the plan: it set that rule's row threshold out of reach.)
-- ``S15_NO_WIDE_ROPE=1``: above 64 rows the qkv projection runs without rotary in its epilogue (rotary,
-  storing the step's K/V, is its own launch then, as with cuBLAS).
-- ``S15_LATE_EPILOGUE=1``: every wide plan loads its epilogue's inputs after the loop (64-row tiles too).
-- ``S15_LATE_PRODUCERS_ONLY=1``: of the wide plans, only the norm's producers (o_proj, down) load their
-  epilogue's inputs (the residual) after the loop; the consumers (qkv, gate_up) load theirs (the norm's
-  sums, rotary's tables) before it.
+- ``S15_EARLY_EPILOGUE=1`` / ``S15_LATE_EPILOGUE=1``: every wide plan's hand-over producer loads its
+  residual before / after the loop. (Calls 3 and 10-14 ran earlier forms of these switches, when a
+  plan's ``late_epilogue`` moved every epilogue input, the norm's sums and rotary's tables too; call 3's
+  set a row threshold out of reach; ``S15_LATE_PRODUCERS_ONLY``, calls 14, moved the producers' only,
+  which is what ``late_residual`` does for every wide plan now.)
 - ``S15_NO_WIDE_HANDOVER=1``: above 64 rows the norms are not handed over between the linears (o_proj
   and down, then the RMSNorm kernel, then plain qkv and gate_up launches).
 - ``S15_SPILLS=1``: after the run, each compiled skinny kernel's registers, spills and shared memory.
@@ -24,33 +20,15 @@ import sys
 from pagedllm.cli import main
 from pagedllm.model.layers import skinny_linear
 
-if os.environ.get("S15_EARLY_EPILOGUE") == "1":
-    late_plan = skinny_linear.wide_config
+for switch, late in (("S15_EARLY_EPILOGUE", False), ("S15_LATE_EPILOGUE", True)):
+    if os.environ.get(switch) == "1":
+        planned = skinny_linear.wide_config
 
-    def _early_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
-        plan = late_plan(*args, **kwargs)
-        return None if plan is None else dataclasses.replace(plan, late_epilogue=False)
+        def _placed(*args, _planned=planned, _late=late, **kwargs):  # type: ignore[no-untyped-def]
+            plan = _planned(*args, **kwargs)
+            return None if plan is None else dataclasses.replace(plan, late_residual=_late)
 
-    skinny_linear.wide_config = _early_plan  # type: ignore[assignment]
-
-if os.environ.get("S15_LATE_EPILOGUE") == "1":
-    mixed_plan = skinny_linear.wide_config
-
-    def _late_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
-        plan = mixed_plan(*args, **kwargs)
-        return None if plan is None else dataclasses.replace(plan, late_epilogue=True)
-
-    skinny_linear.wide_config = _late_plan  # type: ignore[assignment]
-
-if os.environ.get("S15_LATE_PRODUCERS_ONLY") == "1":
-    launch = skinny_linear._launch
-
-    def _early_consumers(x, weight, config, out, bias, use_pdl, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs.get("add_norm") is None:
-            config = dataclasses.replace(config, late_epilogue=False)
-        return launch(x, weight, config, out, bias, use_pdl, **kwargs)
-
-    skinny_linear._launch = _early_consumers  # type: ignore[assignment]
+        skinny_linear.wide_config = _placed  # type: ignore[assignment]
 
 if os.environ.get("S15_NO_WIDE_ROPE") == "1":
     narrow_rotary = skinny_linear.maybe_skinny_rotary_linear

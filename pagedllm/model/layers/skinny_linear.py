@@ -53,9 +53,8 @@ class SkinnyConfig:
     split_k: int = 1
     num_warps: int = 4
     num_stages: int = 4
-    # Load what the epilogue reads (rotary's tables, the handed-over norm's sums, the residual) after the
-    # loop instead of before it, where its latency would hide under the loop's (``wide_config``)
-    late_epilogue: bool = False
+    # A producer of a hand-over loads its residual tile after the loop instead of before it (``wide_config``)
+    late_residual: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,23 +76,6 @@ def _prefetch_l2(ptrs):
     tl.inline_asm_elementwise(
         "prefetch.global.L2 [$1];\n\tmov.u32 $0, 0;", "=r,l", [ptrs], dtype=tl.int32, is_pure=False, pack=1
     )
-
-
-@triton.jit
-def _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF: tl.constexpr):
-    """cos and sin [rows, half-tile] of the rows' positions, for the tile's features of a half-head."""
-    pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
-    cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
-    sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
-    return cos, sin
-
-
-@triton.jit
-def _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS: tl.constexpr, IN_PARTS_P: tl.constexpr):
-    """[IN_PARTS_P, rows] partial sums of squares of the rows, zero past IN_PARTS and past M."""
-    parts = tl.arange(0, IN_PARTS_P)
-    return tl.load(sumsq_in_ptr + parts[:, None] * M + rm[None, :],
-                   mask=(parts < IN_PARTS)[:, None] & m_ok[None, :], other=0.0)  # fmt: skip
 
 
 # NOTE: the row count changes from step to step: not specialized, so one compile serves every step.
@@ -137,9 +119,7 @@ def _skinny_linear_kernel(
     NORMED_INPUT: tl.constexpr,
     IN_PARTS: tl.constexpr,
     IN_PARTS_P: tl.constexpr,  # IN_PARTS padded to a power of two
-    # Load what the epilogue reads (rotary's tables, the rows' sums of squares, the residual) before the
-    # loop, or after it where the accumulators leave no registers to hold it through the loop.
-    EARLY_EPILOGUE: tl.constexpr,
+    LATE_RESIDUAL: tl.constexpr,  # NORM_OUT: the residual tile is loaded after the loop, not before it
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -168,10 +148,11 @@ def _skinny_linear_kernel(
     x_ptrs = x_ptr + rm[:, None].to(tl.int64) * stride_xm + (k0 + rk)[None, :]
     w_ptrs = w_ptr + rn[:, None].to(tl.int64) * stride_wn + (k0 + rk)[None, :]
     up_ptrs = w_ptrs + N * stride_wn  # GATED: the up row of each gate row
-    if ROPE:
+    if ROPE:  # a step input and a table: read before the wait
+        pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
         half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
-        if EARLY_EPILOGUE:  # a step input and a table: read before the wait
-            cos, sin = _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF)
+        cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+        sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
     if NORM_OUT:  # a weight: read before the wait
         norm_w = tl.load(norm_weight_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
     if USE_PDL:
@@ -184,13 +165,14 @@ def _skinny_linear_kernel(
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         tl.extra.cuda.gdc_launch_dependents()
     # What the epilogue reads from the kernels before is loaded here, after the wait, and used after the
-    # loop: its latency hides under the loop's instead of adding to the epilogue's (EARLY_EPILOGUE).
+    # loop: its latency hides under the loop's instead of adding to the epilogue's (but see LATE_RESIDUAL).
+    if NORMED_INPUT:
+        parts = tl.arange(0, IN_PARTS_P)
+        sumsq = tl.load(sumsq_in_ptr + parts[:, None] * M + rm[None, :],
+                        mask=(parts < IN_PARTS)[:, None] & m_ok[None, :], other=0.0)  # fmt: skip
     if NORM_OUT:
         r_ptrs = residual_ptr + rm[:, None].to(tl.int64) * stride_rm + rn[None, :]
-    if EARLY_EPILOGUE:
-        if NORMED_INPUT:
-            sumsq = _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS, IN_PARTS_P)
-        if NORM_OUT:
+        if not LATE_RESIDUAL:
             r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
@@ -221,12 +203,8 @@ def _skinny_linear_kernel(
             part = partial_ptr + (s * M).to(tl.int64) * N + mn
             acc += tl.load(part, mask=out_mask, other=0.0, cache_modifier=".cg")
         tl.store(ticket_ptr + tile, 0)  # every split has counted: ready for the next launch
-    if not EARLY_EPILOGUE:  # (only the last split of a tile gets here)
-        if ROPE:
-            cos, sin = _rope_tables(positions_ptr, cos_ptr, sin_ptr, rm, m_ok, half_cols, HALF)
-        if NORMED_INPUT:
-            sumsq = _row_sumsq(sumsq_in_ptr, M, rm, m_ok, IN_PARTS, IN_PARTS_P)
-        if NORM_OUT:
+    if NORM_OUT:  # noqa: SIM102 (constexpr branches: compile-time choices, kept as statements)
+        if LATE_RESIDUAL:  # (only the last split of a tile gets here)
             r = tl.load(r_ptrs, mask=out_mask, other=0.0)
     if NORMED_INPUT:
         inv_rms = fused_ops.inverse_rms(tl.sum(sumsq, 0), K_SHARE * SPLIT_K, norm_eps)
@@ -369,12 +347,12 @@ def wide_config(
     features by 128 rows where that makes ``MIN_PROGRAMS`` programs (8 warps, 128-deep input tiles, four
     stages, three for the gated product's two weight tiles), else by 64 rows (4 warps, five stages) with
     the input split for enough programs as in ``skinny_config``, or, over a long input, 128 rows with the
-    input halved. The epilogue's inputs are loaded after the loop: decode steps of 96 and 128 rows
-    (calls 10-13) were fastest that way for the 8B (12.59-12.61 ms at 128 rows; its o_proj producer loading
-    early: 12.80-12.82; cuBLAS 12.72) and the 1B, but Qwen3-0.6B's took 3.19/3.89 ms loading early
-    against 3.27-3.28/3.95-3.97 (left as found: no rule tried told the two apart). ``weight_tiles`` 2:
-    the gated product (``n`` is each half's features; no split). None where ``k`` does not split into
-    whole tiles.
+    input halved. Where the input is not split, a producer of a hand-over loads its residual tile after
+    the loop. Decode steps of 96 and 128 rows (calls 10-14): the 8B (o_proj a producer over the whole
+    input) took 12.55 ms at 128 rows with the producers' residual late, 12.74-12.78 with everything
+    early; Qwen3-0.6B (producers over split inputs) 3.19/3.91 with everything early, 3.26/3.98 with the
+    producers late; the 1B within 1% either way. ``weight_tiles`` 2: the gated product (``n`` is each
+    half's features; no split). None where ``k`` does not split into whole tiles.
 
     H100 sweeps at 128 rows (the engine's ``MAX_ROWS``) of the Llama-3.2-1B's, Qwen3-0.6B's and
     Llama-3.1-8B's linears (``benchmarks/gpu/session15_linears256.py``, ``benchmarks/results/session15/
@@ -420,7 +398,7 @@ def wide_config(
         block_k //= 2
     if k % (split_k * block_k) or smem() > smem_budget:
         return None
-    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_epilogue=True)
+    return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_residual=split_k == 1)
 
 
 @functools.cache
@@ -717,7 +695,7 @@ def _launch(
         NORMED_INPUT=normed is not None,
         IN_PARTS=in_parts,
         IN_PARTS_P=triton.next_power_of_2(in_parts),
-        EARLY_EPILOGUE=not config.late_epilogue,
+        LATE_RESIDUAL=config.late_residual,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
