@@ -333,7 +333,8 @@ def skinny_config(
 
 
 # Wide plans split a 128-row tile's input in two where each half keeps at least this many input features
-# (a long loop per program), rather than take 64-row tiles (the 1B's down at 256 rows: 24.2 us, 27.5).
+# (a long loop per program), rather than take 64-row tiles: the 1B's down at 256 rows took 24.2 us that
+# way against 27.5; the 8B's down (14,336 inputs) at 128 rows is planned so.
 WIDE_SPLIT_MIN_INPUT = 4096
 
 
@@ -359,10 +360,11 @@ def wide_config(
     linears256-*-128.json``, 20-60 plans each): these plans were the fastest, or within 0.4 us of it,
     for each of the twelve; alone, most are a little slower than cuBLAS (the 1B's qkv 8.4 us against
     7.7, the 8B's o_proj 16.1 against 15.2), the gated gate_up and the 8B's down faster (90 against
-    cuBLAS's 89 plus the activation, 49 against 52). What wins is PDL and the fused epilogues (calls
-    4-9). At 256 rows cuBLAS wins for the 1B (qkv 8.9 us against the best plan's 10.8), and with the
-    norms and rotary in the epilogues its layers took 1,508-1,524 us against 1,262-1,266
-    (``session15_forms.py``), hence ``MAX_ROWS``."""
+    cuBLAS's 89 plus the activation, 49 against 52). What wins is PDL and the fused epilogues: a layer's
+    linears and norms chained (``session15_forms.py``) took 1,058-1,061 us for the 1B's 16 at 128 rows
+    against cuBLAS's 1,135-1,138. At 256 rows cuBLAS wins for the 1B (qkv 8.9 us against the best plan's
+    10.8), and with the norms and rotary in the epilogues its layers took 1,508-1,524 us against
+    1,262-1,266, hence ``MAX_ROWS``."""
     block_n = 64
     n_tiles = triton.cdiv(n, block_n)
     block_m, split_k = 128, 1
