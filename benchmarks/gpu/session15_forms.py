@@ -6,7 +6,7 @@ Call 2 measured the 1B's whole step 9% slower on the wide plans at 256 rows, alt
 plain linears was 6% faster; this finds which form loses. Per form, CUDA-graph replays over rotating
 weight copies (us); then ``layers`` layers chained, distinct weights, in a graph. Variants of the wide
 chain: every form as the engine runs it; qkv without rotary (rotary its own launch); the norms not
-handed over (RMSNorm kernels between plain skinny launches). ``python3 session15_forms.py {1b,qwen3}
+handed over (RMSNorm kernels between plain skinny launches). ``python3 session15_forms.py {1b,qwen3,8b}
 [rows]``; writes ``$OUT/forms-<model>-<rows>.json``.
 """
 

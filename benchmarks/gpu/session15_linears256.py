@@ -5,8 +5,9 @@ start early (PDL). Session 9's sweep at 256 rows lost to cuBLAS by 28%, but it k
 128 x 64 outputs. This sweeps the skinny kernel with Hopper-sized tiles (64/128 rows x 64/128/256
 features, 64/128-deep input tiles, input splits, 3-4 stages) for one model's four linears, plain and
 gated (gate_up with SiLU-and-multiply, against cuBLAS plus torch's activation), CUDA-graph replays over
-rotating weight copies; then chains the layers' linears: cuBLAS (with the activation) against the best
-Triton plans with PDL (gated gate_up). ``python3 session15_linears256.py {1b,qwen3} [rows] [note]``;
+rotating weight copies; then chains the layers' linears: cuBLAS (with torch's activation, two kernels,
+slower than the engine's one: ``session15_forms.py`` chains the engine's forms) against the best Triton
+plans with PDL (gated gate_up). ``python3 session15_linears256.py {1b,qwen3,8b} [rows] [note]``;
 writes ``$OUT/linears256-<model>-<rows>.json``.
 """
 
