@@ -358,9 +358,10 @@ def wide_config(
     H100 sweeps at 128 rows (the engine's ``MAX_ROWS``) of the Llama-3.2-1B's, Qwen3-0.6B's and
     Llama-3.1-8B's linears (``benchmarks/gpu/session15_linears256.py``, ``benchmarks/results/session15/
     linears256-*-128.json``, 20-60 plans each): these plans were the fastest, or within 0.3 us of it,
-    for eleven of the twelve (Qwen3's o_proj plan was not timed: 0.15 us off for its neighbour); alone, most are a little slower than cuBLAS (the 1B's qkv 8.4 us against
-    7.7, the 8B's o_proj 16.1 against 15.2), the gated gate_up and the 8B's down faster (90 against
-    cuBLAS's 89 plus the activation, 49 against 52). What wins is PDL and the fused epilogues: a layer's
+    for eleven of the twelve (Qwen3's o_proj plan was not timed; its neighbour was 0.15 us off). Alone,
+    most are a little slower than cuBLAS (the 1B's qkv 8.4 us against 7.7, the 8B's o_proj 16.1 against
+    15.2), the gated gate_up and the 8B's down faster (90 against cuBLAS's 89 plus the activation, 49
+    against 52). What wins is PDL and the fused epilogues: a layer's
     linears and norms chained (``session15_forms.py``) took 1,058-1,061 us for the 1B's 16 at 128 rows
     against cuBLAS's 1,135-1,138. At 256 rows cuBLAS wins for the 1B (qkv 8.9 us against the best plan's
     10.8), and with the norms and rotary in the epilogues its layers took 1,508-1,524 us against
