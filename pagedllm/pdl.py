@@ -11,9 +11,7 @@ Every kernel that takes ``USE_PDL`` keeps two rules, which make it safe after an
 - before ``gdc_wait`` it writes nothing and reads only what no kernel of the forward pass writes: the
   weights, and the step's inputs (positions, slots, block tables, sequence lengths), which are in place
   before its first kernel (the copies and torch kernels that prepare them never signal, so the first
-  PDL kernel starts after them and every later one after it). The forward writes the KV cache only at
-  the step's new slots, so decode attention reads its first tile's older tokens before the wait too;
-  the newest token it reads after;
+  PDL kernel starts after them and every later one after it);
 - it signals its dependents only after its own wait, so at most one kernel runs ahead.
 Reading those before the wait takes their load latency off the chain of dependent loads that follows it
 (session 12).

@@ -58,46 +58,6 @@ class DecodeLaunch:
     kv_heads_per_program: int | None = None
 
 
-@triton.jit
-def _tile_rows(table, t0, end, n, stride_cb, stride_ct, BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
-    """A tile's token positions, which of them are in range, and each one's row offset in the cache."""
-    t = t0 + n  # [BLOCK_N]
-    t_ok = t < end
-    if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
-        block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
-    else:
-        block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
-    return t, t_ok, block * stride_cb + (t % BLOCK_SIZE) * stride_ct
-
-
-@triton.jit
-def _kv_mask(t_ok, d_ok, HEAD_DIM: tl.constexpr, HEAD_DIM_P: tl.constexpr):
-    if HEAD_DIM_P != HEAD_DIM:
-        mask = t_ok[:, None] & d_ok[None, :]
-    else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
-        mask = t_ok[:, None]
-    return mask
-
-
-@triton.jit
-def _attend_tile(q, k, v, t_ok, m_i, l_i, acc, scale_log2, IEEE_DOT: tl.constexpr):
-    """The online softmax's update by one tile: scores of the tile's keys, then its values weighed in."""
-    if IEEE_DOT:
-        s = tl.dot(q, tl.trans(k), input_precision="ieee")
-    else:
-        s = tl.dot(q.to(k.dtype), tl.trans(k))
-    s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [ROWS_P, BLOCK_N]
-    m_new = tl.maximum(m_i, tl.max(s, 1))
-    alpha = tl.exp2(m_i - m_new)
-    p = tl.exp2(s - m_new[:, None])
-    l_i = l_i * alpha + tl.sum(p, 1)
-    if IEEE_DOT:
-        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
-    else:
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-    return m_new, l_i, acc
-
-
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
 @triton.jit(do_not_specialize=["num_splits", "stride_bt"])
 def _decode_split_kernel(
@@ -138,13 +98,14 @@ def _decode_split_kernel(
     seq = tl.program_id(0)
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
-    # The step's metadata is read before the wait (pdl.py): only the query and the newest token's K/V
-    # come from the kernels before.
+    # The step's metadata is read before the wait (pdl.py): only the query and the K/V come from the
+    # kernels before, so the chain of dependent loads after the wait starts at the block table.
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
             return
     seq_len = tl.load(seq_lens_ptr + seq)
+    pdl.wait_then_release(USE_PDL)
     # Even shares in whole tiles, so tiles never straddle two splits.
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split
@@ -164,43 +125,47 @@ def _decode_split_kernel(
     d_ok = d < HEAD_DIM
     own_kv = g_ok[:, None] & ((g // GROUP)[:, None] == c_kv[None, :])  # [ROWS_P, COLS]
     own = own_kv & d_ok[None, :]
-    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
-    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
-    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
-
-    # The first tile's K/V are read before the wait too: the kernels before this one store only the
-    # newest token's (pdl.py), so every other token of the tile was in the cache before the step began.
-    # Its loads then overlap the kernel before's tail instead of starting the chain after the wait.
-    t, t_ok, row = _tile_rows(table, start, end, n, stride_cb, stride_ct, BLOCK_SIZE, BLOCK_N)
-    k_at = k_base + row[:, None] + col[None, :]  # [BLOCK_N, COLS]; the values lie stride_ckv further
-    newest = seq_len - 1
-    old_mask = _kv_mask(t_ok & (t != newest), d_ok, HEAD_DIM, HEAD_DIM_P)
-    k = tl.load(k_at, mask=old_mask, other=0.0)
-    v = tl.load(k_at + stride_ckv, mask=old_mask, other=0.0)
-    pdl.wait_then_release(USE_PDL)
-    if (start <= newest) & (newest < end) & (newest < start + BLOCK_N):  # the tile holds the newest token
-        is_new = t == newest
-        new_mask = _kv_mask(is_new, d_ok, HEAD_DIM, HEAD_DIM_P)
-        k = tl.where(is_new[:, None], tl.load(k_at, mask=new_mask, other=0.0), k)
-        v = tl.where(is_new[:, None], tl.load(k_at + stride_ckv, mask=new_mask, other=0.0), v)
     q = tl.load(
         query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
         mask=own,
         other=0.0,
     )  # [ROWS_P, COLS]
+    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
+    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
+    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
     acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
-    # An empty split's tile has no token in range: its scores are all -inf and change nothing.
-    m_i, l_i, acc = _attend_tile(q, k, v, t_ok, m_i, l_i, acc, scale_log2, IEEE_DOT)
-    for t0 in tl.range(start + BLOCK_N, end, BLOCK_N):
-        t, t_ok, row = _tile_rows(table, t0, end, n, stride_cb, stride_ct, BLOCK_SIZE, BLOCK_N)
-        kv_mask = _kv_mask(t_ok, d_ok, HEAD_DIM, HEAD_DIM_P)
-        k_at = k_base + row[:, None] + col[None, :]
-        k = tl.load(k_at, mask=kv_mask, other=0.0)
-        v = tl.load(k_at + stride_ckv, mask=kv_mask, other=0.0)
-        m_i, l_i, acc = _attend_tile(q, k, v, t_ok, m_i, l_i, acc, scale_log2, IEEE_DOT)
+    for t0 in tl.range(start, end, BLOCK_N):
+        t = t0 + n  # [BLOCK_N] token positions
+        t_ok = t < end
+        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+            block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        else:
+            block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        if HEAD_DIM_P != HEAD_DIM:
+            kv_mask = t_ok[:, None] & d_ok[None, :]
+        else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
+            kv_mask = t_ok[:, None]
+        k = tl.load(k_base + row[:, None] + col[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, COLS]
+        if IEEE_DOT:
+            s = tl.dot(q, tl.trans(k), input_precision="ieee")
+        else:
+            s = tl.dot(q.to(k.dtype), tl.trans(k))
+        s = tl.where(t_ok[None, :], s * scale_log2, float("-inf"))  # [ROWS_P, BLOCK_N]
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(k_base + stride_ckv + row[:, None] + col[None, :], mask=kv_mask, other=0.0)
+        if IEEE_DOT:
+            acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+        else:
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
     if SINGLE_SPLIT:
