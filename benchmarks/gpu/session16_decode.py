@@ -1,6 +1,9 @@
 """Session 16: `pagedllm bench decode`, then each compiled decode-attention kernel's registers, spills and
 shared memory (``S16_REGS=1``), to see what reading the first K/V tile before the PDL wait costs the kernel.
 
+``S16_FOUR_HEADS=1``: where the plan pairs KV heads (the 1B at 256 rows), four per program instead, in
+32-token tiles two stages deep (session 11's fastest launch for it alone, ``joint-sweep.json``).
+
 The rest of the command line is ``pagedllm bench decode``'s. Run from the root of the tree under test:
 ``python3 -m`` imports that tree's ``pagedllm``.
 """
@@ -27,6 +30,20 @@ def _print_regs() -> None:
             print(f"decode kernel {picked} regs {getattr(kernel, 'n_regs', '?')} spills "
                   f"{getattr(kernel, 'n_spills', '?')} shared {kernel.metadata.shared}")  # fmt: skip
 
+
+if os.environ.get("S16_FOUR_HEADS") == "1":
+    planned = decode.choose_decode_plan
+    launched = decode.default_decode_launch
+
+    def _four(num_seqs, num_kv_heads, head_dim, max_seq_len, num_sms):  # type: ignore[no-untyped-def]
+        per_program, splits = planned(num_seqs, num_kv_heads, head_dim, max_seq_len, num_sms)
+        return (4, splits) if per_program == 2 and num_kv_heads % 4 == 0 else (per_program, splits)
+
+    def _four_launch(head_dim, block_size, kv_per_prog=1):  # type: ignore[no-untyped-def]
+        return (32, 4, 2) if kv_per_prog == 4 else launched(head_dim, block_size, kv_per_prog)
+
+    decode.choose_decode_plan = _four  # type: ignore[assignment]
+    decode.default_decode_launch = _four_launch  # type: ignore[assignment]
 
 code = main(["bench", "decode", *sys.argv[1:]])
 if os.environ.get("S16_REGS") == "1":
