@@ -5,7 +5,8 @@
 #            step of the 1.3x table (1B and Qwen3-0.6B at 64/256 x 512, the 8B at 64/256 x 1024)
 #   8b:      the 8B 256 x (1024, 128) workload with HF generate (padded batches of 128) and generate_batch
 #   8b-long: the 8B random-1024-128 and random-1000-1000, 1000 prompts each
-#   qwen3:   the Qwen3-0.6B workload with HF generate (one padded batch of 256)
+#   qwen3:   the Qwen3-0.6B workload with HF generate (one padded batch of 256: out of memory in call 7)
+#   qwen3-128: the same with HF generate in padded batches of 128 (call 8)
 # Usage: bash benchmarks/gpu/session16_table.sh PART
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
@@ -41,5 +42,10 @@ qwen3)
     --workload-seed 7
   echo "== qwen3 with HF generate"; tp 500 --model $M/qwen3-0.6b.json --input-len 100-1024 --output-len 100-1024 \
     --num-prompts 256 --peers generate --peer-batch-size 256 --output-json $OUT/table-qwen3-0.6b.json ;;
+qwen3-128)
+  echo "== warm-up"; tp 150 --model $M/qwen3-0.6b.json --input-len 100-1024 --output-len 100-1024 --num-prompts 64 \
+    --workload-seed 7
+  echo "== qwen3 with HF generate, batches of 128"; tp 540 --model $M/qwen3-0.6b.json --input-len 100-1024 \
+    --output-len 100-1024 --num-prompts 256 --peers generate --peer-batch-size 128 --output-json $OUT/table-qwen3-0.6b.json ;;
 *) echo "unknown part $1"; exit 2 ;;
 esac
