@@ -58,20 +58,6 @@ class DecodeLaunch:
     kv_heads_per_program: int | None = None
 
 
-@triton.jit
-def _tile_rows(
-    table, t0, end, n, stride_cb, stride_ct, read_from, BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr
-):
-    """Each token's row offset in the cache for the tile of tokens ``t0 + n`` (0 past ``end``). Block ids
-    are read only for tokens from ``read_from`` on (a tile whose ids are in hand reads none)."""
-    t = t0 + n  # [BLOCK_N]
-    if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
-        block = tl.load(table + t0 // BLOCK_SIZE, mask=(t0 >= read_from) & (t0 < end), other=0).to(tl.int64)
-    else:
-        block = tl.load(table + t // BLOCK_SIZE, mask=(t >= read_from) & (t < end), other=0).to(tl.int64)
-    return block * stride_cb + (t % BLOCK_SIZE) * stride_ct
-
-
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
 @triton.jit(do_not_specialize=["num_splits", "stride_bt"])
 def _decode_split_kernel(
@@ -113,21 +99,17 @@ def _decode_split_kernel(
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
     split = tl.program_id(2)
     # The step's metadata is read before the wait (pdl.py): only the query and the K/V come from the
-    # kernels before. The first tile's block ids too, so the chain of dependent loads that the wait
-    # starts begins at the first tile's K/V instead of at the block table.
+    # kernels before, so the chain of dependent loads after the wait starts at the block table.
     q_row = tl.load(query_start_loc_ptr + seq)
     if DECODES_ONLY:
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
             return
     seq_len = tl.load(seq_lens_ptr + seq)
+    pdl.wait_then_release(USE_PDL)
     # Even shares in whole tiles, so tiles never straddle two splits.
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split
     end = tl.minimum(start + per_split, seq_len)
-    n = tl.arange(0, BLOCK_N)
-    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
-    first_row = _tile_rows(table, start, end, n, stride_cb, stride_ct, start, BLOCK_SIZE, BLOCK_N)
-    pdl.wait_then_release(USE_PDL)
 
     # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
     # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
@@ -135,6 +117,7 @@ def _decode_split_kernel(
     # P @ V outside a row's own KV head are never stored.
     g = tl.arange(0, ROWS_P)
     c = tl.arange(0, KV_PER_PROG * HEAD_DIM_P)
+    n = tl.arange(0, BLOCK_N)
     d = c % HEAD_DIM_P
     c_kv = c // HEAD_DIM_P  # [COLS] KV head of a column, within the program
     head = kv_block * (KV_PER_PROG * GROUP) + g  # [ROWS_P]
@@ -149,6 +132,7 @@ def _decode_split_kernel(
     )  # [ROWS_P, COLS]
     k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
     col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
+    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
@@ -156,9 +140,12 @@ def _decode_split_kernel(
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
-        # NOTE: the first tile's ids were read before the wait: its ids load is masked off here (no access).
-        row = _tile_rows(table, t0, end, n, stride_cb, stride_ct, start + BLOCK_N, BLOCK_SIZE, BLOCK_N)
-        row = tl.where(t0 == start, first_row, row)
+        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+            block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        else:
+            block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
+            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
         if HEAD_DIM_P != HEAD_DIM:
             kv_mask = t_ok[:, None] & d_ok[None, :]
         else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
