@@ -4,8 +4,8 @@ shared memory (``S16_REGS=1``), to see what reading the first K/V tile before th
 ``S16_FOUR_HEADS=1``: where the plan pairs KV heads (the 1B at 256 rows), four per program instead, in
 32-token tiles two stages deep (session 11's fastest launch for it alone, ``joint-sweep.json``).
 
-The rest of the command line is ``pagedllm bench decode``'s. Run from the root of the tree under test:
-``python3 -m`` imports that tree's ``pagedllm``.
+The rest of the command line is ``pagedllm bench decode``'s. The ``pagedllm`` it imports is the first on
+``PYTHONPATH``: the call scripts put the tree under test there (and run from its root).
 """
 
 import os
