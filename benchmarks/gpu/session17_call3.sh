@@ -1,0 +1,24 @@
+#!/bin/bash
+# Session 17, GPU call 3 (H100): session 16's two ways of reading ahead of the PDL wait in decode attention
+# (the first K/V tile, or the first tile's block ids; results/session16/*-attempt.diff), this time with the
+# kernel capped at 128 registers a thread (Triton's maxnreg, S17_MAXNREG), so that four programs still fit
+# an SM and whatever no longer fits spills instead. Against main (.gpuwork/s17/start): decode steps of the
+# 1B and Qwen3-0.6B at 64 and 256 x 512, two interleaved rounds, with each compiled kernel's registers.
+set -u
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
+export PYTHONUNBUFFERED=1
+M=$PWD/.gpuwork/shared_models; J=/tmp/json17c3; rm -rf $J; mkdir -p $J; S=$PWD/.gpuwork/s17
+cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py
+dec() { local name=$1 tree=$2 model=$3; shift 3; (cd $tree && PYTHONPATH=/tmp/site:$tree timeout 150 python3 /tmp/s16_decode.py \
+  --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 \
+  | grep -v -i warn | grep -v "^written" | grep -v "batch  step" | grep -v "DECODES_ONLY': True" | grep -v "FUSED_MERGE': True"); }
+for r in 1 2; do
+  for v in start preload ids; do
+    cap=$([ $v = start ] && echo "" || echo 128)
+    for m in llama-3.2-1b qwen3-0.6b; do
+      echo "== $m $v cap=$cap round $r"
+      S17_MAXNREG=$cap S16_REGS=$([ $r = 1 ] && echo 1 || echo 0) dec $m-$v-$r $S/$v $m --batch-sizes 64 256 --context 512
+    done
+  done
+done
+python3 benchmarks/gpu/merge_json.py $J $OUT/call3-decode.json
