@@ -4,6 +4,9 @@
 # kernel capped at 128 registers a thread (Triton's maxnreg, S17_MAXNREG), so that four programs still fit
 # an SM and whatever no longer fits spills instead. Against main (.gpuwork/s17/start): decode steps of the
 # 1B and Qwen3-0.6B at 64 and 256 x 512, two interleaved rounds, with each compiled kernel's registers.
+# The trees: `git archive 4d664d7 pagedllm` into .gpuwork/s17/{start,preload,ids}, then session 16's
+# preload-first-tile-attempt.diff and first-tile-ids-attempt.diff (patch -p1) into the last two, each with
+# `maxnreg=int(os.environ["S17_MAXNREG"])` added to the decode kernel's launch options when set.
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
 export PYTHONUNBUFFERED=1

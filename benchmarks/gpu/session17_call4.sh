@@ -3,6 +3,7 @@
 # (.gpuwork/s17/phase, S17_PHASES=2|4: program i starts (i % P) * BLOCK_N / P tokens early, those tokens
 # masked), so that not every program waits for its tile at the same moment. Against main
 # (.gpuwork/s17/start): decode steps of the 1B and Qwen3-0.6B at 64 and 256 x 512, two interleaved rounds.
+# The phase tree: `git archive 4d664d7 pagedllm`, then results/session17/phase-shift-attempt.diff (patch -p0).
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
 export PYTHONUNBUFFERED=1
