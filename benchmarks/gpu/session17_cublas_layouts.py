@@ -31,11 +31,21 @@ from session9_linears import copy_bandwidth, graph_time_us
 
 DTYPE = torch.bfloat16
 MODELS = {
-    "1b": {"qkv": (3072, 2048), "o_proj": (2048, 2048), "gate_up": (16384, 2048), "down": (2048, 8192),
-           "lm_head": (128256, 2048)},
+    "1b": {
+        "qkv": (3072, 2048),
+        "o_proj": (2048, 2048),
+        "gate_up": (16384, 2048),
+        "down": (2048, 8192),
+        "lm_head": (128256, 2048),
+    },
     "8b": {"qkv": (6144, 4096), "o_proj": (4096, 4096), "gate_up": (28672, 4096), "down": (4096, 14336)},
-    "qwen3": {"qkv": (4096, 1024), "o_proj": (1024, 2048), "gate_up": (6144, 1024), "down": (1024, 3072),
-              "lm_head": (151936, 1024)},
+    "qwen3": {
+        "qkv": (4096, 1024),
+        "o_proj": (1024, 2048),
+        "gate_up": (6144, 1024),
+        "down": (1024, 3072),
+        "lm_head": (151936, 1024),
+    },
 }
 LAYERS = {"1b": 16, "8b": 8, "qwen3": 28}
 
@@ -64,8 +74,13 @@ def main() -> None:
     rows_list = [int(r) for r in sys.argv[2:]] or [256]
     shapes = MODELS[model]
     bw = copy_bandwidth()
-    out: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "model": model,
-                 "copy_bandwidth": bw, "rows": []}
+    out: dict = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "model": model,
+        "copy_bandwidth": bw,
+        "rows": [],
+    }
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s", flush=True)
     for rows in rows_list:
         x = torch.randn(rows, max(k for _, k in shapes.values()), device="cuda", dtype=DTYPE)
@@ -82,21 +97,35 @@ def main() -> None:
                     fn = make_call(layout, xk, w if layout == "tn" else wt)
                     err = (fn(0).float() - ref.float()).abs().max().item()
                     us = [graph_time_us(fn, len(w)) for _ in range(3)]
-                    row = {"rows": rows, "linear": name, "layout": layout + ("_lt" if lt else ""),
-                           "us_each": us, "us": sorted(us)[1], "bytes_floor_us": floor_us,
-                           "max_abs_diff_vs_tn": err, "kernels": kernel_names(fn)}
+                    row = {
+                        "rows": rows,
+                        "linear": name,
+                        "layout": layout + ("_lt" if lt else ""),
+                        "us_each": us,
+                        "us": sorted(us)[1],
+                        "bytes_floor_us": floor_us,
+                        "max_abs_diff_vs_tn": err,
+                        "kernels": kernel_names(fn),
+                    }
                     out["rows"].append(row)
-                    print(f"{rows:4d} {name:8s} {row['layout']:6s} {row['us']:8.2f} us  floor {floor_us:6.2f}"
-                          f"  {row['kernels']}", flush=True)
+                    print(
+                        f"{rows:4d} {name:8s} {row['layout']:6s} {row['us']:8.2f} us  floor {floor_us:6.2f}"
+                        f"  {row['kernels']}",
+                        flush=True,
+                    )
             del w, wt
         # The four (not the LM head) as a chain of layers with distinct weights, as a step runs them.
         names = [m for m in ("qkv", "o_proj", "gate_up", "down") if m in shapes]
-        layer_w = [{m: torch.randn(*shapes[m], device="cuda", dtype=DTYPE) * 0.02 for m in names}
-                   for _ in range(LAYERS[model])]
+        layer_w = [
+            {m: torch.randn(*shapes[m], device="cuda", dtype=DTYPE) * 0.02 for m in names}
+            for _ in range(LAYERS[model])
+        ]
         for layout in ("tn", "nn"):
-            ws = layer_w if layout == "tn" else [
-                {m: t.t().contiguous() for m, t in lw.items()} for lw in layer_w
-            ]
+            ws = (
+                layer_w
+                if layout == "tn"
+                else [{m: t.t().contiguous() for m, t in lw.items()} for lw in layer_w]
+            )
             xs = {m: x[:, : shapes[m][1]].contiguous() for m in names}
             for lt in (False, True):
                 set_library(lt)
@@ -110,8 +139,13 @@ def main() -> None:
                                 torch.mm(xs[m], lw[m])
 
                 us = [graph_time_us(chain, 1) for _ in range(3)]
-                row = {"rows": rows, "linear": f"chain of {LAYERS[model]} layers",
-                       "layout": layout + ("_lt" if lt else ""), "us_each": us, "us": sorted(us)[1]}
+                row = {
+                    "rows": rows,
+                    "linear": f"chain of {LAYERS[model]} layers",
+                    "layout": layout + ("_lt" if lt else ""),
+                    "us_each": us,
+                    "us": sorted(us)[1],
+                }
                 out["rows"].append(row)
                 print(f"{rows:4d} chain    {row['layout']:6s} {row['us']:8.2f} us", flush=True)
             if layout == "nn":
