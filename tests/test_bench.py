@@ -1,8 +1,11 @@
-"""The benchmark tools on the CPU: workloads, the roofline floor, `pagedllm bench throughput` end to end."""
+"""The benchmark tools on the CPU: workloads, the roofline floor, `pagedllm bench throughput` end to end,
+`pagedllm bench kernels --smoke`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +83,17 @@ def test_the_warm_up_leaves_nothing_in_the_prefix_cache_for_the_timed_run(tmp_pa
     result = run_pagedllm(llm, workload, n=1, warmup_prompts=2)
     assert result["output_tokens"] == 8
     assert kv.num_prefix_hits == 0  # the warm-up's prompts share no block with the timed ones
+
+
+def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_it(tmp_path):
+    """`bench kernels --smoke` in the CPU interpreter (a process of its own: the interpreter must be chosen
+    before Triton's kernels are first imported), with the table's decode launch overridden."""
+    out = tmp_path / "kernels.json"
+    argv = ["bench", "kernels", "--smoke", "--carry-block-ids", "--decode-block-n", "32", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "pagedllm.cli", *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    decodes = [r for r in json.loads(out.read_text())["rows"] if r["kernel"] == "decode"]
+    assert decodes, "no decode rows"
+    for row in decodes:
+        assert row["launch"]["block_n"] == 32 and row["launch"]["carry_block_ids"] is True
+        assert row["max_rel_error_vs_sdpa"] < 1e-4  # fp32 in the smoke run

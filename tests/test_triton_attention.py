@@ -228,6 +228,42 @@ def test_decode_with_several_kv_heads_per_program_matches_reference(
     assert_counters_zero(query.device)
 
 
+# (block_size, num_heads, num_kv_heads, head_dim, block_n): tiles over several blocks, within one block,
+# and exactly one block; a head dim not a power of 2.
+if ON_GPU:
+    CARRY_SHAPES = [
+        (16, 32, 8, 64, 32),
+        (16, 16, 8, 128, 32),
+        (16, 14, 2, 64, 128),
+        (64, 28, 4, 64, 32),
+        (32, 12, 2, 96, 32),
+    ]
+else:
+    CARRY_SHAPES = [(8, 8, 2, 32, 32), (32, 6, 2, 16, 16), (16, 4, 1, 24, 16)]
+
+
+@pytest.mark.parametrize(("block_size", "num_heads", "num_kv_heads", "head_dim", "block_n"), CARRY_SHAPES)
+def test_decode_with_block_ids_carried_a_tile_ahead_matches_reference(
+    block_size, num_heads, num_kv_heads, head_dim, block_n
+):
+    """The carried ids must be the next tile's, masked past each split's end: one tile late or early, the
+    wrong blocks are read (NaN slots or another sequence's keys)."""
+    dtype = DTYPES[-1]
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+    ref = reference_attention(query, cache, metadata, 0.2)
+    for num_splits, fused in ((1, None), (3, True), (7, False)):
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.2, num_splits=num_splits,
+            launch=DecodeLaunch(block_n=block_n, fused_merge=fused, carry_block_ids=True),
+        )  # fmt: skip
+        assert_close(out, ref, dtype)
+    assert_counters_zero(query.device)
+
+
 def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():
     plan = triton_decode.choose_decode_plan
     # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces

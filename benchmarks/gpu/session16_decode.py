@@ -11,25 +11,10 @@ The rest of the command line is ``pagedllm bench decode``'s. The ``pagedllm`` it
 import os
 import sys
 
+from decode_regs import print_regs
+
 from pagedllm.attention.triton import decode
 from pagedllm.cli import main
-
-
-def _print_regs() -> None:
-    names = ("KV_PER_PROG", "BLOCK_N", "HEAD_DIM", "SINGLE_SPLIT", "FUSED_MERGE", "DECODES_ONLY")
-    fn = decode._decode_split_kernel
-    for cache in fn.device_caches.values():
-        kernels = cache[0] if isinstance(cache, tuple) else cache
-        for kernel in kernels.values():
-            try:
-                items = kernel.src.constants.items()
-                consts = {fn.arg_names[k[0] if isinstance(k, tuple) else k]: v for k, v in items}
-            except Exception:
-                consts = {}
-            picked = {n: consts.get(n) for n in names if n in consts}
-            print(f"decode kernel {picked} regs {getattr(kernel, 'n_regs', '?')} spills "
-                  f"{getattr(kernel, 'n_spills', '?')} shared {kernel.metadata.shared}")  # fmt: skip
-
 
 if os.environ.get("S16_FOUR_HEADS") == "1":
     planned = decode.choose_decode_plan
@@ -47,5 +32,5 @@ if os.environ.get("S16_FOUR_HEADS") == "1":
 
 code = main(["bench", "decode", *sys.argv[1:]])
 if os.environ.get("S16_REGS") == "1":
-    _print_regs()
+    print_regs()
 sys.exit(code)

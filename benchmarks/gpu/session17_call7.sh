@@ -9,7 +9,8 @@
 # session 12 moved the metadata loads ahead of the wait.
 # Against main (.gpuwork/s17/start): decode steps of the 1B and Qwen3-0.6B at 64 and 256 x 512, two
 # interleaved rounds, registers and shared memory in round 1.
-# NOT RUN in session 17 (no device was lent after call 6). The trees, from the checkout's root:
+# Not run in session 17 (no device was lent after call 6); run as session 18's call 1
+# (results/session18/call7-decode.json). The trees, from the checkout's root:
 #   mkdir -p .gpuwork/s17/start .gpuwork/s17/carry
 #   git archive 4d664d7 pagedllm | tar -x -C .gpuwork/s17/start
 #   git archive 4d664d7 pagedllm | tar -x -C .gpuwork/s17/carry
@@ -18,7 +19,7 @@ set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
 export PYTHONUNBUFFERED=1
 M=$PWD/.gpuwork/shared_models; J=/tmp/json17c7; rm -rf $J; mkdir -p $J; S=$PWD/.gpuwork/s17
-cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py
+cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py; cp benchmarks/gpu/decode_regs.py /tmp/
 dec() { local name=$1 tree=$2 model=$3; shift 3; (cd $tree && PYTHONPATH=/tmp/site:$tree timeout 150 python3 /tmp/s16_decode.py \
   --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 \
   | grep -v -i warn | grep -v "^written" | grep -v "batch  step" | grep -v "DECODES_ONLY': True" | grep -v "FUSED_MERGE': True"); }

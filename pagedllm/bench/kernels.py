@@ -270,7 +270,12 @@ def bench_decode(
         "layout": "head-major" if head_major else "standard",
         "num_splits": splits,
         "kv_heads_per_program": kv_per_prog,
-        "launch": {"block_n": launch.block_n, "num_warps": launch.num_warps, "num_stages": launch.num_stages},
+        "launch": {
+            "block_n": launch.block_n,
+            "num_warps": launch.num_warps,
+            "num_stages": launch.num_stages,
+            "carry_block_ids": launch.carry_block_ids,
+        },
         "num_rotated_sets": len(sets),
         "kv_bytes": num_bytes,
         "ms": ms,
@@ -495,8 +500,15 @@ def run_sweep(args: argparse.Namespace, device: torch.device, copy_bw: float) ->
     if args.smoke:
         shapes = [("qwen", 2, 128)]
     variants = [DecodeLaunch()] + [
-        DecodeLaunch(block_n=n, num_warps=w, num_stages=st)
-        for n, w, st in [(64, 4, 4), (128, 4, 3), (128, 4, 4)]
+        DecodeLaunch(block_n=n, num_warps=w, num_stages=st, carry_block_ids=carry)
+        for n, w, st, carry in [
+            (64, 4, 4, False),
+            (128, 4, 3, False),
+            (128, 4, 4, False),
+            (32, 4, 3, True),
+            (64, 4, 3, True),
+            (128, 4, 3, True),
+        ]
     ]
     for heads, batch, context in shapes:
         if not fits(batch, context, HEAD_LAYOUTS[heads], torch.bfloat16, device):
@@ -558,6 +570,7 @@ def run_profile(device: torch.device) -> None:
 
 def run_table(args: argparse.Namespace, device: torch.device, copy_bw: float) -> list[dict[str, Any]]:
     rows = []
+    decode_launch = DecodeLaunch(block_n=args.decode_block_n, carry_block_ids=args.carry_block_ids)
     for heads in args.heads:
         for block_size in args.block_sizes:
             for batch in args.batches:
@@ -577,6 +590,7 @@ def run_table(args: argparse.Namespace, device: torch.device, copy_bw: float) ->
                         args.dtype,
                         device,
                         copy_bw,
+                        launch=decode_launch,
                     )
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
@@ -643,6 +657,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=lambda s: tuple(int(x) for x in s.split("x")),
         default=[(1, 1024), (1, 4096), (1, 16384), (16, 1024), (16, 4096), (64, 1024)],
         help="BATCHxCONTEXT",
+    )
+    parser.add_argument(
+        "--decode-block-n", type=int, default=None, help="the table's decode tile (default: per shape)"
+    )
+    parser.add_argument(
+        "--carry-block-ids",
+        action="store_true",
+        help="the table's decode loads each tile's block ids one tile ahead (DecodeLaunch.carry_block_ids)",
     )
     parser.add_argument(
         "--sweep", action="store_true", help="launch variants and layouts instead of the table"

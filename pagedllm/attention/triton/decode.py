@@ -56,6 +56,10 @@ class DecodeLaunch:
     fused_merge: bool | None = None  # None: fused when num_splits <= FUSED_MERGE_MAX_SPLITS
     # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
     kv_heads_per_program: int | None = None
+    # Each tile's block ids loaded one iteration ahead, which gives the K/V tiles two buffers (see the
+    # kernel's loop). Off by default: measured faster only for the Llama-3.2-1B layout at 64 x 512 in
+    # 32-token tiles (docs/PERFORMANCE.md, session 18); not yet across the kernel table.
+    carry_block_ids: bool = False
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -93,6 +97,7 @@ def _decode_split_kernel(
     SPLITS_P: tl.constexpr,  # num_splits padded to a power of two (FUSED_MERGE)
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
+    CARRY_IDS: tl.constexpr,  # each tile's block ids are loaded in the iteration before it
     USE_PDL: tl.constexpr,
 ):
     seq = tl.program_id(0)
@@ -125,14 +130,16 @@ def _decode_split_kernel(
     d_ok = d < HEAD_DIM
     own_kv = g_ok[:, None] & ((g // GROUP)[:, None] == c_kv[None, :])  # [ROWS_P, COLS]
     own = own_kv & d_ok[None, :]
+    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
+    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
+    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
+    if CARRY_IDS:
+        ids = tl.load(table + (start + n) // BLOCK_SIZE, mask=start + n < end, other=0)
     q = tl.load(
         query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
         mask=own,
         other=0.0,
     )  # [ROWS_P, COLS]
-    k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
-    col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
-    table = block_tables_ptr + seq.to(tl.int64) * stride_bt
 
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
@@ -140,12 +147,18 @@ def _decode_split_kernel(
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
-        if BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
+        if CARRY_IDS:
+            # The ids came in the iteration before, so this tile's K/V addresses wait on no load of this
+            # iteration, and Triton gives the K/V tiles two shared-memory buffers: the next tile's copies
+            # are in flight while this one computes. Without it there is one buffer, and each tile waits
+            # a full DRAM round trip (session 17's SASS).
+            block = ids.to(tl.int64)
+            ids = tl.load(table + (t + BLOCK_N) // BLOCK_SIZE, mask=t + BLOCK_N < end, other=0)
+        elif BLOCK_N <= BLOCK_SIZE:  # the whole tile lies in one block: one block id
             block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
-            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
         else:
             block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
-            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
         if HEAD_DIM_P != HEAD_DIM:
             kv_mask = t_ok[:, None] & d_ok[None, :]
         else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
@@ -444,6 +457,7 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
+        CARRY_IDS=launch.carry_block_ids,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),

@@ -1,0 +1,55 @@
+"""Session 18: `pagedllm bench decode` with the decode attention's launch chosen by a policy from the
+environment, to measure ``DecodeLaunch.carry_block_ids`` in whole steps before it becomes a default.
+
+- ``S18_CARRY=kv1``: carried ids where the plan has one KV head per program and one split (the plans of
+  the 1B and Qwen3-0.6B at 64 rows, Qwen3-0.6B at 256); ``all``: every plan (the 1B's head pairs at 256
+  rows too). Unset: main's launch.
+- ``S18_BLOCK_N``: the tile of the launches the policy changes (default: the per-shape default).
+- ``S18_SPLITS``: where the plan has one KV head per program and one split, this many splits instead
+  (fused merge), e.g. 2: twice the programs, which fit now that carried 32-token tiles take 60 registers.
+- ``S16_REGS=1``: each compiled decode kernel's registers, spills and shared memory at the end.
+
+The rest of the command line is ``pagedllm bench decode``'s. The engine's warm-up compiles every variant
+the policy launches: it asks the backend for the plan's variant and runs a step through the same policy.
+"""
+
+import dataclasses
+import os
+import sys
+
+from decode_regs import print_regs  # beside this script
+
+from pagedllm.attention.triton import backend, decode
+from pagedllm.cli import main
+
+CARRY = os.environ.get("S18_CARRY", "")
+BLOCK_N = int(os.environ["S18_BLOCK_N"]) if os.environ.get("S18_BLOCK_N") else None
+SPLITS = int(os.environ["S18_SPLITS"]) if os.environ.get("S18_SPLITS") else None
+_launch_as_planned = backend.paged_decode_attention
+
+
+def _policy_launch(out, query, kv_cache, block_tables, seq_lens, query_start_loc, max_seq_len, scale,  # type: ignore[no-untyped-def]
+                   *, num_splits=None, decodes_only=False, launch=None):  # fmt: skip
+    launch = launch or decode.DecodeLaunch()
+    plan = decode.decode_variant(
+        seq_lens.shape[0], kv_cache.shape[3], query.shape[2], max_seq_len, query.device, num_splits, launch
+    )
+    one_head_one_split = plan.kv_per_prog == 1 and plan.single
+    # The plan pinned (KV heads per program, splits), so that only the policy's fields change.
+    launch = dataclasses.replace(launch, kv_heads_per_program=plan.kv_per_prog)
+    num_splits = plan.num_splits
+    if CARRY == "all" or (CARRY == "kv1" and one_head_one_split):
+        launch = dataclasses.replace(launch, block_n=BLOCK_N, carry_block_ids=True)
+    if SPLITS and one_head_one_split:
+        launch = dataclasses.replace(launch, fused_merge=True)
+        num_splits = SPLITS
+    _launch_as_planned(out, query, kv_cache, block_tables, seq_lens, query_start_loc, max_seq_len, scale,
+                       num_splits=num_splits, decodes_only=decodes_only, launch=launch)  # fmt: skip
+
+
+backend.paged_decode_attention = _policy_launch  # type: ignore[assignment]
+
+code = main(["bench", "decode", *sys.argv[1:]])
+if os.environ.get("S16_REGS") == "1":
+    print_regs()
+sys.exit(code)
