@@ -45,6 +45,7 @@ from pagedllm.attention.triton import TritonAttentionBackend, paged_decode_atten
 from pagedllm.attention.triton.decode import DecodeLaunch, choose_decode_plan, choose_num_splits
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
+from pagedllm.bench.roofline import copy_bytes_per_s
 
 RESULTS_DIR = Path("benchmarks") / "results"
 
@@ -100,12 +101,8 @@ def graph_ms(fns: list[Callable[[], Any]], device: torch.device, reps: int = 20)
 
 
 def copy_bandwidth(device: torch.device) -> float:
-    """Bytes per second of a large device-to-device copy, counting bytes read plus bytes written."""
-    num_bytes = (1 << 30) if device.type == "cuda" else (1 << 24)
-    src = torch.randn(num_bytes // 2, dtype=torch.bfloat16, device=device)
-    dst = torch.empty_like(src)
-    ms = time_ms(lambda: dst.copy_(src), device)
-    return 2 * num_bytes / (ms * 1e-3)
+    """Bytes per second of a large device-to-device copy (read + written): the floors' own measure."""
+    return copy_bytes_per_s(device, None if device.type == "cuda" else 1 << 24)
 
 
 # -- paged inputs ----------------------------------------------------------------------------------
