@@ -4,7 +4,8 @@ environment, to measure ``DecodeLaunch.carry_block_ids`` in whole steps before i
 - ``S18_CARRY=kv1``: carried ids where the plan has one KV head per program and one split (the plans of
   the 1B and Qwen3-0.6B at 64 rows, Qwen3-0.6B at 256); ``all``: every plan (the 1B's head pairs at 256
   rows too). Unset: main's launch.
-- ``S18_BLOCK_N``: the tile of the launches the policy changes (default: the per-shape default).
+- ``S18_BLOCK_N``, ``S18_STAGES``: the tile and pipeline depth of the launches the policy changes
+  (default: the per-shape default).
 - ``S18_SPLITS``: where the plan has one KV head per program and one split, this many splits instead
   (fused merge), e.g. 2: twice the programs, which fit now that carried 32-token tiles take 60 registers.
 - ``S16_REGS=1``: each compiled decode kernel's registers, spills and shared memory at the end.
@@ -24,6 +25,7 @@ from pagedllm.cli import main
 
 CARRY = os.environ.get("S18_CARRY", "")
 BLOCK_N = int(os.environ["S18_BLOCK_N"]) if os.environ.get("S18_BLOCK_N") else None
+STAGES = int(os.environ["S18_STAGES"]) if os.environ.get("S18_STAGES") else None
 SPLITS = int(os.environ["S18_SPLITS"]) if os.environ.get("S18_SPLITS") else None
 _launch_as_planned = backend.paged_decode_attention
 
@@ -39,7 +41,7 @@ def _policy_launch(out, query, kv_cache, block_tables, seq_lens, query_start_loc
     launch = dataclasses.replace(launch, kv_heads_per_program=plan.kv_per_prog)
     num_splits = plan.num_splits
     if CARRY == "all" or (CARRY == "kv1" and one_head_one_split):
-        launch = dataclasses.replace(launch, block_n=BLOCK_N, carry_block_ids=True)
+        launch = dataclasses.replace(launch, block_n=BLOCK_N, num_stages=STAGES, carry_block_ids=True)
     if SPLITS and one_head_one_split:
         launch = dataclasses.replace(launch, fused_merge=True)
         num_splits = SPLITS
