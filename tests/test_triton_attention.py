@@ -8,6 +8,7 @@ unwritten output or a read past a sequence's context fails), and scatters blocks
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import random
@@ -197,6 +198,28 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
     assert_counters_zero(query.device)
 
 
+def assert_decode_matches_reference(
+    query: torch.Tensor,
+    cache: torch.Tensor,
+    metadata: AttentionMetadata,
+    launch: DecodeLaunch,
+    plans: tuple[tuple[int, bool | None], ...],
+) -> None:
+    """The decode kernel with ``launch`` at each (splits, fused merge) of ``plans`` against the reference;
+    the fused merge's counters back at zero afterwards."""
+    scale = 0.15
+    ref = reference_attention(query, cache, metadata, scale)
+    for num_splits, fused in plans:
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, scale, num_splits=num_splits,
+            launch=dataclasses.replace(launch, fused_merge=fused),
+        )  # fmt: skip
+        assert_close(out, ref, query.dtype)
+    assert_counters_zero(query.device)
+
+
 # (block_size, num_heads, num_kv_heads, head_dim, kv_heads_per_program): several KV heads per program, their
 # dims side by side (the Qwen2.5-0.5B layout reads a token's K row in one piece); a head dim not a power of 2.
 KV_BLOCK_SHAPES = (
@@ -216,16 +239,8 @@ def test_decode_with_several_kv_heads_per_program_matches_reference(
     seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
     cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
     query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
-    ref = reference_attention(query, cache, metadata, 0.15)
-    for num_splits, fused in ((1, None), (3, True), (3, False)):
-        out = torch.full_like(query, float("nan"))
-        paged_decode_attention(
-            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
-            metadata.max_seq_len, 0.15, num_splits=num_splits,
-            launch=DecodeLaunch(fused_merge=fused, kv_heads_per_program=per_program),
-        )  # fmt: skip
-        assert_close(out, ref, dtype)
-    assert_counters_zero(query.device)
+    launch = DecodeLaunch(kv_heads_per_program=per_program)
+    assert_decode_matches_reference(query, cache, metadata, launch, ((1, None), (3, True), (3, False)))
 
 
 # (block_size, num_heads, num_kv_heads, head_dim, block_n): tiles over several blocks, within one block,
@@ -252,16 +267,8 @@ def test_decode_with_block_ids_carried_a_tile_ahead_matches_reference(
     seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
     cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
     query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
-    ref = reference_attention(query, cache, metadata, 0.2)
-    for num_splits, fused in ((1, None), (3, True), (7, False)):
-        out = torch.full_like(query, float("nan"))
-        paged_decode_attention(
-            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
-            metadata.max_seq_len, 0.2, num_splits=num_splits,
-            launch=DecodeLaunch(block_n=block_n, fused_merge=fused, carry_block_ids=True),
-        )  # fmt: skip
-        assert_close(out, ref, dtype)
-    assert_counters_zero(query.device)
+    launch = DecodeLaunch(block_n=block_n, carry_block_ids=True)
+    assert_decode_matches_reference(query, cache, metadata, launch, ((1, None), (3, True), (7, False)))
 
 
 def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():

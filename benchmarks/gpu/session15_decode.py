@@ -17,6 +17,8 @@ import dataclasses
 import os
 import sys
 
+from kernel_costs import print_skinny_spills  # beside this script
+
 from pagedllm.cli import main
 from pagedllm.model.layers import skinny_linear
 
@@ -48,24 +50,7 @@ if os.environ.get("S15_NO_WIDE_HANDOVER") == "1":
     skinny_linear.maybe_skinny_linear_add_norm = _narrow_hand_over  # type: ignore[assignment]
 
 
-def _print_spills() -> None:
-    names = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "SPLIT_K", "GATED", "ROPE", "NORM_OUT", "NORMED_INPUT",
-             "EARLY_EPILOGUE")  # fmt: skip
-    fn = skinny_linear._skinny_linear_kernel
-    for cache in fn.device_caches.values():
-        kernels = cache[0] if isinstance(cache, tuple) else cache
-        for kernel in kernels.values():
-            try:
-                items = kernel.src.constants.items()
-                consts = {fn.arg_names[k[0] if isinstance(k, tuple) else k]: v for k, v in items}
-            except Exception:
-                consts = {}
-            picked = {n: consts.get(n) for n in names if n in consts}
-            print(f"skinny kernel {picked} regs {getattr(kernel, 'n_regs', '?')} spills "
-                  f"{getattr(kernel, 'n_spills', '?')} shared {kernel.metadata.shared}")  # fmt: skip
-
-
 code = main(["bench", "decode", *sys.argv[1:]])
 if os.environ.get("S15_SPILLS") == "1":
-    _print_spills()
+    print_skinny_spills()
 sys.exit(code)

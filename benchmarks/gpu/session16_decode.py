@@ -11,7 +11,7 @@ The rest of the command line is ``pagedllm bench decode``'s. The ``pagedllm`` it
 import os
 import sys
 
-from decode_regs import print_regs
+from kernel_costs import print_regs  # beside this script
 
 from pagedllm.attention.triton import decode
 from pagedllm.cli import main

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import sys
 
-from decode_regs import print_regs  # beside this script
+from kernel_costs import print_regs  # beside this script
 
 from pagedllm.attention.triton import backend, decode
 from pagedllm.cli import main
