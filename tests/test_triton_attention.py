@@ -291,6 +291,21 @@ def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them
     assert plan(16, 8, 64, 4096, 132) == (1, 3)
 
 
+def test_decode_carries_block_ids_by_default_for_one_narrow_kv_head_in_one_split():
+    """Where it measured faster (the 1B layout's 64-row steps; session 18) and nowhere else."""
+    launch = triton_decode.default_decode_launch
+    assert launch(64, 16, kv_per_prog=1, single=True) == (32, 4, 3, True)  # Llama-3.2-1B at 64 rows
+    assert launch(32, 8, kv_per_prog=1, single=True).carry_block_ids
+    assert not launch(64, 16, kv_per_prog=1, single=False).carry_block_ids  # splits
+    assert not launch(64, 16, kv_per_prog=2, single=True).carry_block_ids  # head pairs (1B, 256 rows)
+    assert not launch(128, 16, kv_per_prog=1, single=True).carry_block_ids  # Qwen3-0.6B
+    assert not launch(64, 32, kv_per_prog=1, single=True).carry_block_ids  # a tile within one block
+    assert launch(64, 16, kv_per_prog=1, single=False) == (128, 4, 3, False)
+    # The caller's choice either way, with the tile for it
+    assert launch(64, 16, kv_per_prog=1, single=True, carry_ids=False) == (128, 4, 3, False)
+    assert launch(128, 16, kv_per_prog=2, single=False, carry_ids=True) == (32, 4, 3, True)
+
+
 def assert_counters_zero(device: torch.device) -> None:
     """The fused merge leaves every counter at zero for the next launch (CUDA-graph replays too)."""
     workspace = triton_decode._WORKSPACES.get(device)

@@ -24,8 +24,10 @@ if os.environ.get("S16_FOUR_HEADS") == "1":
         per_program, splits = planned(num_seqs, num_kv_heads, head_dim, max_seq_len, num_sms)
         return (4, splits) if per_program == 2 and num_kv_heads % 4 == 0 else (per_program, splits)
 
-    def _four_launch(head_dim, block_size, kv_per_prog=1):  # type: ignore[no-untyped-def]
-        return (32, 4, 2) if kv_per_prog == 4 else launched(head_dim, block_size, kv_per_prog)
+    def _four_launch(head_dim, block_size, kv_per_prog=1, single=False):  # type: ignore[no-untyped-def]
+        if kv_per_prog == 4:
+            return decode.DecodeTiles(32, 4, 2)
+        return launched(head_dim, block_size, kv_per_prog, single)
 
     decode.choose_decode_plan = _four  # type: ignore[assignment]
     decode.default_decode_launch = _four_launch  # type: ignore[assignment]

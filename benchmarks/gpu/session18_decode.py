@@ -1,10 +1,11 @@
 """Session 18: `pagedllm bench decode` with the decode attention's launch chosen by a policy from the
-environment, to measure ``DecodeLaunch.carry_block_ids`` in whole steps before it becomes a default.
+environment, to measure carried block ids (``DecodeLaunch.carry_block_ids``) in whole steps.
 
-- ``S18_CARRY=kv1``: carried ids where the plan has one KV head per program and one split (the plans of
-  the 1B and Qwen3-0.6B at 64 rows, Qwen3-0.6B at 256); ``all``: every plan (the 1B's head pairs at 256
-  rows too). Unset: main's launch.
-- ``S18_BLOCK_N``, ``S18_STAGES``: the tile and pipeline depth of the launches the policy changes
+- ``S18_CARRY``: unset, main's launch (carried ids where ``default_decode_launch`` says: one KV head of
+  <= 64 dims per program in one split); ``off``: never (main before session 18); ``kv1``: wherever the
+  plan has one KV head per program and one split, whatever the head dim (Qwen3-0.6B too); ``all``:
+  every plan (the 1B's head pairs at 256 rows too).
+- ``S18_BLOCK_N``, ``S18_STAGES``: the tile and pipeline depth of the launches ``kv1``/``all`` change
   (default: the per-shape default).
 - ``S18_SPLITS``: where the plan has one KV head per program and one split, this many splits instead
   (fused merge), e.g. 2: twice the programs, which fit now that carried 32-token tiles take 60 registers.
@@ -40,6 +41,8 @@ def _policy_launch(out, query, kv_cache, block_tables, seq_lens, query_start_loc
     # The plan pinned (KV heads per program, splits), so that only the policy's fields change.
     launch = dataclasses.replace(launch, kv_heads_per_program=plan.kv_per_prog)
     num_splits = plan.num_splits
+    if CARRY == "off":  # the launch before session 18 (with the tile for uncarried ids)
+        launch = dataclasses.replace(launch, carry_block_ids=False)
     if CARRY == "all" or (CARRY == "kv1" and one_head_one_split):
         launch = dataclasses.replace(launch, block_n=BLOCK_N, num_stages=STAGES, carry_block_ids=True)
     if SPLITS and one_head_one_split:

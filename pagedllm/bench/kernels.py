@@ -42,7 +42,12 @@ import torch.nn.functional as F
 
 from pagedllm.attention.metadata import AttentionMetadata
 from pagedllm.attention.triton import TritonAttentionBackend, paged_decode_attention, paged_prefill_attention
-from pagedllm.attention.triton.decode import DecodeLaunch, choose_decode_plan, choose_num_splits
+from pagedllm.attention.triton.decode import (
+    DecodeLaunch,
+    choose_decode_plan,
+    choose_num_splits,
+    default_decode_launch,
+)
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
 from pagedllm.bench.roofline import copy_bytes_per_s
@@ -257,6 +262,7 @@ def bench_decode(
     ms = time_ms(rotating, device)
     ms_graph = graph_ms([lambda i=i: run(i) for i in range(len(sets))], device)
     num_bytes = kv_bytes(batch, context, layout, dtype)
+    tiles = default_decode_launch(layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids)
     row: dict[str, Any] = {
         "kernel": "decode",
         "heads": f"{heads} ({layout[0]}/{layout[1]}x{layout[2]})",
@@ -267,11 +273,11 @@ def bench_decode(
         "layout": "head-major" if head_major else "standard",
         "num_splits": splits,
         "kv_heads_per_program": kv_per_prog,
-        "launch": {
-            "block_n": launch.block_n,
-            "num_warps": launch.num_warps,
-            "num_stages": launch.num_stages,
-            "carry_block_ids": launch.carry_block_ids,
+        "launch": {  # as the kernel ran: the launch's fields, else the shape's defaults
+            "block_n": launch.block_n or tiles.block_n,
+            "num_warps": launch.num_warps or tiles.num_warps,
+            "num_stages": launch.num_stages or tiles.num_stages,
+            "carry_block_ids": tiles.carry_block_ids,
         },
         "num_rotated_sets": len(sets),
         "kv_bytes": num_bytes,
@@ -660,8 +666,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--carry-block-ids",
-        action="store_true",
-        help="the table's decode loads each tile's block ids one tile ahead (DecodeLaunch.carry_block_ids)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the table's decode loads each tile's block ids a tile ahead, or not (default: per shape)",
     )
     parser.add_argument(
         "--sweep", action="store_true", help="launch variants and layouts instead of the table"

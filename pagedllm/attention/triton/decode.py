@@ -5,8 +5,10 @@ where a token's K/V row for all KV heads is short (``choose_decode_plan``: the Q
 2 x 64 dims are read as one 256-byte row instead of two halves by two programs). The program loads the
 query heads that share its KV heads (GQA: they are the rows of one small matrix, so each K/V tile is
 read once for all of them) and walks its share of the context tile by tile through the block table with
-an online softmax. With one split it writes the output directly; otherwise it writes a normalised
-partial output and its log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
+an online softmax. Where one program reads one KV head of <= 64 dims in one split it loads each tile's
+block ids a tile ahead, so that the K/V tiles get two shared-memory buffers (``default_decode_launch``).
+With one split it writes the output directly; otherwise it writes a normalised partial output and its
+log-sum-exp, and the splits of each (sequence, head) are merged in one of two ways:
 
 - fused (few splits, ``FUSED_MERGE_MAX_SPLITS``): each program bumps an atomic counter of its (sequence,
   KV head) after writing its partials; the one that finds it is last merges that group's partials and
@@ -57,9 +59,8 @@ class DecodeLaunch:
     # None: choose_decode_plan's choice where num_splits is None too, else 1; must divide num_kv_heads
     kv_heads_per_program: int | None = None
     # Each tile's block ids loaded one iteration ahead, which gives the K/V tiles two buffers (see the
-    # kernel's loop). Off by default: measured faster only for the Llama-3.2-1B layout at 64 x 512 in
-    # 32-token tiles (docs/PERFORMANCE.md, session 18); not yet across the kernel table.
-    carry_block_ids: bool = False
+    # kernel's loop). None: default_decode_launch's choice; either way block_n defaults to the tile for it
+    carry_block_ids: bool | None = None
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -310,19 +311,47 @@ def choose_decode_plan(
     return 1, splits
 
 
-def default_decode_launch(head_dim: int, block_size: int, kv_per_prog: int = 1) -> tuple[int, int, int]:
-    """(block_n, num_warps, num_stages), from the H100 sweeps in benchmarks/results/kernels-sweep-h100.json
-    (CUDA-graph timings, run 2): head dim 64 reads 128-token tiles (more bytes in flight per program:
-    0.81 of copy bandwidth at 64 x 4k against 0.76 with 64), head dim 128 reads 64-token tiles (0.91
-    against 0.87 with 128 at 16 x 4k). Two KV heads of 64 per program read 64-token tiles (the same
-    bytes per tile; 0.823 against 0.810 with 128 tokens at 2 stages, issue5-kvblock-h100.json)."""
+class DecodeTiles(NamedTuple):
+    """Pass 1's launch where ``DecodeLaunch`` leaves it to the shape."""
+
+    block_n: int
+    num_warps: int
+    num_stages: int
+    carry_block_ids: bool = False
+
+
+# Tokens per tile where the ids are carried: two 8 KB K/V buffers for a head of 64 dims.
+CARRY_BLOCK_N = 32
+
+
+def default_decode_launch(
+    head_dim: int, block_size: int, kv_per_prog: int = 1, single: bool = False, carry_ids: bool | None = None
+) -> DecodeTiles:
+    """From the H100 sweeps in benchmarks/results/kernels-sweep-h100.json (CUDA-graph timings, run 2): head
+    dim 64 reads 128-token tiles (more bytes in flight per program: 0.81 of copy bandwidth at 64 x 4k
+    against 0.76 with 64), head dim 128 reads 64-token tiles (0.91 against 0.87 with 128 at 16 x 4k). Two
+    KV heads of 64 per program read 64-token tiles (the same bytes per tile; 0.823 against 0.810 with 128
+    tokens at 2 stages, issue5-kvblock-h100.json).
+
+    One KV head of <= 64 dims per program in one split, over blocks shorter than a tile, carries its
+    block ids in 32-token tiles: the Llama-3.2-1B decode step at 64 x 512 1.2-1.5% faster on an H100
+    (session 18, results/session18/call7-decode.json); alone, that kernel was 7-12% faster for the 1B
+    layout at 64 x 512-576 and equal or 2% faster for the Qwen2.5-0.5B layout's one-split rows (256 x 4k,
+    256 x 16k; session 11, results/session11/carry-table.json). Not with splits (16 x 1k 4% slower there)
+    nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower, session 18).
+
+    ``carry_ids`` True or False: the caller's choice, with the tile for it."""
+    if carry_ids is None:
+        carry_ids = kv_per_prog == 1 and head_dim <= 64 and single and block_size < CARRY_BLOCK_N
+    if carry_ids:
+        return DecodeTiles(CARRY_BLOCK_N, 4, 3, carry_block_ids=True)
     if kv_per_prog > 1 and kv_per_prog * head_dim <= 128:
-        return 64, 4, 3
+        return DecodeTiles(64, 4, 3)
     if head_dim <= 64:
-        return 128, 4, 3
+        return DecodeTiles(128, 4, 3)
     if head_dim <= 128:
-        return 64, 4, 3
-    return 32, 4, 3
+        return DecodeTiles(64, 4, 3)
+    return DecodeTiles(32, 4, 3)
 
 
 class DecodeVariant(NamedTuple):
@@ -411,10 +440,10 @@ def paged_decode_attention(
     variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
     kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    block_n, num_warps, num_stages = default_decode_launch(head_dim, block_size, kv_per_prog)
-    block_n = launch.block_n or block_n
-    num_warps = launch.num_warps or num_warps
-    num_stages = launch.num_stages or num_stages
+    tiles = default_decode_launch(head_dim, block_size, kv_per_prog, single, launch.carry_block_ids)
+    block_n = launch.block_n or tiles.block_n
+    num_warps = launch.num_warps or tiles.num_warps
+    num_stages = launch.num_stages or tiles.num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
     rows_p = max(16, triton.next_power_of_2(group * kv_per_prog))  # tl.dot needs 16 rows
     partial_out, partial_lse, counters = _workspace(
@@ -457,7 +486,7 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        CARRY_IDS=launch.carry_block_ids,
+        CARRY_IDS=tiles.carry_block_ids,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
