@@ -92,7 +92,9 @@ def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_it(t
     argv = ["bench", "kernels", "--smoke", "--carry-block-ids", "--decode-block-n", "32", "--out", str(out)]
     done = subprocess.run([sys.executable, "-m", "pagedllm.cli", *argv], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    decodes = [r for r in json.loads(out.read_text())["rows"] if r["kernel"] == "decode"]
+    rows = json.loads(out.read_text())["rows"]
+    assert not [r for r in rows if r["kernel"] == "error"], "a configuration failed"
+    decodes = [r for r in rows if r["kernel"] == "decode"]
     assert decodes, "no decode rows"
     for row in decodes:
         assert row["launch"]["block_n"] == 32 and row["launch"]["carry_block_ids"] is True

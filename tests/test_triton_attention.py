@@ -261,8 +261,8 @@ else:
 def test_decode_with_block_ids_carried_a_tile_ahead_matches_reference(
     block_size, num_heads, num_kv_heads, head_dim, block_n
 ):
-    """The carried ids must be the next tile's, masked past each split's end: one tile late or early, the
-    wrong blocks are read (NaN slots or another sequence's keys)."""
+    """The carried ids must be the next tile's: one tile late or early, the wrong blocks are read (NaN
+    slots or another sequence's keys)."""
     dtype = DTYPES[-1]
     seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
     cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
@@ -304,6 +304,42 @@ def test_decode_carries_block_ids_by_default_for_one_narrow_kv_head_in_one_split
     # The caller's choice either way, with the tile for it
     assert launch(64, 16, kv_per_prog=1, single=True, carry_ids=False) == (128, 4, 3, False)
     assert launch(128, 16, kv_per_prog=2, single=False, carry_ids=True) == (32, 4, 3, True)
+
+
+def test_decode_launches_the_kernel_its_default_launch_names(monkeypatch):
+    """The rule above reaches the kernel: carried 32-token tiles for one split of one narrow KV head, the
+    uncarried tile otherwise, and a caller's choice over either."""
+    launched = []
+    kernel = triton_decode._decode_split_kernel
+
+    class RecordingKernel:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                launched.append((kwargs["CARRY_IDS"], kwargs["BLOCK_N"]))
+                return kernel[grid](*args, **kwargs)
+
+            return launch
+
+    monkeypatch.setattr(triton_decode, "_decode_split_kernel", RecordingKernel())
+    block_size, num_heads, num_kv_heads, head_dim, dtype = 16, 4, 2, 64, DTYPES[-1]
+    seqs = ragged_decodes(NUM_DECODES, 100, block_size)
+    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
+    one_kv_head = DecodeLaunch(kv_heads_per_program=1)
+    runs = [
+        (1, one_kv_head),
+        (3, one_kv_head),
+        (1, dataclasses.replace(one_kv_head, carry_block_ids=False)),
+        (3, dataclasses.replace(one_kv_head, carry_block_ids=True)),
+    ]
+    for num_splits, launch in runs:
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.1, num_splits=num_splits, launch=launch,
+        )  # fmt: skip
+        assert_close(out, reference_attention(query, cache, metadata, 0.1), dtype)
+    assert launched == [(True, 32), (False, 128), (False, 128), (True, 32)]
 
 
 def assert_counters_zero(device: torch.device) -> None:

@@ -24,10 +24,11 @@ if os.environ.get("S16_FOUR_HEADS") == "1":
         per_program, splits = planned(num_seqs, num_kv_heads, head_dim, max_seq_len, num_sms)
         return (4, splits) if per_program == 2 and num_kv_heads % 4 == 0 else (per_program, splits)
 
-    def _four_launch(head_dim, block_size, kv_per_prog=1, single=False):  # type: ignore[no-untyped-def]
+    def _four_launch(head_dim, block_size, kv_per_prog=1, *rest):  # type: ignore[no-untyped-def]
+        # (32, 4, 2) as a 3-tuple in the trees of sessions 16-17, whose launches unpack three values
         if kv_per_prog == 4:
-            return decode.DecodeTiles(32, 4, 2)
-        return launched(head_dim, block_size, kv_per_prog, single)
+            return (32, 4, 2) if not rest else decode.DecodeTiles(32, 4, 2, len(rest) > 1 and bool(rest[1]))
+        return launched(head_dim, block_size, kv_per_prog, *rest)
 
     decode.choose_decode_plan = _four  # type: ignore[assignment]
     decode.default_decode_launch = _four_launch  # type: ignore[assignment]

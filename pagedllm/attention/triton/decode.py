@@ -334,11 +334,12 @@ def default_decode_launch(
     tokens at 2 stages, issue5-kvblock-h100.json).
 
     One KV head of <= 64 dims per program in one split, over blocks shorter than a tile, carries its
-    block ids in 32-token tiles: the Llama-3.2-1B decode step at 64 x 512 1.2-1.5% faster on an H100
-    (session 18, results/session18/call7-decode.json); alone, that kernel was 7-12% faster for the 1B
-    layout at 64 x 512-576 and equal or 2% faster for the Qwen2.5-0.5B layout's one-split rows (256 x 4k,
-    256 x 16k; session 11, results/session11/carry-table.json). Not with splits (16 x 1k 4% slower there)
-    nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower, session 18).
+    block ids in 32-token tiles: the Llama-3.2-1B decode step at 64 x 512 0.9-1.5% faster on an H100
+    (session 18, results/session18/call7-decode.json); alone, that kernel was 5-14% faster for the 1B
+    layout at 64 x 512-576, and for the Qwen2.5-0.5B layout's one-split rows equal on average (256 x 4k:
+    2.5% slower, then 2.3% faster) or 2% faster (256 x 16k; session 11, results/session11/carry-table.json).
+    Not with splits (16 x 1k 4% slower there) nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower,
+    session 18).
 
     ``carry_ids`` True or False: the caller's choice, with the tile for it."""
     if carry_ids is None:
