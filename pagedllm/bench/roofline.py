@@ -31,19 +31,20 @@ def _sync(device: torch.device) -> None:
 
 def median_seconds(fn: Any, device: torch.device, reps: int) -> float:
     """Median seconds per call of ``fn`` (warm). On a GPU each call is timed between CUDA events, queued
-    back to back with one synchronisation at the end: host timing counted the launch and the sync in
-    every call, 2-5% of a 1 GiB copy, and floors from it varied 6% from run to run on one H100 (2.79-2.96
-    TB/s in sessions 17-18)."""
+    back to back on the device's stream with one synchronisation at the end. Host timing counted each
+    call's launch and synchronisation too, and the copy bandwidths it gave varied 6% from run to run on
+    one H100 (2.79-2.96 TB/s in sessions 17-18)."""
     fn()
     _sync(device)
     if device.type == "cuda":
         events = [
             (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)
         ]
+        stream = torch.cuda.current_stream(device)  # where fn's kernels on this device go
         for start, end in events:
-            start.record()
+            start.record(stream)
             fn()
-            end.record()
+            end.record(stream)
         _sync(device)
         times = [start.elapsed_time(end) * 1e-3 for start, end in events]
     else:
