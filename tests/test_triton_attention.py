@@ -292,7 +292,8 @@ def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them
 
 
 def test_decode_carries_block_ids_by_default_for_one_narrow_kv_head_in_one_split():
-    """Where it measured faster (the 1B layout's 64-row steps; session 18) and nowhere else."""
+    """Only in the region measured faster or equal (the 1B's 64-row steps, session 18; the one-split rows
+    of session 11's kernel table), with blocks shorter than the 32-token tile."""
     launch = triton_decode.default_decode_launch
     assert launch(64, 16, kv_per_prog=1, single=True) == (32, 4, 3, True)  # Llama-3.2-1B at 64 rows
     assert launch(32, 8, kv_per_prog=1, single=True).carry_block_ids
