@@ -1,11 +1,11 @@
 """The A/B tables of a GPU call, from its JSON, as Markdown for docs/PERFORMANCE.md.
 
-    python3 benchmarks/gpu/ab_tables.py steps MERGED.json
-        `bench decode` runs merged by merge_json.py under names MODEL-VARIANT-ROUND: GPU ms per (model,
-        batch) and variant, the rounds side by side, then each run's copy bandwidth (the floor's).
-    python3 benchmarks/gpu/ab_tables.py kernels VARIANT=KERNELS.json ...
-        `bench kernels` tables of one run each: decode graph-replay us per row and variant, with each
-        variant's ratio to the first and SDPA's time beside them.
+python3 benchmarks/gpu/ab_tables.py steps MERGED.json
+    `bench decode` runs merged by merge_json.py under names MODEL-VARIANT-ROUND: GPU ms per (model,
+    batch) and variant, the rounds side by side, then each run's copy bandwidth (the floor's).
+python3 benchmarks/gpu/ab_tables.py kernels VARIANT=KERNELS.json ...
+    `bench kernels` tables of one run each: decode graph-replay us per row and variant, with each
+    variant's ratio to the first and SDPA's time beside them.
 """
 
 from __future__ import annotations
