@@ -108,6 +108,41 @@ def test_greedy_generation_is_identical_to_reference_in_float32(config_path, eng
     assert outputs["triton"] == outputs["reference"]
 
 
+# The Llama-3.2-1B head layout (32 / 8 heads of 64), two small layers.
+LLAMA_8X64 = {**CONFIGS["llama-32x8x128"], "hidden_size": 2048}
+
+
+def test_greedy_generation_with_carried_block_ids_is_identical_to_reference_in_float32(tmp_path):
+    """40 sequences of 8 KV heads of 64: their decode steps take one split and one KV head per program,
+    where decode attention carries its block ids (``default_decode_launch``): 33 sequences and more of
+    this layout fill the GPU's SMs twice without a split."""
+    from pagedllm.attention.triton.decode import decode_variant, default_decode_launch
+
+    num_prompts, max_model_len = 40, 2048
+    device = torch.device("cuda")
+    plan = decode_variant(num_prompts, 8, 64, max_model_len, device)
+    assert plan.single and plan.kv_per_prog == 1, plan
+    assert default_decode_launch(64, 16, plan.kv_per_prog, plan.single).carry_block_ids
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(LLAMA_8X64))
+    prompts = _prompts(num_prompts, seed=4)
+    params = SamplingParams(temperature=0.0, max_tokens=24, ignore_eos=True)
+    outputs = {}
+    for backend in ("reference", "triton"):
+        llm = LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            attention_backend=backend,
+            kv_cache_memory_bytes=KV_BYTES,
+            max_model_len=max_model_len,
+            block_size=16,
+        )
+        outputs[backend] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+        del llm
+    assert outputs["triton"] == outputs["reference"]
+
+
 def _metadata(
     seqs: list[tuple[int, int]], tables: list[list[int]], block_size: int, device: torch.device
 ) -> AttentionMetadata:
