@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import random
 
@@ -307,10 +308,10 @@ def test_decode_carries_block_ids_by_default_for_one_narrow_kv_head_in_one_split
     assert launch(128, 16, kv_per_prog=2, single=False, carry_ids=True) == (32, 4, 3, True)
 
 
-def test_decode_launches_the_kernel_its_default_launch_names(monkeypatch):
-    """The rule above reaches the kernel: carried 32-token tiles for one split of one narrow KV head, the
-    uncarried tile otherwise, and a caller's choice over either."""
-    launched = []
+@pytest.fixture
+def decode_launches(monkeypatch) -> list[tuple[bool, int]]:
+    """(CARRY_IDS, BLOCK_N) of every launch of the decode kernel while the test runs."""
+    launched: list[tuple[bool, int]] = []
     kernel = triton_decode._decode_split_kernel
 
     class RecordingKernel:
@@ -322,6 +323,12 @@ def test_decode_launches_the_kernel_its_default_launch_names(monkeypatch):
             return launch
 
     monkeypatch.setattr(triton_decode, "_decode_split_kernel", RecordingKernel())
+    return launched
+
+
+def test_decode_launches_the_kernel_its_default_launch_names(decode_launches):
+    """The rule above reaches the kernel: carried 32-token tiles for one split of one narrow KV head, the
+    uncarried tile otherwise, and a caller's choice over either."""
     block_size, num_heads, num_kv_heads, head_dim, dtype = 16, 4, 2, 64, DTYPES[-1]
     seqs = ragged_decodes(NUM_DECODES, 100, block_size)
     cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
@@ -340,7 +347,42 @@ def test_decode_launches_the_kernel_its_default_launch_names(monkeypatch):
             metadata.max_seq_len, 0.1, num_splits=num_splits, launch=launch,
         )  # fmt: skip
         assert_close(out, reference_attention(query, cache, metadata, 0.1), dtype)
-    assert launched == [(True, 32), (False, 128), (False, 128), (True, 32)]
+    assert decode_launches == [(True, 32), (False, 128), (False, 128), (True, 32)]
+
+
+@pytest.mark.skipif(ON_GPU, reason="test_triton_generation checks this on the GPU, at the GPU's SM count")
+def test_engine_generation_through_carried_block_ids_matches_the_reference_backend(tmp_path, decode_launches):
+    """Greedy float32 generation through the engine with the Triton backend (the interpreter, which
+    pretends 4 SMs: 6 sequences of 2 KV heads of 64 take one split) equals the reference backend's, and
+    its decode steps ran the carried kernel."""
+    from pagedllm import LLM, SamplingParams
+
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 256,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 512,
+        "max_position_embeddings": 256,
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False,
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    rng = random.Random(4)
+    prompts = [[rng.randrange(1, 500) for _ in range(n)] for n in (1, 16, 17, 40, 60, 33)]
+    params = SamplingParams(temperature=0.0, max_tokens=12, ignore_eos=True)
+    outputs = {}
+    for backend in ("reference", "triton"):
+        llm = LLM(str(path), load_format="dummy", dtype="float32", device="cpu", attention_backend=backend,
+                  max_model_len=128, block_size=16)  # fmt: skip
+        outputs[backend] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+        del llm
+    assert outputs["triton"] == outputs["reference"]
+    assert (True, 32) in decode_launches, f"no carried launch among {sorted(set(decode_launches))}"
 
 
 def assert_counters_zero(device: torch.device) -> None:

@@ -90,7 +90,12 @@ def _prompts(num: int, seed: int) -> list[list[int]]:
     [{"block_size": 16}, {"block_size": 8, "max_num_batched_tokens": 256}, {"block_size": 64}],
 )
 def test_greedy_generation_is_identical_to_reference_in_float32(config_path, engine_kwargs):
-    prompts = _prompts(12, seed=1)
+    outputs = _greedy_float32_outputs(config_path, _prompts(12, seed=1), **engine_kwargs)
+    assert outputs["triton"] == outputs["reference"]
+
+
+def _greedy_float32_outputs(config_path: Path, prompts: list[list[int]], **engine_kwargs) -> dict[str, list]:
+    """Backend name -> each prompt's 24 greedy tokens, from an engine in float32 with that backend."""
     params = SamplingParams(temperature=0.0, max_tokens=24, ignore_eos=True)
     outputs = {}
     for backend in ("reference", "triton"):
@@ -105,7 +110,7 @@ def test_greedy_generation_is_identical_to_reference_in_float32(config_path, eng
         assert llm.engine.runner.backend.name == backend
         outputs[backend] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
         del llm
-    assert outputs["triton"] == outputs["reference"]
+    return outputs
 
 
 # The Llama-3.2-1B head layout (32 / 8 heads of 64), two small layers.
@@ -126,20 +131,7 @@ def test_greedy_generation_with_carried_block_ids_is_identical_to_reference_in_f
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(LLAMA_8X64))
     prompts = _prompts(num_prompts, seed=4)
-    params = SamplingParams(temperature=0.0, max_tokens=24, ignore_eos=True)
-    outputs = {}
-    for backend in ("reference", "triton"):
-        llm = LLM(
-            str(config_path),
-            load_format="dummy",
-            dtype="float32",
-            attention_backend=backend,
-            kv_cache_memory_bytes=KV_BYTES,
-            max_model_len=max_model_len,
-            block_size=16,
-        )
-        outputs[backend] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
-        del llm
+    outputs = _greedy_float32_outputs(config_path, prompts, max_model_len=max_model_len, block_size=16)
     assert outputs["triton"] == outputs["reference"]
 
 
