@@ -3,13 +3,8 @@
 # against main before it (a copy in .gpuwork/s16/start2): decode steps of the 1B and Qwen3-0.6B at 64 and
 # 256 x 512, two interleaved rounds; the kernel's registers; then the GPU tests of decode attention.
 set -u
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
-export PYTHONUNBUFFERED=1
-M=$PWD/.gpuwork/shared_models; J=/tmp/json9; mkdir -p $J; NOW=$PWD; START=$PWD/.gpuwork/s16/start2
-cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py; cp benchmarks/gpu/kernel_costs.py /tmp/
-dec() { local name=$1 tree=$2 model=$3; shift 3; (cd $tree && PYTHONPATH=/tmp/site:$tree timeout 150 python3 /tmp/s16_decode.py \
-  --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 \
-  | grep -v -i warn | grep -v "^written" | grep -v "batch  step" | grep -v "DECODES_ONLY': True" | grep -v "FUSED_MERGE': True"); }
+source benchmarks/gpu/decode_ab.sh json9
+NOW=$PWD; START=$PWD/.gpuwork/s16/start2
 for r in 1 2; do
   for s in now start; do
     tree=$([ $s = start ] && echo $START || echo $NOW)

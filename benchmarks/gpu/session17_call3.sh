@@ -8,13 +8,7 @@
 # preload-first-tile-attempt.diff and first-tile-ids-attempt.diff (patch -p1) into the last two, each with
 # `maxnreg=int(os.environ["S17_MAXNREG"])` added to the decode kernel's launch options when set.
 set -u
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
-export PYTHONUNBUFFERED=1
-M=$PWD/.gpuwork/shared_models; J=/tmp/json17c3; rm -rf $J; mkdir -p $J; S=$PWD/.gpuwork/s17
-cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py; cp benchmarks/gpu/kernel_costs.py /tmp/
-dec() { local name=$1 tree=$2 model=$3; shift 3; (cd $tree && PYTHONPATH=/tmp/site:$tree timeout 150 python3 /tmp/s16_decode.py \
-  --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 \
-  | grep -v -i warn | grep -v "^written" | grep -v "batch  step" | grep -v "DECODES_ONLY': True" | grep -v "FUSED_MERGE': True"); }
+source benchmarks/gpu/decode_ab.sh json17c3
 for r in 1 2; do
   for v in start preload ids; do
     cap=$([ $v = start ] && echo "" || echo 128)

@@ -16,13 +16,7 @@
 #   git archive 4d664d7 pagedllm | tar -x -C .gpuwork/s17/carry
 #   (cd .gpuwork/s17/carry && patch -p0 < ../../../benchmarks/results/session17/carry-ids-experiment.diff)
 set -u
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
-export PYTHONUNBUFFERED=1
-M=$PWD/.gpuwork/shared_models; J=/tmp/json17c7; rm -rf $J; mkdir -p $J; S=$PWD/.gpuwork/s17
-cp benchmarks/gpu/session16_decode.py /tmp/s16_decode.py; cp benchmarks/gpu/kernel_costs.py /tmp/
-dec() { local name=$1 tree=$2 model=$3; shift 3; (cd $tree && PYTHONPATH=/tmp/site:$tree timeout 150 python3 /tmp/s16_decode.py \
-  --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$name.json --model $M/$model.json "$@" 2>&1 \
-  | grep -v -i warn | grep -v "^written" | grep -v "batch  step" | grep -v "DECODES_ONLY': True" | grep -v "FUSED_MERGE': True"); }
+source benchmarks/gpu/decode_ab.sh json17c7
 for r in 1 2; do
   for v in start c32 c32e c64; do
     early=0

@@ -11,7 +11,7 @@ tables; the engine's own plan. Warm-up launches run before ``cudaProfilerStart``
 import torch
 
 from pagedllm.attention.triton import paged_decode_attention
-from pagedllm.bench.kernels import make_set
+from pagedllm.bench.kernels import launch_under_profiler, make_set
 
 LAYOUTS = {"1b": (32, 8, 64), "qwen3": (16, 8, 128)}
 device = torch.device("cuda")
@@ -21,12 +21,4 @@ for layout in LAYOUTS.values():
     md, out = s.metadata, torch.empty_like(s.query)
     cases.append(lambda s=s, md=md, out=out, d=layout[2]: paged_decode_attention(
         out, s.query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, 528, d ** -0.5))  # fmt: skip
-for fn in cases:
-    fn()
-    fn()
-torch.cuda.synchronize()
-torch.cuda.cudart().cudaProfilerStart()
-for fn in cases:
-    fn()
-torch.cuda.synchronize()
-torch.cuda.cudart().cudaProfilerStop()
+launch_under_profiler(cases, warmups=2)

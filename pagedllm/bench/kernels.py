@@ -561,8 +561,15 @@ def run_profile(device: torch.device) -> None:
     cases.append(lambda: paged_decode_attention(
         out, s.query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, 4096, 0.1))  # fmt: skip
     cases.append(lambda: sdpa_decode(s))
-    for fn in cases:
-        fn()
+    launch_under_profiler(cases)
+
+
+def launch_under_profiler(cases: list[Callable[[], Any]], warmups: int = 1) -> None:
+    """Each case ``warmups`` times (compiles, allocator), then once more between cudaProfilerStart and
+    Stop, so that ``ncu --profile-from-start off`` sees one launch of each."""
+    for _ in range(warmups):
+        for fn in cases:
+            fn()
     torch.cuda.synchronize()
     torch.cuda.cudart().cudaProfilerStart()
     for fn in cases:
