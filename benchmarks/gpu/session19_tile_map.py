@@ -1,0 +1,99 @@
+"""Session 19: the prefill kernel with a host-made tile map against its on-device search, GPU time only.
+
+Call 7 (session19_prefill_sweep.py) found no tile plan faster than the default, and the default further
+behind SDPA the more programs a launch has for the same FLOPs (16 x 1k: 8,192 programs, 1.39x; 1 x 4k:
+2,048, 1.12x). Each program first finds its sequence: a load of the sequence starts, then its start and
+length, then its cached length, three round trips before the first K/V or Q load. With a tile map it
+reads all of that in one, the grid has no idle programs, and the tiles that see the most keys go first
+across the whole batch. Llama layout (32 / 8 heads of 128, TMA) and Qwen2.5 (14 / 2 of 64, pointers),
+CUDA-graph replays beside SDPA, two rounds.
+
+It needs the tile map, which main does not have: apply results/session19/prefill-tile-map-experiment.diff
+first. Session 19's call 8 ran it with a third variant of 64 x 32 tiles, 3 stages (call8-tile-map.json,
+seven shapes); call 9 as it is now, with the map in the search's order (call9-tile-map-order.json).
+
+    python3 benchmarks/gpu/session19_tile_map.py OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from pagedllm.attention.triton import paged_prefill_attention
+from pagedllm.attention.triton.prefill import PrefillLaunch, PrefillTileMap, prefill_tile_map
+from pagedllm.bench.kernels import HEAD_LAYOUTS, graph_ms, make_set, step_qkv
+
+SHAPES = [(16, 1024), (4, 1024), (64, 1024), (1, 4096), (16, 4096)]
+VARIANTS = {"search": (None, False), "map": (None, True), "map seq-major": (None, True)}
+
+
+def measure(heads: str, batch: int, context: int, device: torch.device) -> list[dict]:
+    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
+    s = make_set(batch, context, context, 16, HEAD_LAYOUTS[heads], torch.bfloat16, device, shuffle=False)
+    md = s.metadata
+    n = batch * context
+    query, key, value = step_qkv(
+        s.query, s.cache[0].reshape(n, num_kv_heads, head_dim), s.cache[1].reshape(n, num_kv_heads, head_dim)
+    )
+    scale = head_dim**-0.5
+    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
+    assert s.k_contig is not None and s.v_contig is not None
+    k4, v4 = s.k_contig, s.v_contig
+
+    def sdpa() -> torch.Tensor:
+        return F.scaled_dot_product_attention(q4, k4, v4, is_causal=True, scale=scale, enable_gqa=True)
+
+    ref = sdpa().transpose(1, 2).reshape(n, num_heads, head_dim).float()
+    rows = []
+    for rnd in (1, 2):
+        sdpa_us = (graph_ms([sdpa], device) or 0.0) * 1e3
+        print(f"== {heads} {batch} x {context} round {rnd}: SDPA {sdpa_us:.1f} us", flush=True)
+        for name, (plan, use_map) in VARIANTS.items():
+            launch = PrefillLaunch() if plan is None else PrefillLaunch(*plan)
+            tiles: PrefillTileMap | None = None
+            if use_map:
+                tiles = prefill_tile_map(
+                    query,
+                    s.cache,
+                    md.query_start_loc_host,
+                    md.seq_lens_host,
+                    key=key,
+                    value=value,
+                    launch=launch,
+                )
+            out = torch.full_like(query, float("nan"))
+
+            def ours(
+                launch: PrefillLaunch = launch, tiles: PrefillTileMap | None = tiles, out: torch.Tensor = out
+            ) -> None:
+                paged_prefill_attention(
+                    out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
+                    key=key, value=value, launch=launch, tile_map=tiles,
+                )  # fmt: skip
+
+            ours()
+            err = ((out.float() - ref).norm() / ref.norm()).item()
+            us = (graph_ms([ours], device) or 0.0) * 1e3
+            rows.append({"heads": heads, "batch": batch, "context": context, "round": rnd, "variant": name,
+                         "us": us, "sdpa_us": sdpa_us, "rel_err": err})  # fmt: skip
+            print(f"  {name:14} {us:8.1f} us  x SDPA {us / sdpa_us:.3f}  err {err:.1e}", flush=True)
+    return rows
+
+
+def main() -> None:
+    device = torch.device("cuda")
+    rows = []
+    for heads in ("llama", "qwen"):
+        for batch, context in SHAPES:
+            rows += measure(heads, batch, context, device)
+            torch.cuda.empty_cache()
+    with open(sys.argv[1], "w") as f:
+        json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
