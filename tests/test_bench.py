@@ -85,7 +85,7 @@ def test_the_warm_up_leaves_nothing_in_the_prefix_cache_for_the_timed_run(tmp_pa
     assert kv.num_prefix_hits == 0  # the warm-up's prompts share no block with the timed ones
 
 
-def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_it(tmp_path):
+def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_every_row(tmp_path):
     """`bench kernels --smoke` in the CPU interpreter (a process of its own: the interpreter must be chosen
     before Triton's kernels are first imported), with the table's decode launch overridden."""
     out = tmp_path / "kernels.json"
@@ -99,3 +99,9 @@ def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_it(t
     for row in decodes:
         assert row["launch"]["block_n"] == 32 and row["launch"]["carry_block_ids"] is True
         assert row["max_rel_error_vs_sdpa"] < 1e-4  # fp32 in the smoke run
+    prefills = [r for r in rows if r["kernel"] == "prefill"]
+    assert prefills, "no prefill rows"
+    for row in prefills:
+        assert row["max_rel_error_vs_sdpa"] < 1e-4
+        # GPU time from graph replays beside do_bench's; no graphs on a CPU.
+        assert row["ms_graph"] is None and row["sdpa_ms_graph"] is None and row["sdpa_ratio_graph"] is None

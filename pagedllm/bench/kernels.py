@@ -8,7 +8,8 @@ counts the K/V bytes read once; ``bandwidth_fraction`` divides it by the device-
 bandwidth measured in the same run (bytes read + written). ``sdpa_ms`` is torch
 ``scaled_dot_product_attention`` over the same K/V as contiguous per-sequence tensors (the paged blocks
 of a sequence are a permutation of its contiguous region, so both compute the same function).
-Prefill: every token new, causal, against SDPA with ``is_causal=True`` on the same tokens.
+Prefill: every token new, causal, against SDPA with ``is_causal=True`` on the same tokens; ``ms`` from
+``do_bench`` as for decode, ``ms_graph`` / ``sdpa_ms_graph`` from CUDA-graph replays of the one launch.
 Mixed: a chunk of prefill beside many decodes, in the backend's two mixed-batch modes.
 
     pagedllm bench kernels                  # the full table, JSON to benchmarks/results/
@@ -357,6 +358,10 @@ def bench_prefill(
     ours()
     error = rel_error(out.view(batch, context, num_heads, head_dim).transpose(1, 2), sdpa())
     ms, sdpa_ms = time_ms(ours, device), time_ms(sdpa, device)
+    # NOTE: do_bench times a launch shorter than its host path (~50-100 us on the H100's host, more
+    # through TMA descriptors) by the host, and flushes the L2 before each launch, which slows cuDNN's
+    # SDPA more than this kernel; the graph replays are each kernel's own GPU time.
+    ms_graph, sdpa_ms_graph = graph_ms([ours], device), graph_ms([sdpa], device)
     # Which kernel torch's default picked is not reported: time the two fused backends alone too.
     by_backend: dict[str, float | None] = {}
     for name in ("FLASH_ATTENTION", "CUDNN_ATTENTION"):
@@ -386,6 +391,9 @@ def bench_prefill(
         "bandwidth_fraction": None,
         "sdpa_ms": sdpa_ms,
         "sdpa_ratio": ms / sdpa_ms,
+        "ms_graph": ms_graph,
+        "sdpa_ms_graph": sdpa_ms_graph,
+        "sdpa_ratio_graph": None if ms_graph is None or not sdpa_ms_graph else ms_graph / sdpa_ms_graph,
         "sdpa_flash_ms": by_backend["flash_attention"],
         "sdpa_cudnn_ms": by_backend["cudnn_attention"],
         "max_rel_error_vs_sdpa": error,
@@ -623,7 +631,8 @@ def print_row(r: dict[str, Any]) -> None:
         graph = fmt(r["bandwidth_fraction_graph"], ".2f")
         extra = f" splits={r['num_splits']} {r['layout']} {r['launch']} graph_frac={graph}"
     elif r["kernel"] == "prefill":
-        extra = f" {r['launch']} tflops={r['tflops']:.0f}"
+        graph = fmt(r.get("sdpa_ratio_graph"), ".2f")
+        extra = f" {r['launch']} tflops={r['tflops']:.0f} x_sdpa_graph={graph}"
     print(
         f"{r['kernel']:<14} {r['heads']:<20} b={r['batch']:<4} ctx={r['context']:<6} bs={r['block_size']:<4} "
         f"ms={r['ms']:.4f} frac={fmt(r['bandwidth_fraction'], '.3f')} sdpa_ms={fmt(r.get('sdpa_ms'), '.4f')}"
