@@ -335,11 +335,11 @@ def default_decode_launch(
 
     One KV head of <= 64 dims per program in one split, over blocks shorter than a tile, carries its
     block ids in 32-token tiles: the Llama-3.2-1B decode step at 64 x 512 0.9-1.5% faster on an H100
-    (session 18, results/session18/call7-decode.json; this rule in main, 1.4%: session 19,
-    call2-decode-main-off-kv1st4-kv1s2.json). The Qwen2.5-0.5B layout's one-split rows (256 sequences)
-    are equal or 1.6-2.6% faster (session 19, call3-kernels-{main,off}.json; session 11's
-    results/session11/carry-table.json agrees); alone, the 1B layout's kernel was 5-14% faster at
-    64 x 512-576 (session 11).
+    (session 18, results/session18/call7-decode.json); this rule in main, 1.4% (session 19,
+    results/session19/call2-decode-main-off-kv1st4-kv1s2.json). The Qwen2.5-0.5B layout's one-split rows
+    (256 sequences) are equal or 1.6-2.6% faster (results/session19/call3-kernels-{main,off}.json;
+    session 11's results/session11/carry-table.json agrees); alone, the 1B layout's kernel was 5-14%
+    faster at 64 x 512-576 (session 11).
     Not with splits (16 x 1k 4% slower there) nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower,
     session 18).
 
