@@ -24,11 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from pagedllm.attention.triton import paged_prefill_attention
 from pagedllm.attention.triton.prefill import PrefillLaunch
-from pagedllm.bench.kernels import HEAD_LAYOUTS, graph_ms, make_set, step_qkv, time_ms
+from pagedllm.bench.kernels import graph_ms, make_prefill_case, time_ms
 
 SHAPES = [(1, 256), (1, 512), (1, 1024), (1, 2048), (1, 4096), (4, 1024), (16, 1024)]
 
@@ -44,33 +42,12 @@ def host_us(fn: Callable[[], Any], calls: int = 100) -> float:
 
 
 def cases(heads: str, batch: int, context: int) -> dict[str, Callable[[], Any]]:
-    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
-    device = torch.device("cuda")
-    s = make_set(batch, context, context, 16, HEAD_LAYOUTS[heads], torch.bfloat16, device, shuffle=False)
-    md = s.metadata
-    n = batch * context
-    query, key, value = step_qkv(
-        s.query, s.cache[0].reshape(n, num_kv_heads, head_dim), s.cache[1].reshape(n, num_kv_heads, head_dim)
-    )
-    out = torch.empty_like(query)
-    scale = head_dim**-0.5
-
-    def ours(tma: bool) -> Callable[[], None]:
-        launch = PrefillLaunch(tma=tma)
-        return lambda: paged_prefill_attention(
-            out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
-            key=key, value=value, launch=launch,
-        )  # fmt: skip
-
-    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
-    assert s.k_contig is not None and s.v_contig is not None
-    k4, v4 = s.k_contig, s.v_contig
+    case = make_prefill_case(heads, batch, context, 16, torch.bfloat16, torch.device("cuda"))
+    out = torch.empty_like(case.query)
     return {
-        "tma": ours(True),
-        "pointers": ours(False),
-        "sdpa": lambda: F.scaled_dot_product_attention(
-            q4, k4, v4, is_causal=True, scale=scale, enable_gqa=True
-        ),
+        "tma": lambda: case.attend(out, PrefillLaunch(tma=True)),
+        "pointers": lambda: case.attend(out, PrefillLaunch(tma=False)),
+        "sdpa": case.sdpa,
     }
 
 

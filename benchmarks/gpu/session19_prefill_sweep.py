@@ -17,11 +17,9 @@ import sys
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from pagedllm.attention.triton import paged_prefill_attention
 from pagedllm.attention.triton.prefill import PrefillLaunch
-from pagedllm.bench.kernels import HEAD_LAYOUTS, graph_ms, make_set, step_qkv
+from pagedllm.bench.kernels import graph_ms, make_prefill_case
 
 SHAPES = [(16, 1024), (4, 1024), (1, 4096), (64, 1024)]
 PLANS = [  # block_m, block_n, num_warps, num_stages, warp_specialize
@@ -38,36 +36,19 @@ PLANS = [  # block_m, block_n, num_warps, num_stages, warp_specialize
 
 
 def sweep_shape(batch: int, context: int, device: torch.device) -> list[dict[str, Any]]:
-    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS["llama"]
-    s = make_set(batch, context, context, 16, HEAD_LAYOUTS["llama"], torch.bfloat16, device, shuffle=False)
-    md = s.metadata
-    n = batch * context
-    query, key, value = step_qkv(
-        s.query, s.cache[0].reshape(n, num_kv_heads, head_dim), s.cache[1].reshape(n, num_kv_heads, head_dim)
-    )
-    scale = head_dim**-0.5
-    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
-    assert s.k_contig is not None and s.v_contig is not None
-    k4, v4 = s.k_contig, s.v_contig
-
-    def sdpa() -> torch.Tensor:
-        return F.scaled_dot_product_attention(q4, k4, v4, is_causal=True, scale=scale, enable_gqa=True)
-
-    ref = sdpa().transpose(1, 2).reshape(n, num_heads, head_dim).float()
-    sdpa_us = (graph_ms([sdpa], device) or 0.0) * 1e3
+    case = make_prefill_case("llama", batch, context, 16, torch.bfloat16, device)
+    ref = case.sdpa().transpose(1, 2).reshape(case.query.shape).float()
+    sdpa_us = (graph_ms([case.sdpa], device) or 0.0) * 1e3
     print(f"== llama {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
     rows = []
     for bm, bn, warps, stages, ws in PLANS:
         launch = PrefillLaunch(
             block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True, warp_specialize=ws
         )
-        out = torch.full_like(query, float("nan"))
+        out = torch.full_like(case.query, float("nan"))
 
         def ours(launch: PrefillLaunch = launch, out: torch.Tensor = out) -> None:
-            paged_prefill_attention(
-                out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
-                key=key, value=value, launch=launch,
-            )  # fmt: skip
+            case.attend(out, launch)
 
         try:
             ours()

@@ -10,7 +10,9 @@ CUDA-graph replays beside SDPA, two rounds.
 
 It needs the tile map, which main does not have: apply results/session19/prefill-tile-map-experiment.diff
 first. Session 19's call 8 ran it with a third variant of 64 x 32 tiles, 3 stages (call8-tile-map.json,
-seven shapes); call 9 as it is now, with the map in the search's order (call9-tile-map-order.json).
+seven shapes). Call 9 (call9-tile-map-order.json) meant to run "map seq-major" as below, but the
+reordering had not reached the script (an edit that did not apply): its "map seq-major" rows are the
+"map" variant run twice. As it is now, the script has not run.
 
     python3 benchmarks/gpu/session19_tile_map.py OUT.json
 """
@@ -21,59 +23,46 @@ import json
 import sys
 
 import torch
-import torch.nn.functional as F
 
-from pagedllm.attention.triton import paged_prefill_attention
 from pagedllm.attention.triton.prefill import PrefillLaunch, PrefillTileMap, prefill_tile_map
-from pagedllm.bench.kernels import HEAD_LAYOUTS, graph_ms, make_set, step_qkv
+from pagedllm.bench.kernels import graph_ms, make_prefill_case
 
 SHAPES = [(16, 1024), (4, 1024), (64, 1024), (1, 4096), (16, 4096)]
 VARIANTS = {"search": (None, False), "map": (None, True), "map seq-major": (None, True)}
 
 
+def in_search_order(tiles: PrefillTileMap) -> PrefillTileMap:
+    """The same tiles in the search's order: sequence by sequence, each sequence's longest first (the map
+    puts the longest first across the whole batch)."""
+    rows = tiles.rows.cpu()
+    order = sorted(range(len(rows)), key=lambda i: (int(rows[i, 0]), -int(rows[i, 4])))
+    return PrefillTileMap(rows[order].to(tiles.rows.device), tiles.block_q)
+
+
 def measure(heads: str, batch: int, context: int, device: torch.device) -> list[dict]:
-    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
-    s = make_set(batch, context, context, 16, HEAD_LAYOUTS[heads], torch.bfloat16, device, shuffle=False)
-    md = s.metadata
-    n = batch * context
-    query, key, value = step_qkv(
-        s.query, s.cache[0].reshape(n, num_kv_heads, head_dim), s.cache[1].reshape(n, num_kv_heads, head_dim)
-    )
-    scale = head_dim**-0.5
-    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
-    assert s.k_contig is not None and s.v_contig is not None
-    k4, v4 = s.k_contig, s.v_contig
-
-    def sdpa() -> torch.Tensor:
-        return F.scaled_dot_product_attention(q4, k4, v4, is_causal=True, scale=scale, enable_gqa=True)
-
-    ref = sdpa().transpose(1, 2).reshape(n, num_heads, head_dim).float()
+    case = make_prefill_case(heads, batch, context, 16, torch.bfloat16, device)
+    md = case.paged.metadata
+    ref = case.sdpa().transpose(1, 2).reshape(case.query.shape).float()
     rows = []
     for rnd in (1, 2):
-        sdpa_us = (graph_ms([sdpa], device) or 0.0) * 1e3
+        sdpa_us = (graph_ms([case.sdpa], device) or 0.0) * 1e3
         print(f"== {heads} {batch} x {context} round {rnd}: SDPA {sdpa_us:.1f} us", flush=True)
         for name, (plan, use_map) in VARIANTS.items():
             launch = PrefillLaunch() if plan is None else PrefillLaunch(*plan)
             tiles: PrefillTileMap | None = None
             if use_map:
                 tiles = prefill_tile_map(
-                    query,
-                    s.cache,
-                    md.query_start_loc_host,
-                    md.seq_lens_host,
-                    key=key,
-                    value=value,
-                    launch=launch,
-                )
-            out = torch.full_like(query, float("nan"))
+                    case.query, case.paged.cache, md.query_start_loc_host, md.seq_lens_host,
+                    key=case.key, value=case.value, launch=launch,
+                )  # fmt: skip
+                if name == "map seq-major":
+                    tiles = in_search_order(tiles)
+            out = torch.full_like(case.query, float("nan"))
 
             def ours(
                 launch: PrefillLaunch = launch, tiles: PrefillTileMap | None = tiles, out: torch.Tensor = out
             ) -> None:
-                paged_prefill_attention(
-                    out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
-                    key=key, value=value, launch=launch, tile_map=tiles,
-                )  # fmt: skip
+                case.attend(out, launch, tile_map=tiles)
 
             ours()
             err = ((out.float() - ref).norm() / ref.norm()).item()

@@ -316,6 +316,47 @@ def bench_decode(
 # -- prefill ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class PrefillCase:
+    """Whole prompts as one prefill step (every token new, causal, blocks in order: causal attention
+    depends on the order, and SDPA must see the same one): the step's Q/K/V as a model hands them to
+    the backend, our kernel over them, and SDPA over the same K/V seen as contiguous tensors."""
+
+    paged: PagedSet
+    query: torch.Tensor  # [batch * context, num_heads, head_dim]
+    key: torch.Tensor  # [batch * context, num_kv_heads, head_dim], views into one fused QKV output
+    value: torch.Tensor
+    batch: int
+    context: int
+    scale: float
+
+    def attend(self, out: torch.Tensor, launch: PrefillLaunch | None = None, **kwargs: Any) -> None:
+        md = self.paged.metadata
+        paged_prefill_attention(
+            out, self.query, self.paged.cache, md.block_tables, md.seq_lens, md.query_start_loc, self.scale,
+            key=self.key, value=self.value, launch=launch or PrefillLaunch(), **kwargs,
+        )  # fmt: skip
+
+    def sdpa(self) -> torch.Tensor:
+        """[batch, num_heads, context, head_dim]"""
+        q = self.query.view(self.batch, self.context, *self.query.shape[1:]).transpose(1, 2)
+        return F.scaled_dot_product_attention(
+            q, self.paged.k_contig, self.paged.v_contig, is_causal=True, scale=self.scale, enable_gqa=True
+        )
+
+
+def make_prefill_case(
+    heads: str, batch: int, context: int, block_size: int, dtype: torch.dtype, device: torch.device
+) -> PrefillCase:
+    _, num_kv_heads, head_dim = layout = HEAD_LAYOUTS[heads]
+    s = make_set(batch, context, context, block_size, layout, dtype, device, shuffle=False)
+    n = batch * context
+    query, key, value = step_qkv(
+        s.query, s.cache[0].reshape(n, num_kv_heads, head_dim), s.cache[1].reshape(n, num_kv_heads, head_dim)
+    )
+    return PrefillCase(s, query, key, value, batch, context, head_dim**-0.5)
+
+
 def bench_prefill(
     heads: str,
     batch: int,
@@ -327,34 +368,14 @@ def bench_prefill(
     launch: PrefillLaunch | None = None,
 ) -> dict[str, Any]:
     launch = launch or PrefillLaunch()
-    layout = HEAD_LAYOUTS[heads]
-    num_heads, num_kv_heads, head_dim = layout
-    dtype = DTYPES[dtype_name]
-    # NOTE: blocks in order here: causal attention depends on the order, and SDPA must see the same one.
-    s = make_set(batch, context, context, block_size, layout, dtype, device, shuffle=False)
-    md = s.metadata
-    scale = head_dim**-0.5
-    num_tokens = batch * context
-    query, key, value = step_qkv(
-        s.query,
-        s.cache[0].reshape(num_tokens, num_kv_heads, head_dim),
-        s.cache[1].reshape(num_tokens, num_kv_heads, head_dim),
-    )
-    out = torch.full_like(query, float("nan"))
+    num_heads, num_kv_heads, head_dim = HEAD_LAYOUTS[heads]
+    case = make_prefill_case(heads, batch, context, block_size, DTYPES[dtype_name], device)
+    out = torch.full_like(case.query, float("nan"))
 
     def ours() -> None:
-        paged_prefill_attention(
-            out, query, s.cache, md.block_tables, md.seq_lens, md.query_start_loc, scale,
-            key=key, value=value, launch=launch,
-        )  # fmt: skip
+        case.attend(out, launch)
 
-    q4 = query.view(batch, context, num_heads, head_dim).transpose(1, 2)
-
-    def sdpa() -> torch.Tensor:
-        return F.scaled_dot_product_attention(
-            q4, s.k_contig, s.v_contig, is_causal=True, scale=scale, enable_gqa=True
-        )
-
+    sdpa = case.sdpa
     ours()
     error = rel_error(out.view(batch, context, num_heads, head_dim).transpose(1, 2), sdpa())
     ms, sdpa_ms = time_ms(ours, device), time_ms(sdpa, device)
