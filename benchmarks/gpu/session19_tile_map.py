@@ -12,7 +12,9 @@ It needs the tile map, which main does not have: apply results/session19/prefill
 first. Session 19's call 8 ran it with a third variant of 64 x 32 tiles, 3 stages (call8-tile-map.json,
 seven shapes). Call 9 (call9-tile-map-order.json) meant to run "map seq-major" as below, but the
 reordering had not reached the script (an edit that did not apply): its "map seq-major" rows are the
-"map" variant run twice. As it is now, the script has not run.
+"map" variant run twice. As it is now (the order fixed, and the Llama-3.2-1B layout, 32 / 8 heads of 64,
+added), the script has not run. With results/session19/prefill-tile-map-hinted.diff instead, the map's
+q_off carries a multiple-of-16 hint, as the search's computed one does.
 
     python3 benchmarks/gpu/session19_tile_map.py OUT.json
 """
@@ -76,7 +78,7 @@ def measure(heads: str, batch: int, context: int, device: torch.device) -> list[
 def main() -> None:
     device = torch.device("cuda")
     rows = []
-    for heads in ("llama", "qwen"):
+    for heads in ("llama", "qwen", "llama-3.2-1b"):
         for batch, context in SHAPES:
             rows += measure(heads, batch, context, device)
             torch.cuda.empty_cache()
