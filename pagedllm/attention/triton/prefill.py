@@ -42,6 +42,7 @@ class PrefillLaunch:
     search_chunk: int | None = None  # sequence starts read at once by the tile -> sequence search
     tma: bool | None = None  # the step's K/V through TMA descriptors; None: TMA_MIN_HEAD_DIM and up
     warp_specialize: bool = False  # Triton's automatic warp specialization of the main loop
+    max_registers: int | None = None  # a cap on registers a thread (ptxas maxnreg): more programs an SM
 
 
 SEARCH_CHUNK = 128
@@ -512,4 +513,5 @@ def paged_prefill_attention(
         WARP_SPECIALIZE=launch.warp_specialize,
         num_warps=num_warps,
         num_stages=num_stages,
+        **({} if launch.max_registers is None else {"maxnreg": launch.max_registers}),
     )

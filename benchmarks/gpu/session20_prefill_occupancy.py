@@ -1,0 +1,105 @@
+"""Session 20: does a third (or fourth) prefill program an SM close the Llama layout's gap to cuDNN?
+
+Session 19 found the default plan (64-row tiles, 64 keys, 4 warps, 3 stages, TMA) compiled to 245
+registers and 115,712 bytes of shared memory: exactly two programs an SM, and no plan of its sweep
+(64/128 rows and keys, 2-4 stages, 4/8 warps, warp specialization) faster. That sweep never capped the
+registers (ptxas maxnreg) nor tried 32-key tiles, the two things that let more programs share an SM:
+- 64 x 32 tiles, 3 stages: ~64 KB of shared memory; under 168 registers, three programs an SM.
+- 64 x 32 tiles, 2 stages: ~48 KB; under 128 registers, four.
+Each plan's GPU time (CUDA-graph replays) beside SDPA's, its error against SDPA, and what its compiled
+kernel holds (registers, spills, shared memory).
+
+    python3 benchmarks/gpu/session20_prefill_occupancy.py OUT.json [default]
+
+With ``default`` only the default plan runs (for trees that change the kernel, not the plan).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import torch
+
+from pagedllm.attention.triton import prefill
+from pagedllm.attention.triton.prefill import PrefillLaunch
+from pagedllm.bench.kernels import graph_ms, make_prefill_case
+
+SHAPES = [(16, 1024), (64, 1024), (4, 1024), (1, 4096), (16, 4096)]
+PLANS: list[Plan] = [  # block_m, block_n, num_warps, num_stages, max_registers
+    (64, 64, 4, 3, None),
+    (64, 64, 4, 3, 168),
+    (64, 64, 4, 2, 168),
+    (64, 32, 4, 3, None),
+    (64, 32, 4, 3, 168),
+    (64, 32, 4, 3, 128),
+    (64, 32, 4, 2, 128),
+    (128, 32, 8, 3, 128),
+]
+
+
+def compiled_kernels() -> dict[int, Any]:
+    """Every compiled variant of the prefill kernel so far, by identity."""
+    found: dict[int, Any] = {}
+    for cache in prefill._prefill_kernel.device_caches.values():
+        kernels = cache[0] if isinstance(cache, tuple) else cache
+        for kernel in kernels.values():
+            found[id(kernel)] = kernel
+    return found
+
+
+Plan = tuple[int, int, int, int, "int | None"]
+
+
+def sweep_shape(batch: int, context: int, plans: list[Plan], device: torch.device) -> list[dict[str, Any]]:
+    case = make_prefill_case("llama", batch, context, 16, torch.bfloat16, device)
+    ref = case.sdpa().transpose(1, 2).reshape(case.query.shape).float()
+    sdpa_us = (graph_ms([case.sdpa], device) or 0.0) * 1e3
+    print(f"== llama {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
+    rows = []
+    for bm, bn, warps, stages, regs in plans:
+        launch = PrefillLaunch(block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True,
+                               max_registers=regs)  # fmt: skip
+        out = torch.full_like(case.query, float("nan"))
+
+        def ours(launch: PrefillLaunch = launch, out: torch.Tensor = out) -> None:
+            case.attend(out, launch)
+
+        before = compiled_kernels()
+        try:
+            ours()
+            err = ((out.float() - ref).norm() / ref.norm()).item()
+            us = (graph_ms([ours], device) or 0.0) * 1e3
+        except Exception as e:  # a plan that does not compile is a line, not the end
+            print(f"  {bm:3} x {bn:3} w{warps} s{stages} r{regs}: {type(e).__name__}: {str(e)[:160]}")
+            continue
+        new = [k for i, k in compiled_kernels().items() if i not in before]
+        costs = [
+            {
+                "regs": getattr(k, "n_regs", None),
+                "spills": getattr(k, "n_spills", None),
+                "shared": k.metadata.shared,
+            }
+            for k in new
+        ]
+        rows.append({"batch": batch, "context": context, "plan": [bm, bn, warps, stages, regs], "us": us,
+                     "sdpa_us": sdpa_us, "rel_err": err, "compiled": costs})  # fmt: skip
+        print(f"  {bm:3} x {bn:3} w{warps} s{stages} r{regs!s:4}: {us:8.1f} us  x SDPA {us / sdpa_us:.3f}"
+              f"  err {err:.1e}  {costs}", flush=True)  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    device = torch.device("cuda")
+    plans = PLANS[:1] if sys.argv[2:] == ["default"] else PLANS
+    rows = []
+    for batch, context in SHAPES:
+        rows += sweep_shape(batch, context, plans, device)
+        torch.cuda.empty_cache()
+    with open(sys.argv[1], "w") as f:
+        json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
