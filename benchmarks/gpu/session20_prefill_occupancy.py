@@ -9,9 +9,10 @@ registers (ptxas maxnreg) nor tried 32-key tiles, the two things that let more p
 Each plan's GPU time (CUDA-graph replays) beside SDPA's, its error against SDPA, and what its compiled
 kernel holds (registers, spills, shared memory).
 
-    python3 benchmarks/gpu/session20_prefill_occupancy.py OUT.json [default]
+    python3 benchmarks/gpu/session20_prefill_occupancy.py OUT.json [all|default|two]
 
-With ``default`` only the default plan runs (for trees that change the kernel, not the plan).
+``all`` (call 1): every plan, the Llama layout. ``default``: the engine's launch, both layouts (for
+trees that change the kernel, not the plan); ``two``: that and 64 x 32 tiles under 168 registers.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ from pagedllm.attention.triton import prefill
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.kernels import graph_ms, make_prefill_case
 
-SHAPES = [(16, 1024), (64, 1024), (4, 1024), (1, 4096), (16, 4096)]
-PLANS: list[Plan] = [  # block_m, block_n, num_warps, num_stages, max_registers
-    (64, 64, 4, 3, None),
+SHAPES = [
+    ("llama", 16, 1024),
+    ("llama", 64, 1024),
+    ("llama", 4, 1024),
+    ("llama", 1, 4096),
+    ("llama", 16, 4096),
+]
+QWEN_SHAPES = [("qwen", 16, 1024), ("qwen", 64, 1024), ("qwen", 4, 1024), ("qwen", 1, 4096)]
+DEFAULT = None  # the launch as the engine runs it: PrefillLaunch()
+PLANS: list[Plan | None] = [  # block_m, block_n, num_warps, num_stages, max_registers (TMA on)
+    DEFAULT,
     (64, 64, 4, 3, 168),
     (64, 64, 4, 2, 168),
     (64, 32, 4, 3, None),
@@ -52,15 +61,22 @@ def compiled_kernels() -> dict[int, Any]:
 Plan = tuple[int, int, int, int, "int | None"]
 
 
-def sweep_shape(batch: int, context: int, plans: list[Plan], device: torch.device) -> list[dict[str, Any]]:
-    case = make_prefill_case("llama", batch, context, 16, torch.bfloat16, device)
+def sweep_shape(
+    heads: str, batch: int, context: int, plans: list[Plan | None], device: torch.device
+) -> list[dict[str, Any]]:
+    case = make_prefill_case(heads, batch, context, 16, torch.bfloat16, device)
     ref = case.sdpa().transpose(1, 2).reshape(case.query.shape).float()
     sdpa_us = (graph_ms([case.sdpa], device) or 0.0) * 1e3
-    print(f"== llama {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
+    print(f"== {heads} {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
     rows = []
-    for bm, bn, warps, stages, regs in plans:
-        launch = PrefillLaunch(block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True,
-                               max_registers=regs)  # fmt: skip
+    for plan in plans:
+        if plan is None:
+            launch, label = PrefillLaunch(), "default"
+        else:
+            bm, bn, warps, stages, regs = plan
+            launch = PrefillLaunch(block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True,
+                                   max_registers=regs)  # fmt: skip
+            label = f"{bm:3} x {bn:3} w{warps} s{stages} r{regs!s:4}"
         out = torch.full_like(case.query, float("nan"))
 
         def ours(launch: PrefillLaunch = launch, out: torch.Tensor = out) -> None:
@@ -72,7 +88,7 @@ def sweep_shape(batch: int, context: int, plans: list[Plan], device: torch.devic
             err = ((out.float() - ref).norm() / ref.norm()).item()
             us = (graph_ms([ours], device) or 0.0) * 1e3
         except Exception as e:  # a plan that does not compile is a line, not the end
-            print(f"  {bm:3} x {bn:3} w{warps} s{stages} r{regs}: {type(e).__name__}: {str(e)[:160]}")
+            print(f"  {label}: {type(e).__name__}: {str(e)[:160]}")
             continue
         new = [k for i, k in compiled_kernels().items() if i not in before]
         costs = [
@@ -83,19 +99,19 @@ def sweep_shape(batch: int, context: int, plans: list[Plan], device: torch.devic
             }
             for k in new
         ]
-        rows.append({"batch": batch, "context": context, "plan": [bm, bn, warps, stages, regs], "us": us,
+        rows.append({"heads": heads, "batch": batch, "context": context, "plan": plan, "us": us,
                      "sdpa_us": sdpa_us, "rel_err": err, "compiled": costs})  # fmt: skip
-        print(f"  {bm:3} x {bn:3} w{warps} s{stages} r{regs!s:4}: {us:8.1f} us  x SDPA {us / sdpa_us:.3f}"
-              f"  err {err:.1e}  {costs}", flush=True)  # fmt: skip
+        print(f"  {label:28}: {us:8.1f} us  x SDPA {us / sdpa_us:.3f}  err {err:.1e}  {costs}", flush=True)
     return rows
 
 
 def main() -> None:
     device = torch.device("cuda")
-    plans = PLANS[:1] if sys.argv[2:] == ["default"] else PLANS
+    mode = sys.argv[2] if len(sys.argv) > 2 else "all"
+    plans = {"all": PLANS, "default": [DEFAULT], "two": [DEFAULT, (64, 32, 4, 3, 168)]}[mode]
     rows = []
-    for batch, context in SHAPES:
-        rows += sweep_shape(batch, context, plans, device)
+    for heads, batch, context in SHAPES + (QWEN_SHAPES if mode != "all" else []):
+        rows += sweep_shape(heads, batch, context, plans if heads == "llama" else [DEFAULT], device)
         torch.cuda.empty_cache()
     with open(sys.argv[1], "w") as f:
         json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
