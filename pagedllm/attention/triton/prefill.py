@@ -251,31 +251,19 @@ def _prefill_kernel(
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
 
-    # Sequence i owns tiles [first(i), first(i + 1)) with first(i) = query_start_loc[i] // BLOCK_Q + i,
-    # strictly increasing in i (every sequence has a new token): the tile's sequence is the last one that
-    # starts at or before it. SEARCH_CHUNK sequences' starts and lengths are read at once, and the
-    # sequence, its start and end and its length are all taken from those loads. So every load of a
-    # program's Q and K/V waits on one round trip for up to SEARCH_CHUNK sequences, not on three
-    # dependent ones (the starts, then the sequence's start and end, then its length: session 20).
+    # Sequence i owns tiles [first(i), first(i + 1)) with first(i) = query_start_loc[i] // BLOCK_Q + i:
+    # seq = how many sequences start at or before this tile, minus one. Counted SEARCH_CHUNK starts at a
+    # time (one load for up to SEARCH_CHUNK sequences, instead of log2(num_seqs) dependent loads of a
+    # binary search: a short program spends a tenth of its time otherwise).
     c = tl.arange(0, SEARCH_CHUNK)
     count = num_seqs * 0
-    q_start = num_seqs * 0
-    q_end = tl.load(query_start_loc_ptr + num_seqs)  # the last sequence's end: loaded in parallel
-    seq_len = num_seqs * 0
     for c0 in tl.range(0, num_seqs, SEARCH_CHUNK):
         i = c0 + c
-        valid = i < num_seqs
-        starts = tl.load(query_start_loc_ptr + i, mask=valid, other=0)
-        lens = tl.load(seq_lens_ptr + i, mask=valid, other=0)
-        at_or_before = (starts // BLOCK_Q + i <= tile) & valid
-        here = tl.sum(at_or_before.to(tl.int32), 0)  # a prefix of the chunk
-        count += here
-        q_start = tl.maximum(q_start, tl.max(tl.where(at_or_before, starts, 0), 0))
-        q_end = tl.minimum(q_end, tl.min(tl.where(valid & ~at_or_before, starts, q_end), 0))
-        # The chunk's last sequence at or before the tile, if it has one, is the tile's (so far).
-        seq_len = tl.where(here > 0, tl.sum(tl.where(c == here - 1, lens, 0), 0), seq_len)
+        first = tl.load(query_start_loc_ptr + i, mask=i < num_seqs, other=0) // BLOCK_Q + i
+        count += tl.sum(((first <= tile) & (i < num_seqs)).to(tl.int32), 0)
     seq = count - 1
-    query_len = q_end - q_start
+    q_start = tl.load(query_start_loc_ptr + seq)
+    query_len = tl.load(query_start_loc_ptr + seq + 1) - q_start
     local = tile - (q_start // BLOCK_Q + seq)
     num_tiles = tl.cdiv(query_len, BLOCK_Q)
     if local >= num_tiles:
@@ -285,6 +273,7 @@ def _prefill_kernel(
     if SKIP_DECODES:
         if query_len == 1:
             return
+    seq_len = tl.load(seq_lens_ptr + seq)
     num_cached = seq_len - query_len
 
     r = tl.arange(0, BLOCK_M)
