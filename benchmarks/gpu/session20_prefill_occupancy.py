@@ -12,7 +12,8 @@ kernel holds (registers, spills, shared memory).
     python3 benchmarks/gpu/session20_prefill_occupancy.py OUT.json [all|default|two]
 
 ``all`` (call 1): every plan, the Llama layout. ``default``: the engine's launch, both layouts (for
-trees that change the kernel, not the plan); ``two``: that and 64 x 32 tiles under 168 registers.
+trees that change the kernel, not the plan); ``llama``: the same, the Llama layout only; ``two``:
+``default`` and 64 x 32 tiles under 168 registers.
 """
 
 from __future__ import annotations
@@ -108,9 +109,11 @@ def sweep_shape(
 def main() -> None:
     device = torch.device("cuda")
     mode = sys.argv[2] if len(sys.argv) > 2 else "all"
-    plans = {"all": PLANS, "default": [DEFAULT], "two": [DEFAULT, (64, 32, 4, 3, 168)]}[mode]
+    plans = {"all": PLANS, "default": [DEFAULT], "llama": [DEFAULT], "two": [DEFAULT, (64, 32, 4, 3, 168)]}[
+        mode
+    ]
     rows = []
-    for heads, batch, context in SHAPES + (QWEN_SHAPES if mode != "all" else []):
+    for heads, batch, context in SHAPES + (QWEN_SHAPES if mode in ("default", "two") else []):
         rows += sweep_shape(heads, batch, context, plans if heads == "llama" else [DEFAULT], device)
         torch.cuda.empty_cache()
     with open(sys.argv[1], "w") as f:
