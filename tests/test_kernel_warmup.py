@@ -22,8 +22,14 @@ from pagedllm.attention import ReferenceAttentionBackend
 from pagedllm.attention.triton import TritonAttentionBackend
 from pagedllm.attention.triton import decode as triton_decode
 from pagedllm.model.loader.model_loader import load_model
-from pagedllm.worker.kernel_warmup import context_lengths, warm_up_attention_variants, warm_up_steps
+from pagedllm.worker.kernel_warmup import (
+    _scheduled,
+    context_lengths,
+    warm_up_attention_variants,
+    warm_up_steps,
+)
 from pagedllm.worker.kv_cache import allocate_kv_caches
+from pagedllm.worker.model_inputs import build_model_inputs
 
 CPU = torch.device("cpu")
 TINY = {**TINY_CONFIG, "architectures": ["LlamaForCausalLM"], "max_position_embeddings": 4096}
@@ -49,7 +55,7 @@ def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim,
     def variant(num_seqs: int, max_seq_len: int):
         return backend.decode_kernel_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, CPU)
 
-    assert steps[-1] == (1, 2, "prefill")
+    assert (1, 2, "prefill") in steps
     for kind in ("decode", "mixed"):
         mixed = kind == "mixed"
         warmed = [variant(n, length) for n, length, k in steps if k == kind]
@@ -59,6 +65,21 @@ def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim,
             num_seqs = rng.randint(2 if mixed else 1, max_num_seqs)
             max_seq_len = rng.randint(2 if mixed else 1, max_model_len)
             assert variant(num_seqs, max_seq_len) in warmed, (num_seqs, max_seq_len, kind)
+
+
+def test_warm_up_gives_the_prefill_kernel_every_variant_of_what_its_sequences_hold():
+    """The prefill kernel compiles a variant per (decodes skipped, a cached prefix, every sequence at
+    least a key tile long): the warm-up steps reach all eight, for plans of up to 128-key tiles."""
+    backend = TritonAttentionBackend()
+    reached = set()
+    for step in warm_up_steps(backend, 2, 16, CPU, 8, 2048):
+        if step[2] == "decode":
+            continue
+        metadata = build_model_inputs(_scheduled(step, 16), 16, CPU).attn_metadata
+        skip_decodes = step[2].startswith("mixed")
+        cached_prefix, shortest = backend.prefill_facts(metadata, skip_decodes)
+        reached.add((skip_decodes, cached_prefix, shortest >= 128))
+    assert len(reached) == 8, sorted(reached)
 
 
 def test_no_warm_up_without_a_context_to_warm():

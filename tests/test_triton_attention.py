@@ -499,6 +499,66 @@ def test_a_non_finite_value_in_one_sequence_stays_out_of_the_others():
         assert_close(out[others], expected[others], dtype)
 
 
+# (context, new tokens) of plain prefills (no cached tokens): one batch with a sequence shorter than any
+# key tile, one whose sequences all fill a tile (every plan's tiles are at most 128 keys).
+PLAIN_PREFILLS = {
+    "short": [(9, 9), (130, 130), (64, 64), (200, 200)] if not ON_GPU else [(9, 9), (2048, 2048), (777, 777)],
+    "long": [(130, 130), (200, 200), (129, 129)] if not ON_GPU else [(2048, 2048), (777, 777), (4100, 4100)],
+}
+
+
+@pytest.mark.parametrize("batch", sorted(PLAIN_PREFILLS))
+def test_plain_prefill_told_its_facts_matches_reference(batch):
+    """Told that no sequence has cached tokens and the fewest new tokens one has, the kernel drops its
+    loops over the cache and (TMA, every sequence at least a tile long) the zeroing of other sequences'
+    values, and still matches the reference, by pointers and through TMA descriptors."""
+    dtype, block_size, layout = torch.float16, 16, (8, 2, 32) if not ON_GPU else (32, 8, 128)
+    seqs = random.sample(PLAIN_PREFILLS[batch], len(PLAIN_PREFILLS[batch]))
+    cache, filled, metadata, (query, key, value) = make_step(seqs, block_size, layout, dtype)
+    expected = reference_attention(query, filled, metadata, 0.125)
+    for tma in [False, True] if tma_applies(key, value) else [False]:
+        out = torch.full_like(query, float("nan"))
+        paged_prefill_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            0.125, key=key, value=value, cached_prefix=False, shortest_query=min(q for _, q in seqs),
+            launch=PrefillLaunch(tma=tma),
+        )  # fmt: skip
+        assert_close(out, expected, dtype)
+
+
+def test_a_non_finite_value_stays_out_of_long_neighbours_whose_values_are_not_zeroed():
+    """Where every sequence fills a key tile, no value is zeroed: a diagonal tile through TMA is shifted
+    back to end at its sequence's last token, so an inf right after a sequence never reaches it."""
+    dtype, block_size, num_heads, num_kv_heads, head_dim = torch.float16, 16, 8, 2, 32
+    seqs = [(130, 130), (140, 140), (129, 129)]
+    cache, filled, metadata, (query, key, value) = make_step(
+        seqs, block_size, (num_heads, num_kv_heads, head_dim), dtype
+    )
+    expected = reference_attention(query, filled, metadata, 0.125)
+    starts = metadata.query_start_loc_host
+    value[starts[1]] = float("inf")  # the second sequence's first token: inside the first's last tile
+    others = torch.ones(starts[-1], dtype=torch.bool, device=DEVICE)
+    others[starts[1] : starts[2]] = False
+    assert tma_applies(key, value)
+    out = torch.full_like(query, float("nan"))
+    paged_prefill_attention(
+        out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+        0.125, key=key, value=value, cached_prefix=False, shortest_query=129, launch=PrefillLaunch(tma=True),
+    )  # fmt: skip
+    assert_close(out[others], expected[others], dtype)
+
+
+def test_backend_tells_the_prefill_kernel_what_its_sequences_hold():
+    """(a cached prefix, the fewest new tokens) over the sequences the prefill kernel attends: beside
+    decodes it skips, only the prefills count."""
+    backend = TritonAttentionBackend()
+    _, plain_and_decode = make_paged_batch([(40, 1), (9, 9), (20, 20)], 16, 2, 32, torch.float16)
+    assert backend.prefill_facts(plain_and_decode, skip_decodes=True) == (False, 9)
+    assert backend.prefill_facts(plain_and_decode, skip_decodes=False) == (True, 1)
+    _, chunk = make_paged_batch([(300, 100), (20, 20)], 16, 2, 32, torch.float16)
+    assert backend.prefill_facts(chunk, skip_decodes=False) == (True, 20)
+
+
 def test_backend_forward_hands_the_step_kv_to_the_prefill_kernel(monkeypatch):
     """forward() passes the K/V it just wrote to the prefill kernel (read there without block lookups);
     attend() alone, without them, reads every key through the cache."""

@@ -331,10 +331,13 @@ class PrefillCase:
     scale: float
 
     def attend(self, out: torch.Tensor, launch: PrefillLaunch | None = None, **kwargs: Any) -> None:
+        """Told what the engine's backend tells it of a plain prefill step (no cached tokens, every
+        sequence ``context`` new tokens), unless ``kwargs`` say otherwise."""
         md = self.paged.metadata
+        facts = {"cached_prefix": False, "shortest_query": self.context, **kwargs}
         paged_prefill_attention(
             out, self.query, self.paged.cache, md.block_tables, md.seq_lens, md.query_start_loc, self.scale,
-            key=self.key, value=self.value, launch=launch or PrefillLaunch(), **kwargs,
+            key=self.key, value=self.value, launch=launch or PrefillLaunch(), **facts,
         )  # fmt: skip
 
     def sdpa(self) -> torch.Tensor:

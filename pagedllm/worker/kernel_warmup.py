@@ -8,7 +8,9 @@ H100 (session 5 step trace), when a mixed step's few decodes picked a plan the w
 Graph capture compiles the pure-decode plans of its ladder only, and the memory profile (skipped when
 ``kv_cache_memory_bytes`` is given) the plain prefill; this runs one small eager step per plan, as a
 pure decode and as a mixed step (decodes beside a prefill: the decode kernel skips the prefill, the
-prefill kernel the decodes), and one plain prefill.
+prefill kernel the decodes). The prefill kernel's own variants follow what its sequences hold (cached
+tokens or none, fewer new tokens than a key tile or not: ``TritonAttentionBackend.prefill_facts``):
+one prefill step for each, alone and beside a decode.
 
 NOTE: the steps read and write block 0 of the cache: nothing lives in it before the first request.
 """
@@ -41,7 +43,11 @@ def context_lengths(max_model_len: int) -> list[int]:
     return sorted(lengths)
 
 
-WarmUpStep = tuple[int, int, str]  # (sequences, longest context, "decode" | "mixed" | "prefill")
+# (sequences, longest context, kind): kind "decode", or "mixed" / "prefill" optionally followed by
+# "/long" (the prefill has LONG_PREFILL new tokens instead of 2) and "/cached" (and one cached token).
+WarmUpStep = tuple[int, int, str]
+# More new tokens than any prefill plan's key tile: the variant that zeroes no other sequence's values.
+LONG_PREFILL = 256
 
 
 def warm_up_steps(
@@ -52,8 +58,8 @@ def warm_up_steps(
     max_num_seqs: int,
     max_model_len: int,
 ) -> list[WarmUpStep]:
-    """One step per decode-kernel variant the backend can pick, pure-decode and mixed, then one plain
-    prefill; empty when the backend compiles nothing per step."""
+    """One step per decode-kernel variant the backend can pick, pure-decode and mixed, then the prefill
+    kernel's variants; empty when the backend compiles nothing per step."""
     steps: list[WarmUpStep] = []
     for kind in ("decode", "mixed"):
         mixed = kind == "mixed"
@@ -68,20 +74,31 @@ def warm_up_steps(
                 if variant not in seen:
                     seen.add(variant)
                     steps.append((num_seqs, longest, kind))
-    steps.append((1, 2, "prefill"))
+    for kind in ("prefill", "mixed"):
+        for flags in ("", "/cached", "/long", "/long/cached"):
+            num_seqs = 2 if kind == "mixed" else 1
+            context = (LONG_PREFILL if "long" in flags else 2) + ("cached" in flags)
+            if num_seqs <= max_num_seqs and context <= max_model_len and (kind, flags) != ("mixed", ""):
+                steps.append((num_seqs, context, kind + flags))  # ("mixed", ""): warmed above
     return steps
 
 
 def _scheduled(step: WarmUpStep, block_size: int) -> list[ScheduledRequest]:
     """Decodes: one sequence of the longest context, the others of one token, every block table naming
-    block 0; a mixed step's first sequence is a 2-token prefill instead, a prefill step's only one."""
+    block 0; a mixed step's first sequence is a prefill instead (2 new tokens, or as its kind says), a
+    prefill step's only one."""
     num_seqs, max_seq_len, kind = step
+    base, *flags = kind.split("/")
+    prefill_new = LONG_PREFILL if "long" in flags else 2
+    prefill_len = prefill_new + ("cached" in flags)
     lens = [max_seq_len] + [1] * (num_seqs - 1)
-    if kind == "mixed":
-        lens[0], lens[1] = 2, max_seq_len
+    if base == "mixed":
+        lens[0], lens[1] = prefill_len, max_seq_len
+    elif base == "prefill":
+        lens[0] = prefill_len
     scheduled = []
     for i, seq_len in enumerate(lens):
-        num_new = 2 if kind != "decode" and i == 0 else 1
+        num_new = prefill_new if base != "decode" and i == 0 else 1
         scheduled.append(
             ScheduledRequest(
                 request_id=f"warm-up-{i}",

@@ -38,6 +38,10 @@ class TritonAttentionBackend(AttentionBackend):
         # attend() runs once per layer on the same metadata: look at the host lengths once per step.
         self._seen_metadata: AttentionMetadata | None = None
         self._seen_has_decode = False
+        # The prefill kernel's facts, (cached prefix, fewest new tokens), for its sequences in a mixed
+        # step split between the kernels (decodes aside) and for all of them.
+        self._seen_prefill_facts = (True, 1)
+        self._seen_all_facts = (True, 1)
 
     def write_kv(
         self,
@@ -94,9 +98,11 @@ class TritonAttentionBackend(AttentionBackend):
                 decodes_only=True,
             )
         key, value = new_kv if new_kv is not None else (None, None)
+        cached_prefix, shortest = self.prefill_facts(metadata, split)
         paged_prefill_attention(
-            out, query, kv_cache, *common, scale, key=key, value=value, skip_decodes=split
-        )
+            out, query, kv_cache, *common, scale, key=key, value=value, skip_decodes=split,
+            cached_prefix=cached_prefix, shortest_query=shortest,
+        )  # fmt: skip
         return out
 
     def decode_kernel_variant(
@@ -105,9 +111,29 @@ class TritonAttentionBackend(AttentionBackend):
         plan = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, device, self.num_splits)
         return plan.compiled
 
+    def prefill_facts(self, metadata: AttentionMetadata, skip_decodes: bool) -> tuple[bool, int]:
+        """(whether a sequence has cached tokens, the fewest new tokens of one) over the sequences the
+        prefill kernel attends: every one, or those of more than one new token where it skips decodes.
+        The kernel compiles a variant per fact (``paged_prefill_attention``)."""
+        self._look_at(metadata)
+        return self._seen_prefill_facts if skip_decodes else self._seen_all_facts
+
     def _has_decode(self, metadata: AttentionMetadata) -> bool:
-        if metadata is not self._seen_metadata:
-            starts = metadata.query_start_loc_host
-            self._seen_has_decode = any(b - a == 1 for a, b in itertools.pairwise(starts))
-            self._seen_metadata = metadata
+        self._look_at(metadata)
         return self._seen_has_decode
+
+    def _look_at(self, metadata: AttentionMetadata) -> None:
+        if metadata is self._seen_metadata:
+            return
+        query_lens = [b - a for a, b in itertools.pairwise(metadata.query_start_loc_host)]
+        lens = list(zip(query_lens, metadata.seq_lens_host, strict=True))
+        prefills = [(q, s) for q, s in lens if q > 1]
+        self._seen_has_decode = len(prefills) < len(lens)
+        self._seen_prefill_facts = _facts(prefills)
+        self._seen_all_facts = _facts(lens)
+        self._seen_metadata = metadata
+
+
+def _facts(lens: list[tuple[int, int]]) -> tuple[bool, int]:
+    """(some sequence has cached tokens, the fewest new tokens) of (new tokens, context) pairs."""
+    return any(s > q for q, s in lens), min((q for q, _ in lens), default=1)
