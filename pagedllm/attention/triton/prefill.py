@@ -183,7 +183,7 @@ def _attend_new_tile(
     HEAD_DIM_P: tl.constexpr,
     BLOCK_N: tl.constexpr,
     IEEE_DOT: tl.constexpr,
-    SHORT_SEQS: tl.constexpr,
+    PLAIN: tl.constexpr,
 ):
     """Keys j0 .. j0 + BLOCK_N of this step's new tokens, read from the step's contiguous K/V (the same
     values the cache holds, without a block-table lookup per key)."""
@@ -192,7 +192,7 @@ def _attend_new_tile(
     # TMA the box would read the next sequence's rows, whose values P @ V multiplies by zero: a NaN if one
     # is inf (an overflowed neighbour). So the box is shifted back to end at the sequence's last token, and
     # keys b0 .. j0 - 1, already attended in full tiles, are masked with the causal ones. Only a sequence
-    # shorter than a tile still reads other sequences' rows; where the step has one (SHORT_SEQS), their
+    # shorter than a tile still reads other sequences' rows; unless the step is PLAIN (none is), their
     # values are zeroed. That zeroing held 50 registers and cost the 1k-token rows 2-5% (session 20).
     if TMA and CAUSAL:
         b0 = tl.maximum(tl.minimum(j0, query_len - BLOCK_N), -desc_row)
@@ -211,7 +211,7 @@ def _attend_new_tile(
     v = _load_step_rows(
         value_src, row, desc_col, j, query_len, stride_vt, d, d_ok, CAUSAL, TMA, HEAD_DIM, HEAD_DIM_P
     )
-    if TMA and CAUSAL and SHORT_SEQS:
+    if TMA and CAUSAL and not PLAIN:
         v = tl.where(((j >= 0) & (j < query_len))[:, None], v, 0.0)
     return _softmax_step(acc, m_i, l_i, s, v, scale_log2, IEEE_DOT)
 
@@ -258,8 +258,8 @@ def _prefill_kernel(
     NEW_FROM_STEP: tl.constexpr,  # new tokens' K/V from key_src/value_src, only the cached prefix paged
     TMA: tl.constexpr,  # key_src/value_src are TMA descriptors over [num_tokens, num_kv_heads * head_dim]
     WARP_SPECIALIZE: tl.constexpr,
-    CACHED_PREFIX: tl.constexpr,  # NEW_FROM_STEP: some sequence attended has cached tokens
-    SHORT_SEQS: tl.constexpr,  # TMA: some sequence attended has fewer new tokens than BLOCK_N
+    # NEW_FROM_STEP: no sequence attended has cached tokens nor (TMA) fewer new tokens than BLOCK_N
+    PLAIN: tl.constexpr,
 ):
     tile = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -315,9 +315,9 @@ def _prefill_kernel(
     acc = tl.zeros([BLOCK_M, HEAD_DIM_P], dtype=tl.float32)
 
     if NEW_FROM_STEP:
-        # NOTE: compiled out for a step without cached tokens (a plain prefill): even with no iteration
-        # to run, these two loops held 60 registers and cost the Llama layout's 16 x 1k 7% (session 20).
-        if CACHED_PREFIX:
+        # NOTE: compiled out where no sequence has cached tokens (PLAIN): even with no iteration to run,
+        # these two loops held 60 registers and cost the Llama layout's 16 x 1k 7% (session 20).
+        if not PLAIN:
             # The cached prefix, every key visible to every row: whole tiles, then one cut at num_cached.
             cached_full = (num_cached // BLOCK_N) * BLOCK_N
             for t0 in tl.range(0, cached_full, BLOCK_N):
@@ -345,13 +345,13 @@ def _prefill_kernel(
             acc, m_i, l_i = _attend_new_tile(
                 acc, m_i, l_i, q, key_at, value_at, q_start, kv_head * HEAD_DIM, j0, q_idx, query_len,
                 scale_log2, stride_kt, stride_vt, d, d_ok, False, TMA, HEAD_DIM, HEAD_DIM_P, BLOCK_N,
-                IEEE_DOT, SHORT_SEQS,
+                IEEE_DOT, PLAIN,
             )  # fmt: skip
         for j0 in tl.range(new_full, new_end, BLOCK_N):
             acc, m_i, l_i = _attend_new_tile(
                 acc, m_i, l_i, q, key_at, value_at, q_start, kv_head * HEAD_DIM, j0, q_idx, query_len,
                 scale_log2, stride_kt, stride_vt, d, d_ok, True, TMA, HEAD_DIM, HEAD_DIM_P, BLOCK_N,
-                IEEE_DOT, SHORT_SEQS,
+                IEEE_DOT, PLAIN,
             )  # fmt: skip
     else:
         # Everything through the cache. Keys 0 .. num_cached + q_off are visible to every row.
@@ -444,11 +444,11 @@ def paged_prefill_attention(
     With ``key``/``value`` (the values the step wrote into the cache) the new tokens' K/V are read from
     them, contiguous, and only the cached prefix through the block table; without (or in float32), all
     from the cache. Two facts about the sequences the kernel attends (decodes aside with
-    ``skip_decodes``), where the caller knows them, make it faster; a wrong one gives wrong outputs:
-    - ``cached_prefix=False``: none has cached tokens (a plain prefill), so the kernel has no loop over
-      the cache;
-    - ``shortest_query``: the fewest new tokens any of them has. Where every one fills a key tile, no
-      tile reads another sequence's rows, and none of their values need zeroing (TMA only)."""
+    ``skip_decodes``), where the caller knows them, let it run a faster variant; a wrong one gives wrong
+    outputs. Where none has cached tokens (``cached_prefix=False``: a plain prefill) and, through TMA,
+    every one has at least a key tile of new tokens (``shortest_query``, the fewest any has), the kernel
+    has no loop over the cache and zeroes no other sequence's values. One variant for that case and
+    one for all others keeps the variants to compile at start-up (kernel_warmup) to two more."""
     num_tokens, num_heads, head_dim = query.shape
     num_seqs = seq_lens.shape[0]
     num_kv_heads = kv_cache.shape[3]
@@ -534,8 +534,11 @@ def paged_prefill_attention(
         NEW_FROM_STEP=key is not None,
         TMA=use_tma,
         WARP_SPECIALIZE=launch.warp_specialize,
-        CACHED_PREFIX=cached_prefix or key is None,
-        SHORT_SEQS=use_tma and (shortest_query is None or shortest_query < block_n),
+        PLAIN=(
+            key is not None
+            and not cached_prefix
+            and (not use_tma or (shortest_query is not None and shortest_query >= block_n))
+        ),
         num_warps=num_warps,
         num_stages=num_stages,
         **({} if launch.max_registers is None else {"maxnreg": launch.max_registers}),
