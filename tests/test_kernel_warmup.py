@@ -68,19 +68,22 @@ def test_every_step_shape_runs_a_variant_the_warm_up_ran(num_kv_heads, head_dim,
 
 
 def test_warm_up_gives_the_prefill_kernel_both_its_variants_alone_and_beside_decodes():
-    """The prefill kernel compiles a faster variant for a plain prefill (no cached tokens) of at least a
-    key tile (at most 128 keys) per sequence, and one for everything else, each with decodes skipped or
-    not: the warm-up steps reach all four."""
+    """The prefill kernel compiles a faster variant for a plain prefill (no cached tokens; through TMA,
+    at least a key tile of at most 128 keys per sequence) and one for everything else, each with decodes
+    skipped or not: the warm-up steps reach all four, by pointers and through TMA."""
     backend = TritonAttentionBackend()
-    reached = set()
+    by_pointers, through_tma = set(), set()
     for step in warm_up_steps(backend, 2, 16, CPU, 8, 2048):
         if step[2] == "decode":
             continue
         metadata = build_model_inputs(_scheduled(step, 16), 16, CPU).attn_metadata
         skip_decodes = step[2].startswith("mixed")
         cached_prefix, shortest = backend.prefill_facts(metadata, skip_decodes)
-        reached.add((skip_decodes, not cached_prefix and shortest >= 128))
-    assert reached == {(False, False), (False, True), (True, False), (True, True)}
+        by_pointers.add((skip_decodes, not cached_prefix))
+        through_tma.add((skip_decodes, not cached_prefix and shortest >= 128))
+    every = {(False, False), (False, True), (True, False), (True, True)}
+    assert by_pointers == every
+    assert through_tma == every
 
 
 def test_no_warm_up_without_a_context_to_warm():

@@ -8,9 +8,9 @@ H100 (session 5 step trace), when a mixed step's few decodes picked a plan the w
 Graph capture compiles the pure-decode plans of its ladder only, and the memory profile (skipped when
 ``kv_cache_memory_bytes`` is given) the plain prefill; this runs one small eager step per plan, as a
 pure decode and as a mixed step (decodes beside a prefill: the decode kernel skips the prefill, the
-prefill kernel the decodes). The prefill kernel has a faster variant for plain prefills of at least a
-key tile per sequence (``paged_prefill_attention``): a 2-token and a 256-token prefill, alone and beside
-a decode, compile both.
+prefill kernel the decodes). The prefill kernel has a faster variant for plain prefills (no cached
+tokens; through TMA, at least a key tile of new tokens per sequence: ``paged_prefill_attention``): a
+256-token plain prefill and a 2-token one over a cached token, alone and beside a decode, compile both.
 
 NOTE: the steps read and write block 0 of the cache: nothing lives in it before the first request.
 """
@@ -44,7 +44,7 @@ def context_lengths(max_model_len: int) -> list[int]:
 
 
 # (sequences, longest context, kind): kind "decode", "mixed" or "prefill", the last two optionally with
-# "/long" (the prefill has LONG_PREFILL new tokens instead of 2).
+# "/long" (the prefill has LONG_PREFILL new tokens instead of 2) or "/cached" (and one cached token).
 WarmUpStep = tuple[int, int, str]
 # More new tokens than any prefill plan's key tile: a plain prefill's faster variant.
 LONG_PREFILL = 256
@@ -75,9 +75,14 @@ def warm_up_steps(
                     seen.add(variant)
                     steps.append((num_seqs, longest, kind))
     steps.append((1, 2, "prefill"))
-    for num_seqs, kind in ((1, "prefill/long"), (2, "mixed/long")):
-        if num_seqs <= max_num_seqs and max_model_len >= LONG_PREFILL:
-            steps.append((num_seqs, LONG_PREFILL, kind))
+    for num_seqs, context, kind in (
+        (1, 3, "prefill/cached"),
+        (2, 3, "mixed/cached"),
+        (1, LONG_PREFILL, "prefill/long"),
+        (2, LONG_PREFILL, "mixed/long"),
+    ):
+        if num_seqs <= max_num_seqs and context <= max_model_len:
+            steps.append((num_seqs, context, kind))
     return steps
 
 
@@ -88,11 +93,12 @@ def _scheduled(step: WarmUpStep, block_size: int) -> list[ScheduledRequest]:
     num_seqs, max_seq_len, kind = step
     base, *flags = kind.split("/")
     prefill_new = LONG_PREFILL if "long" in flags else 2
+    prefill_len = prefill_new + ("cached" in flags)
     lens = [max_seq_len] + [1] * (num_seqs - 1)
     if base == "mixed":
-        lens[0], lens[1] = prefill_new, max_seq_len
+        lens[0], lens[1] = prefill_len, max_seq_len
     elif base == "prefill":
-        lens[0] = prefill_new
+        lens[0] = prefill_len
     scheduled = []
     for i, seq_len in enumerate(lens):
         num_new = prefill_new if base != "decode" and i == 0 else 1

@@ -114,7 +114,7 @@ class TritonAttentionBackend(AttentionBackend):
     def prefill_facts(self, metadata: AttentionMetadata, skip_decodes: bool) -> tuple[bool, int]:
         """(whether a sequence has cached tokens, the fewest new tokens of one) over the sequences the
         prefill kernel attends: every one, or those of more than one new token where it skips decodes.
-        The kernel compiles a variant per fact (``paged_prefill_attention``)."""
+        Where they allow, the kernel runs its faster variant (``paged_prefill_attention``)."""
         self._look_at(metadata)
         return self._seen_prefill_facts if skip_decodes else self._seen_all_facts
 
