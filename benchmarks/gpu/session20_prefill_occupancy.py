@@ -13,7 +13,8 @@ kernel holds (registers, spills, shared memory).
 
 ``all`` (call 1): every plan, the Llama layout. ``default``: the engine's launch, both layouts (for
 trees that change the kernel, not the plan); ``llama``: the same, the Llama layout only; ``two``:
-``default`` and 64 x 32 tiles under 168 registers.
+``default`` and 64 x 32 tiles under 168 registers; ``variants``: the default launch told its
+sequences' facts (a plain prefill: the PLAIN variant) and told nothing (the general variant).
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ def compiled_kernels() -> dict[int, Any]:
 
 
 Plan = tuple[int, int, int, int, "int | None"]
+GENERAL = "general"  # the default launch told nothing of its sequences: the general variant
 
 
 def sweep_shape(
-    heads: str, batch: int, context: int, plans: list[Plan | None], device: torch.device
+    heads: str, batch: int, context: int, plans: list[Plan | str | None], device: torch.device
 ) -> list[dict[str, Any]]:
     case = make_prefill_case(heads, batch, context, 16, torch.bfloat16, device)
     ref = case.sdpa().transpose(1, 2).reshape(case.query.shape).float()
@@ -71,17 +73,23 @@ def sweep_shape(
     print(f"== {heads} {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
     rows = []
     for plan in plans:
+        facts: dict[str, Any] = {}
         if plan is None:
             launch, label = PrefillLaunch(), "default"
+        elif plan == GENERAL:
+            launch, label, facts = PrefillLaunch(), GENERAL, {"cached_prefix": True, "shortest_query": None}
         else:
+            assert not isinstance(plan, str)
             bm, bn, warps, stages, regs = plan
             launch = PrefillLaunch(block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True,
                                    max_registers=regs)  # fmt: skip
             label = f"{bm:3} x {bn:3} w{warps} s{stages} r{regs!s:4}"
         out = torch.full_like(case.query, float("nan"))
 
-        def ours(launch: PrefillLaunch = launch, out: torch.Tensor = out) -> None:
-            case.attend(out, launch)
+        def ours(
+            launch: PrefillLaunch = launch, out: torch.Tensor = out, facts: dict[str, Any] = facts
+        ) -> None:
+            case.attend(out, launch, **facts)
 
         before = compiled_kernels()
         try:
@@ -109,12 +117,17 @@ def sweep_shape(
 def main() -> None:
     device = torch.device("cuda")
     mode = sys.argv[2] if len(sys.argv) > 2 else "all"
-    plans = {"all": PLANS, "default": [DEFAULT], "llama": [DEFAULT], "two": [DEFAULT, (64, 32, 4, 3, 168)]}[
-        mode
-    ]
+    plans: list[Plan | str | None] = {
+        "all": [*PLANS],
+        "default": [DEFAULT],
+        "llama": [DEFAULT],
+        "two": [DEFAULT, (64, 32, 4, 3, 168)],
+        "variants": [DEFAULT, GENERAL],
+    }[mode]
     rows = []
-    for heads, batch, context in SHAPES + (QWEN_SHAPES if mode in ("default", "two") else []):
-        rows += sweep_shape(heads, batch, context, plans if heads == "llama" else [DEFAULT], device)
+    for heads, batch, context in SHAPES + (QWEN_SHAPES if mode in ("default", "two", "variants") else []):
+        others = [p for p in plans if p is None or p == GENERAL]
+        rows += sweep_shape(heads, batch, context, plans if heads == "llama" else others, device)
         torch.cuda.empty_cache()
     with open(sys.argv[1], "w") as f:
         json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
