@@ -559,6 +559,26 @@ def test_backend_tells_the_prefill_kernel_what_its_sequences_hold():
     assert backend.prefill_facts(chunk, skip_decodes=False) == (True, 20)
 
 
+def test_backend_runs_a_plain_prefill_step_as_plain_and_matches_reference(monkeypatch):
+    """A step of plain prompts reaches the kernel with its facts (no cached tokens, the shortest
+    prompt's length) through the backend's forward, and its outputs match the reference."""
+    from pagedllm.attention.triton import backend as triton_backend
+
+    told: list[tuple[bool, int | None]] = []
+
+    def recording(*args, **kwargs):
+        told.append((kwargs["cached_prefix"], kwargs["shortest_query"]))
+        return paged_prefill_attention(*args, **kwargs)
+
+    monkeypatch.setattr(triton_backend, "paged_prefill_attention", recording)
+    dtype, layout = torch.float16, (8, 2, 32) if not ON_GPU else (32, 8, 128)
+    seqs = PLAIN_PREFILLS["long"]
+    cache, filled, metadata, (query, key, value) = make_step(seqs, 16, layout, dtype)
+    out = TritonAttentionBackend().forward(query, key, value, cache, metadata, 0.125)
+    assert told == [(False, min(q for _, q in seqs))]
+    assert_close(out, reference_attention(query, filled, metadata, 0.125), dtype)
+
+
 def test_backend_forward_hands_the_step_kv_to_the_prefill_kernel(monkeypatch):
     """forward() passes the K/V it just wrote to the prefill kernel (read there without block lookups);
     attend() alone, without them, reads every key through the cache."""
