@@ -511,19 +511,21 @@ PLAIN_PREFILLS = {
 def test_plain_prefill_told_its_facts_matches_reference(batch):
     """Told that no sequence has cached tokens and the fewest new tokens one has, the kernel drops its
     loops over the cache and (TMA, every sequence at least a tile long) the zeroing of other sequences'
-    values, and still matches the reference, by pointers and through TMA descriptors."""
+    values, and still matches the reference, by pointers and through TMA descriptors. 16-key tiles give
+    the diagonal two tiles (more new tokens per query tile than keys per tile): only the second shifts."""
     dtype, block_size, layout = torch.float16, 16, (8, 2, 32) if not ON_GPU else (32, 8, 128)
     seqs = random.sample(PLAIN_PREFILLS[batch], len(PLAIN_PREFILLS[batch]))
     cache, filled, metadata, (query, key, value) = make_step(seqs, block_size, layout, dtype)
     expected = reference_attention(query, filled, metadata, 0.125)
     for tma in [False, True] if tma_applies(key, value) else [False]:
-        out = torch.full_like(query, float("nan"))
-        paged_prefill_attention(
-            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
-            0.125, key=key, value=value, cached_prefix=False, shortest_query=min(q for _, q in seqs),
-            launch=PrefillLaunch(tma=tma),
-        )  # fmt: skip
-        assert_close(out, expected, dtype)
+        for block_n in (None, 16):
+            out = torch.full_like(query, float("nan"))
+            paged_prefill_attention(
+                out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+                0.125, key=key, value=value, cached_prefix=False, shortest_query=min(q for _, q in seqs),
+                launch=PrefillLaunch(tma=tma, block_n=block_n),
+            )  # fmt: skip
+            assert_close(out, expected, dtype)
 
 
 def test_a_non_finite_value_stays_out_of_long_neighbours_whose_values_are_not_zeroed():
