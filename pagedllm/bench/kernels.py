@@ -84,6 +84,27 @@ def graph_ms(fns: list[Callable[[], Any]], device: torch.device, reps: int = 20)
     """Median milliseconds per call of ``fns`` captured back to back in one CUDA graph."""
     if device.type != "cuda":
         return None
+    graph = _captured(fns)
+    return statistics.median(_replay_ms(graph, len(fns)) for _ in range(reps))
+
+
+def graph_ms_interleaved(
+    fns: list[Callable[[], Any]], others: list[Callable[[], Any]], device: torch.device, reps: int = 20
+) -> tuple[float | None, float | None]:
+    """``graph_ms`` of two sets of calls whose graphs are replayed in turn (one, other, one, ...), so that
+    whatever moves the GPU's speed between two measurements (its clocks under a long table) moves both
+    alike."""
+    if device.type != "cuda":
+        return None, None
+    graphs = _captured(fns), _captured(others)
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(reps):
+        for graph, n, out in zip(graphs, (len(fns), len(others)), times, strict=True):
+            out.append(_replay_ms(graph, n))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def _captured(fns: list[Callable[[], Any]]) -> torch.cuda.CUDAGraph:
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -95,15 +116,16 @@ def graph_ms(fns: list[Callable[[], Any]], device: torch.device, reps: int = 20)
         for fn in fns:
             fn()
     graph.replay()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / len(fns))
-    return statistics.median(times)
+    return graph
+
+
+def _replay_ms(graph: torch.cuda.CUDAGraph, calls: int) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / calls
 
 
 def copy_bandwidth(device: torch.device) -> float:
@@ -385,7 +407,7 @@ def bench_prefill(
     # NOTE: do_bench times a launch shorter than its host path (~50-100 us on the H100's host, more
     # through TMA descriptors) by the host, and flushes the L2 before each launch, which slows cuDNN's
     # SDPA more than this kernel; the graph replays are each kernel's own GPU time.
-    ms_graph, sdpa_ms_graph = graph_ms([ours], device), graph_ms([sdpa], device)
+    ms_graph, sdpa_ms_graph = graph_ms_interleaved([ours], [sdpa], device)
     # Which kernel torch's default picked is not reported: time the two fused backends alone too.
     by_backend: dict[str, float | None] = {}
     for name in ("FLASH_ATTENTION", "CUDNN_ATTENTION"):
