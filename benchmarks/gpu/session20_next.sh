@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 20, PREPARED FOR THE NEXT DEVICE SESSION, NOT RUN (H100; carry .whl/serve). First call:
+# Session 20, prepared for the next device session; run as session 21's calls 1-2 (H100; carry
+# .whl/serve; results in benchmarks/results/session21/call{1,2}-*). First call:
 #   1. tests/test_triton_generation.py alone, up to 540 s: whole models through the engine against the
 #      reference backend. Calls 4-6 of session 20 ran out of time in it on cold Triton caches (2, 7 and
 #      3 passed, none failed) after the prefill kernel gained its PLAIN variant.
