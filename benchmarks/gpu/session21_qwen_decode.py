@@ -37,6 +37,38 @@ SINGLE_SHAPES = [
     ("llama-3.2-1b", 256, 512),
     ("llama-3.2-1b", 256, 2048),
 ]
+# ``deep`` (call 10): cuDNN's decode kernel at 64 x 4k runs one program per (sequence, KV head) and no
+# split (128 programs of 4 warps, 120 registers, 45 KB of shared memory; call 9's ncu) and is faster
+# than our five joint splits. Ours in that shape with deeper pipelines. (splits, KV heads a program,
+# block_n, warps, stages, carried block ids)
+DEEP_SHAPES = [("qwen", 64, 4096), ("qwen", 64, 16384), ("qwen", 256, 4096)]
+DEEP_PLANS = [
+    (1, 1, 64, 4, 4, True),
+    (1, 1, 64, 4, 6, True),
+    (1, 1, 64, 4, 8, True),
+    (1, 1, 32, 4, 6, True),
+    (1, 1, 128, 4, 4, False),
+    (1, 1, 128, 4, 5, False),
+    (1, 1, 64, 4, 6, False),
+    (1, 1, 128, 8, 4, False),
+    (2, 1, 64, 4, 6, True),
+    (2, 1, 128, 4, 4, False),
+]
+# ``warps`` (call 11): cuDNN's program splits its 128-key tile over its four warps, each with its own
+# softmax and no barrier between them (its name: 16x128x64, 1x4x1 warps). Ours with one or two warps a
+# program and more splits, as the nearest Triton can say: every warp streams on its own.
+WARP_PLANS = [
+    (4, 1, 32, 1, 3, True),
+    (4, 1, 64, 1, 3, False),
+    (4, 1, 32, 1, 4, True),
+    (8, 1, 32, 1, 3, True),
+    (4, 1, 64, 2, 3, False),
+    (2, 1, 64, 2, 3, False),
+    (4, 2, 32, 1, 3, False),
+    (8, 2, 32, 1, 3, False),
+    (8, 2, 64, 2, 3, False),
+    (16, 2, 32, 1, 3, False),
+]
 SINGLE_TILES = [(64, 4, 3), (64, 4, 4), (64, 4, 6), (128, 4, 2), (128, 4, 3), (256, 4, 1)]
 TILES = [(64, 4, 3), (64, 4, 4), (64, 4, 6), (128, 4, 2), (128, 4, 3)]
 
@@ -65,6 +97,19 @@ def main() -> None:
             flush=True,
         )
 
+    if len(sys.argv) > 2 and sys.argv[2] in ("deep", "warps"):
+        for heads, batch, context in DEEP_SHAPES:
+            print(f"== {heads} {batch} x {context}", flush=True)
+            run("plan", heads, batch, context)
+            for splits, kv, n, w, st, carry in DEEP_PLANS if sys.argv[2] == "deep" else WARP_PLANS:
+                launch = DecodeLaunch(
+                    block_n=n, num_warps=w, num_stages=st, kv_heads_per_program=kv, carry_block_ids=carry
+                )
+                label = f"{kv} heads {n}x{w}w{st}s carry={carry}"
+                run(label, heads, batch, context, launch=launch, num_splits=splits, with_sdpa=False)
+            run("plan again", heads, batch, context)
+            torch.cuda.empty_cache()
+        SHAPES.clear()
     if len(sys.argv) > 2 and sys.argv[2] == "single":
         for heads, batch, context in SINGLE_SHAPES:
             print(f"== {heads} {batch} x {context}", flush=True)
