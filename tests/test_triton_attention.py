@@ -272,19 +272,14 @@ def test_decode_with_block_ids_carried_a_tile_ahead_matches_reference(
     assert_decode_matches_reference(query, cache, metadata, launch, ((1, None), (3, True), (7, False)))
 
 
-def test_decode_plan_joins_kv_heads_for_long_contexts_of_narrow_rows_or_pairs_them_on_big_grids():
+def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():
     plan = triton_decode.choose_decode_plan
     # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces
     assert plan(64, 2, 64, 4096, 132) == (2, 5)
     assert plan(64, 2, 64, 16384, 132) == (2, 5)
     assert plan(16, 2, 64, 16384, 132) == (2, 17)
     assert plan(64, 2, 64, 1024, 132) == (1, 3)  # splits would be 256 tokens
-    assert plan(131, 2, 64, 4096, 132) == (2, 3)
-    # ... or, where no split is needed, from a 4k-token context (in one split)
-    assert plan(132, 2, 64, 4096, 132) == (2, 1)
-    assert plan(256, 2, 64, 16384, 132) == (2, 1)
-    assert plan(256, 2, 64, 4095, 132) == (1, 1)  # one head per program
-    assert plan(256, 2, 64, 1024, 132) == (1, 1)
+    assert plan(256, 2, 64, 4096, 132) == (1, 1)  # no split needed: one head per program
     # Llama-3.1-8B layout (8 KV heads of 128): rows too wide, never joint
     assert plan(16, 8, 128, 16384, 132) == (1, 3)
     assert plan(256, 8, 128, 512, 132) == (1, 1)
@@ -304,10 +299,7 @@ def test_decode_carries_block_ids_by_default_for_one_narrow_kv_head_in_one_split
     assert launch(64, 16, kv_per_prog=1, single=True) == (32, 4, 3, True)  # Llama-3.2-1B at 64 rows
     assert launch(32, 8, kv_per_prog=1, single=True).carry_block_ids
     assert not launch(64, 16, kv_per_prog=1, single=False).carry_block_ids  # splits
-    assert launch(64, 16, kv_per_prog=2, single=True) == (64, 4, 3, False)  # head pairs (1B, 256 rows)
-    # A program of every KV head in one split (Qwen2.5-0.5B layout, 256 x 4k) streams deep tiles
-    assert launch(64, 16, kv_per_prog=2, single=True, whole_rows=True) == (128, 4, 3, False)
-    assert launch(64, 16, kv_per_prog=2, single=False, whole_rows=True) == (64, 4, 3, False)
+    assert not launch(64, 16, kv_per_prog=2, single=True).carry_block_ids  # head pairs (1B, 256 rows)
     assert not launch(128, 16, kv_per_prog=1, single=True).carry_block_ids  # Qwen3-0.6B
     assert not launch(64, 32, kv_per_prog=1, single=True).carry_block_ids  # a tile within one block
     assert launch(64, 16, kv_per_prog=1, single=False) == (128, 4, 3, False)

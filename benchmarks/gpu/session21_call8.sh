@@ -2,6 +2,8 @@
 # Session 21, call 8 (H100; carry .whl/serve): the Qwen2.5-0.5B layout's decode rows with the joint
 # one-split plan (choose_decode_plan from 4k tokens where nothing splits; 128-token tiles, 3 stages),
 # then issue 5's GPU attention and warm-up tests in full (session 20's change and this one's).
+# The plan was taken back after this call: rerun on a tree with
+# benchmarks/results/session21/decode-joint-single-split.diff applied.
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/serve/*.whl 2>&1 | grep -v "already exists" | tail -2
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1

@@ -7,7 +7,7 @@ block ids in 32-token tiles. Earlier sweeps (issue5-kvblock-h100.json, kernels-s
 3-6 splits and 2-3 stages; never one split with both heads a program (128 programs, each streaming
 1 MB at 64 x 4k: no merge at all), nor deeper pipelines at 64-token tiles.
 
-    python3 benchmarks/gpu/session21_qwen_decode.py OUT.json [single]
+    python3 benchmarks/gpu/session21_qwen_decode.py OUT.json [single|deep|warps]
 
 ``single`` (call 7): call 6 found both KV heads a program in one split with deep pipelines faster than
 the plan at 256 x 4k and 16k. Where the plan runs one split, that against the plan, by tile, for the

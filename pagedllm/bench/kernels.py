@@ -285,9 +285,7 @@ def bench_decode(
     ms = time_ms(rotating, device)
     ms_graph = graph_ms([lambda i=i: run(i) for i in range(len(sets))], device)
     num_bytes = kv_bytes(batch, context, layout, dtype)
-    tiles = default_decode_launch(
-        layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids, kv_per_prog == layout[1]
-    )
+    tiles = default_decode_launch(layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids)
     row: dict[str, Any] = {
         "kernel": "decode",
         "heads": f"{heads} ({layout[0]}/{layout[1]}x{layout[2]})",

@@ -273,8 +273,6 @@ def choose_num_splits(num_seqs: int, num_kv_heads: int, max_seq_len: int, num_sm
 # 2 x 64), the standard plan splits anyway, and the joint plan's splits keep this many tokens each.
 JOINT_MAX_COLUMNS = 128
 JOINT_MIN_TOKENS_PER_SPLIT = 512
-# ... and, where nothing splits, from this longest context (session 21: faster from 4k, equal at 1k).
-JOINT_SINGLE_MIN_TOKENS = 4096
 PAIR_MIN_PROGRAMS_PER_SM = 4
 
 
@@ -289,26 +287,15 @@ def choose_decode_plan(
     the context further. H100, graph replays (``benchmarks/results/issue5-kvblock-h100.json``): joint
     0.823-0.826 of copy bandwidth at 64 x 4k against 0.79-0.81, 0.925 against 0.890 at 64 x 16k, 0.777
     against 0.766 at 16 x 16k; but worse with short splits (64 x 1k: 0.587 against 0.611; 16 x 4k: 0.584
-    against 0.592).
-
-    Where the standard plan needs no split either (on 132 SMs: 132 sequences and more), the joint plan
-    runs one split too, in deep tiles (``default_decode_launch``), from a 4k-token context: H100 graph replays
-    (session 21, ``results/session21/call7-single.json``), 256 x 4k 187.6 us against 194.2-197.7, 256 x
-    16k 717.5 against 740.4-745.4, 192 x 4k 149.2 against 151.6-156.4; equal at 256 x 1k (53.5 against
-    52.9-54.5), slower at 256 x 512 and 128. Two joint splits there were slower (issue5-kvblock-h100.json:
-    256 x 4k at 0.843 of copy bandwidth against 0.908).
+    against 0.592) and where the standard plan needs no split (256 x 4k: 0.843 against 0.908).
     """
     splits = choose_num_splits(num_seqs, num_kv_heads, max_seq_len, num_sms)
     head_dim_p = triton.next_power_of_2(head_dim)
     columns = num_kv_heads * head_dim_p
-    if num_kv_heads > 1 and columns <= JOINT_MAX_COLUMNS:
-        if splits == 1:
-            if max_seq_len >= JOINT_SINGLE_MIN_TOKENS:
-                return num_kv_heads, 1
-        else:
-            joint = choose_num_splits(num_seqs, 1, max_seq_len, num_sms)
-            if joint > 1 and -(-max_seq_len // joint) >= JOINT_MIN_TOKENS_PER_SPLIT:
-                return num_kv_heads, joint
+    if num_kv_heads > 1 and columns <= JOINT_MAX_COLUMNS and splits > 1:
+        joint = choose_num_splits(num_seqs, 1, max_seq_len, num_sms)
+        if joint > 1 and -(-max_seq_len // joint) >= JOINT_MIN_TOKENS_PER_SPLIT:
+            return num_kv_heads, joint
     # Two narrow KV heads per program (two 128-byte half rows side by side: one 256-byte read per
     # token) where the halved grid still gives every SM several programs. Llama-3.2-1B layout (8 KV
     # heads of 64) at 256 x 512, H100 graph replays (benchmarks/results/issue6/decode-1b-sweep-h100.json):
@@ -338,12 +325,7 @@ CARRY_BLOCK_N = 32
 
 
 def default_decode_launch(
-    head_dim: int,
-    block_size: int,
-    kv_per_prog: int = 1,
-    single: bool = False,
-    carry_ids: bool | None = None,
-    whole_rows: bool = False,
+    head_dim: int, block_size: int, kv_per_prog: int = 1, single: bool = False, carry_ids: bool | None = None
 ) -> DecodeTiles:
     """From the H100 sweeps in benchmarks/results/kernels-sweep-h100.json (CUDA-graph timings, run 2): head
     dim 64 reads 128-token tiles (more bytes in flight per program: 0.81 of copy bandwidth at 64 x 4k
@@ -361,19 +343,13 @@ def default_decode_launch(
     Not with splits (16 x 1k 4% slower there) nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower,
     session 18).
 
-    A program of every KV head (``whole_rows``: a token's whole K/V row, <= 128 columns) in one split
-    streams the whole context: 128-token tiles three deep (192 KB of K/V in flight, one program an SM)
-    were the fastest of six tiles at 256 x 4k and 16k (session 21, ``results/session21/call7-single.json``:
-    187.6 and 717.5 us against 191.2 and 734.6 for 64 tokens, 3 stages). A pair of the Llama-3.2-1B
-    layout's eight heads keeps 64-token tiles: 1-2% slower on 128 at 256 x 512 and 2k.
-
     ``carry_ids`` True or False: the caller's choice, with the tile for it."""
     if carry_ids is None:
         carry_ids = kv_per_prog == 1 and head_dim <= 64 and single and block_size < CARRY_BLOCK_N
     if carry_ids:
         return DecodeTiles(CARRY_BLOCK_N, 4, 3, carry_block_ids=True)
     if kv_per_prog > 1 and kv_per_prog * head_dim <= 128:
-        return DecodeTiles(128, 4, 3) if single and whole_rows else DecodeTiles(64, 4, 3)
+        return DecodeTiles(64, 4, 3)
     if head_dim <= 64:
         return DecodeTiles(128, 4, 3)
     if head_dim <= 128:
@@ -467,9 +443,7 @@ def paged_decode_attention(
     variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
     kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    tiles = default_decode_launch(
-        head_dim, block_size, kv_per_prog, single, launch.carry_block_ids, kv_per_prog == num_kv_heads
-    )
+    tiles = default_decode_launch(head_dim, block_size, kv_per_prog, single, launch.carry_block_ids)
     block_n = launch.block_n or tiles.block_n
     num_warps = launch.num_warps or tiles.num_warps
     num_stages = launch.num_stages or tiles.num_stages
