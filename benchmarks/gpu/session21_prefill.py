@@ -31,16 +31,10 @@ from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.kernels import graph_ms, make_prefill_case
 
 sys.path.insert(0, "benchmarks/gpu")
+from session20_prefill_occupancy import QWEN_SHAPES as QWEN
+from session20_prefill_occupancy import SHAPES as LLAMA
 from session20_prefill_occupancy import compiled_kernels
 
-LLAMA = [
-    ("llama", 16, 1024),
-    ("llama", 64, 1024),
-    ("llama", 4, 1024),
-    ("llama", 1, 4096),
-    ("llama", 16, 4096),
-]
-QWEN = [("qwen", 16, 1024), ("qwen", 64, 1024), ("qwen", 4, 1024), ("qwen", 1, 4096)]
 OVERLAP_PLANS: list[dict[str, Any]] = [
     {},
     {"overlap_softmax": True},
