@@ -14,6 +14,11 @@ a ring of TMA stages, 64-row tiles of one warpgroup. ``SEQUENTIAL`` waits for ea
 does; ``OVERLAP`` keeps one product in flight across the softmax. Both against SDPA on the same tokens
 (the Llama layout's FLOPs with one KV head per query head).
 
+A third variant, ``ws`` (``_ws_attention``), is FlashAttention-3's layout without its turn-taking: a
+producer warp fills a ring of K/V stages by TMA, and two consumer warpgroups, each with 64 rows of a
+128-row block, share every stage (a stage is freed by two arrivals). Written after calls 12-13 and
+compiled for sm_90 here; NOT RUN: the session's device time was spent. Run it first next session.
+
     python3 benchmarks/gpu/session21_gluon_probe.py OUT.json        # on an H100
     python3 benchmarks/gpu/session21_gluon_probe.py --compile-only  # sm_90 PTX here, no GPU
 """
@@ -169,6 +174,124 @@ def _probe_attention(
     gl.store(out_ptr + rows[:, None] * HEAD_DIM + cols[None, :], out.to(gl.bfloat16))
 
 
+# -- warp-specialized: two consumer warpgroups share the K/V stages a producer warp fills -------------
+
+
+@gluon.jit
+def _ws_consumer(args, c: gl.constexpr):
+    """Rows m0 + 64 c .. m0 + 64 c + 63 of the 128-row block: every K/V stage the producer fills is
+    awaited and released (two arrivals free a stage), computed on only while its keys are causal."""
+    (_q_desc, _k_desc, _v_desc, out_ptr, q_smem, k_smem, v_smem, q_bars, full, empty, row0, m0, n_tiles,
+     scale_log2) = args  # fmt: skip
+    STAGES: gl.constexpr = k_smem.type.shape[0]
+    BLOCK_N: gl.constexpr = k_smem.type.shape[1]
+    HEAD_DIM: gl.constexpr = k_smem.type.shape[2]
+    BLOCK_M: gl.constexpr = 64
+    s_layout: gl.constexpr = gl.NVMMADistributedLayout(
+        version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_N, 16]
+    )
+    o_layout: gl.constexpr = gl.NVMMADistributedLayout(
+        version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, HEAD_DIM, 16]
+    )
+    p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+    row_s: gl.constexpr = gl.SliceLayout(1, s_layout)
+    col_s: gl.constexpr = gl.SliceLayout(0, s_layout)
+    row_o: gl.constexpr = gl.SliceLayout(1, o_layout)
+    col_o: gl.constexpr = gl.SliceLayout(0, o_layout)
+
+    first = m0 + c * BLOCK_M
+    my_tiles = (first + BLOCK_M) // BLOCK_N
+    offs_m = first + gl.arange(0, BLOCK_M, layout=row_s)
+    m_i = gl.full([BLOCK_M], -1.0e30, gl.float32, layout=row_s)
+    l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=row_s)
+    acc = gl.full([BLOCK_M, HEAD_DIM], 0.0, gl.float32, layout=o_layout)
+    zero_s = gl.full([BLOCK_M, BLOCK_N], 0.0, gl.float32, layout=s_layout)
+    q_tile = q_smem.index(c)
+    mbarrier.wait(q_bars.index(c), 0)
+    for j in range(my_tiles):
+        st = j % STAGES
+        mbarrier.wait(full.index(st), (j // STAGES) & 1)
+        s = warpgroup_mma(q_tile, k_smem.index(st).permute((1, 0)), zero_s, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(0, deps=(s,))
+        p, alpha, m_i, l_i = _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N, col_s)
+        acc = acc * gl.convert_layout(alpha, row_o)[:, None]
+        p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
+        acc = warpgroup_mma(p16, v_smem.index(st), acc, is_async=True)
+        acc = warpgroup_mma_wait(0, deps=(acc,))
+        mbarrier.arrive(empty.index(st), count=1)
+    for j in range(my_tiles, n_tiles):  # keys past this half's rows: release their stages unread
+        st = j % STAGES
+        mbarrier.wait(full.index(st), (j // STAGES) & 1)
+        mbarrier.arrive(empty.index(st), count=1)
+
+    out = acc / gl.convert_layout(l_i, row_o)[:, None]
+    rows = row0 + first + gl.arange(0, BLOCK_M, layout=row_o)
+    cols = gl.arange(0, HEAD_DIM, layout=col_o)
+    gl.store(out_ptr + rows[:, None] * HEAD_DIM + cols[None, :], out.to(gl.bfloat16))
+
+
+@gluon.jit
+def _ws_second_consumer(args):
+    _ws_consumer(args, 1)
+
+
+@gluon.jit
+def _ws_producer(args):
+    """One warp: both Q tiles, then every K/V tile into the ring once both consumers freed its stage."""
+    (q_desc, k_desc, v_desc, _out_ptr, q_smem, k_smem, v_smem, q_bars, full, empty, row0, m0, n_tiles,
+     _scale_log2) = args  # fmt: skip
+    STAGES: gl.constexpr = k_smem.type.shape[0]
+    BLOCK_N: gl.constexpr = k_smem.type.shape[1]
+    HEAD_DIM: gl.constexpr = k_smem.type.shape[2]
+    for c in gl.static_range(2):
+        mbarrier.expect(q_bars.index(c), 64 * HEAD_DIM * 2)
+        tma_load(q_desc, [row0 + m0 + c * 64, 0], q_bars.index(c), q_smem.index(c))
+    for j in range(n_tiles):
+        st = j % STAGES
+        mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)  # a fresh barrier passes phase 1
+        mbarrier.expect(full.index(st), 2 * BLOCK_N * HEAD_DIM * 2)
+        tma_load(k_desc, [row0 + j * BLOCK_N, 0], full.index(st), k_smem.index(st))
+        tma_load(v_desc, [row0 + j * BLOCK_N, 0], full.index(st), v_smem.index(st))
+
+
+@gluon.jit
+def _ws_attention(
+    q_desc, k_desc, v_desc, out_ptr, seq_len, scale_log2,
+    BLOCK_N: gl.constexpr, HEAD_DIM: gl.constexpr, STAGES: gl.constexpr, num_warps: gl.constexpr,
+):  # fmt: skip
+    m0 = (gl.num_programs(0) - 1 - gl.program_id(0)) * 128  # the longest rows first
+    row0 = gl.program_id(1) * seq_len
+    q_smem = gl.allocate_shared_memory(q_desc.dtype, [2, 64, HEAD_DIM], q_desc.layout)
+    k_smem = gl.allocate_shared_memory(k_desc.dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
+    v_smem = gl.allocate_shared_memory(v_desc.dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
+    q_bars = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())
+    full = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    for i in gl.static_range(2):
+        mbarrier.init(q_bars.index(i), count=1)
+    for i in gl.static_range(STAGES):
+        mbarrier.init(full.index(i), count=1)
+        mbarrier.init(empty.index(i), count=2)
+    n_tiles = (m0 + 128) // BLOCK_N
+    args = (q_desc, k_desc, v_desc, out_ptr, q_smem, k_smem, v_smem, q_bars, full, empty, row0, m0, n_tiles,
+            scale_log2)  # fmt: skip
+    gl.warp_specialize(
+        [(_ws_consumer, (args, 0)), (_ws_second_consumer, (args,)), (_ws_producer, (args,))],
+        [4, 1],
+        [168, 24],
+    )
+
+
+def attend_ws(q, k, v, out, seq_len: int, block_n: int, stages: int) -> None:
+    rows, head_dim = q.shape
+    q_desc, k_desc, v_desc = descriptors(q, k, v, 64, block_n)
+    grid = (seq_len // 128, rows // seq_len)
+    _ws_attention[grid](
+        q_desc, k_desc, v_desc, out, seq_len, head_dim**-0.5 * LOG2E,
+        BLOCK_N=block_n, HEAD_DIM=head_dim, STAGES=stages, num_warps=4, maxnreg=168,
+    )  # fmt: skip
+
+
 def descriptors(q, k, v, block_m: int, block_n: int) -> tuple[TensorDescriptor, ...]:
     """Descriptors over [rows, head_dim] views of Q, K, V."""
     head_dim = q.shape[-1]
@@ -221,6 +344,19 @@ def compile_only() -> None:
         ptx = kernel.asm["ptx"]
         print(f"overlap={overlap}: compiled, wgmma.wait_group lines: "
               f"{[line.strip() for line in ptx.splitlines() if 'wgmma.wait_group' in line]}")  # fmt: skip
+    q_desc, k_desc, v_desc = descriptors(q, q, q, 64, 64)
+    signature = {
+        "q_desc": q_desc.__mangle__(), "k_desc": k_desc.__mangle__(), "v_desc": v_desc.__mangle__(),
+        "out_ptr": "*bf16", "seq_len": "i32", "scale_log2": "fp32", "BLOCK_N": "constexpr",
+        "HEAD_DIM": "constexpr", "STAGES": "constexpr", "num_warps": "constexpr",
+    }  # fmt: skip
+    constexprs = {"BLOCK_N": 64, "HEAD_DIM": 128, "STAGES": 3, "num_warps": 4}
+    names = list(signature)
+    src = GluonASTSource(
+        _ws_attention, signature, constexprs={(names.index(k),): v for k, v in constexprs.items()}
+    )
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "maxnreg": 168})
+    print(f"warp-specialized: compiled, {kernel.metadata.shared} bytes of shared memory")
 
 
 def main() -> None:
@@ -238,13 +374,22 @@ def main() -> None:
         def sdpa(q4=q4, k4=k4, v4=v4) -> None:
             torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
 
-        for block_n, stages, overlap in [(64, 3, False), (64, 3, True), (64, 4, True)]:
+        for block_n, stages, overlap in [
+            (64, 3, False),
+            (64, 3, True),
+            (64, 2, "ws"),
+            (64, 3, "ws"),
+            (64, 4, "ws"),
+        ]:
             out = torch.full_like(q, float("nan"))
 
             def ours(
                 out=out, block_n=block_n, stages=stages, overlap=overlap, qkv=(q, k, v), n=seq_len
             ) -> None:
-                attend(*qkv, out, n, 64, block_n, stages, overlap)
+                if overlap == "ws":
+                    attend_ws(*qkv, out, n, block_n, stages)
+                else:
+                    attend(*qkv, out, n, 64, block_n, stages, overlap)
 
             try:
                 ours()
