@@ -60,6 +60,35 @@ def compiled_kernels() -> dict[int, Any]:
     return found
 
 
+def time_launch(
+    case: Any, ref: torch.Tensor, launch: PrefillLaunch, facts: dict[str, Any], device: torch.device
+) -> tuple[float, float, list[Any]]:
+    """Our kernel with ``launch`` on ``case``: GPU time (us), error against SDPA's ``ref``, and the
+    variants it compiled. Raises where the plan does not compile."""
+    out = torch.full_like(case.query, float("nan"))
+
+    def ours() -> None:
+        case.attend(out, launch, **facts)
+
+    before = compiled_kernels()
+    ours()
+    err = ((out.float() - ref).norm() / ref.norm()).item()
+    us = (graph_ms([ours], device) or 0.0) * 1e3
+    return us, err, [k for i, k in compiled_kernels().items() if i not in before]
+
+
+def kernel_costs(kernels: list[Any]) -> list[dict[str, Any]]:
+    """What each compiled variant holds: registers, spills, shared memory."""
+    return [
+        {
+            "regs": getattr(k, "n_regs", None),
+            "spills": getattr(k, "n_spills", None),
+            "shared": k.metadata.shared,
+        }
+        for k in kernels
+    ]
+
+
 Plan = tuple[int, int, int, int, "int | None"]
 GENERAL = "general"  # the default launch told nothing of its sequences: the general variant
 
@@ -84,30 +113,12 @@ def sweep_shape(
             launch = PrefillLaunch(block_m=bm, block_n=bn, num_warps=warps, num_stages=stages, tma=True,
                                    max_registers=regs)  # fmt: skip
             label = f"{bm:3} x {bn:3} w{warps} s{stages} r{regs!s:4}"
-        out = torch.full_like(case.query, float("nan"))
-
-        def ours(
-            launch: PrefillLaunch = launch, out: torch.Tensor = out, facts: dict[str, Any] = facts
-        ) -> None:
-            case.attend(out, launch, **facts)
-
-        before = compiled_kernels()
         try:
-            ours()
-            err = ((out.float() - ref).norm() / ref.norm()).item()
-            us = (graph_ms([ours], device) or 0.0) * 1e3
+            us, err, new = time_launch(case, ref, launch, facts, device)
         except Exception as e:  # a plan that does not compile is a line, not the end
             print(f"  {label}: {type(e).__name__}: {str(e)[:160]}")
             continue
-        new = [k for i, k in compiled_kernels().items() if i not in before]
-        costs = [
-            {
-                "regs": getattr(k, "n_regs", None),
-                "spills": getattr(k, "n_spills", None),
-                "shared": k.metadata.shared,
-            }
-            for k in new
-        ]
+        costs = kernel_costs(new)
         rows.append({"heads": heads, "batch": batch, "context": context, "plan": plan, "us": us,
                      "sdpa_us": sdpa_us, "rel_err": err, "compiled": costs})  # fmt: skip
         print(f"  {label:28}: {us:8.1f} us  x SDPA {us / sdpa_us:.3f}  err {err:.1e}  {costs}", flush=True)

@@ -33,7 +33,7 @@ from pagedllm.bench.kernels import graph_ms, make_prefill_case
 sys.path.insert(0, "benchmarks/gpu")
 from session20_prefill_occupancy import QWEN_SHAPES as QWEN
 from session20_prefill_occupancy import SHAPES as LLAMA
-from session20_prefill_occupancy import compiled_kernels
+from session20_prefill_occupancy import kernel_costs, time_launch
 
 OVERLAP_PLANS: list[dict[str, Any]] = [
     {},
@@ -70,31 +70,14 @@ def sweep_shape(
     print(f"== {heads} {batch} x {context}: SDPA {sdpa_us:.1f} us", flush=True)
     rows = []
     for plan in plans:
-        launch = PrefillLaunch(**plan)
-        out = torch.full_like(case.query, float("nan"))
-
-        def ours(launch: PrefillLaunch = launch, out: torch.Tensor = out) -> None:
-            case.attend(out, launch)
-
-        before = compiled_kernels()
         try:
-            ours()
-            err = ((out.float() - ref).norm() / ref.norm()).item()
-            us = (graph_ms([ours], device) or 0.0) * 1e3
+            us, err, new = time_launch(case, ref, PrefillLaunch(**plan), {}, device)
         except Exception as e:  # a plan that does not compile is a line, not the end
             print(f"  {plan}: {type(e).__name__}: {str(e)[:200]}", flush=True)
             continue
-        costs = [
-            {
-                "regs": getattr(k, "n_regs", None),
-                "spills": getattr(k, "n_spills", None),
-                "shared": k.metadata.shared,
-            }
-            for i, k in compiled_kernels().items()
-            if i not in before
-        ]
+        costs = kernel_costs(new)
         if dump:  # what Triton made of each new variant, for reading where it waits
-            for n, (_, k) in enumerate(i_k for i_k in compiled_kernels().items() if i_k[0] not in before):
+            for n, k in enumerate(new):
                 for ir in ("ttgir", "ptx"):
                     with open(
                         f"{dump}/{heads}-{'-'.join(f'{v}' for v in plan.values()) or 'default'}-{n}.{ir}", "w"
