@@ -7,7 +7,7 @@ block ids in 32-token tiles. Earlier sweeps (issue5-kvblock-h100.json, kernels-s
 3-6 splits and 2-3 stages; never one split with both heads a program (128 programs, each streaming
 1 MB at 64 x 4k: no merge at all), nor deeper pipelines at 64-token tiles.
 
-    python3 benchmarks/gpu/session21_qwen_decode.py OUT.json [single|deep|warps]
+    python3 benchmarks/gpu/session21_qwen_decode.py OUT.json [splits|single|deep|warps]  # splits: call 6
 
 ``single`` (call 7): call 6 found both KV heads a program in one split with deep pipelines faster than
 the plan at 256 x 4k and 16k. Where the plan runs one split, that against the plan, by tile, for the
@@ -73,16 +73,77 @@ SINGLE_TILES = [(64, 4, 3), (64, 4, 4), (64, 4, 6), (128, 4, 2), (128, 4, 3), (2
 TILES = [(64, 4, 3), (64, 4, 4), (64, 4, 6), (128, 4, 2), (128, 4, 3)]
 
 
+Variant = tuple[str, dict[str, Any]]  # label, bench_decode's keyword arguments
+
+
+def launch_variant(label: str, splits: int, **launch: Any) -> Variant:
+    return label, {"launch": DecodeLaunch(**launch), "num_splits": splits, "with_sdpa": False}
+
+
+def call6_variants() -> list[Variant]:
+    """Both KV heads a program by splits and tile; one KV head a program by splits, tile and carry."""
+    both = [
+        launch_variant(
+            f"both heads {n}x{w}w{st}s",
+            splits,
+            block_n=n,
+            num_warps=w,
+            num_stages=st,
+            kv_heads_per_program=2,
+            carry_block_ids=False,
+        )
+        for splits in (1, 2, 3, 5, 8)
+        for n, w, st in TILES
+    ]
+    one = [
+        launch_variant(
+            f"one head {n} carry={carry}", splits, block_n=n, kv_heads_per_program=1, carry_block_ids=carry
+        )
+        for splits in (1, 2, 4)
+        for n, carry in ((32, True), (64, True), (128, False), (64, False))
+    ]
+    return both + one
+
+
+def call7_variants() -> list[Variant]:
+    return [
+        launch_variant(
+            f"2 heads {n}x{w}w{st}s",
+            1,
+            block_n=n,
+            num_warps=w,
+            num_stages=st,
+            kv_heads_per_program=2,
+            carry_block_ids=False,
+        )
+        for n, w, st in SINGLE_TILES
+    ]
+
+
+def tuple_variants(plans: list[tuple[int, int, int, int, int, bool]]) -> list[Variant]:
+    """Calls 10-11: (splits, KV heads a program, block_n, warps, stages, carried block ids)."""
+    return [
+        launch_variant(
+            f"{kv} heads {n}x{w}w{st}s carry={carry}",
+            splits,
+            block_n=n,
+            num_warps=w,
+            num_stages=st,
+            kv_heads_per_program=kv,
+            carry_block_ids=carry,
+        )
+        for splits, kv, n, w, st, carry in plans
+    ]
+
+
 def main() -> None:
     device = torch.device("cuda")
     copy_bw = copy_bandwidth(device)
     rows: list[dict[str, Any]] = []
 
-    def run(label: str, heads: str = "qwen", batch_: int = 0, context_: int = 0, **kwargs: Any) -> None:
+    def run(label: str, heads: str, batch: int, context: int, **kwargs: Any) -> None:
         try:
-            row = bench_decode(
-                heads, batch_ or batch, context_ or context, 16, "bf16", device, copy_bw, **kwargs
-            )
+            row = bench_decode(heads, batch, context, 16, "bf16", device, copy_bw, **kwargs)
         except Exception as e:  # a variant that does not compile or fit is a line, not the end
             print(f"  {label}: {type(e).__name__}: {str(e)[:160]}", flush=True)
             return
@@ -97,68 +158,17 @@ def main() -> None:
             flush=True,
         )
 
-    if len(sys.argv) > 2 and sys.argv[2] in ("deep", "warps"):
-        for heads, batch, context in DEEP_SHAPES:
-            print(f"== {heads} {batch} x {context}", flush=True)
-            run("plan", heads, batch, context)
-            for splits, kv, n, w, st, carry in DEEP_PLANS if sys.argv[2] == "deep" else WARP_PLANS:
-                launch = DecodeLaunch(
-                    block_n=n, num_warps=w, num_stages=st, kv_heads_per_program=kv, carry_block_ids=carry
-                )
-                label = f"{kv} heads {n}x{w}w{st}s carry={carry}"
-                run(label, heads, batch, context, launch=launch, num_splits=splits, with_sdpa=False)
-            run("plan again", heads, batch, context)
-            torch.cuda.empty_cache()
-        SHAPES.clear()
-    if len(sys.argv) > 2 and sys.argv[2] == "single":
-        for heads, batch, context in SINGLE_SHAPES:
-            print(f"== {heads} {batch} x {context}", flush=True)
-            kv = 2
-            for label, kwargs in [
-                ("plan", {}),
-                *(
-                    (
-                        f"{kv} heads {n}x{w}w{st}s",
-                        {
-                            "launch": DecodeLaunch(
-                                block_n=n,
-                                num_warps=w,
-                                num_stages=st,
-                                kv_heads_per_program=kv,
-                                carry_block_ids=False,
-                            ),
-                            "num_splits": 1,
-                            "with_sdpa": False,
-                        },
-                    )
-                    for n, w, st in SINGLE_TILES
-                ),
-                ("plan again", {}),
-            ]:
-                run(label, heads, batch, context, **kwargs)
-            torch.cuda.empty_cache()
-        SHAPES.clear()
-    batch = context = 0
-    for batch, context in SHAPES:
-        print(f"== qwen {batch} x {context}", flush=True)
-        run("plan")
-        for splits in (1, 2, 3, 5, 8):
-            for block_n, warps, stages in TILES:
-                launch = DecodeLaunch(
-                    block_n=block_n, num_warps=warps, num_stages=stages, kv_heads_per_program=2,
-                    carry_block_ids=False,
-                )  # fmt: skip
-                run(
-                    f"both heads {block_n}x{warps}w{stages}s",
-                    launch=launch,
-                    num_splits=splits,
-                    with_sdpa=False,
-                )
-        for splits in (1, 2, 4):
-            for block_n, carry in ((32, True), (64, True), (128, False), (64, False)):
-                launch = DecodeLaunch(block_n=block_n, kv_heads_per_program=1, carry_block_ids=carry)
-                run(f"one head {block_n} carry={carry}", launch=launch, num_splits=splits, with_sdpa=False)
-        run("plan again")
+    mode = sys.argv[2] if len(sys.argv) > 2 else "splits"
+    shapes, variants = {
+        "splits": ([("qwen", b, c) for b, c in SHAPES], call6_variants),
+        "single": (SINGLE_SHAPES, call7_variants),
+        "deep": (DEEP_SHAPES, lambda: tuple_variants(DEEP_PLANS)),
+        "warps": (DEEP_SHAPES, lambda: tuple_variants(WARP_PLANS)),
+    }[mode]
+    for heads, batch, context in shapes:
+        print(f"== {heads} {batch} x {context}", flush=True)
+        for label, kwargs in [("plan", {}), *variants(), ("plan again", {})]:
+            run(label, heads, batch, context, **kwargs)
         torch.cuda.empty_cache()
     with open(sys.argv[1], "w") as f:
         json.dump(
