@@ -59,6 +59,22 @@ def _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N: gl.constexpr, col
 
 
 @gluon.jit
+def _attend_tile(
+    q, k_tile, v_tile, acc, m_i, l_i, offs_m, j, scale_log2, zero_s,
+    BLOCK_N: gl.constexpr, col_s: gl.constexpr, row_o: gl.constexpr, p_layout: gl.constexpr,
+):  # fmt: skip
+    """One key tile, each product waited for (as ``tl.dot`` does): scores, softmax, values."""
+    s = warpgroup_mma(q, k_tile.permute((1, 0)), zero_s, use_acc=False, is_async=True)
+    s = warpgroup_mma_wait(0, deps=(s,))
+    p, alpha, m_i, l_i = _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N, col_s)
+    acc = acc * gl.convert_layout(alpha, row_o)[:, None]
+    p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
+    acc = warpgroup_mma(p16, v_tile, acc, is_async=True)
+    acc = warpgroup_mma_wait(0, deps=(acc,))
+    return acc, m_i, l_i
+
+
+@gluon.jit
 def _probe_attention(
     q_desc,
     k_desc,
@@ -155,13 +171,10 @@ def _probe_attention(
         for j in range(n_tiles):
             st = j % STAGES
             mbarrier.wait(kv_bars.index(st), (j // STAGES) & 1)
-            s = warpgroup_mma(q_smem, k_smem.index(st).permute((1, 0)), zero_s, use_acc=False, is_async=True)
-            s = warpgroup_mma_wait(0, deps=(s,))
-            p, alpha, m_i, l_i = _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N, col_s)
-            acc = acc * gl.convert_layout(alpha, row_o)[:, None]
-            p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
-            acc = warpgroup_mma(p16, v_smem.index(st), acc, is_async=True)
-            acc = warpgroup_mma_wait(0, deps=(acc,))
+            acc, m_i, l_i = _attend_tile(
+                q_smem, k_smem.index(st), v_smem.index(st), acc, m_i, l_i, offs_m, j, scale_log2, zero_s,
+                BLOCK_N, col_s, row_o, p_layout,
+            )  # fmt: skip
             ok = j + STAGES < n_tiles
             mbarrier.expect(kv_bars.index(st), kv_bytes, pred=ok)
             coord = row0 + (j + STAGES) * BLOCK_N
@@ -211,13 +224,10 @@ def _ws_consumer(args, c: gl.constexpr):
     for j in range(my_tiles):
         st = j % STAGES
         mbarrier.wait(full.index(st), (j // STAGES) & 1)
-        s = warpgroup_mma(q_tile, k_smem.index(st).permute((1, 0)), zero_s, use_acc=False, is_async=True)
-        s = warpgroup_mma_wait(0, deps=(s,))
-        p, alpha, m_i, l_i = _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N, col_s)
-        acc = acc * gl.convert_layout(alpha, row_o)[:, None]
-        p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
-        acc = warpgroup_mma(p16, v_smem.index(st), acc, is_async=True)
-        acc = warpgroup_mma_wait(0, deps=(acc,))
+        acc, m_i, l_i = _attend_tile(
+            q_tile, k_smem.index(st), v_smem.index(st), acc, m_i, l_i, offs_m, j, scale_log2, zero_s,
+            BLOCK_N, col_s, row_o, p_layout,
+        )  # fmt: skip
         mbarrier.arrive(empty.index(st), count=1)
     for j in range(my_tiles, n_tiles):  # keys past this half's rows: release their stages unread
         st = j % STAGES
