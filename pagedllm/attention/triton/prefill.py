@@ -372,8 +372,8 @@ def _prefill_kernel(
                 stride_ct, d, d_ok, True, True, HEAD_DIM, HEAD_DIM_P, BLOCK_SIZE, BLOCK_N, IEEE_DOT,
             )  # fmt: skip
 
-    # A reciprocal a row, then a multiply an element: the division an element compiled to a multiply
-    # and a select an element beside the reciprocals (session 22's SASS of the Llama layout's kernel).
+    # A reciprocal a row, then a multiply an element: the division an element compiled to three
+    # multiplies and a select an element beside the reciprocals (session 22's SASS, Llama layout).
     out = acc * (1.0 / l_i)[:, None]
     dst = out_ptr + token[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :]
     tl.store(dst, out.to(out_ptr.dtype.element_ty), mask=io_mask)
