@@ -1,17 +1,19 @@
 """Session 22: FlashAttention-3's turn-taking ("ping-pong") in Gluon, after session 21's probe.
 
-Session 21's call 14 ran its warp-specialized probe: a producer warp fills a ring of K/V stages by TMA
-and two consumer warpgroups (64 rows each of a 128-row block) share every stage. It was correct and
-slower than one warpgroup doing everything (1.43-1.53x SDPA against 1.34-1.35x): both consumers ran
-their softmax at the same moment, and nothing ran on the tensor cores meanwhile. FA3 makes them take
-turns: a consumer issues its products (this tile's scores and the previous tile's values) only after
-the other has issued its own, then does its softmax while the other's products run.
+Session 22's call 1 ran session 21's warp-specialized probe: a producer warp fills a ring of K/V stages
+by TMA and two consumer warpgroups (64 rows each of a 128-row block) share every stage. It was correct
+and slower than one warpgroup doing everything (1.43-1.53x SDPA against 1.34-1.35x). Its consumers wait
+for each product before the softmax, at the same moments, so nothing need keep the tensor cores busy
+during a softmax. FA3 makes them take turns: a consumer issues its products (this tile's scores and the
+previous tile's values) only after the other has issued its own, then does its softmax while the
+other's products run.
 
-Variants here, all dense causal MHA with head dim 128 against SDPA on the same tokens:
-- ``seq``: one warpgroup, 64 rows (session 21's sequential kernel), with the causal mask only on the
-  tiles that cross the diagonal;
-- ``ws``: producer + two consumers, each consumer issuing tile j's scores with tile j - 1's values,
-  waiting for both, then the softmax; ``PINGPONG`` adds the turn-taking between the consumers.
+One kernel here, dense causal MHA with head dim 128 against SDPA on the same tokens: producer + two
+consumers, each consumer issuing tile j's scores with tile j - 1's values, waiting for both, then the
+softmax (the causal mask only on tiles that cross the diagonal); ``PINGPONG`` adds the turn-taking.
+``VARIANTS`` is call 3's list. Call 2 listed consumers of 224 registers launched at 224 (they did not
+launch: 12 warps x 224 exceed the register file); the launch has been at 168 since, and the second
+consumer's registers are raised by ``setmaxnreg``.
 
     python3 benchmarks/gpu/session22_gluon_pingpong.py OUT.json        # on an H100
     python3 benchmarks/gpu/session22_gluon_pingpong.py --compile-only  # sm_90 PTX here, no GPU

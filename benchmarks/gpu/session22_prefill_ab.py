@@ -12,7 +12,7 @@ not exist in main):
   earlier form of this script whose ``growing`` row failed to unpack.
 - ``lean`` (call 7, ``prefill-lean-attempt.diff``): one unsigned compare a score on the diagonal
   tiles, and the output divided by a reciprocal a row (ncu, call 6: the kernel issues 1.33x cuDNN's
-  instructions, a third of them outside the main loop).
+  instructions, a third of them outside the main loop). That change landed without the field.
 """
 
 from __future__ import annotations
