@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import triton
@@ -324,52 +326,43 @@ def attend(q, k, v, out, seq_len: int, block_m: int, block_n: int, stages: int, 
     )  # fmt: skip
 
 
-def compile_only() -> None:
-    """Build both variants for sm_90 with this machine's Triton (no GPU): the API and layouts hold."""
+def compile_sm90(kernel: Any, signature: dict[str, str], constexprs: dict[str, Any], **options: Any) -> Any:
+    """``kernel`` built for sm_90 by this machine's Triton (no GPU): its API use and layouts hold."""
     from triton.backends.compiler import GPUTarget
     from triton.experimental.gluon._runtime import GluonASTSource
 
+    names = list(signature)
+    src = GluonASTSource(kernel, signature, constexprs={(names.index(k),): v for k, v in constexprs.items()})
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, **options})
+
+
+def descriptor_signature(block_n: int) -> dict[str, str]:
+    """The three descriptors' argument types, as the launcher mangles them (64-row Q tiles)."""
     q = torch.zeros(2 * 256, 128, dtype=torch.bfloat16)
+    q_desc, k_desc, v_desc = descriptors(q, q, q, 64, block_n)
+    return {"q_desc": q_desc.__mangle__(), "k_desc": k_desc.__mangle__(), "v_desc": v_desc.__mangle__()}
+
+
+def compile_only() -> None:
+    """Build every variant for sm_90 with this machine's Triton (no GPU)."""
+    common = {"out_ptr": "*bf16", "seq_len": "i32", "scale_log2": "fp32"}
     for overlap in (False, True):
-        q_desc, k_desc, v_desc = descriptors(q, q, q, 64, 64)
-        signature = {
-            "q_desc": q_desc.__mangle__(), "k_desc": k_desc.__mangle__(), "v_desc": v_desc.__mangle__(),
-            "out_ptr": "*bf16",
-            "seq_len": "i32", "scale_log2": "fp32", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr",
-            "HEAD_DIM": "constexpr", "STAGES": "constexpr", "OVERLAP": "constexpr", "num_warps": "constexpr",
-        }  # fmt: skip
-        constexprs = {
-            "BLOCK_M": 64,
-            "BLOCK_N": 64,
-            "HEAD_DIM": 128,
-            "STAGES": 3,
-            "OVERLAP": overlap,
-            "num_warps": 4,
-        }
-        names = list(signature)
-        src = GluonASTSource(
-            _probe_attention, signature, constexprs={(names.index(k),): v for k, v in constexprs.items()}
-        )
-        kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
-        ptx = kernel.asm["ptx"]
+        constexprs = {"BLOCK_M": 64, "BLOCK_N": 64, "HEAD_DIM": 128, "STAGES": 3, "OVERLAP": overlap,
+                      "num_warps": 4}  # fmt: skip
+        signature = {**descriptor_signature(64), **common, **dict.fromkeys(constexprs, "constexpr")}
+        ptx = compile_sm90(_probe_attention, signature, constexprs).asm["ptx"]
         print(f"overlap={overlap}: compiled, wgmma.wait_group lines: "
               f"{[line.strip() for line in ptx.splitlines() if 'wgmma.wait_group' in line]}")  # fmt: skip
-    q_desc, k_desc, v_desc = descriptors(q, q, q, 64, 64)
-    signature = {
-        "q_desc": q_desc.__mangle__(), "k_desc": k_desc.__mangle__(), "v_desc": v_desc.__mangle__(),
-        "out_ptr": "*bf16", "seq_len": "i32", "scale_log2": "fp32", "BLOCK_N": "constexpr",
-        "HEAD_DIM": "constexpr", "STAGES": "constexpr", "num_warps": "constexpr",
-    }  # fmt: skip
     constexprs = {"BLOCK_N": 64, "HEAD_DIM": 128, "STAGES": 3, "num_warps": 4}
-    names = list(signature)
-    src = GluonASTSource(
-        _ws_attention, signature, constexprs={(names.index(k),): v for k, v in constexprs.items()}
-    )
-    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "maxnreg": 168})
+    signature = {**descriptor_signature(64), **common, **dict.fromkeys(constexprs, "constexpr")}
+    kernel = compile_sm90(_ws_attention, signature, constexprs, maxnreg=168)
     print(f"warp-specialized: compiled, {kernel.metadata.shared} bytes of shared memory")
 
 
-def main() -> None:
+def time_variants(out_path: str, variants: list[dict[str, Any]], attend_variant: Callable[..., None]) -> None:
+    """Every variant beside SDPA (graphs replayed in turn) on dense causal MHA, head dim 128, at 16 and
+    64 x 32 heads x 1k: GPU time and error, a row each, written to ``out_path`` as it finishes (a hang
+    later keeps what was measured). ``attend_variant(q, k, v, out, seq_len, **variant)``."""
     from pagedllm.bench.kernels import graph_ms_interleaved
 
     device = torch.device("cuda")
@@ -384,46 +377,52 @@ def main() -> None:
         def sdpa(q4=q4, k4=k4, v4=v4) -> None:
             torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
 
-        for block_n, stages, overlap in [
-            (64, 3, False),
-            (64, 3, True),
-            (64, 2, "ws"),
-            (64, 3, "ws"),
-            (64, 4, "ws"),
-        ]:
+        for variant in variants:
             out = torch.full_like(q, float("nan"))
 
-            def ours(
-                out=out, block_n=block_n, stages=stages, overlap=overlap, qkv=(q, k, v), n=seq_len
-            ) -> None:
-                if overlap == "ws":
-                    attend_ws(*qkv, out, n, block_n, stages)
-                else:
-                    attend(*qkv, out, n, 64, block_n, stages, overlap)
+            def ours(out=out, variant=variant, qkv=(q, k, v), n=seq_len) -> None:
+                attend_variant(*qkv, out, n, **variant)
 
+            label = f"{batch} x {heads} x {seq_len} " + " ".join(
+                f"{key}={val!s:5}" for key, val in variant.items()
+            )
             try:
                 ours()
+                torch.cuda.synchronize()
                 err = ((out.float() - ref).norm() / ref.norm()).item()
                 us, sdpa_us = (t * 1e3 for t in graph_ms_interleaved([ours], [sdpa], device))
-            except Exception as e:  # a variant that does not compile is a line, not the end
-                print(f"{batch} x {heads} x {seq_len} n={block_n} s={stages} overlap={overlap}: "
-                      f"{type(e).__name__}: {str(e)[:300]}", flush=True)  # fmt: skip
+            except Exception as e:  # a variant that does not compile or launch is a line, not the end
+                print(f"{label}: {type(e).__name__}: {str(e)[:300]}", flush=True)
                 continue
-            row = {"batch": batch, "heads": heads, "seq_len": seq_len, "block_n": block_n, "stages": stages,
-                   "overlap": overlap, "us": us, "sdpa_us": sdpa_us, "rel_err": err}  # fmt: skip
-            rows.append(row)
-            with open(sys.argv[1], "w") as f:  # after every row: a hang later keeps what was measured
+            rows.append({"batch": batch, "heads": heads, "seq_len": seq_len, **variant, "us": us,
+                         "sdpa_us": sdpa_us, "rel_err": err})  # fmt: skip
+            with open(out_path, "w") as f:
                 json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
-            label = f"{batch} x {heads} x {seq_len} n={block_n} s={stages} overlap={overlap!s:5}"
-            print(f"{label}: {us:8.1f} us, "
-                  f"SDPA {sdpa_us:8.1f} us, x {us / sdpa_us:.3f}, err {err:.1e}", flush=True)  # fmt: skip
+            print(
+                f"{label}: {us:8.1f} us, SDPA {sdpa_us:8.1f} us, x {us / sdpa_us:.3f}, err {err:.1e}",
+                flush=True,
+            )
         torch.cuda.empty_cache()
-    with open(sys.argv[1], "w") as f:
-        json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+
+
+VARIANTS: list[dict[str, Any]] = [  # session 22's call 1 (session 21's calls 12-13 ran the first two)
+    {"block_n": 64, "stages": 3, "overlap": False},
+    {"block_n": 64, "stages": 3, "overlap": True},
+    {"block_n": 64, "stages": 2, "overlap": "ws"},
+    {"block_n": 64, "stages": 3, "overlap": "ws"},
+    {"block_n": 64, "stages": 4, "overlap": "ws"},
+]
+
+
+def attend_variant(q, k, v, out, seq_len: int, block_n: int, stages: int, overlap: bool | str) -> None:
+    if overlap == "ws":
+        attend_ws(q, k, v, out, seq_len, block_n, stages)
+    else:
+        attend(q, k, v, out, seq_len, 64, block_n, stages, bool(overlap))
 
 
 if __name__ == "__main__":
     if "--compile-only" in sys.argv:
         compile_only()
     else:
-        main()
+        time_variants(sys.argv[1], VARIANTS, attend_variant)

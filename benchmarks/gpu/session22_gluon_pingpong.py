@@ -11,9 +11,10 @@ other's products run.
 One kernel here, dense causal MHA with head dim 128 against SDPA on the same tokens: producer + two
 consumers, each consumer issuing tile j's scores with tile j - 1's values, waiting for both, then the
 softmax (the causal mask only on tiles that cross the diagonal); ``PINGPONG`` adds the turn-taking.
-``VARIANTS`` is call 3's list. Call 2 listed consumers of 224 registers launched at 224 (they did not
-launch: 12 warps x 224 exceed the register file); the launch has been at 168 since, and the second
-consumer's registers are raised by ``setmaxnreg``.
+The producer is session 21's (``_ws_producer``); calls 2-3 ran a copy of it, the same code with
+another argument tuple. ``VARIANTS`` is call 3's list. Call 2 listed consumers of 224 registers
+launched at 224 (they did not launch: 12 warps x 224 exceed the register file); the launch has been at
+168 since, and the second consumer's registers are raised by ``setmaxnreg``.
 
     python3 benchmarks/gpu/session22_gluon_pingpong.py OUT.json        # on an H100
     python3 benchmarks/gpu/session22_gluon_pingpong.py --compile-only  # sm_90 PTX here, no GPU
@@ -21,18 +22,23 @@ consumer's registers are raised by ``setmaxnreg``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from typing import Any
 
-import torch
-import triton
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.hopper import mbarrier, warpgroup_mma, warpgroup_mma_wait
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from session21_gluon_probe import LOG2E, descriptors, tma_load
+from session21_gluon_probe import (
+    LOG2E,
+    _ws_producer,
+    compile_sm90,
+    descriptor_signature,
+    descriptors,
+    time_variants,
+)
 
 
 @gluon.jit
@@ -150,26 +156,6 @@ def _pp_second_consumer(args):
 
 
 @gluon.jit
-def _pp_producer(descs, args):
-    """One warp: both Q tiles, then every K/V tile into the ring once both consumers freed its stage."""
-    q_desc, k_desc, v_desc = descs
-    (_out, q_smem, k_smem, v_smem, q_bars, full, empty, _turn_bars, row0, m0, n_tiles, _scale,
-     _pp) = args  # fmt: skip
-    STAGES: gl.constexpr = k_smem.type.shape[0]
-    BLOCK_N: gl.constexpr = k_smem.type.shape[1]
-    HEAD_DIM: gl.constexpr = k_smem.type.shape[2]
-    for c in gl.static_range(2):
-        mbarrier.expect(q_bars.index(c), 64 * HEAD_DIM * 2)
-        tma_load(q_desc, [row0 + m0 + c * 64, 0], q_bars.index(c), q_smem.index(c))
-    for j in range(n_tiles):
-        st = j % STAGES
-        mbarrier.wait(empty.index(st), ((j // STAGES) & 1) ^ 1)  # a fresh barrier passes phase 1
-        mbarrier.expect(full.index(st), 2 * BLOCK_N * HEAD_DIM * 2)
-        tma_load(k_desc, [row0 + j * BLOCK_N, 0], full.index(st), k_smem.index(st))
-        tma_load(v_desc, [row0 + j * BLOCK_N, 0], full.index(st), v_smem.index(st))
-
-
-@gluon.jit
 def _pp_attention(
     q_desc, k_desc, v_desc, out_ptr, seq_len, scale_log2,
     BLOCK_N: gl.constexpr, HEAD_DIM: gl.constexpr, STAGES: gl.constexpr, PINGPONG: gl.constexpr,
@@ -193,12 +179,10 @@ def _pp_attention(
     n_tiles = (m0 + 128 + BLOCK_N - 1) // BLOCK_N
     args = (out_ptr, q_smem, k_smem, v_smem, q_bars, full, empty, turn, row0, m0, n_tiles, scale_log2,
             PINGPONG)  # fmt: skip
+    producer_args = (q_desc, k_desc, v_desc, out_ptr, q_smem, k_smem, v_smem, q_bars, full, empty, row0, m0,
+                     n_tiles, scale_log2)  # fmt: skip
     gl.warp_specialize(
-        [
-            (_pp_consumer, (args, 0)),
-            (_pp_second_consumer, (args,)),
-            (_pp_producer, ((q_desc, k_desc, v_desc), args)),
-        ],
+        [(_pp_consumer, (args, 0)), (_pp_second_consumer, (args,)), (_ws_producer, (producer_args,))],
         [4, 1],
         [CONSUMER_REGS, 24],
     )
@@ -215,87 +199,29 @@ def attend_pp(q, k, v, out, seq_len: int, block_n: int, stages: int, pingpong: b
     )  # fmt: skip
 
 
-VARIANTS = [  # (block_n, stages, pingpong, second consumer's registers after setmaxnreg)
-    (64, 3, False, 168),
-    (64, 3, False, 240),
-    (64, 3, True, 240),
-    (128, 2, True, 240),
-    (128, 2, False, 240),
+VARIANTS: list[dict[str, Any]] = [  # call 3's; regs: the second consumer's registers after setmaxnreg
+    {"block_n": 64, "stages": 3, "pingpong": False, "regs": 168},
+    {"block_n": 64, "stages": 3, "pingpong": False, "regs": 240},
+    {"block_n": 64, "stages": 3, "pingpong": True, "regs": 240},
+    {"block_n": 128, "stages": 2, "pingpong": True, "regs": 240},
+    {"block_n": 128, "stages": 2, "pingpong": False, "regs": 240},
 ]
 
 
 def compile_only() -> None:
-    from triton.backends.compiler import GPUTarget
-    from triton.experimental.gluon._runtime import GluonASTSource
-
-    q = torch.zeros(2 * 256, 128, dtype=torch.bfloat16)
-    for block_n, stages, pingpong, regs in VARIANTS:
-        q_desc, k_desc, v_desc = descriptors(q, q, q, 64, block_n)
-        signature = {
-            "q_desc": q_desc.__mangle__(), "k_desc": k_desc.__mangle__(), "v_desc": v_desc.__mangle__(),
-            "out_ptr": "*bf16", "seq_len": "i32", "scale_log2": "fp32", "BLOCK_N": "constexpr",
-            "HEAD_DIM": "constexpr", "STAGES": "constexpr", "PINGPONG": "constexpr",
-            "CONSUMER_REGS": "constexpr", "num_warps": "constexpr",
-        }  # fmt: skip
-        constexprs = {"BLOCK_N": block_n, "HEAD_DIM": 128, "STAGES": stages, "PINGPONG": pingpong,
-                      "CONSUMER_REGS": regs, "num_warps": 4}  # fmt: skip
-        names = list(signature)
-        src = GluonASTSource(
-            _pp_attention, signature, constexprs={(names.index(k),): v for k, v in constexprs.items()}
-        )
-        kernel = triton.compile(
-            src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "maxnreg": 168}
-        )
-        ptx = kernel.asm["ptx"]
-        spills = [line for line in ptx.splitlines() if "local" in line and ("st." in line or "ld." in line)]
-        print(f"n={block_n} s={stages} pingpong={pingpong} regs={regs}: {kernel.metadata.shared} B shared, "
-              f"{len(spills)} local ld/st lines in PTX", flush=True)  # fmt: skip
-
-
-def main() -> None:
-    from pagedllm.bench.kernels import graph_ms_interleaved
-
-    device = torch.device("cuda")
-    rows = []
-    for batch, heads, seq_len in [(16, 32, 1024), (64, 32, 1024)]:
-        z = batch * heads
-        q, k, v = (torch.randn(z * seq_len, 128, device=device, dtype=torch.bfloat16) for _ in range(3))
-        q4, k4, v4 = (t.view(batch, heads, seq_len, 128) for t in (q, k, v))
-        ref = torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
-        ref = ref.reshape(z * seq_len, 128).float()
-
-        def sdpa(q4=q4, k4=k4, v4=v4) -> None:
-            torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, is_causal=True)
-
-        for block_n, stages, pingpong, regs in VARIANTS:
-            out = torch.full_like(q, float("nan"))
-
-            def ours(out=out, cfg=(block_n, stages, pingpong, regs), qkv=(q, k, v), n=seq_len) -> None:
-                attend_pp(*qkv, out, n, *cfg)
-
-            label = f"{batch} x {heads} x {seq_len} n={block_n} s={stages} pp={pingpong!s:5} regs={regs}"
-            try:
-                ours()
-                torch.cuda.synchronize()
-                err = ((out.float() - ref).norm() / ref.norm()).item()
-                us, sdpa_us = (t * 1e3 for t in graph_ms_interleaved([ours], [sdpa], device))
-            except Exception as e:  # a variant that does not compile is a line, not the end
-                print(f"{label}: {type(e).__name__}: {str(e)[:300]}", flush=True)
-                continue
-            rows.append({"batch": batch, "heads": heads, "seq_len": seq_len, "block_n": block_n,
-                         "stages": stages, "pingpong": pingpong, "regs": regs, "us": us, "sdpa_us": sdpa_us,
-                         "rel_err": err})  # fmt: skip
-            with open(sys.argv[1], "w") as f:  # after every row: a hang later keeps what was measured
-                json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
-            print(
-                f"{label}: {us:8.1f} us, SDPA {sdpa_us:8.1f} us, x {us / sdpa_us:.3f}, err {err:.1e}",
-                flush=True,
-            )
-        torch.cuda.empty_cache()
+    for variant in VARIANTS:
+        signature = {**descriptor_signature(variant["block_n"]), "out_ptr": "*bf16", "seq_len": "i32",
+                     "scale_log2": "fp32"}  # fmt: skip
+        constexprs = {"BLOCK_N": variant["block_n"], "HEAD_DIM": 128, "STAGES": variant["stages"],
+                      "PINGPONG": variant["pingpong"], "CONSUMER_REGS": variant["regs"],
+                      "num_warps": 4}  # fmt: skip
+        signature.update(dict.fromkeys(constexprs, "constexpr"))
+        kernel = compile_sm90(_pp_attention, signature, constexprs, maxnreg=168)
+        print(f"{variant}: compiled, {kernel.metadata.shared} bytes of shared memory", flush=True)
 
 
 if __name__ == "__main__":
     if "--compile-only" in sys.argv:
         compile_only()
     else:
-        main()
+        time_variants(sys.argv[1], VARIANTS, attend_pp)
