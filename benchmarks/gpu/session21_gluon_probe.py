@@ -17,7 +17,8 @@ does; ``OVERLAP`` keeps one product in flight across the softmax. Both against S
 A third variant, ``ws`` (``_ws_attention``), is FlashAttention-3's layout without its turn-taking: a
 producer warp fills a ring of K/V stages by TMA, and two consumer warpgroups, each with 64 rows of a
 128-row block, share every stage (a stage is freed by two arrivals). Written after calls 12-13 and
-compiled for sm_90 here; NOT RUN: the session's device time was spent. Run it first next session.
+run in session 22 (its call 1: correct, and slower than the sequential kernel). ``time_variants`` and
+``compile_sm90`` serve session 22's probe too.
 
     python3 benchmarks/gpu/session21_gluon_probe.py OUT.json        # on an H100
     python3 benchmarks/gpu/session21_gluon_probe.py --compile-only  # sm_90 PTX here, no GPU
