@@ -68,6 +68,25 @@ def _softmax_tile(s, m_i, l_i, offs_m, j, scale_log2, BLOCK_N: gl.constexpr, col
 
 
 @gluon.jit
+def _store_normalized(out_ptr, acc, l_i, first_row, row_o: gl.constexpr, col_o: gl.constexpr):
+    """Rows first_row .. of the output: the accumulated values over their softmax sums, in bf16."""
+    out = acc / gl.convert_layout(l_i, row_o)[:, None]
+    rows = first_row + gl.arange(0, acc.shape[0], layout=row_o)
+    cols = gl.arange(0, acc.shape[1], layout=col_o)
+    gl.store(out_ptr + rows[:, None] * acc.shape[1] + cols[None, :], out.to(gl.bfloat16))
+
+
+@gluon.jit
+def _release_unread(full, empty, first_tile, n_tiles):
+    """Stages of keys past a consumer's rows: awaited and released unread, so the producer goes on."""
+    STAGES: gl.constexpr = full.type.shape[0]
+    for j in range(first_tile, n_tiles):
+        st = j % STAGES
+        mbarrier.wait(full.index(st), (j // STAGES) & 1)
+        mbarrier.arrive(empty.index(st), count=1)
+
+
+@gluon.jit
 def _attend_tile(
     q, k_tile, v_tile, acc, m_i, l_i, offs_m, j, scale_log2, zero_s,
     BLOCK_N: gl.constexpr, col_s: gl.constexpr, row_o: gl.constexpr, p_layout: gl.constexpr,
@@ -186,10 +205,7 @@ def _probe_attention(
             tma_load(k_desc, [coord, 0], kv_bars.index(st), k_smem.index(st), pred=ok)
             tma_load(v_desc, [coord, 0], kv_bars.index(st), v_smem.index(st), pred=ok)
 
-    out = acc / gl.convert_layout(l_i, row_o)[:, None]
-    rows = q_row + gl.arange(0, BLOCK_M, layout=row_o)
-    cols = gl.arange(0, HEAD_DIM, layout=col_o)
-    gl.store(out_ptr + rows[:, None] * HEAD_DIM + cols[None, :], out.to(gl.bfloat16))
+    _store_normalized(out_ptr, acc, l_i, q_row, row_o, col_o)
 
 
 # -- warp-specialized: two consumer warpgroups share the K/V stages a producer warp fills -------------
@@ -230,15 +246,8 @@ def _ws_consumer(args, c: gl.constexpr):
             BLOCK_N, col_s, row_o, p_layout,
         )  # fmt: skip
         mbarrier.arrive(empty.index(st), count=1)
-    for j in range(my_tiles, n_tiles):  # keys past this half's rows: release their stages unread
-        st = j % STAGES
-        mbarrier.wait(full.index(st), (j // STAGES) & 1)
-        mbarrier.arrive(empty.index(st), count=1)
-
-    out = acc / gl.convert_layout(l_i, row_o)[:, None]
-    rows = row0 + first + gl.arange(0, BLOCK_M, layout=row_o)
-    cols = gl.arange(0, HEAD_DIM, layout=col_o)
-    gl.store(out_ptr + rows[:, None] * HEAD_DIM + cols[None, :], out.to(gl.bfloat16))
+    _release_unread(full, empty, my_tiles, n_tiles)
+    _store_normalized(out_ptr, acc, l_i, row0 + first, row_o, col_o)
 
 
 @gluon.jit

@@ -33,6 +33,8 @@ from triton.experimental.gluon.language.nvidia.hopper import mbarrier, warpgroup
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from session21_gluon_probe import (
     LOG2E,
+    _release_unread,
+    _store_normalized,
     _ws_producer,
     compile_sm90,
     descriptor_signature,
@@ -136,15 +138,8 @@ def _pp_consumer(args, c: gl.constexpr):
     _pass_turn(turn, c, my_tiles, n_sync, PINGPONG)
     acc = warpgroup_mma_wait(0, deps=(acc,))
     mbarrier.arrive(empty.index(last % STAGES), count=1)
-    for j in range(my_tiles, n_tiles):  # keys past this half's rows: release their stages unread
-        st = j % STAGES
-        mbarrier.wait(full.index(st), (j // STAGES) & 1)
-        mbarrier.arrive(empty.index(st), count=1)
-
-    out = acc / gl.convert_layout(l_i, row_o)[:, None]
-    rows = row0 + first + gl.arange(0, BLOCK_M, layout=row_o)
-    cols = gl.arange(0, HEAD_DIM, layout=col_o)
-    gl.store(out_ptr + rows[:, None] * HEAD_DIM + cols[None, :], out.to(gl.bfloat16))
+    _release_unread(full, empty, my_tiles, n_tiles)
+    _store_normalized(out_ptr, acc, l_i, row0 + first, row_o, col_o)
 
 
 @gluon.jit
