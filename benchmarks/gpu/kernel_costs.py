@@ -7,7 +7,7 @@ from pagedllm.attention.triton import decode
 from pagedllm.model.layers import skinny_linear
 
 DECODE_CONSTANTS = ("KV_PER_PROG", "BLOCK_N", "HEAD_DIM", "SINGLE_SPLIT", "FUSED_MERGE", "DECODES_ONLY",
-                    "CARRY_IDS")  # fmt: skip
+                    "CARRY_IDS", "TMA_KV")  # fmt: skip
 SKINNY_CONSTANTS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "SPLIT_K", "GATED", "ROPE", "NORM_OUT", "NORMED_INPUT",
                     "EARLY_EPILOGUE")  # fmt: skip
 
@@ -24,8 +24,9 @@ def print_kernel_costs(label: str, fn: Any, names: tuple[str, ...]) -> None:
             except Exception:
                 consts = {}
             picked = {n: consts.get(n) for n in names if n in consts}
-            print(f"{label} {picked} regs {getattr(kernel, 'n_regs', '?')} spills "
-                  f"{getattr(kernel, 'n_spills', '?')} shared {kernel.metadata.shared}")  # fmt: skip
+            print(f"{label} {picked} warps {kernel.metadata.num_warps} stages {kernel.metadata.num_stages} "
+                  f"regs {getattr(kernel, 'n_regs', '?')} spills {getattr(kernel, 'n_spills', '?')} "
+                  f"shared {kernel.metadata.shared}")  # fmt: skip
 
 
 def print_regs() -> None:

@@ -48,6 +48,7 @@ from pagedllm.attention.triton.decode import (
     choose_decode_plan,
     choose_num_splits,
     default_decode_launch,
+    tile_tokens,
 )
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
@@ -56,8 +57,18 @@ from pagedllm.bench.roofline import copy_bytes_per_s
 RESULTS_DIR = Path("benchmarks") / "results"
 
 # name -> (num_heads, num_kv_heads, head_dim)
-HEAD_LAYOUTS = {"llama": (32, 8, 128), "qwen": (14, 2, 64), "llama-3.2-1b": (32, 8, 64)}
-MODEL_NAMES = {"llama": "Llama-3.1-8B", "qwen": "Qwen2.5-0.5B", "llama-3.2-1b": "Llama-3.2-1B"}
+HEAD_LAYOUTS = {
+    "llama": (32, 8, 128),
+    "qwen": (14, 2, 64),
+    "llama-3.2-1b": (32, 8, 64),
+    "qwen3-0.6b": (16, 8, 128),
+}
+MODEL_NAMES = {
+    "llama": "Llama-3.1-8B",
+    "qwen": "Qwen2.5-0.5B",
+    "llama-3.2-1b": "Llama-3.2-1B",
+    "qwen3-0.6b": "Qwen3-0.6B",
+}
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 ROTATE_BYTES = 256 << 20  # input sets per config add up to at least this much (several L2s)
 
@@ -297,10 +308,11 @@ def bench_decode(
         "num_splits": splits,
         "kv_heads_per_program": kv_per_prog,
         "launch": {  # as the kernel ran: the launch's fields, else the shape's defaults
-            "block_n": launch.block_n or tiles.block_n,
+            "block_n": tile_tokens(launch, tiles, block_size),
             "num_warps": launch.num_warps or tiles.num_warps,
             "num_stages": launch.num_stages or tiles.num_stages,
             "carry_block_ids": tiles.carry_block_ids,
+            "tma": bool(launch.tma),
         },
         "num_rotated_sets": len(sets),
         "kv_bytes": num_bytes,

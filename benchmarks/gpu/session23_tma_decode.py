@@ -1,0 +1,79 @@
+"""Session 23: decode attention's K/V tiles by TMA (``DecodeLaunch(tma=True)``), against the plan's launch.
+
+Sessions 11-21 found decode attention short of the copy bandwidth on short launches: the Llama-3.2-1B
+and Qwen3-0.6B layouts at a decode step's 64 x 528 (0.74-0.87), the Qwen2.5-0.5B layout at 64 x 4k
+(0.83, against SDPA's ~0.90), with one or two cp.async tiles in flight per program (session 17's
+SASS). TMA copies take no registers and no per-thread addresses, so a program can keep many tiles in
+flight: one block (16 tokens) a tile, its id carried from the iteration before, ``num_stages`` deep.
+Each shape runs the plan's launch (with SDPA) and TMA launches of the same plan (KV heads a program,
+splits) by depth and warps, plus, for the Qwen layout's long rows, plans with fewer programs.
+
+    python3 benchmarks/gpu/session23_tma_decode.py OUT.json   # on an H100; prints each compiled variant
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import torch
+from kernel_costs import print_regs  # beside this script
+
+from pagedllm.attention.triton.decode import DecodeLaunch, choose_decode_plan
+from pagedllm.bench.kernels import HEAD_LAYOUTS, bench_decode, copy_bandwidth
+
+SHAPES = [
+    ("llama-3.2-1b", 64, 528),
+    ("qwen3-0.6b", 64, 528),
+    ("qwen", 64, 4096),
+    ("qwen", 64, 16384),
+    ("qwen", 256, 4096),
+    ("qwen", 256, 16384),
+    ("llama-3.2-1b", 256, 528),
+    ("qwen3-0.6b", 256, 528),
+    ("llama", 64, 4096),
+]
+DEPTHS = [(4, 3), (4, 4), (4, 6), (4, 8), (2, 4), (2, 8)]  # (warps, stages), 16-token tiles
+# The Qwen layout's long rows: (splits, KV heads a program, warps, stages) beside the plan's.
+FEW_PROGRAMS = [(1, 1, 4, 8), (1, 1, 4, 12), (2, 1, 4, 8), (1, 2, 4, 8), (2, 2, 4, 8), (3, 2, 4, 6)]
+
+
+def main() -> None:
+    out_path = sys.argv[1]
+    device = torch.device("cuda")
+    copy_bw = copy_bandwidth(device)
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    rows: list[dict[str, Any]] = []
+
+    def record(label: str, row: dict[str, Any]) -> None:
+        row["variant"] = label
+        rows.append(row)
+        sdpa = f" sdpa {row['sdpa_ms_graph'] * 1e3:.1f}" if row.get("sdpa_ms_graph") else ""
+        print(f"{row['heads']:>28} {row['batch']:>4} x {row['context']:>6} {label:>32}: "
+              f"graph {row['ms_graph'] * 1e3:8.1f} us  bw {row['bandwidth_fraction_graph']:.3f}{sdpa}"
+              f"  err {row['max_rel_error_vs_sdpa']}", flush=True)  # fmt: skip
+        with open(out_path, "w") as f:
+            json.dump({"copy_bandwidth": copy_bw, "rows": rows}, f, indent=1)
+
+    for heads, batch, context in SHAPES:
+        common = dict(heads=heads, batch=batch, context=context, block_size=16, dtype_name="bf16",
+                      device=device, copy_bw=copy_bw)  # fmt: skip
+        record("plan", bench_decode(**common))
+        kv, splits = choose_decode_plan(batch, HEAD_LAYOUTS[heads][1], HEAD_LAYOUTS[heads][2], context, sms)
+        variants = [(splits, kv, w, st) for w, st in DEPTHS]
+        if heads == "qwen" and context >= 4096:
+            variants += FEW_PROGRAMS
+        for sp, kvp, w, st in variants:
+            launch = DecodeLaunch(block_n=16, num_warps=w, num_stages=st, kv_heads_per_program=kvp, tma=True)
+            try:
+                row = bench_decode(**common, launch=launch, num_splits=sp, with_sdpa=heads != "llama")
+            except Exception as e:  # a variant that does not compile or fit: say so, go on
+                print(f"{heads} {batch}x{context} tma {sp}s {kvp}kv {w}w {st}st: {e!r}"[:400], flush=True)
+                continue
+            record(f"tma {sp} splits {kvp} kv {w}w {st}st", row)
+    print_regs()
+
+
+if __name__ == "__main__":
+    main()
