@@ -272,48 +272,6 @@ def test_decode_with_block_ids_carried_a_tile_ahead_matches_reference(
     assert_decode_matches_reference(query, cache, metadata, launch, ((1, None), (3, True), (7, False)))
 
 
-# (block_size, num_heads, num_kv_heads, head_dim, kv_heads_per_program, block_n): tiles of one whole block
-# and of part of one, one KV head or several a program.
-if ON_GPU:
-    TMA_SHAPES = [
-        (16, 32, 8, 64, 1, 16),
-        (16, 16, 8, 128, 1, 16),
-        (16, 14, 2, 64, 2, 16),
-        (64, 28, 4, 64, 1, 32),
-        (16, 8, 8, 64, 1, 8),
-    ]
-else:
-    TMA_SHAPES = [(8, 8, 2, 32, 1, 8), (16, 6, 2, 16, 2, 8), (8, 4, 4, 16, 1, 8)]
-
-
-@pytest.mark.parametrize(
-    ("block_size", "num_heads", "num_kv_heads", "head_dim", "per_program", "block_n"), TMA_SHAPES
-)
-def test_decode_with_tma_kv_tiles_matches_reference(
-    block_size, num_heads, num_kv_heads, head_dim, per_program, block_n
-):
-    """Each tile's block id comes from the iteration before and the tile's rows past the sequence's end
-    hold NaN: the wrong block, or those rows' values let through, fail."""
-    dtype = DTYPES[-1]
-    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
-    cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
-    assert triton_decode.tma_kv_applies(cache, block_n)
-    query = torch.randn(len(seqs), num_heads, head_dim, dtype=dtype, device=DEVICE)
-    launch = DecodeLaunch(block_n=block_n, kv_heads_per_program=per_program, tma=True)
-    assert_decode_matches_reference(query, cache, metadata, launch, ((1, None), (3, True), (7, False)))
-
-
-def test_decode_refuses_tma_where_a_tile_spans_blocks():
-    seqs = ragged_decodes(4, 64, 8)
-    cache, metadata = make_paged_batch(seqs, 8, 2, 32, DTYPES[-1])
-    query = torch.randn(len(seqs), 4, 32, dtype=DTYPES[-1], device=DEVICE)
-    with pytest.raises(ValueError, match="TMA"):
-        paged_decode_attention(
-            torch.empty_like(query), query, cache, metadata.block_tables, metadata.seq_lens,
-            metadata.query_start_loc, metadata.max_seq_len, 0.1, launch=DecodeLaunch(block_n=16, tma=True),
-        )  # fmt: skip
-
-
 def test_decode_plan_joins_kv_heads_for_long_splits_of_narrow_rows_or_pairs_them_on_big_grids():
     plan = triton_decode.choose_decode_plan
     # Qwen2.5-0.5B layout (2 KV heads of 64) on 132 SMs: joint where the context splits into long pieces

@@ -8,6 +8,9 @@ flight: one block (16 tokens) a tile, its id carried from the iteration before, 
 Each shape runs the plan's launch (with SDPA) and TMA launches of the same plan (KV heads a program,
 splits) by depth and warps, plus, for the Qwen layout's long rows, plans with fewer programs.
 
+Taken back after calls 1-3: this script runs on 6749555's tree (``benchmarks/results/session23/
+decode-tma-attempt.diff`` on 17ceb41), not on main, whose ``DecodeLaunch`` has no ``tma`` field.
+
     python3 benchmarks/gpu/session23_tma_decode.py OUT.json   # on an H100; prints each compiled variant
 """
 
@@ -29,14 +32,17 @@ SHAPES = [
     ("qwen", 64, 4096),
     ("qwen", 64, 16384),
     ("qwen", 256, 4096),
-    ("qwen", 256, 16384),
     ("llama-3.2-1b", 256, 528),
     ("qwen3-0.6b", 256, 528),
-    ("llama", 64, 4096),
 ]
-DEPTHS = [(4, 3), (4, 4), (4, 6), (4, 8), (2, 4), (2, 8)]  # (warps, stages), 16-token tiles
-# The Qwen layout's long rows: (splits, KV heads a program, warps, stages) beside the plan's.
-FEW_PROGRAMS = [(1, 1, 4, 8), (1, 1, 4, 12), (2, 1, 4, 8), (1, 2, 4, 8), (2, 2, 4, 8), (3, 2, 4, 6)]
+# Call 1: (warps, stages) of 16-token tiles, and for the Qwen layout's long rows (splits, KV heads a
+# program, warps, stages) beside the plan's. Deeper was slower everywhere and one program an SM
+# (128 programs at 64 x 4k) ran at 0.30 of copy bandwidth: a program's iterations, not its copies, set
+# the pace (four warps share each 16-column row max and sum through shared memory).
+CALL1_DEPTHS = [(4, 3), (4, 4), (4, 6), (4, 8), (2, 4), (2, 8)]
+CALL1_FEW_PROGRAMS = [(1, 1, 4, 8), (1, 1, 4, 12), (2, 1, 4, 8), (1, 2, 4, 8), (2, 2, 4, 8), (3, 2, 4, 6)]
+# Call 2: one warp a program (its reductions stay in the warp), the plan's splits and twice as many.
+DEPTHS = [(1, 3), (1, 4), (1, 6), (1, 8)]
 
 
 def main() -> None:
@@ -61,9 +67,9 @@ def main() -> None:
                       device=device, copy_bw=copy_bw)  # fmt: skip
         record("plan", bench_decode(**common))
         kv, splits = choose_decode_plan(batch, HEAD_LAYOUTS[heads][1], HEAD_LAYOUTS[heads][2], context, sms)
-        variants = [(splits, kv, w, st) for w, st in DEPTHS]
+        variants = [(sp, kv, w, st) for sp in (splits, 2 * splits) for w, st in DEPTHS]
         if heads == "qwen" and context >= 4096:
-            variants += FEW_PROGRAMS
+            variants += [(sp, 1, 1, st) for sp in (5, 10) for st in (4, 8)]
         for sp, kvp, w, st in variants:
             launch = DecodeLaunch(block_n=16, num_warps=w, num_stages=st, kv_heads_per_program=kvp, tma=True)
             try:

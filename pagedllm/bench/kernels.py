@@ -48,7 +48,6 @@ from pagedllm.attention.triton.decode import (
     choose_decode_plan,
     choose_num_splits,
     default_decode_launch,
-    tile_tokens,
 )
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
@@ -308,11 +307,10 @@ def bench_decode(
         "num_splits": splits,
         "kv_heads_per_program": kv_per_prog,
         "launch": {  # as the kernel ran: the launch's fields, else the shape's defaults
-            "block_n": tile_tokens(launch, tiles, block_size),
+            "block_n": launch.block_n or tiles.block_n,
             "num_warps": launch.num_warps or tiles.num_warps,
             "num_stages": launch.num_stages or tiles.num_stages,
             "carry_block_ids": tiles.carry_block_ids,
-            "tma": bool(launch.tma),
         },
         "num_rotated_sets": len(sets),
         "kv_bytes": num_bytes,

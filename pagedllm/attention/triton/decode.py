@@ -31,14 +31,12 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
-from triton.tools.tensor_descriptor import TensorDescriptor
 
 from pagedllm import pdl
 
@@ -63,9 +61,6 @@ class DecodeLaunch:
     # Each tile's block ids loaded one iteration ahead, which gives the K/V tiles two buffers (see the
     # kernel's loop). None: default_decode_launch's choice; either way block_n defaults to the tile for it
     carry_block_ids: bool | None = None
-    # K/V tiles by TMA descriptors (Hopper or the interpreter; tiles within one block, a power-of-two
-    # head dim, the standard cache layout). None: off. Being measured (session 23).
-    tma: bool | None = None
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -77,8 +72,6 @@ def _decode_split_kernel(
     counters_ptr,  # [num_seqs * num_kv_heads] int32, zero between launches (used if FUSED_MERGE)
     query_ptr,  # [num_tokens, num_heads, head_dim]
     cache_ptr,  # [2, num_blocks, block_size, num_kv_heads, head_dim] (any strides, head_dim contiguous)
-    k_desc,  # TMA_KV: TMA descriptors over K and V as [num_blocks * block_size, num_kv_heads * head_dim]
-    v_desc,
     block_tables_ptr,  # [num_seqs, max_blocks_per_seq] int32
     seq_lens_ptr,  # [num_seqs] int32
     query_start_loc_ptr,  # [num_seqs + 1] int32
@@ -106,7 +99,6 @@ def _decode_split_kernel(
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
     CARRY_IDS: tl.constexpr,  # each tile's block ids are loaded in the iteration before it
-    TMA_KV: tl.constexpr,  # K/V tiles (within one block) by TMA, each tile's block id carried
     USE_PDL: tl.constexpr,
 ):
     seq = tl.program_id(0)
@@ -153,19 +145,10 @@ def _decode_split_kernel(
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
     acc = tl.zeros([ROWS_P, KV_PER_PROG * HEAD_DIM_P], dtype=tl.float32)
-    if TMA_KV:
-        desc_col = kv_block * (KV_PER_PROG * HEAD_DIM)
-        next_block = tl.load(table + start // BLOCK_SIZE, mask=start < end, other=0)
     for t0 in tl.range(start, end, BLOCK_N):
         t = t0 + n  # [BLOCK_N] token positions
         t_ok = t < end
-        if TMA_KV:
-            # One block id a tile (the tile lies within a block), loaded in the iteration before, so that
-            # the descriptor loads' coordinates wait on no load of their own iteration.
-            desc_row = next_block * BLOCK_SIZE + t0 % BLOCK_SIZE
-            next_block = tl.load(table + (t0 + BLOCK_N) // BLOCK_SIZE, mask=t0 + BLOCK_N < end, other=0)
-            k = k_desc.load([desc_row, desc_col])  # [BLOCK_N, COLS]
-        elif CARRY_IDS:
+        if CARRY_IDS:
             # The ids came in the iteration before, so this tile's K/V addresses wait on no load of this
             # iteration, and Triton gives the K/V tiles two shared-memory buffers: the next tile's copies
             # are in flight while this one computes. Without it there is one buffer, and each tile waits
@@ -176,13 +159,12 @@ def _decode_split_kernel(
             block = tl.load(table + t0 // BLOCK_SIZE).to(tl.int64)
         else:
             block = tl.load(table + t // BLOCK_SIZE, mask=t_ok, other=0).to(tl.int64)
-        if not TMA_KV:
-            row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
-            if HEAD_DIM_P != HEAD_DIM:
-                kv_mask = t_ok[:, None] & d_ok[None, :]
-            else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
-                kv_mask = t_ok[:, None]
-            k = tl.load(k_base + row[:, None] + col[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, COLS]
+        row = block * stride_cb + (t % BLOCK_SIZE) * stride_ct
+        if HEAD_DIM_P != HEAD_DIM:
+            kv_mask = t_ok[:, None] & d_ok[None, :]
+        else:  # NOTE: no mask along head_dim, which could cost the 16-byte loads
+            kv_mask = t_ok[:, None]
+        k = tl.load(k_base + row[:, None] + col[None, :], mask=kv_mask, other=0.0)  # [BLOCK_N, COLS]
         if IEEE_DOT:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
         else:
@@ -192,12 +174,7 @@ def _decode_split_kernel(
         alpha = tl.exp2(m_i - m_new)
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
-        if TMA_KV:
-            # The block's rows past the sequence's end hold anything (NaN included): P is 0 there, and
-            # 0 * NaN is not.
-            v = tl.where(t_ok[:, None], v_desc.load([desc_row, desc_col]), 0.0)
-        else:
-            v = tl.load(k_base + stride_ckv + row[:, None] + col[None, :], mask=kv_mask, other=0.0)
+        v = tl.load(k_base + stride_ckv + row[:, None] + col[None, :], mask=kv_mask, other=0.0)
         if IEEE_DOT:
             acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
         else:
@@ -380,13 +357,6 @@ def default_decode_launch(
     return DecodeTiles(32, 4, 3)
 
 
-def tile_tokens(launch: DecodeLaunch, tiles: DecodeTiles, block_size: int) -> int:
-    """Tokens per tile as the kernel runs ``launch``: its own, else the shape's (within one block by TMA)."""
-    if launch.block_n:
-        return launch.block_n
-    return min(tiles.block_n, block_size) if launch.tma else tiles.block_n
-
-
 class DecodeVariant(NamedTuple):
     """How a decode launch is split, from host-known values only. Equal variants (``num_splits`` aside:
     it is a runtime argument) run the same compiled kernel; ``compiled`` is what tells them apart."""
@@ -474,7 +444,7 @@ def paged_decode_attention(
     kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
     tiles = default_decode_launch(head_dim, block_size, kv_per_prog, single, launch.carry_block_ids)
-    block_n = tile_tokens(launch, tiles, block_size)
+    block_n = launch.block_n or tiles.block_n
     num_warps = launch.num_warps or tiles.num_warps
     num_stages = launch.num_stages or tiles.num_stages
     head_dim_p = triton.next_power_of_2(head_dim)
@@ -486,13 +456,6 @@ def paged_decode_attention(
         num_seqs * kv_blocks if fused else 0,
     )
     use_pdl = pdl.enabled(query.device)
-    k_desc: torch.Tensor | TensorDescriptor = kv_cache
-    v_desc: torch.Tensor | TensorDescriptor = kv_cache
-    use_tma = bool(launch.tma) and tma_kv_applies(kv_cache, block_n)
-    if launch.tma and not use_tma:
-        raise ValueError(f"TMA K/V loads do not apply to this cache or tile (block_n={block_n})")
-    if use_tma:
-        k_desc, v_desc = _kv_descriptors(kv_cache, block_n, kv_per_prog * head_dim)
     _decode_split_kernel[(num_seqs, kv_blocks, num_splits)](
         out,
         partial_out,
@@ -500,8 +463,6 @@ def paged_decode_attention(
         counters,
         query,
         kv_cache,
-        k_desc,
-        v_desc,
         block_tables,
         seq_lens,
         query_start_loc,
@@ -528,8 +489,7 @@ def paged_decode_attention(
         SPLITS_P=splits_p,
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
-        CARRY_IDS=tiles.carry_block_ids and not use_tma,
-        TMA_KV=use_tma,
+        CARRY_IDS=tiles.carry_block_ids,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
@@ -552,53 +512,6 @@ def paged_decode_attention(
             num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
             **pdl.kernel_args(use_pdl),
         )
-
-
-def tma_kv_applies(kv_cache: torch.Tensor, block_n: int) -> bool:
-    """Whether TMA descriptors can serve the K/V tiles: Hopper or later (or the interpreter), the
-    standard layout with every block's rows side by side, a power-of-two head dim of at least 16 bytes,
-    and tiles that lie within one block."""
-    if not (_interpreting() or (kv_cache.is_cuda and _has_tma(kv_cache.device.index))):
-        return False
-    _, _, block_size, num_kv_heads, head_dim = kv_cache.shape
-    row = num_kv_heads * head_dim
-    return (
-        kv_cache.stride(4) == 1
-        and kv_cache.stride(3) == head_dim
-        and kv_cache.stride(2) == row
-        and kv_cache.stride(1) == block_size * row
-        and (row * kv_cache.element_size()) % 16 == 0
-        and (kv_cache.stride(0) * kv_cache.element_size()) % 16 == 0
-        and kv_cache.data_ptr() % 16 == 0
-        and head_dim == triton.next_power_of_2(head_dim)
-        and head_dim * kv_cache.element_size() >= 16
-        and block_n <= block_size
-        and block_size % block_n == 0
-    )
-
-
-def _kv_descriptors(
-    kv_cache: torch.Tensor, block_n: int, columns: int
-) -> tuple[TensorDescriptor, TensorDescriptor]:
-    """K and V as [num_blocks * block_size, num_kv_heads * head_dim], in boxes of a tile's tokens by a
-    program's KV heads."""
-    _, num_blocks, block_size, num_kv_heads, head_dim = kv_cache.shape
-    shape = [num_blocks * block_size, num_kv_heads * head_dim]
-    strides = [num_kv_heads * head_dim, 1]
-    box = [block_n, columns]
-    return (
-        TensorDescriptor(kv_cache[0], shape, strides, box),
-        TensorDescriptor(kv_cache[1], shape, strides, box),
-    )
-
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-@functools.cache
-def _has_tma(device_index: int | None) -> bool:
-    return torch.cuda.get_device_capability(device_index)[0] >= 9
 
 
 # device -> float32 workspace: [counters (int32 bits) | partial outputs | partial lse]
