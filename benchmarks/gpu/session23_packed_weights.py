@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import triton
 import triton.language as tl
+
+from pagedllm.bench.kernels import copy_bandwidth, graph_ms
 
 ROWS = 64
 # (name, N, K, BLOCK_N, BLOCK_K, warps, stages): the skinny plans' tiles, the input not split (64 x 16
@@ -72,30 +76,16 @@ def launch(x, w, y, plan, packed):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def graph_us(fns, replays: int = 20) -> float:
-    """Median GPU time of one call, from a CUDA graph that runs every fn of ``fns`` once (in us)."""
-    for fn in fns:
-        fn()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for fn in fns:
-            fn()
-    times = []
-    for _ in range(replays):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1e3 / len(fns))
-    return sorted(times)[len(times) // 2]
+def graph_us(fns: list[Callable[[], Any]]) -> float:
+    """Median GPU time of one call of ``fns``, captured back to back in one CUDA graph, in us."""
+    ms = graph_ms(fns, torch.device("cuda"))
+    assert ms is not None
+    return ms * 1e3
 
 
 def main() -> None:
     device = torch.device("cuda")
-    big = torch.empty(1 << 30, dtype=torch.uint8, device=device)
-    copy_bw = 2 * big.numel() / (graph_us([lambda: big[: 1 << 29].copy_(big[1 << 29 :])]) * 1e-6) / 2
+    copy_bw = copy_bandwidth(device)  # the floors' own measure (bytes read + written per second)
     rows = []
     for name, n, k, block_n, block_k, warps, stages in LINEARS:
         nbytes = n * k * 2

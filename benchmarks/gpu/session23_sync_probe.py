@@ -24,6 +24,8 @@ import torch
 import triton
 import triton.language as tl
 
+from pagedllm.bench.kernels import graph_ms
+
 PHASES = 64
 BLOCK = 128
 SPIN_LIMIT = 1 << 22  # a broken barrier ends (and fails the check) instead of hanging the GPU
@@ -64,27 +66,6 @@ def _phases_with_barriers(a_ptr, b_ptr, counter_ptr, phases, BLOCK: tl.constexpr
             seen = tl.atomic_add(counter_ptr, 0, sem="acquire", scope="gpu")
             spins += 1
         tl.debug_barrier()
-
-
-def graph_us(fn, replays: int = 50) -> float:
-    """Median GPU time of one replay of ``fn`` captured in a CUDA graph, in us."""
-    stream = torch.cuda.Stream()
-    with torch.cuda.stream(stream):
-        fn()
-        fn()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    times = []
-    for _ in range(replays):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1e3)
-    return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -128,8 +109,8 @@ def main() -> None:
         torch.cuda.synchronize()
         final = a if PHASES % 2 == 0 else b
         correct = bool(torch.equal(final, expected))
-        total = graph_us(fn)
-        overhead = graph_us(base)
+        total = graph_ms([fn], device) * 1e3
+        overhead = graph_ms([base], device) * 1e3
         rows[name] = {"us": total, "setup_us": overhead, "per_phase_us": (total - overhead) / PHASES,
                       "correct": correct}  # fmt: skip
         print(name, rows[name], flush=True)
