@@ -6,8 +6,16 @@ from typing import Any
 from pagedllm.attention.triton import decode
 from pagedllm.model.layers import skinny_linear
 
-DECODE_CONSTANTS = ("KV_PER_PROG", "BLOCK_N", "HEAD_DIM", "SINGLE_SPLIT", "FUSED_MERGE", "DECODES_ONLY",
-                    "CARRY_IDS", "TMA_KV")  # fmt: skip
+DECODE_CONSTANTS = (
+    "KV_PER_PROG",
+    "BLOCK_N",
+    "HEAD_DIM",
+    "SINGLE_SPLIT",
+    "FUSED_MERGE",
+    "DECODES_ONLY",
+    "CARRY_IDS",
+    "TMA_KV",
+)  # fmt: skip (TMA_KV: session 23's experiment tree only)
 SKINNY_CONSTANTS = ("BLOCK_M", "BLOCK_N", "BLOCK_K", "SPLIT_K", "GATED", "ROPE", "NORM_OUT", "NORMED_INPUT",
                     "EARLY_EPILOGUE")  # fmt: skip
 

@@ -5,12 +5,12 @@ Sessions 11-16 found every decode linear ~3-4 us over its bytes' time whatever i
 a layer. Part of that is the boundary itself: the launch, PDL's hand-over, the ramp. This probe times
 only the synchronisation, with almost no work a phase: PHASES dependent phases on one program per SM,
 each phase reading another program's slice of the previous phase's output (double-buffered), so that a
-phase that starts early reads stale data and the final check fails. Four forms, CUDA-graph replays:
+phase that starts early reads stale data and the final check fails. Three forms, CUDA-graph replays:
 - ``launches``: one kernel a phase;
 - ``launches_pdl``: the same with programmatic dependent launch (as the engine's kernels);
-- ``barrier``: one kernel, a grid barrier (an atomic counter and a spin) between phases; its counter is
-  zeroed by a memset in the graph, timed alone as ``memset`` to subtract;
-- ``memset``.
+- ``barrier``: one kernel, a grid barrier (an atomic counter and a spin) between phases.
+Each graph starts by resetting the input (a copy; ``barrier`` also zeroes its counter): that setup is
+timed alone and subtracted before dividing by PHASES.
 
     python3 benchmarks/gpu/session23_sync_probe.py OUT.json   # on an H100
 """
