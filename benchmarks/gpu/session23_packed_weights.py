@@ -26,8 +26,9 @@ import triton.language as tl
 from pagedllm.bench.kernels import copy_bandwidth, graph_ms
 
 ROWS = 64
-# (name, N, K, BLOCK_N, BLOCK_K, warps, stages): the skinny plans' tiles, the input not split (64 x 16
-# tiles where the engine splits o_proj and down in two: as many programs).
+# (name, N, K, BLOCK_N, BLOCK_K, warps, stages): the skinny plans' tiles, the input never split. For
+# o_proj and down, whose 32-feature tiles the engine splits over two halves of the input, 16-feature
+# tiles over the whole input: as many programs (128).
 LINEARS = [
     ("qkv", 3072, 2048, 32, 256, 4, 4),
     ("o_proj", 2048, 2048, 16, 256, 4, 4),
