@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from pagedllm.worker.block_ops import copy_blocks, swap_blocks
+from pagedllm.worker.kv_cache import new_kv_cache
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = "cuda" if ON_GPU else "cpu"
@@ -34,3 +35,25 @@ def test_swap_blocks_out_and_back_round_trips():
     for dev, back in zip(device_caches, restored, strict=True):
         assert torch.equal(back[:, [6, 2, 7]], dev[:, [6, 2, 7]])
         assert back[:, [0, 1, 3, 4, 5]].isnan().all()
+
+
+def test_engine_caches_keep_one_kv_head_of_a_block_in_one_piece_and_move_blocks_whole():
+    """``new_kv_cache``: the standard ``[2, blocks, block_size, kv_heads, dim]`` shape over head-major
+    memory, so a block's tokens of one KV head are one contiguous piece; block copies and swaps move
+    the values the view shows, whatever the storage order."""
+    cache = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE)
+    assert cache.shape == (2, 6, 4, 3, 8)
+    one_head_of_a_block = cache[1, 2, :, 1]  # [block_size, dim]
+    assert one_head_of_a_block.is_contiguous()
+    assert cache.stride() == (6 * 3 * 4 * 8, 3 * 4 * 8, 8, 4 * 8, 1)
+    cache.copy_(torch.randn(cache.shape, dtype=torch.float16))
+    before = cache.clone()
+    copy_blocks([cache], [(0, 3), (5, 1)])
+    assert torch.equal(cache[:, [3, 1]], before[:, [0, 5]])
+    host = new_kv_cache(3, 4, 3, 8, torch.float16, "cpu", pin_memory=ON_GPU)
+    swap_blocks([cache], [host], [(2, 0), (4, 2)])
+    assert torch.equal(host[:, [0, 2]], cache[:, [2, 4]].cpu())
+    back = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE).fill_(float("nan"))
+    swap_blocks([host], [back], [(0, 5)])
+    assert torch.equal(back[:, 5], cache[:, 2])
+    assert back[:, :5].isnan().all()

@@ -37,6 +37,7 @@ from pagedllm.attention.triton import (  # noqa: E402
 from pagedllm.attention.triton import decode as triton_decode  # noqa: E402
 from pagedllm.attention.triton.decode import DecodeLaunch  # noqa: E402
 from pagedllm.attention.triton.prefill import PrefillLaunch, tma_applies  # noqa: E402
+from pagedllm.worker.kv_cache import new_kv_cache  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1e-2}
@@ -55,12 +56,18 @@ def make_paged_batch(
     dtype: torch.dtype,
     *,
     fill_new: bool = True,
+    token_major: bool = False,
 ) -> tuple[torch.Tensor, AttentionMetadata]:
     """seqs: (context length after the step, new tokens). Blocks are scattered at random; every slot no
     sequence owns is NaN, and so is the block that pads the block tables. With ``fill_new=False`` the new
-    tokens' slots stay NaN too (the write kernel must fill them)."""
+    tokens' slots stay NaN too (the write kernel must fill them). The cache is laid out as the engine's
+    (``new_kv_cache``), or with ``token_major`` contiguous in its logical order."""
     num_blocks = sum(-(-ctx // block_size) for ctx, _ in seqs) + 2
-    cache = torch.full((2, num_blocks, block_size, num_kv_heads, head_dim), float("nan"), dtype=dtype)
+    if token_major:
+        cache = torch.empty(2, num_blocks, block_size, num_kv_heads, head_dim, dtype=dtype)
+    else:
+        cache = new_kv_cache(num_blocks, block_size, num_kv_heads, head_dim, dtype, "cpu")
+    cache.fill_(float("nan"))
     ids = torch.randperm(num_blocks).tolist()
     pad_block = ids.pop()
     tables, slots, starts, filled = [], [], [0], []
@@ -71,8 +78,10 @@ def make_paged_batch(
         filled += [table[p // block_size] * block_size + p % block_size for p in positions]
         slots += [table[p // block_size] * block_size + p % block_size for p in range(ctx - query_len, ctx)]
         starts.append(starts[-1] + query_len)
-    flat = cache.view(2, num_blocks * block_size, num_kv_heads, head_dim)
-    flat[:, filled] = torch.randn(2, len(filled), num_kv_heads, head_dim).to(dtype)
+    slot = torch.tensor(filled, dtype=torch.int64)
+    cache[:, slot // block_size, slot % block_size] = torch.randn(2, len(filled), num_kv_heads, head_dim).to(
+        dtype
+    )
     width = max(len(t) for t in tables) + 1
     block_tables = torch.full((len(seqs), width), pad_block, dtype=torch.int32)
     for i, table in enumerate(tables):
@@ -149,10 +158,11 @@ SPLIT_COUNTS = (None, 1, 7) if ON_GPU else (None, 7)
 # -- KV write --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("token_major", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("block_size", "num_kv_heads", "head_dim"), [(16, 2, 32), (8, 3, 24), (32, 1, 64)])
 def test_write_kv_fills_exactly_the_reference_slots_and_skips_padding(
-    dtype, block_size, num_kv_heads, head_dim
+    dtype, block_size, num_kv_heads, head_dim, token_major
 ):
     num_blocks, num_tokens = 7, 40
     slots = torch.randperm(num_blocks * block_size)[:num_tokens]
@@ -162,7 +172,12 @@ def test_write_kv_fills_exactly_the_reference_slots_and_skips_padding(
     value = torch.randn(num_tokens, num_kv_heads, 2 * head_dim, dtype=dtype)[..., :head_dim]
     expected = torch.full((2, num_blocks, block_size, num_kv_heads, head_dim), float("nan"), dtype=dtype)
     ReferenceAttentionBackend().write_kv(key, value, expected, slots)
-    cache = torch.full_like(expected, float("nan")).to(DEVICE)
+    if token_major:
+        cache = torch.full_like(expected, float("nan")).to(DEVICE)
+    else:  # the engine's layout
+        cache = new_kv_cache(num_blocks, block_size, num_kv_heads, head_dim, dtype, DEVICE).fill_(
+            float("nan")
+        )
     write_kv_cache(key.to(DEVICE), value.to(DEVICE), cache, slots.to(DEVICE))
     assert torch.equal(cache.cpu().isnan(), expected.isnan())
     assert torch.equal(cache.cpu().nan_to_num(), expected.nan_to_num())
@@ -197,6 +212,29 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
             )
             assert_close(out, ref, dtype)
     assert_counters_zero(query.device)
+
+
+def test_decode_and_prefill_match_reference_on_a_token_major_cache_too():
+    """The kernels read the cache through its strides: the engine's head-major storage (every other
+    test) and a cache contiguous in its logical order give the reference's outputs alike."""
+    block_size, num_heads, num_kv_heads, head_dim = 16, 4, 2, 32
+    seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
+    cache, metadata = make_paged_batch(
+        seqs, block_size, num_kv_heads, head_dim, torch.float32, token_major=True
+    )
+    assert cache.is_contiguous()
+    query = torch.randn(len(seqs), num_heads, head_dim, device=DEVICE)
+    assert_decode_matches_reference(query, cache, metadata, DecodeLaunch(), ((None, None), (3, True)))
+    seqs = random.sample(MIXED_SEQS, len(MIXED_SEQS))
+    cache, metadata = make_paged_batch(
+        seqs, block_size, num_kv_heads, head_dim, torch.float32, token_major=True
+    )
+    query = torch.randn(metadata.query_start_loc_host[-1], num_heads, head_dim, device=DEVICE)
+    out = torch.full_like(query, float("nan"))
+    paged_prefill_attention(
+        out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc, 0.2
+    )
+    assert_close(out, reference_attention(query, cache, metadata, 0.2), torch.float32)
 
 
 def assert_decode_matches_reference(

@@ -22,14 +22,13 @@ class ReferenceAttentionBackend(AttentionBackend):
         kv_cache: torch.Tensor,
         slot_mapping: torch.Tensor,
     ) -> None:
-        _, num_blocks, block_size, num_kv_heads, head_dim = kv_cache.shape
+        block_size = kv_cache.shape[2]
         keep = slot_mapping >= 0
         slots = slot_mapping[keep]
-        # Viewing [num_blocks, block_size] as one axis makes a slot a plain row index.
-        flat_k = kv_cache[0].view(num_blocks * block_size, num_kv_heads, head_dim)
-        flat_v = kv_cache[1].view(num_blocks * block_size, num_kv_heads, head_dim)
-        flat_k[slots] = key[keep].to(kv_cache.dtype)
-        flat_v[slots] = value[keep].to(kv_cache.dtype)
+        # Indexed by (block, token in block): the cache is a strided view (``new_kv_cache``).
+        blocks, offsets = slots // block_size, slots % block_size
+        kv_cache[0, blocks, offsets] = key[keep].to(kv_cache.dtype)
+        kv_cache[1, blocks, offsets] = value[keep].to(kv_cache.dtype)
 
     def attend(
         self,
