@@ -11,15 +11,4 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD
 timeout 100 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graphs.py -k sized_by_profiling 2>&1 | tail -2
 timeout 200 python3 -m pagedllm.cli bench kernels --heads qwen llama --batches 64 256 --contexts 4096 16384 \
   --block-sizes 16 --prefill-shapes 16x1024 64x1024 --out $OUT/call4-kernels.json 2>&1 | grep -v -i warn
-M=$PWD/.gpuwork/shared_models; J=/tmp/json24; rm -rf $J; mkdir -p $J
-for r in 1 2; do
-  for v in head token; do
-    for m in llama-3.2-1b qwen3-0.6b; do
-      echo "== $m $v round $r"
-      S24_KV=$v timeout 150 python3 benchmarks/gpu/session24_decode.py \
-        --load-format dummy --max-model-len 2048 --steps 32 --output-json $J/$m-$v-$r.json --model $M/$m.json \
-        --batch-sizes 64 256 --context 512 2>&1 | grep -v -i warn | grep -v "^written"
-    done
-  done
-done
-python3 benchmarks/gpu/merge_json.py $J $OUT/call4-decode.json
+bash benchmarks/gpu/session24_steps.sh $OUT/call4-decode.json S24_KV head token
