@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from pagedllm.worker.block_ops import copy_blocks, swap_blocks
-from pagedllm.worker.kv_cache import new_kv_cache
+from pagedllm.worker.kv_cache import new_kv_cache, stores_head_major
 
 ON_GPU = torch.cuda.is_available()
 DEVICE = "cuda" if ON_GPU else "cpu"
@@ -37,15 +38,29 @@ def test_swap_blocks_out_and_back_round_trips():
         assert back[:, [0, 1, 3, 4, 5]].isnan().all()
 
 
-def test_engine_caches_keep_one_kv_head_of_a_block_in_one_piece_and_move_blocks_whole():
-    """``new_kv_cache``: the standard ``[2, blocks, block_size, kv_heads, dim]`` shape over head-major
-    memory, so a block's tokens of one KV head are one contiguous piece; block copies and swaps move
-    the values the view shows, whatever the storage order."""
-    cache = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE)
+def test_engine_caches_store_head_major_on_cuda_and_token_major_on_the_cpu():
+    """``new_kv_cache`` picks the order that measured fastest where the cache lives: one KV head of a
+    block in one piece for the GPU kernels, whole token rows for the CPU reference backend's gather."""
+    assert stores_head_major(torch.device("cuda", 0))
+    assert not stores_head_major(torch.device("cpu"))
+    cpu_cache = new_kv_cache(6, 4, 3, 8, torch.float16, "cpu")
+    assert cpu_cache.shape == (2, 6, 4, 3, 8)
+    assert cpu_cache.is_contiguous()
+    head_major = (6 * 3 * 4 * 8, 3 * 4 * 8, 8, 4 * 8, 1)
+    assert new_kv_cache(6, 4, 3, 8, torch.float16, "cpu", head_major=True).stride() == head_major
+    if ON_GPU:
+        assert new_kv_cache(6, 4, 3, 8, torch.float16, "cuda").stride() == head_major
+
+
+@pytest.mark.parametrize("head_major", [True, False])
+def test_block_copies_and_swaps_move_the_values_the_cache_view_shows_in_either_storage_order(head_major):
+    """Head-major storage keeps a block's tokens of one KV head in one contiguous piece; copies and
+    swaps (also between a head-major device cache and a token-major host one) move what the standard
+    ``[2, blocks, block_size, kv_heads, dim]`` view shows, whatever the order."""
+    cache = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE, head_major=head_major)
     assert cache.shape == (2, 6, 4, 3, 8)
     one_head_of_a_block = cache[1, 2, :, 1]  # [block_size, dim]
-    assert one_head_of_a_block.is_contiguous()
-    assert cache.stride() == (6 * 3 * 4 * 8, 3 * 4 * 8, 8, 4 * 8, 1)
+    assert one_head_of_a_block.is_contiguous() == head_major
     cache.copy_(torch.randn(cache.shape, dtype=torch.float16))
     before = cache.clone()
     copy_blocks([cache], [(0, 3), (5, 1)])
@@ -53,7 +68,7 @@ def test_engine_caches_keep_one_kv_head_of_a_block_in_one_piece_and_move_blocks_
     host = new_kv_cache(3, 4, 3, 8, torch.float16, "cpu", pin_memory=ON_GPU)
     swap_blocks([cache], [host], [(2, 0), (4, 2)])
     assert torch.equal(host[:, [0, 2]], cache[:, [2, 4]].cpu())
-    back = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE).fill_(float("nan"))
+    back = new_kv_cache(6, 4, 3, 8, torch.float16, DEVICE, head_major=head_major).fill_(float("nan"))
     swap_blocks([host], [back], [(0, 5)])
     assert torch.equal(back[:, 5], cache[:, 2])
     assert back[:, :5].isnan().all()

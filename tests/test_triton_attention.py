@@ -61,12 +61,12 @@ def make_paged_batch(
     """seqs: (context length after the step, new tokens). Blocks are scattered at random; every slot no
     sequence owns is NaN, and so is the block that pads the block tables. With ``fill_new=False`` the new
     tokens' slots stay NaN too (the write kernel must fill them). The cache is laid out as the engine's
-    (``new_kv_cache``), or with ``token_major`` contiguous in its logical order."""
+    CUDA cache (``new_kv_cache``, head-major) even on the CPU, where the engine keeps token-major, or
+    with ``token_major`` contiguous in its logical order."""
     num_blocks = sum(-(-ctx // block_size) for ctx, _ in seqs) + 2
-    if token_major:
-        cache = torch.empty(2, num_blocks, block_size, num_kv_heads, head_dim, dtype=dtype)
-    else:
-        cache = new_kv_cache(num_blocks, block_size, num_kv_heads, head_dim, dtype, "cpu")
+    cache = new_kv_cache(
+        num_blocks, block_size, num_kv_heads, head_dim, dtype, "cpu", head_major=not token_major
+    )
     cache.fill_(float("nan"))
     ids = torch.randperm(num_blocks).tolist()
     pad_block = ids.pop()
@@ -172,12 +172,9 @@ def test_write_kv_fills_exactly_the_reference_slots_and_skips_padding(
     value = torch.randn(num_tokens, num_kv_heads, 2 * head_dim, dtype=dtype)[..., :head_dim]
     expected = torch.full((2, num_blocks, block_size, num_kv_heads, head_dim), float("nan"), dtype=dtype)
     ReferenceAttentionBackend().write_kv(key, value, expected, slots)
-    if token_major:
-        cache = torch.full_like(expected, float("nan")).to(DEVICE)
-    else:  # the engine's layout
-        cache = new_kv_cache(num_blocks, block_size, num_kv_heads, head_dim, dtype, DEVICE).fill_(
-            float("nan")
-        )
+    cache = new_kv_cache(
+        num_blocks, block_size, num_kv_heads, head_dim, dtype, DEVICE, head_major=not token_major
+    ).fill_(float("nan"))
     write_kv_cache(key.to(DEVICE), value.to(DEVICE), cache, slots.to(DEVICE))
     assert torch.equal(cache.cpu().isnan(), expected.isnan())
     assert torch.equal(cache.cpu().nan_to_num(), expected.nan_to_num())
@@ -215,8 +212,8 @@ def test_decode_matches_reference_on_ragged_contexts(dtype, block_size, num_head
 
 
 def test_decode_and_prefill_match_reference_on_a_token_major_cache_too():
-    """The kernels read the cache through its strides: the engine's head-major storage (every other
-    test) and a cache contiguous in its logical order give the reference's outputs alike."""
+    """The kernels read the cache through its strides: the engine's head-major CUDA storage (every
+    other test) and a cache contiguous in its logical order give the reference's outputs alike."""
     block_size, num_heads, num_kv_heads, head_dim = 16, 4, 2, 32
     seqs = ragged_decodes(NUM_DECODES, DECODE_MAX_LEN, block_size)
     cache, metadata = make_paged_batch(
