@@ -148,3 +148,39 @@ def test_after_start_up_no_step_compiles_an_attention_kernel(tmp_path, num_heads
         while engine.has_unfinished_requests():
             engine.step()
     assert not compiled, f"kernels compiled during steps: {compiled}"
+
+
+@needs_cuda
+def test_swapping_between_the_head_major_gpu_cache_and_the_token_major_host_space_keeps_greedy_output(
+    config_path,
+):
+    """Preemption by swapping copies blocks between the CUDA cache (head-major storage) and the pinned
+    swap space (token-major): the greedy tokens of a pool too small for the batch equal those of a pool
+    where nothing is preempted."""
+    from pagedllm import LLM, SamplingParams
+    from pagedllm.worker.kv_cache import kv_cache_bytes_per_block
+
+    bytes_per_block = 2 * 3 * 2 * 64 * 4 * 16  # K and V, 3 layers, 2 KV heads of 64, float32, 16 tokens
+    rng = random.Random(1)
+    prompts = [[rng.randrange(1, 4000) for _ in range(rng.randint(40, 70))] for _ in range(8)]
+    params = SamplingParams(temperature=0.0, max_tokens=48, ignore_eos=True)
+    outputs = {}
+    for tight in (False, True):
+        llm = LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            max_model_len=128,
+            kv_cache_memory_bytes=(14 if tight else 200) * bytes_per_block,
+            swap_space=40 * bytes_per_block / 2**30,
+            preemption_mode="swap",
+        )
+        assert kv_cache_bytes_per_block(llm.engine.arch, 16, torch.float32) == bytes_per_block
+        device_cache, host_cache = llm.engine.kv_caches[0], llm.engine.runner.cpu_kv_caches[0]
+        assert device_cache[0, 0, :, 0].stride(0) == 64  # a block's tokens of one KV head: one piece
+        assert host_cache.is_contiguous() and host_cache.is_pinned()
+        outputs[tight] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+        stats = llm.kv_cache_stats()
+        assert (stats["num_swap_preemptions"] > 0) is tight
+        del llm
+    assert outputs[True] == outputs[False]

@@ -10,13 +10,17 @@ For each batch size: ``batch`` requests with ``context`` prompt tokens are prefi
   scheduling the parts overlap the device and each other: None).
 - ``gpu_ms``: a replay of the step's captured graph alone, timed with CUDA events (the GPU's work);
   ``host_overhead_share`` = 1 - gpu_ms / step_ms: the share of the step the GPU waits for Python.
-With ``--profile-dir`` a torch.profiler trace summary of a few steps is written there as text.
+With ``--profile-dir`` a torch.profiler trace summary of a few steps is written there as text, and on
+CUDA the step graph's kernels charged with the time each adds to the chain (``bench.step_profile``):
+``decode-chain-b{batch}.txt`` / ``.json``, summed per kernel in the row's ``chain_by_kernel``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import json
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import Any
 
 import torch
 
+from pagedllm.bench import step_profile
 from pagedllm.bench.environment import environment, write_json
 from pagedllm.bench.roofline import decode_step_floor_s, measure_ceilings
 
@@ -124,8 +129,11 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
             end.synchronize()
             times.append(begin.elapsed_time(end) / 1e3)
         gpu_ms = _median_ms(times)
+    chain = None
     if args.profile_dir and device.type == "cuda":
         _profile(engine, Path(args.profile_dir) / f"decode-profile-b{batch}.txt")
+        if graphs is not None:
+            chain = _profile_chain(graph, Path(args.profile_dir) / f"decode-chain-b{batch}")
 
     step_ms = _median_ms(step_times)
     floor_ms = _median_ms(floors)
@@ -144,6 +152,7 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
         "host_overhead_share": None if gpu_ms is None else 1 - gpu_ms / step_ms,
         "copy_bytes_per_s": ceilings.copy_bytes_per_s,
         "cuda_graphs": bool(graphs),
+        "chain_by_kernel": chain,
     }
     # NOTE: the timing wrappers make reference cycles (scheduler -> wrapper -> bound method): collect
     # them, or the next batch size's engine sizes its KV cache around this one's.
@@ -167,6 +176,16 @@ def _profile(engine: Any, path: Path) -> None:
         sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=60
     )
     path.write_text(f"5 decode steps\n\n-- by GPU time --\n{table}\n\n-- by CPU time --\n{cpu_table}\n")
+
+
+def _profile_chain(graph: Any, stem: Path) -> list[dict[str, Any]]:
+    """The step graph's kernels charged with the time each adds (``bench.step_profile``): a text table
+    and the whole chain, position by position, as JSON beside it."""
+    links = step_profile.profile_graph_replays(graph)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".txt").write_text(step_profile.format_table(links) + "\n")
+    stem.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(link) for link in links], indent=0))
+    return step_profile.by_kernel(links)
 
 
 def cmd_decode(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
