@@ -129,32 +129,44 @@ if _HAVE_TRITON:
         base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
         x1 = tl.load(base, mask=mask, other=0.0)
         x2 = tl.load(base + HALF, mask=mask, other=0.0)
+        v1, v2 = x1, x2  # placeholders: STORE_KV (a compile-time choice) loads the values
+        if STORE_KV:
+            v1, v2 = load_token_v(heads - first_k_head, cols, mask, slot, v_ptr + token * stride_v, HALF)
         out1, out2 = rotate_halves(x1, x2, cos, sin)
         tl.store(base, out1, mask=mask)
         tl.store(base + HALF, out2, mask=mask)
         if STORE_KV:
-            store_token_kv(out1, out2, heads - first_k_head, cols, mask, v_ptr + token * stride_v, cache_ptr,
-                           slot, stride_ckv, stride_cb, stride_ct, stride_ch, HALF, BLOCK_SIZE)  # fmt: skip
+            store_token_kv(out1, out2, v1, v2, heads - first_k_head, cols, mask, cache_ptr, slot,
+                           stride_ckv, stride_cb, stride_ct, stride_ch, HALF, BLOCK_SIZE)  # fmt: skip
+
+    @triton.jit
+    def load_token_v(kv_head, cols, mask, slot, v_row_ptr, HALF: tl.constexpr):
+        """The two halves of the values ``store_token_kv`` stores: ``kv_head >= 0`` rows of ``2 * HALF``
+        at ``v_row_ptr``, nothing where ``slot < 0``. Loaded with the keys, right after the wait: loaded
+        where they are stored, after the keys' stores, they cost the kernel a second round trip to
+        memory (the compiler cannot move a load above stores it cannot prove apart from it)."""
+        ok = tl.where(slot >= 0, mask & (kv_head >= 0), False)
+        v_src = v_row_ptr + kv_head * (2 * HALF) + cols
+        return tl.load(v_src, mask=ok), tl.load(v_src + HALF, mask=ok)
 
     @triton.jit
     def store_token_kv(
-        k1, k2, kv_head, cols, mask, v_row_ptr, cache_ptr, slot, stride_ckv, stride_cb, stride_ct, stride_ch,
+        k1, k2, v1, v2, kv_head, cols, mask, cache_ptr, slot, stride_ckv, stride_cb, stride_ct, stride_ch,
         HALF: tl.constexpr, BLOCK_SIZE: tl.constexpr,
     ):  # fmt: skip
         """Stores one token's keys and values at ``slot`` of a paged cache (``[2, blocks, block_size,
         kv_heads, head_dim]``) as ``write_kv_cache`` does, nothing where ``slot < 0``. ``k1``/``k2``:
         the halves of the token's heads (``[HEADS_P, HALF_P]``), of which the rows with ``kv_head >= 0``
-        are keys; the values are that many heads of ``2 * HALF`` at ``v_row_ptr``. Shared by the kernels
-        that produce the keys (rotary here, ``qk_norm_rope``), through the module."""
+        are keys; ``v1``/``v2``: ``load_token_v``'s. Shared by the kernels that produce the keys (rotary
+        here, ``qk_norm_rope``), through the module."""
         ok = tl.where(slot >= 0, mask & (kv_head >= 0), False)
         dst = cache_ptr + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct
         dst = dst + kv_head * stride_ch + cols
         dtype = cache_ptr.dtype.element_ty
         tl.store(dst, k1.to(dtype), mask=ok)
         tl.store(dst + HALF, k2.to(dtype), mask=ok)
-        v_src = v_row_ptr + kv_head * (2 * HALF) + cols
-        tl.store(dst + stride_ckv, tl.load(v_src, mask=ok).to(dtype), mask=ok)
-        tl.store(dst + stride_ckv + HALF, tl.load(v_src + HALF, mask=ok).to(dtype), mask=ok)
+        tl.store(dst + stride_ckv, v1.to(dtype), mask=ok)
+        tl.store(dst + stride_ckv + HALF, v2.to(dtype), mask=ok)
 
     @triton.jit
     def inverse_rms(sum_of_squares, n, eps):
