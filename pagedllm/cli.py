@@ -35,7 +35,13 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--block-size", type=int, default=16)
     group.add_argument("--max-model-len", type=int, default=None)
     group.add_argument("--max-num-seqs", type=int, default=256)
-    group.add_argument("--max-num-batched-tokens", type=int, default=None)
+    group.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        default=None,
+        help="tokens a step may compute (default: 16384 for offline runs on a Hopper GPU of >= 70 GiB, "
+        "8192 elsewhere and for the server; never below max_model_len)",
+    )
     group.add_argument("--kv-cache-memory-bytes", type=int, default=None)
     group.add_argument("--no-chunked-prefill", action="store_true", help="schedule every prompt whole")
     group.add_argument(

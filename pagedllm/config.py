@@ -26,6 +26,14 @@ DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30
 # Swap space when none is given: vLLM's 4 GiB of pinned host memory on CUDA; none on a CPU, where the
 # "swap" would be a copy within the same memory the KV cache could have used.
 DEFAULT_CUDA_SWAP_SPACE_GIB = 4.0
+# Tokens a step may compute when max_num_batched_tokens is not given (never below max_model_len). The
+# server keeps steps small, for the inter-token latency of the requests decoding beside a prefill; an
+# offline batch (the LLM class) wants throughput, and on a large Hopper GPU fewer, larger prefill steps
+# give it: the Llama-3.2-1B workload of 256 x (512 in, 128 out) made 4.1% more output tok/s at 16,384
+# than at 8,192 on an H100 (docs/PERFORMANCE.md "Session 25"). vLLM's LLM class and server default alike.
+SERVER_BATCHED_TOKENS = 8192
+OFFLINE_BATCHED_TOKENS = 16384
+USAGES = ("server", "offline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +43,7 @@ class EngineConfig:
     block_size: int = 16
     max_model_len: int | None = None  # None: the model's context, capped by what the KV cache holds
     max_num_seqs: int = 256
-    max_num_batched_tokens: int | None = None  # None: max(8192, max_model_len)
+    max_num_batched_tokens: int | None = None  # None: batched_token_budget's default
     kv_cache_memory_bytes: int | None = None
     gpu_memory_utilization: float = 0.9
     device: str = "auto"
@@ -57,6 +65,9 @@ class EngineConfig:
     # Schedule the next decode step while the device runs this one (vLLM's --async-scheduling); None:
     # on with CUDA, off on a CPU (where the model runs on the host's own thread: nothing to overlap).
     async_scheduling: bool | None = None
+    # Who drives the engine, for defaults that trade latency against throughput (batched_token_budget):
+    # "server" (the HTTP server) or "offline" (the LLM class).
+    usage: str = "server"
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in _DTYPES:
@@ -100,6 +111,8 @@ class EngineConfig:
             raise ValueError(f"preemption_mode={self.preemption_mode!r}; choose one of {PREEMPTION_MODES}")
         if self.preemption_mode == "swap" and self.swap_space == 0:
             raise ValueError("preemption_mode='swap' needs swap_space > 0 (GiB of CPU memory to swap into)")
+        if self.usage not in USAGES:
+            raise ValueError(f"usage={self.usage!r}; choose one of {USAGES}")
         if not isinstance(self.swap_threshold_tokens, int) or self.swap_threshold_tokens < 0:
             raise ValueError(
                 f"swap_threshold_tokens must be an integer >= 0, got {self.swap_threshold_tokens!r}"
@@ -107,6 +120,16 @@ class EngineConfig:
 
     def uses_async_scheduling(self, device: torch.device) -> bool:
         return device.type == "cuda" if self.async_scheduling is None else self.async_scheduling
+
+    def batched_token_budget(self, device: torch.device, max_model_len: int) -> int:
+        """``max_num_batched_tokens``, or the default for this usage and device: ``OFFLINE_BATCHED_TOKENS``
+        for an offline batch on a Hopper-or-later GPU of at least 70 GiB (where it was measured),
+        ``SERVER_BATCHED_TOKENS`` otherwise; never below ``max_model_len``, so any prompt fits a step."""
+        if self.max_num_batched_tokens is not None:
+            return self.max_num_batched_tokens
+        large_gpu = device.type == "cuda" and _is_large_hopper(torch.cuda.get_device_properties(device))
+        default = OFFLINE_BATCHED_TOKENS if self.usage == "offline" and large_gpu else SERVER_BATCHED_TOKENS
+        return max(default, max_model_len)
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -126,3 +149,7 @@ class EngineConfig:
         if self.dtype == "auto":
             return torch.bfloat16 if device.type == "cuda" else torch.float32
         return _DTYPES[self.dtype]
+
+
+def _is_large_hopper(props: torch.cuda._CudaDeviceProperties) -> bool:
+    return props.major >= 9 and props.total_memory >= 70 * 2**30

@@ -84,6 +84,7 @@ class LLM:
             preemption_mode=preemption_mode,
             swap_threshold_tokens=swap_threshold_tokens,
             async_scheduling=async_scheduling,
+            usage="offline",
         )
         self.engine = LLMEngine(self.config)
         self._batch_counter = 0

@@ -90,7 +90,7 @@ class LLMEngine:
         self.scheduler = Scheduler(
             SchedulerConfig(
                 max_num_seqs=config.max_num_seqs,
-                max_num_batched_tokens=config.max_num_batched_tokens or max(8192, max_model_len),
+                max_num_batched_tokens=config.batched_token_budget(self.device, max_model_len),
                 max_model_len=max_model_len,
                 enable_chunked_prefill=config.enable_chunked_prefill,
                 preemption_mode=config.preemption_mode if num_cpu_blocks else "recompute",
@@ -207,7 +207,7 @@ class LLMEngine:
         """gpu_memory_utilization of the card minus weights and the largest step's peak activations."""
         config = self.config
         max_model_len = config.max_model_len or self.arch.max_position_embeddings
-        max_num_batched_tokens = config.max_num_batched_tokens or max(8192, max_model_len)
+        max_num_batched_tokens = config.batched_token_budget(self.device, max_model_len)
         profile = profile_memory(
             self.model,
             self.arch,

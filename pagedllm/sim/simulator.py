@@ -33,7 +33,7 @@ class SimConfig:
     kv_policy: str = "paged"
     max_model_len: int = 2048
     max_num_seqs: int = 256
-    max_num_batched_tokens: int | None = None  # None: max(8192, max_model_len), like the engine
+    max_num_batched_tokens: int | None = None  # None: max(8192, max_model_len), the engine server's
     enable_chunked_prefill: bool = True
     enable_prefix_caching: bool = False
     # A step lasts step_seconds + token_seconds * scheduled tokens. The clock only orders arrivals
