@@ -59,7 +59,7 @@ def new_kv_cache(
     layout, the Qwen2.5-0.5B layout) and equal elsewhere; it took 1.2% off the 1B's 64-row decode step
     and added 0.7% to Qwen3-0.6B's (``benchmarks/results/session24/``, docs/PERFORMANCE.md "Session 24").
     On the CPU the reference backend gathers whole token rows, and head-major made it transpose while
-    gathering: 15-25% slower per call (docs/PERFORMANCE.md "Session 25"), so the CPU keeps token-major.
+    gathering: 15-30% slower per call (docs/PERFORMANCE.md "Session 25"), so the CPU keeps token-major.
     A CPU swap space beside a CUDA cache is token-major too: ``swap_blocks`` copies between any two
     orders, and the transposing half of the copy runs on the GPU.
 
