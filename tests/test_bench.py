@@ -98,6 +98,7 @@ def test_bench_kernels_smoke_runs_the_decode_launch_it_is_given_and_records_ever
     assert decodes, "no decode rows"
     for row in decodes:
         assert row["launch"]["block_n"] == 32 and row["launch"]["carry_block_ids"] is True
+        assert row["layout"] == "token-major"  # the engine's cache order on a CPU, read off the cache
         assert row["max_rel_error_vs_sdpa"] < 1e-4  # fp32 in the smoke run
     prefills = [r for r in rows if r["kernel"] == "prefill"]
     assert prefills, "no prefill rows"

@@ -239,6 +239,12 @@ def rel_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out.double() - ref.double()).norm() / ref.double().norm()).item()
 
 
+def storage_order(cache: torch.Tensor) -> str:
+    """How a ``[2, blocks, block_size, kv_heads, dim]`` cache lies in memory: "head-major" (the engine's on
+    CUDA) or "token-major" (its own order: the engine's on the CPU, and ``make_set(token_major=True)``)."""
+    return "head-major" if cache.stride(3) > cache.stride(2) else "token-major"
+
+
 def sdpa_decode(s: PagedSet) -> torch.Tensor:
     batch, num_heads, head_dim = s.query.shape
     q = s.query.view(batch, num_heads, 1, head_dim)
@@ -306,7 +312,7 @@ def bench_decode(
         "context": context,
         "block_size": block_size,
         "dtype": dtype_name,
-        "layout": "token-major" if token_major else "head-major",  # the engine's: head-major
+        "layout": storage_order(sets[0].cache),
         "num_splits": splits,
         "kv_heads_per_program": kv_per_prog,
         "launch": {  # as the kernel ran: the launch's fields, else the shape's defaults

@@ -79,9 +79,9 @@ def _qk_norm_rope_kernel(
     base = x_ptr + token * stride_x + heads * (2 * HALF) + cols
     x1 = tl.load(base, mask=mask, other=0.0)
     x2 = tl.load(base + HALF, mask=mask, other=0.0)
-    v_row = v_ptr + token * stride_v
     v1, v2 = x1, x2  # placeholders: STORE_KV (a compile-time choice) loads the values
     if STORE_KV:
+        v_row = v_ptr + token * stride_v
         v1, v2 = fused_ops.load_token_v(heads - first_k_head, cols, mask, slot, v_row, HALF)
     dtype = x1.dtype
     a32 = x1.to(tl.float32)
