@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
@@ -39,6 +40,14 @@ from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 # Steps of more rows use cuBLAS: from 192 rows on the wide plans lose to it (session 15, below).
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "128"))  # 0: never, 64: narrow plans only (A/B)
 NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming plans, larger ones the wide
+MAX_WIDE_ROWS = 128  # steps of more rows take TMA plans (``tma_config``)
+# ... for weights of at most this many elements; larger ones run on cuBLAS there
+TMA_MAX_WEIGHT = 1 << 23
+# On GPUs with TMA (Hopper on), steps of more than MAX_ROWS rows up to this many take TMA plans
+# (``tma_config``) instead of cuBLAS; 0 turns them off (A/B).
+TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
+# Plans load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
+TMA_LOADS = os.environ.get("PAGEDLLM_SKINNY_TMA", "1") != "0"
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
 _LINE = 64  # bf16/fp16 elements in a 128-byte line: one prefetch each
@@ -55,6 +64,8 @@ class SkinnyConfig:
     num_stages: int = 4
     # A producer of a hand-over loads its residual tile after the loop instead of before it (``wide_config``)
     late_residual: bool = False
+    # x and weight tiles by TMA descriptors (Hopper or later; not for the rotated product)
+    tma: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,8 @@ def _prefetch_l2(ptrs):
 def _skinny_linear_kernel(
     x_ptr,  # [M, K]
     w_ptr,  # [N, K]
+    x_desc,  # TMA: a descriptor over x, [BLOCK_M, BLOCK_K] boxes
+    w_desc,  # TMA: a descriptor over w, [BLOCK_N, BLOCK_K] boxes ([BLOCK_N // 2, BLOCK_K] with ROPE)
     y_ptr,  # [M, N]
     bias_ptr,  # [N] (HAS_BIAS)
     positions_ptr,  # [M] int64 (ROPE)
@@ -120,6 +133,7 @@ def _skinny_linear_kernel(
     IN_PARTS: tl.constexpr,
     IN_PARTS_P: tl.constexpr,  # IN_PARTS padded to a power of two
     LATE_RESIDUAL: tl.constexpr,  # NORM_OUT: the residual tile is loaded after the loop, not before it
+    TMA: tl.constexpr,  # x and w tiles by TMA (x_desc, w_desc) instead of pointer loads
     USE_PDL: tl.constexpr,
     PREFETCH_LINES: tl.constexpr,  # 128-byte lines of each weight row prefetched before the wait
 ):
@@ -136,11 +150,16 @@ def _skinny_linear_kernel(
         TILE_HALF: tl.constexpr = BLOCK_N // 2
         chunks = HALF // TILE_HALF
         head_start = (pid_n // chunks) * (2 * HALF)
-        r = tl.arange(0, BLOCK_N)
-        j = (pid_n % chunks) * TILE_HALF + r % TILE_HALF  # the feature within its half-head
-        rn = head_start + j + (r // TILE_HALF) * HALF
+        if TMA:  # one box and one accumulator per half: rn is the first half's features
+            w_row = head_start + (pid_n % chunks) * TILE_HALF
+            rn = w_row + tl.arange(0, TILE_HALF)
+        else:
+            r = tl.arange(0, BLOCK_N)
+            j = (pid_n % chunks) * TILE_HALF + r % TILE_HALF  # the feature within its half-head
+            rn = head_start + j + (r // TILE_HALF) * HALF
     else:
-        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        w_row = pid_n * BLOCK_N  # TMA: the weight box's first row
+        rn = w_row + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
@@ -162,6 +181,8 @@ def _skinny_linear_kernel(
             _prefetch_l2(w_ptr + rows + k0 + lines)
             if GATED:
                 _prefetch_l2(w_ptr + N * stride_wn + rows + k0 + lines)
+            if ROPE and TMA:  # the second half's rows
+                _prefetch_l2(w_ptr + HALF * stride_wn + rows + k0 + lines)
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         tl.extra.cuda.gdc_launch_dependents()
     # What the epilogue reads from the kernels before is loaded here, after the wait, and used after the
@@ -174,18 +195,35 @@ def _skinny_linear_kernel(
         r_ptrs = residual_ptr + rm[:, None].to(tl.int64) * stride_rm + rn[None, :]
         if not LATE_RESIDUAL:
             r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
-    for _ in range(0, K_SHARE, BLOCK_K):
-        x = tl.load(x_ptrs, mask=m_ok[:, None], other=0.0)
-        w = tl.load(w_ptrs, mask=n_ok[:, None], other=0.0)
-        acc = tl.dot(x, tl.trans(w), acc)
-        if GATED:
-            up = tl.load(up_ptrs, mask=n_ok[:, None], other=0.0)
-            acc_up = tl.dot(x, tl.trans(up), acc_up)
-            up_ptrs += BLOCK_K
-        x_ptrs += BLOCK_K
-        w_ptrs += BLOCK_K
+    if ROPE and TMA:  # acc: the first half's features (rn), acc_up: the second's (rn + HALF)
+        acc = tl.zeros((BLOCK_M, BLOCK_N // 2), dtype=tl.float32)
+        acc_up = tl.zeros((BLOCK_M, BLOCK_N // 2), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)  # GATED only
+    if TMA:
+        for kk in range(0, K_SHARE, BLOCK_K):
+            # Rows past M (x) or N (w) come in as zeros: no masks.
+            x = x_desc.load([pid_m * BLOCK_M, k0 + kk])
+            w = w_desc.load([w_row, k0 + kk])
+            acc = tl.dot(x, tl.trans(w), acc)
+            if GATED:
+                up = w_desc.load([N + w_row, k0 + kk])
+                acc_up = tl.dot(x, tl.trans(up), acc_up)
+            if ROPE:
+                second = w_desc.load([w_row + HALF, k0 + kk])
+                acc_up = tl.dot(x, tl.trans(second), acc_up)
+    else:
+        for _ in range(0, K_SHARE, BLOCK_K):
+            x = tl.load(x_ptrs, mask=m_ok[:, None], other=0.0)
+            w = tl.load(w_ptrs, mask=n_ok[:, None], other=0.0)
+            acc = tl.dot(x, tl.trans(w), acc)
+            if GATED:
+                up = tl.load(up_ptrs, mask=n_ok[:, None], other=0.0)
+                acc_up = tl.dot(x, tl.trans(up), acc_up)
+                up_ptrs += BLOCK_K
+            x_ptrs += BLOCK_K
+            w_ptrs += BLOCK_K
     out_mask = m_ok[:, None] & n_ok[None, :]
     if SPLIT_K > 1:
         tile = tl.cdiv(N, BLOCK_N) * pid_m + pid_n
@@ -209,7 +247,7 @@ def _skinny_linear_kernel(
     if NORMED_INPUT:
         inv_rms = fused_ops.inverse_rms(tl.sum(sumsq, 0), K_SHARE * SPLIT_K, norm_eps)
         acc = acc * inv_rms[:, None]
-        if GATED:
+        if GATED or (ROPE and TMA):
             acc_up = acc_up * inv_rms[:, None]
     y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
     if HAS_BIAS:
@@ -228,12 +266,22 @@ def _skinny_linear_kernel(
         tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
         # Rounded where the projection and the rotary kernel round: the projection's outputs in the model
         # dtype, then the rotary kernel's own arithmetic.
-        halves = tl.permute(tl.reshape(acc.to(dtype), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
-        a, b = tl.split(halves)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
+        if TMA:
+            if HAS_BIAS:
+                acc_up += tl.load(bias_ptr + HALF + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
+            a = acc.to(dtype)  # [BLOCK_M, TILE_HALF] each: the first and second half of the head
+            b = acc_up.to(dtype)
+        else:
+            halves = tl.permute(tl.reshape(acc.to(dtype), (BLOCK_M, 2, TILE_HALF)), (0, 2, 1))
+            a, b = tl.split(halves)
         if head_start < rotated:  # a q or k head (v heads are stored as they are)
             a, b = fused_ops.rotate_halves(a, b, cos, sin)
-        out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
-        tl.store(y_ptrs, out, mask=out_mask)
+        if TMA:
+            tl.store(y_ptrs, a, mask=out_mask)
+            tl.store(y_ptrs + HALF, b, mask=out_mask)
+        else:
+            out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
+            tl.store(y_ptrs, out, mask=out_mask)
     elif NORM_OUT:
         # Rounded where the unfused layers round: the projection's output, then the residual add (as
         # _rms_norm_kernel adds); the sums of squares are of the rounded sum, which the norm would read.
@@ -302,6 +350,8 @@ def skinny_config(
     (``session14_linears.py``), its gate_up (1,024 -> 6,144) took 6.4 us as 96 programs of 64 features
     (gated: 6.7), 8.4 as 192 of 32 (gated: 9.4), which at ~200 KB of shared memory each run in two waves.
     """
+    if rows > MAX_WIDE_ROWS:
+        return tma_config(n, k, rows, smem_budget)
     if rows > NARROW_ROWS:
         return wide_config(n, k, rows, smem_budget)
     if triton.cdiv(n, 128) >= 120:
@@ -328,7 +378,7 @@ def skinny_config(
     # NOTE: 64 rows whatever the step's count: one compiled variant per linear serves every step; the
     # masked rows cost tensor-core work only, which a weight-bound product has to spare.
     return SkinnyConfig(
-        64, block_n, block_k, split_k, num_warps=8 if block_n >= 128 else 4, num_stages=num_stages
+        64, block_n, block_k, split_k, num_warps=8 if block_n >= 128 else 4, num_stages=num_stages, tma=True
     )
 
 
@@ -401,7 +451,66 @@ def wide_config(
         block_k //= 2
     if k % (split_k * block_k) or smem() > smem_budget:
         return None
+    # NOTE: pointer loads: by TMA, Qwen3-0.6B's 128-row step took 3.94 ms against 3.86 (the 1B's 2.11
+    # against 2.16; session 26, call 4)
     return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_residual=split_k == 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def tma_config(
+    n: int, k: int, rows: int, smem_budget: int = SMEM_BUDGET, weight_tiles: int = 1
+) -> SkinnyConfig | None:
+    """The tile plan, x and weight tiles loaded by TMA, for ``[rows, k] @ [n, k]^T`` above
+    ``MAX_WIDE_ROWS`` rows (where the GPU has TMA: ``max_rows``); ``weight_tiles`` 2: the gated product,
+    ``n`` each half's features. The input is never split. 64-row tiles, 128-deep input tiles and 4 warps:
+    128 features a program where that still makes ``MIN_PROGRAMS`` programs (four stages), else 64 (six).
+    The gated product: 128 x 128 tiles, 64-deep, 8 warps, where that makes ``MIN_PROGRAMS``, else 64 x 64
+    (4 warps), four stages. None where ``k`` does not split into whole tiles, or for weights of more than
+    ``TMA_MAX_WEIGHT`` elements (both halves of a gated product's), where cuBLAS serves instead.
+
+    From the H100 sweep at 256 rows of the Llama-3.2-1B's and Qwen3-0.6B's linears (``benchmarks/gpu/
+    session26_tma_linears.py``, ``benchmarks/results/session26/call1-tma-*.json``, 44 plans each), us
+    against cuBLAS (the gated product: cuBLAS then the activation kernel): the 1B's qkv 9.4 against 8.6,
+    o_proj 6.9 / 6.7, down 19.9 / 18.8, gated gate_up 32.7 / 37.0; Qwen3's 6.7 / 6.3, 6.1 / 6.3, 7.9 /
+    8.8, 9.6 / 9.9. The pointer-loaded plans (``wide_config``) took 10-48% longer than these."""
+    if n * k * weight_tiles > TMA_MAX_WEIGHT:
+        return None
+    if weight_tiles == 2:
+        wide = triton.cdiv(rows, 128) * triton.cdiv(n, 128) >= MIN_PROGRAMS
+        block_m, block_n, block_k, num_warps, num_stages = (
+            (128, 128, 64, 8, 4) if wide else (64, 64, 64, 4, 4)
+        )
+    else:
+        wide = triton.cdiv(rows, 64) * triton.cdiv(n, 128) >= MIN_PROGRAMS
+        block_m, block_n, block_k, num_warps, num_stages = (
+            (64, 128, 128, 4, 4) if wide else (64, 64, 128, 4, 6)
+        )
+
+    def smem() -> int:
+        return num_stages * (block_m + weight_tiles * block_n) * block_k * 2
+
+    while smem() > smem_budget and num_stages > 2:
+        num_stages -= 1
+    while block_k > 32 and k % block_k:
+        block_k //= 2
+    if k % block_k or smem() > smem_budget:
+        return None
+    return SkinnyConfig(block_m, block_n, block_k, 1, num_warps, num_stages, late_residual=True, tma=True)
+
+
+@functools.cache
+def has_tma(device: torch.device) -> bool:
+    """Whether the GPU loads tiles by TMA descriptors (compute capability 9 or more)."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index)[0] >= 9
+
+
+def max_rows(device: torch.device) -> int:
+    """The most rows a CUDA step may have for the Triton linears to serve it: ``MAX_ROWS``, or
+    ``TMA_MAX_ROWS`` on a GPU with TMA (0 where ``MAX_ROWS`` is 0)."""
+    if MAX_ROWS == 0:
+        return 0
+    return max(MAX_ROWS, TMA_MAX_ROWS) if has_tma(device) else MAX_ROWS
 
 
 @functools.cache
@@ -512,6 +621,8 @@ def gated_skinny_config(
     with both weight tiles in its shared memory. None where the plan splits the input (a gated split
     would have to add both halves' partials before the activation) or its half-tiles are narrower than a
     16-wide dot."""
+    if rows > MAX_WIDE_ROWS:
+        return tma_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     if rows > NARROW_ROWS:
         return wide_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     config = skinny_config(n, k, smem_budget)
@@ -551,7 +662,7 @@ def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.
     ):
         return None
     rows = rows_of.numel() // rows_of.shape[-1] if rows_of.shape[-1] else 0
-    if not 0 < rows <= MAX_ROWS or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
+    if not 0 < rows <= max_rows(rows_of.device) or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
         return None
     if isinstance(x, PendingNorm):
         return x if x.weighted.stride(1) == 1 else None
@@ -633,6 +744,16 @@ def skinny_linear_add_norm(
     return PendingNorm(weighted, sumsq, norm_eps)
 
 
+def _tma_device(device: torch.device) -> bool:
+    """Hopper or later, or the CPU (where the kernels run only through Triton's interpreter)."""
+    return device.type == "cpu" or (device.type == "cuda" and has_tma(device))
+
+
+def _tma_ready(t: torch.Tensor) -> bool:
+    """Whether a TMA descriptor can cover ``t`` (2-D): rows contiguous, 16-byte aligned start and stride."""
+    return t.stride(1) == 1 and (t.stride(0) * t.element_size()) % 16 == 0 and t.data_ptr() % 16 == 0
+
+
 def _launch(
     x: torch.Tensor | PendingNorm,
     weight: torch.Tensor,
@@ -663,9 +784,21 @@ def _launch(
         partials, tickets = out, out  # unused
     residual, norm_weight, sumsq_out = add_norm if add_norm is not None else (out, out, out)
     in_parts = normed.sumsq_parts.shape[0] if normed is not None else 1
+    x_desc: torch.Tensor | TensorDescriptor = rows
+    w_desc: torch.Tensor | TensorDescriptor = weight
+    if config.tma and not (
+        TMA_LOADS and _tma_device(rows.device) and _tma_ready(rows) and _tma_ready(weight)
+    ):
+        config = dataclasses.replace(config, tma=False)  # the same tiles by pointers
+    if config.tma:
+        x_desc = TensorDescriptor.from_tensor(rows, [config.block_m, config.block_k])
+        w_box = config.block_n // 2 if rope is not None else config.block_n  # a rotated tile: two boxes
+        w_desc = TensorDescriptor.from_tensor(weight, [w_box, config.block_k])
     _skinny_linear_kernel[(num_m * num_n * config.split_k,)](
         rows,
         weight,
+        x_desc,
+        w_desc,
         out,
         bias if bias is not None else out,
         rope.positions if rope is not None else out,
@@ -699,6 +832,7 @@ def _launch(
         IN_PARTS=in_parts,
         IN_PARTS_P=triton.next_power_of_2(in_parts),
         LATE_RESIDUAL=config.late_residual,
+        TMA=config.tma,
         PREFETCH_LINES=_prefetch_lines(K // config.split_k, config.block_k),
         num_warps=config.num_warps,
         num_stages=config.num_stages,
