@@ -15,6 +15,11 @@ next kernel start the same way. Used for CUDA steps of at most ``MAX_ROWS`` (128
 (``maybe_skinny_linear``): up to 64 rows with weight-streaming tiles (``skinny_config``), above with a
 matrix product's (``wide_config``), where it wins only through PDL and the fused epilogues.
 
+Up to 64 rows a program loads its x and weight tiles by TMA descriptors (Hopper on; ``SkinnyConfig.tma``):
+the hardware computes the addresses that pointer loads compute per thread. On the H100 it took the 1B's
+and Qwen3-0.6B's 64-row decode steps 1.1-2.4% faster (session 26). Above 64 rows the plans keep pointer
+loads (by TMA, Qwen3-0.6B's 128-row step was 2% slower).
+
 Two variants end in the element-wise layer that follows, saving its launch: ``gated`` (gate_up, then
 SiLU-and-multiply: ``maybe_skinny_silu_and_mul``) and ``rope`` (qkv, then rotary on q and k:
 ``maybe_skinny_rotary_linear``). On the 1B at 64 rows they took 1.7% and 0.5% off the decode step
@@ -40,13 +45,7 @@ from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 # Steps of more rows use cuBLAS: from 192 rows on the wide plans lose to it (session 15, below).
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "128"))  # 0: never, 64: narrow plans only (A/B)
 NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming plans, larger ones the wide
-MAX_WIDE_ROWS = 128  # steps of more rows take TMA plans (``tma_config``)
-# ... for weights of at most this many elements; larger ones run on cuBLAS there
-TMA_MAX_WEIGHT = 1 << 23
-# On GPUs with TMA (Hopper on), steps of more than MAX_ROWS rows up to this many take TMA plans
-# (``tma_config``) instead of cuBLAS; 0 turns them off (A/B).
-TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
-# Plans load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
+# Plans with ``tma`` load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
 TMA_LOADS = os.environ.get("PAGEDLLM_SKINNY_TMA", "1") != "0"
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
 PREFETCH_TILES = int(os.environ.get("PAGEDLLM_SKINNY_PREFETCH", "2"))
@@ -64,7 +63,7 @@ class SkinnyConfig:
     num_stages: int = 4
     # A producer of a hand-over loads its residual tile after the loop instead of before it (``wide_config``)
     late_residual: bool = False
-    # x and weight tiles by TMA descriptors (Hopper or later; not for the rotated product)
+    # x and weight tiles by TMA descriptors where the GPU has them (Hopper on), else by pointers
     tma: bool = False
 
 
@@ -350,8 +349,6 @@ def skinny_config(
     (``session14_linears.py``), its gate_up (1,024 -> 6,144) took 6.4 us as 96 programs of 64 features
     (gated: 6.7), 8.4 as 192 of 32 (gated: 9.4), which at ~200 KB of shared memory each run in two waves.
     """
-    if rows > MAX_WIDE_ROWS:
-        return tma_config(n, k, rows, smem_budget)
     if rows > NARROW_ROWS:
         return wide_config(n, k, rows, smem_budget)
     if triton.cdiv(n, 128) >= 120:
@@ -456,61 +453,11 @@ def wide_config(
     return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_residual=split_k == 1)
 
 
-@functools.lru_cache(maxsize=1024)
-def tma_config(
-    n: int, k: int, rows: int, smem_budget: int = SMEM_BUDGET, weight_tiles: int = 1
-) -> SkinnyConfig | None:
-    """The tile plan, x and weight tiles loaded by TMA, for ``[rows, k] @ [n, k]^T`` above
-    ``MAX_WIDE_ROWS`` rows (where the GPU has TMA: ``max_rows``); ``weight_tiles`` 2: the gated product,
-    ``n`` each half's features. The input is never split. 64-row tiles, 128-deep input tiles and 4 warps:
-    128 features a program where that still makes ``MIN_PROGRAMS`` programs (four stages), else 64 (six).
-    The gated product: 128 x 128 tiles, 64-deep, 8 warps, where that makes ``MIN_PROGRAMS``, else 64 x 64
-    (4 warps), four stages. None where ``k`` does not split into whole tiles, or for weights of more than
-    ``TMA_MAX_WEIGHT`` elements (both halves of a gated product's), where cuBLAS serves instead.
-
-    From the H100 sweep at 256 rows of the Llama-3.2-1B's and Qwen3-0.6B's linears (``benchmarks/gpu/
-    session26_tma_linears.py``, ``benchmarks/results/session26/call1-tma-*.json``, 44 plans each), us
-    against cuBLAS (the gated product: cuBLAS then the activation kernel): the 1B's qkv 9.4 against 8.6,
-    o_proj 6.9 / 6.7, down 19.9 / 18.8, gated gate_up 32.7 / 37.0; Qwen3's 6.7 / 6.3, 6.1 / 6.3, 7.9 /
-    8.8, 9.6 / 9.9. The pointer-loaded plans (``wide_config``) took 10-48% longer than these."""
-    if n * k * weight_tiles > TMA_MAX_WEIGHT:
-        return None
-    if weight_tiles == 2:
-        wide = triton.cdiv(rows, 128) * triton.cdiv(n, 128) >= MIN_PROGRAMS
-        block_m, block_n, block_k, num_warps, num_stages = (
-            (128, 128, 64, 8, 4) if wide else (64, 64, 64, 4, 4)
-        )
-    else:
-        wide = triton.cdiv(rows, 64) * triton.cdiv(n, 128) >= MIN_PROGRAMS
-        block_m, block_n, block_k, num_warps, num_stages = (
-            (64, 128, 128, 4, 4) if wide else (64, 64, 128, 4, 6)
-        )
-
-    def smem() -> int:
-        return num_stages * (block_m + weight_tiles * block_n) * block_k * 2
-
-    while smem() > smem_budget and num_stages > 2:
-        num_stages -= 1
-    while block_k > 32 and k % block_k:
-        block_k //= 2
-    if k % block_k or smem() > smem_budget:
-        return None
-    return SkinnyConfig(block_m, block_n, block_k, 1, num_warps, num_stages, late_residual=True, tma=True)
-
-
 @functools.cache
 def has_tma(device: torch.device) -> bool:
     """Whether the GPU loads tiles by TMA descriptors (compute capability 9 or more)."""
     index = device.index if device.index is not None else torch.cuda.current_device()
     return torch.cuda.get_device_capability(index)[0] >= 9
-
-
-def max_rows(device: torch.device) -> int:
-    """The most rows a CUDA step may have for the Triton linears to serve it: ``MAX_ROWS``, or
-    ``TMA_MAX_ROWS`` on a GPU with TMA (0 where ``MAX_ROWS`` is 0)."""
-    if MAX_ROWS == 0:
-        return 0
-    return max(MAX_ROWS, TMA_MAX_ROWS) if has_tma(device) else MAX_ROWS
 
 
 @functools.cache
@@ -621,8 +568,6 @@ def gated_skinny_config(
     with both weight tiles in its shared memory. None where the plan splits the input (a gated split
     would have to add both halves' partials before the activation) or its half-tiles are narrower than a
     16-wide dot."""
-    if rows > MAX_WIDE_ROWS:
-        return tma_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     if rows > NARROW_ROWS:
         return wide_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     config = skinny_config(n, k, smem_budget)
@@ -662,7 +607,7 @@ def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.
     ):
         return None
     rows = rows_of.numel() // rows_of.shape[-1] if rows_of.shape[-1] else 0
-    if not 0 < rows <= max_rows(rows_of.device) or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
+    if not 0 < rows <= MAX_ROWS or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
         return None
     if isinstance(x, PendingNorm):
         return x if x.weighted.stride(1) == 1 else None
