@@ -51,6 +51,13 @@ def enabled(device: torch.device) -> bool:
 def _enabled_on(index: int) -> bool:
     if os.environ.get("PAGEDLLM_PDL", "1") == "0" or os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
         return False
+    return hopper_or_later(index)
+
+
+@functools.cache
+def hopper_or_later(index: int | None) -> bool:
+    """Whether CUDA device ``index`` (None: the current one) has compute capability 9.0 or more: PDL, and
+    the TMA descriptors the prefill attention and the decode linears load tiles through."""
     return torch.cuda.get_device_capability(index)[0] >= 9
 
 

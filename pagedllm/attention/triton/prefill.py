@@ -19,7 +19,6 @@ tiles, then the diagonal ones.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
+from pagedllm import pdl
 from pagedllm.attention.triton.decode import LOG2E
 
 
@@ -404,7 +404,7 @@ def default_prefill_launch(head_dim: int, element_size: int, source: str) -> tup
 def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
     """TMA descriptors over the step's K/V as [num_tokens, num_kv_heads * head_dim]: Hopper or later (or
     the interpreter), a power-of-two head dim, heads side by side and 16-byte aligned rows."""
-    if not (_interpreting() or (key.is_cuda and _has_tma(key.device.index))):
+    if not (_interpreting() or (key.is_cuda and pdl.hopper_or_later(key.device.index))):
         return False
     head_dim = key.shape[2]
     return (
@@ -422,11 +422,6 @@ def tma_applies(key: torch.Tensor, value: torch.Tensor) -> bool:
 
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-@functools.cache
-def _has_tma(device_index: int | None) -> bool:
-    return torch.cuda.get_device_capability(device_index)[0] >= 9
 
 
 def paged_prefill_attention(

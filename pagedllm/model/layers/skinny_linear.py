@@ -454,13 +454,6 @@ def wide_config(
 
 
 @functools.cache
-def has_tma(device: torch.device) -> bool:
-    """Whether the GPU loads tiles by TMA descriptors (compute capability 9 or more)."""
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return torch.cuda.get_device_capability(index)[0] >= 9
-
-
-@functools.cache
 def _smem_budget(device: torch.device) -> int:
     """SMEM_BUDGET, or less on GPUs with less shared memory a block (consumer Blackwell: ~99 KB)."""
     index = device.index if device.index is not None else torch.cuda.current_device()
@@ -691,7 +684,7 @@ def skinny_linear_add_norm(
 
 def _tma_device(device: torch.device) -> bool:
     """Hopper or later, or the CPU (where the kernels run only through Triton's interpreter)."""
-    return device.type == "cpu" or (device.type == "cuda" and has_tma(device))
+    return device.type == "cpu" or (device.type == "cuda" and pdl.hopper_or_later(device.index))
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
