@@ -191,9 +191,9 @@ def _decode_split_kernel(
     q_src = query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh
     q = tl.load(q_src + d[None, :], mask=own, other=0.0)  # [ROWS_P, COLS]
     if STEP_KV:
-        # The step's token: the last of its sequence, held by one split. The loop stops before it and the
-        # program of that split attends to it from registers after the loop; it is stored here for the
-        # steps after this one (nothing in this launch reads it from the cache).
+        # The step's token: the last of its sequence, held by one split. The loop stops before it, and the
+        # program of that split attends to it from registers and stores it (for the steps after this one:
+        # nothing in this launch reads it from the cache) after the loop.
         new_pos = seq_len - 1
         holds_new = (start <= new_pos) & (new_pos < end)
         end = tl.minimum(end, new_pos)
@@ -227,10 +227,6 @@ def _decode_split_kernel(
             )
             k_new = fused_ops.norm_and_rotate(k_new, k_partner, k_inv_rms, k_w, k_w_partner, cos, sin, sign,
                                               STEP_NORM, STEP_ROPE)  # fmt: skip
-        store_ok = tl.where(holds_new & (slot >= 0), d_ok, False)
-        dst = k_base + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct + col
-        tl.store(dst, k_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
-        tl.store(dst + stride_ckv, v_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
     if CARRY_IDS:
         ids = tl.load(table + (start + n) // BLOCK_SIZE, mask=start + n < end, other=0)
 
@@ -273,6 +269,12 @@ def _decode_split_kernel(
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
     if STEP_KV:  # the step's token, as one more tile of one token (nothing where another split holds it)
+        # Stored here, after the loop: stored before it, the store waits for the step's K/V to arrive and
+        # the loop's first K/V copies wait behind it (a whole round trip more for every program).
+        store_ok = tl.where(holds_new & (slot >= 0), d_ok, False)
+        dst = k_base + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct + col
+        tl.store(dst, k_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
+        tl.store(dst + stride_ckv, v_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
         s_new = tl.sum(q.to(tl.float32) * k_new.to(tl.float32)[None, :], 1) * scale_log2  # [ROWS_P]
         s_new = tl.where(holds_new, s_new, float("-inf"))
         m_new = tl.maximum(m_i, s_new)
