@@ -8,7 +8,6 @@ from collections.abc import Hashable
 import torch
 
 from pagedllm.attention.metadata import AttentionMetadata
-from pagedllm.attention.step_kv import QKPrep
 
 
 class AttentionBackend(ABC):
@@ -55,28 +54,6 @@ class AttentionBackend(ABC):
         already stored. A backend may read the new tokens' K/V from them instead of the cache (the same
         values); this one reads the cache."""
         return self.attend(query, kv_cache, metadata, scale, out=out)
-
-    def takes_step_kv(
-        self, metadata: AttentionMetadata, num_kv_heads: int, head_dim: int, normed: bool
-    ) -> bool:
-        """Whether ``attend_step_kv`` serves this step, for a layer whose q and k still need rotary (and,
-        where ``normed``, each head's norm first). False: the layer prepares q and k and attention stores
-        K/V (``forward``) or is told a kernel before did (``attend_after_write``)."""
-        return False
-
-    def attend_step_kv(
-        self,
-        query: torch.Tensor,  # [num_tokens, num_heads, head_dim], before ``prep``
-        key: torch.Tensor,  # [num_tokens, num_kv_heads, head_dim], before ``prep``
-        value: torch.Tensor,
-        kv_cache: torch.Tensor,
-        metadata: AttentionMetadata,
-        scale: float,
-        prep: QKPrep,
-    ) -> torch.Tensor:
-        """``forward`` on q and k that get ``prep`` first, where ``takes_step_kv`` said so: the backend
-        applies it, stores the step's K/V and attends, with no kernel of the layer's in between."""
-        raise NotImplementedError(f"the {self.name} backend does not take a step's K/V unprepared")
 
     def decode_kernel_variant(
         self, num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int, device: torch.device

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from pagedllm.attention.context import get_forward_context
-from pagedllm.attention.step_kv import QKPrep
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,34 +39,19 @@ class Attention(nn.Module):
         ctx = get_forward_context()
         return KVStore(v, ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping)
 
-    def takes_step_kv(self, normed: bool) -> bool:
-        """Whether this step's q, k and v may come straight from the projection, with a ``QKPrep`` saying
-        what q and k still need (rotary; each head's norm first where ``normed``): the backend applies it
-        and stores K/V itself, so the layer launches no rotary kernel (one launch fewer a layer)."""
-        ctx = get_forward_context()
-        return ctx.attention_cut is None and ctx.backend.takes_step_kv(
-            ctx.metadata, self.num_kv_heads, self.head_dim, normed
-        )
-
     def forward(
         self,
         q: torch.Tensor,  # [num_tokens, num_heads * head_dim]
         k: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
         v: torch.Tensor,  # [num_tokens, num_kv_heads * head_dim]
         kv_stored: bool = False,  # k and v are already in the cache (see ``kv_store``)
-        prep: QKPrep | None = None,  # q and k need this first, and the backend stores K/V (``takes_step_kv``)
     ) -> torch.Tensor:  # [num_tokens, num_heads * head_dim]
         ctx = get_forward_context()
         num_tokens = q.shape[0]
         query = q.view(num_tokens, self.num_heads, self.head_dim)
         key = k.view(num_tokens, self.num_kv_heads, self.head_dim)
         value = v.view(num_tokens, self.num_kv_heads, self.head_dim)
-        if prep is not None:
-            if kv_stored:
-                raise ValueError("a step whose K/V a kernel stored needs no QKPrep")
-            cache = ctx.kv_caches[self.layer_idx]
-            out = ctx.backend.attend_step_kv(query, key, value, cache, ctx.metadata, self.scale, prep)
-        elif ctx.attention_cut is not None:
+        if ctx.attention_cut is not None:
             out = ctx.attention_cut(self.layer_idx, self.scale, query, key, value, kv_stored)
         else:
             cache = ctx.kv_caches[self.layer_idx]

@@ -9,8 +9,7 @@ import torch
 
 from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.metadata import AttentionMetadata
-from pagedllm.attention.step_kv import STEP_KV_MODE, QKPrep
-from pagedllm.attention.triton.decode import StepKV, decode_variant, paged_decode_attention
+from pagedllm.attention.triton.decode import decode_variant, paged_decode_attention
 from pagedllm.attention.triton.kv_write import write_kv_cache
 from pagedllm.attention.triton.prefill import paged_prefill_attention
 
@@ -103,42 +102,6 @@ class TritonAttentionBackend(AttentionBackend):
         paged_prefill_attention(
             out, query, kv_cache, *common, scale, key=key, value=value, skip_decodes=split,
             cached_prefix=cached_prefix, shortest_query=shortest,
-        )  # fmt: skip
-        return out
-
-    def takes_step_kv(
-        self, metadata: AttentionMetadata, num_kv_heads: int, head_dim: int, normed: bool
-    ) -> bool:
-        """Pure-decode steps: the decode kernel stores the step's K/V itself (``StepKV``), after rotating
-        q and k and, where ``normed``, norming each head; the norm only where its plan gives a program one
-        KV head."""
-        if STEP_KV_MODE == "off" or not metadata.is_pure_decode or head_dim % 2:
-            return False
-        if not normed:
-            return True
-        device = metadata.seq_lens.device
-        plan = decode_variant(
-            metadata.num_seqs, num_kv_heads, head_dim, metadata.max_seq_len, device, self.num_splits
-        )
-        return plan.kv_per_prog == 1
-
-    def attend_step_kv(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        kv_cache: torch.Tensor,
-        metadata: AttentionMetadata,
-        scale: float,
-        prep: QKPrep,
-    ) -> torch.Tensor:
-        if not metadata.is_pure_decode:
-            raise ValueError("the step's K/V go to the decode kernel only in a pure-decode step")
-        out = torch.empty_like(query)
-        step_kv = StepKV(key, value, metadata.slot_mapping, prep)
-        paged_decode_attention(
-            out, query, kv_cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
-            metadata.max_seq_len, scale, num_splits=self.num_splits, step_kv=step_kv,
         )  # fmt: skip
         return out
 

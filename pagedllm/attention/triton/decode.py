@@ -31,7 +31,7 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -39,8 +39,6 @@ import triton
 import triton.language as tl
 
 from pagedllm import pdl
-from pagedllm.attention.step_kv import QKPrep
-from pagedllm.model.layers import fused_ops
 
 LOG2E = 1.4426950408889634
 # Splits shorter than this spend more on the merge than they gain in parallelism.
@@ -63,17 +61,6 @@ class DecodeLaunch:
     # Each tile's block ids loaded one iteration ahead, which gives the K/V tiles two buffers (see the
     # kernel's loop). None: default_decode_launch's choice; either way block_n defaults to the tile for it
     carry_block_ids: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StepKV:
-    """A decode step's own keys and values, for pass 1 to store at ``slot_mapping`` and attend to from
-    registers, in place of a K/V write launch before it; q and k get ``prep`` first."""
-
-    key: torch.Tensor  # [num_tokens, num_kv_heads, head_dim], head_dim contiguous
-    value: torch.Tensor  # [num_tokens, num_kv_heads, head_dim], head_dim contiguous
-    slot_mapping: torch.Tensor  # [num_tokens] int64, -1 = store nothing
-    prep: QKPrep = field(default_factory=QKPrep)
 
 
 # NOTE: the arguments that change from step to step are not specialized: see _prefill_kernel.
@@ -99,19 +86,6 @@ def _decode_split_kernel(
     stride_ct,
     stride_ch,
     stride_bt,
-    step_k_ptr,  # STEP_KV: [num_tokens, num_kv_heads, head_dim], the step's keys (before STEP_NORM/ROPE)
-    step_v_ptr,  # STEP_KV: [num_tokens, num_kv_heads, head_dim], its values
-    slot_mapping_ptr,  # STEP_KV: [num_tokens] int64, -1 = store nothing
-    positions_ptr,  # STEP_ROPE: [num_tokens] int64
-    cos_ptr,  # STEP_ROPE: [max_position, HEAD_DIM // 2] float32
-    sin_ptr,
-    q_norm_ptr,  # STEP_NORM: [HEAD_DIM], the weights of each q head's and each k head's RMSNorm
-    k_norm_ptr,
-    norm_eps,
-    stride_skt,
-    stride_skh,
-    stride_svt,
-    stride_svh,
     GROUP: tl.constexpr,  # query heads per KV head
     KV_PER_PROG: tl.constexpr,  # KV heads per program (their query heads are the rows)
     ROWS_P: tl.constexpr,  # GROUP * KV_PER_PROG padded to a power of two >= 16 (the smallest tl.dot)
@@ -125,12 +99,6 @@ def _decode_split_kernel(
     DECODES_ONLY: tl.constexpr,  # skip sequences with more than one new token (mixed batches)
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
     CARRY_IDS: tl.constexpr,  # each tile's block ids are loaded in the iteration before it
-    # The step's token's K/V come from step_k/step_v, not the cache: the program whose split holds the
-    # token stores them at its slot (no K/V write launch before this one) and every program attends to it
-    # from registers. STEP_ROPE: q and k rotated first; STEP_NORM: each q and k head RMS-normed before that.
-    STEP_KV: tl.constexpr,
-    STEP_ROPE: tl.constexpr,
-    STEP_NORM: tl.constexpr,
     USE_PDL: tl.constexpr,
 ):
     seq = tl.program_id(0)
@@ -143,6 +111,12 @@ def _decode_split_kernel(
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
             return
     seq_len = tl.load(seq_lens_ptr + seq)
+    pdl.wait_then_release(USE_PDL)
+    # Even shares in whole tiles, so tiles never straddle two splits.
+    per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
+    start = split * per_split
+    end = tl.minimum(start + per_split, seq_len)
+
     # Rows: the program's query heads. Columns: its KV heads' dims side by side, so that with several KV
     # heads a token's K (and V) row is one contiguous read. Each query row is zero outside its own KV
     # head's columns (block diagonal), so Q @ K^T still gives each head its own scores; the columns of
@@ -152,83 +126,21 @@ def _decode_split_kernel(
     n = tl.arange(0, BLOCK_N)
     d = c % HEAD_DIM_P
     c_kv = c // HEAD_DIM_P  # [COLS] KV head of a column, within the program
-    d_ok = d < HEAD_DIM
-    HALF: tl.constexpr = HEAD_DIM // 2
-    first_half = d < HALF
-    partner = tl.where(first_half, d + HALF, d - HALF)  # STEP_ROPE: the dim a rotation pairs with d
-    if STEP_KV:  # step inputs and tables: read before the wait
-        slot = tl.load(slot_mapping_ptr + q_row)
-        cos = d_ok.to(tl.float32)  # placeholders where STEP_ROPE (a compile-time choice) is off
-        sin = cos
-        if STEP_ROPE:
-            pos = tl.load(positions_ptr + q_row)
-            pair = tl.where(first_half, d, d - HALF)
-            cos = tl.load(cos_ptr + pos * HALF + pair, mask=d_ok, other=0.0)
-            sin = tl.load(sin_ptr + pos * HALF + pair, mask=d_ok, other=0.0)
-        q_w = cos  # placeholders where STEP_NORM is off
-        q_w_partner = cos
-        k_w = cos
-        k_w_partner = cos
-        if STEP_NORM:
-            tl.static_assert(KV_PER_PROG == 1, "the step's k heads are normed one KV head a program")
-            q_w = tl.load(q_norm_ptr + d, mask=d_ok, other=0.0)
-            q_w_partner = tl.load(q_norm_ptr + partner, mask=d_ok, other=0.0)
-            k_w = tl.load(k_norm_ptr + d, mask=d_ok, other=0.0)
-            k_w_partner = tl.load(k_norm_ptr + partner, mask=d_ok, other=0.0)
-    pdl.wait_then_release(USE_PDL)
-    # Even shares in whole tiles, so tiles never straddle two splits.
-    per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
-    start = split * per_split
-    end = tl.minimum(start + per_split, seq_len)
-
     head = kv_block * (KV_PER_PROG * GROUP) + g  # [ROWS_P]
     g_ok = g < KV_PER_PROG * GROUP
+    d_ok = d < HEAD_DIM
     own_kv = g_ok[:, None] & ((g // GROUP)[:, None] == c_kv[None, :])  # [ROWS_P, COLS]
     own = own_kv & d_ok[None, :]
     k_base = cache_ptr + kv_block * KV_PER_PROG * stride_ch
     col = c_kv * stride_ch + d  # [COLS] offset of a column within a token's row
     table = block_tables_ptr + seq.to(tl.int64) * stride_bt
-    q_src = query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh
-    q = tl.load(q_src + d[None, :], mask=own, other=0.0)  # [ROWS_P, COLS]
-    if STEP_KV:
-        # The step's token: the last of its sequence, held by one split. The loop stops before it, and the
-        # program of that split attends to it from registers and stores it (for the steps after this one:
-        # nothing in this launch reads it from the cache) after the loop.
-        new_pos = seq_len - 1
-        holds_new = (start <= new_pos) & (new_pos < end)
-        end = tl.minimum(end, new_pos)
-        kv_row = (kv_block * KV_PER_PROG + c_kv) * stride_skh  # [COLS]
-        k_src = step_k_ptr + q_row.to(tl.int64) * stride_skt + kv_row
-        k_new = tl.load(k_src + d, mask=d_ok, other=0.0)
-        v_row = (kv_block * KV_PER_PROG + c_kv) * stride_svh
-        v_new = tl.load(step_v_ptr + q_row.to(tl.int64) * stride_svt + v_row + d, mask=d_ok, other=0.0)
-        if STEP_NORM or STEP_ROPE:
-            sign = tl.where(first_half, -1.0, 1.0)
-            q_partner = tl.load(q_src + partner[None, :], mask=own, other=0.0)
-            k_partner = tl.load(k_src + partner, mask=d_ok, other=0.0)
-            q_inv_rms = tl.zeros([ROWS_P, 1], dtype=tl.float32)  # placeholders where STEP_NORM is off
-            k_inv_rms = 0.0
-            if STEP_NORM:  # over each head's dims: q rows are zero outside their own head
-                q32 = q.to(tl.float32)
-                q_inv_rms = fused_ops.inverse_rms(tl.sum(q32 * q32, 1), HEAD_DIM, norm_eps)[:, None]
-                k32 = k_new.to(tl.float32)
-                k_inv_rms = fused_ops.inverse_rms(tl.sum(k32 * k32, 0), HEAD_DIM, norm_eps)
-            q = fused_ops.norm_and_rotate(
-                q,
-                q_partner,
-                q_inv_rms,
-                q_w[None, :],
-                q_w_partner[None, :],
-                cos[None, :],
-                sin[None, :],
-                sign[None, :],
-                STEP_NORM,
-                STEP_ROPE,
-            )
-            k_new = fused_ops.norm_and_rotate(k_new, k_partner, k_inv_rms, k_w, k_w_partner, cos, sin, sign,
-                                              STEP_NORM, STEP_ROPE)  # fmt: skip
     if CARRY_IDS:
         ids = tl.load(table + (start + n) // BLOCK_SIZE, mask=start + n < end, other=0)
+    q = tl.load(
+        query_ptr + q_row.to(tl.int64) * stride_qt + head[:, None] * stride_qh + d[None, :],
+        mask=own,
+        other=0.0,
+    )  # [ROWS_P, COLS]
 
     m_i = tl.full([ROWS_P], -1.0e30, dtype=tl.float32)  # finite: an empty split must not make NaN
     l_i = tl.zeros([ROWS_P], dtype=tl.float32)
@@ -267,23 +179,6 @@ def _decode_split_kernel(
             acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-        m_i = m_new
-    if STEP_KV:  # the step's token, as one more tile of one token (nothing where another split holds it)
-        # Stored here, after the loop: stored before it, the store waits for the step's K/V to arrive and
-        # the loop's first K/V copies wait behind it (a whole round trip more for every program).
-        store_ok = tl.where(holds_new & (slot >= 0), d_ok, False)
-        dst = k_base + (slot // BLOCK_SIZE) * stride_cb + (slot % BLOCK_SIZE) * stride_ct + col
-        tl.store(dst, k_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
-        tl.store(dst + stride_ckv, v_new.to(cache_ptr.dtype.element_ty), mask=store_ok)
-        s_new = tl.sum(q.to(tl.float32) * k_new.to(tl.float32)[None, :], 1) * scale_log2  # [ROWS_P]
-        s_new = tl.where(holds_new, s_new, float("-inf"))
-        m_new = tl.maximum(m_i, s_new)
-        alpha = tl.exp2(m_i - m_new)
-        p_new = tl.exp2(s_new - m_new)
-        l_i = l_i * alpha + p_new
-        if not IEEE_DOT:  # rounded as P @ V rounds P
-            p_new = p_new.to(v_new.dtype).to(tl.float32)
-        acc = acc * alpha[:, None] + p_new[:, None] * v_new.to(tl.float32)[None, :]
         m_i = m_new
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
@@ -531,13 +426,11 @@ def paged_decode_attention(
     num_splits: int | None = None,
     decodes_only: bool = False,
     launch: DecodeLaunch = DecodeLaunch(),
-    step_kv: StepKV | None = None,
 ) -> None:
     """Attention of each sequence's single new token over its whole context.
 
     With ``decodes_only`` sequences with more than one new token are skipped (the prefill kernel
-    takes them), so one mixed batch can be split between the two kernels without host work. With
-    ``step_kv`` the new tokens' K/V are not in the cache yet: the kernel stores them (``StepKV``).
+    takes them), so one mixed batch can be split between the two kernels without host work.
     """
     num_seqs = seq_lens.shape[0]
     _, num_heads, head_dim = query.shape
@@ -550,7 +443,6 @@ def paged_decode_attention(
     variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
     kv_per_prog, num_splits, single, fused, splits_p = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    step_args, step_flags = _step_kv_args(step_kv, query, kv_cache, kv_per_prog, decodes_only)
     tiles = default_decode_launch(head_dim, block_size, kv_per_prog, single, launch.carry_block_ids)
     block_n = launch.block_n or tiles.block_n
     num_warps = launch.num_warps or tiles.num_warps
@@ -585,7 +477,6 @@ def paged_decode_attention(
         kv_cache.stride(2),
         kv_cache.stride(3),
         block_tables.stride(0),
-        *step_args,
         GROUP=group,
         KV_PER_PROG=kv_per_prog,
         ROWS_P=rows_p,
@@ -599,7 +490,6 @@ def paged_decode_attention(
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
         CARRY_IDS=tiles.carry_block_ids,
-        **step_flags,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
@@ -622,54 +512,6 @@ def paged_decode_attention(
             num_warps=1 if head_dim_p * splits_p <= 2048 else 4,
             **pdl.kernel_args(use_pdl),
         )
-
-
-def _step_kv_args(
-    step_kv: StepKV | None, query: torch.Tensor, kv_cache: torch.Tensor, kv_per_prog: int, decodes_only: bool
-) -> tuple[tuple, dict[str, bool]]:
-    """The kernel's ``step_*`` arguments and ``STEP_*`` flags for ``step_kv``, after checking that it fits
-    the step; without it, placeholders and the flags off."""
-    if step_kv is None:
-        return (query,) * 8 + (0.0, 0, 0, 0, 0), {"STEP_KV": False, "STEP_ROPE": False, "STEP_NORM": False}
-    num_tokens, _, head_dim = query.shape
-    kv_shape = (num_tokens, kv_cache.shape[3], head_dim)
-    key, value, prep = step_kv.key, step_kv.value, step_kv.prep
-    rope = prep.positions is not None
-    norm = prep.q_norm_weight is not None
-    problems = []
-    if key.shape != kv_shape or value.shape != kv_shape or key.stride(2) != 1 or value.stride(2) != 1:
-        problems.append(
-            f"key {tuple(key.shape)} and value {tuple(value.shape)} must be {kv_shape}, dims contiguous"
-        )
-    if step_kv.slot_mapping.shape != (num_tokens,):
-        problems.append(f"slot_mapping {tuple(step_kv.slot_mapping.shape)} must be [{num_tokens}]")
-    if decodes_only:
-        problems.append("a mixed step's prefills need their K/V in the cache: no decodes_only")
-    if (rope or norm) and head_dim % 2:
-        problems.append(f"an odd head_dim ({head_dim}) cannot be rotated")
-    if rope and (prep.cos_cache is None or prep.sin_cache is None or prep.positions.shape != (num_tokens,)):
-        problems.append("rotary needs positions [num_tokens] and both cos and sin caches")
-    if norm and (prep.k_norm_weight is None or kv_per_prog != 1):
-        problems.append(f"the norm needs both weights and one KV head a program (plan: {kv_per_prog})")
-    if problems:
-        raise ValueError("step_kv: " + "; ".join(problems))
-    placeholder = query
-    args = (
-        key,
-        value,
-        step_kv.slot_mapping,
-        prep.positions if rope else placeholder,
-        prep.cos_cache if rope else placeholder,
-        prep.sin_cache if rope else placeholder,
-        prep.q_norm_weight if norm else placeholder,
-        prep.k_norm_weight if norm else placeholder,
-        prep.norm_eps,
-        key.stride(0),
-        key.stride(1),
-        value.stride(0),
-        value.stride(1),
-    )
-    return args, {"STEP_KV": True, "STEP_ROPE": rope, "STEP_NORM": norm}
 
 
 # device -> float32 workspace: [counters (int32 bits) | partial outputs | partial lse]

@@ -176,29 +176,6 @@ if _HAVE_TRITON:
         return 1.0 / tl.sqrt(sum_of_squares / n + eps)
 
     @triton.jit
-    def norm_and_rotate(
-        x, partner, inv_rms, w, w_partner, cos, sin, sign, NORM: tl.constexpr, ROPE: tl.constexpr
-    ):
-        """Elements of heads laid out along one axis, each beside its rotary partner (the same dimension of
-        the head's other half): RMS-normed by ``inv_rms`` and their weights where ``NORM``, then rotated
-        where ``ROPE`` (``sign`` -1 in a head's first half, +1 in its second), rounding exactly where
-        ``qk_norm_rope`` and ``rotate_halves`` round. For decode attention, which brings in a step's
-        token (``paged_decode_attention``'s ``step_kv``) with each head whole on one axis, not as two
-        halves."""
-        dtype = x.dtype
-        if NORM:
-            x = ((x.to(tl.float32) * inv_rms).to(dtype).to(tl.float32) * w.to(tl.float32)).to(dtype)
-            partner = (partner.to(tl.float32) * inv_rms).to(dtype).to(tl.float32) * w_partner.to(tl.float32)
-            partner = partner.to(dtype)
-        if ROPE:
-            c = cos.to(dtype).to(tl.float32)
-            s = sin.to(dtype).to(tl.float32)
-            xc = (x.to(tl.float32) * c).to(dtype).to(tl.float32)
-            ps = (partner.to(tl.float32) * s).to(dtype).to(tl.float32)
-            x = (xc + sign * ps).to(dtype)  # the first half: x c - partner s; the second: x c + partner s
-        return x
-
-    @triton.jit
     def rotate_halves(x1, x2, cos, sin):
         """``(x1 cos - x2 sin, x2 cos + x1 sin)`` for a head's two halves in the model dtype, rounded as
         torch rotates in that dtype: cos and sin are cast to it, and every product and sum rounds there.

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from pagedllm.attention import Attention
-from pagedllm.attention.step_kv import STEP_KV_MODE, QKPrep
 from pagedllm.model.config import ModelArchConfig
 from pagedllm.model.layers import (
     MergedColumnParallelLinear,
@@ -81,37 +80,18 @@ class LlamaAttention(nn.Module):
         """``then_norm(attention(hidden), residual)``: the output added to the residual stream and normed
         for the MLP (see ``RowParallelLinear.add_and_norm``), and the new residual stream."""
         sizes = [self.q_size, self.kv_size, self.kv_size]
-        prep = self._prep_in_attention(positions)
         # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
         qkv = None
-        if self.q_norm is None and (prep is None or STEP_KV_MODE == "qkv_rope"):
+        if self.q_norm is None:
             qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
         kv_stored = False
         if qkv is not None:
             q, k, v = qkv.split(sizes, dim=-1)
-            if prep is not None:  # attention stores K/V; q and k are rotated already
-                prep = QKPrep()
         else:
             q, k, v = self.qkv_proj(hidden).split(sizes, dim=-1)  # [num_tokens, q_size + 2 * kv_size]
-            if prep is None:
-                q, k, kv_stored = self._norm_rotate_and_store(positions, q, k, v)
-        out = self.attn(q, k, v, kv_stored=kv_stored, prep=prep)  # [num_tokens, q_size]
+            q, k, kv_stored = self._norm_rotate_and_store(positions, q, k, v)
+        out = self.attn(q, k, v, kv_stored=kv_stored)  # [num_tokens, q_size]
         return self.o_proj.add_and_norm(out, residual, then_norm)
-
-    def _prep_in_attention(self, positions: torch.Tensor) -> QKPrep | None:
-        """Where attention takes this step's q, k and v straight from the projection (a pure-decode step on
-        a backend that stores K/V itself: ``Attention.takes_step_kv``), what q and k need first: rotary and,
-        for Qwen3, each head's norm before it. None: the layer prepares them and stores K/V."""
-        q_norm, k_norm = self.q_norm, self.k_norm
-        normed = q_norm is not None and k_norm is not None
-        if (normed and q_norm.eps != k_norm.eps) or positions.stride(0) != 1:
-            return None
-        if not self.attn.takes_step_kv(normed):
-            return None
-        cos, sin = self.rotary_emb.cos_cache, self.rotary_emb.sin_cache
-        if q_norm is None or k_norm is None:
-            return QKPrep(positions, cos, sin)
-        return QKPrep(positions, cos, sin, q_norm.weight, k_norm.weight, q_norm.eps)
 
     def _norm_rotate_and_store(
         self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
