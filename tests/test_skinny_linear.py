@@ -17,6 +17,7 @@ if not ON_GPU:
 pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm import pdl  # noqa: E402
+from pagedllm.attention import ReferenceAttentionBackend  # noqa: E402
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
 from pagedllm.model.layers import fused_ops  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
@@ -34,6 +35,7 @@ from pagedllm.model.layers.skinny_linear import (  # noqa: E402
     skinny_linear,
     wide_config,
 )
+from pagedllm.worker.kv_cache import new_kv_cache  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 needs_gpu = pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
@@ -156,6 +158,50 @@ def test_rotated_launch_is_the_projection_then_rotary_on_q_and_k_only(
                            q_heads, kv_heads)  # fmt: skip
     err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
     assert err < (1e-5 if dtype == torch.float32 else 2e-2), err
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SkinnyConfig(16, 16, 32),  # four programs a head, by pointers
+        SkinnyConfig(16, 16, 32, tma=True),  # by TMA: two half-head boxes a program
+        SkinnyConfig(16, 32, 16, tma=True),  # two programs a head
+    ],
+)
+def test_rotated_launch_stores_its_k_and_v_heads_at_the_step_slots_and_nowhere_else(config):
+    """The cache then holds what attention's K/V write would store from the launch's own output: each
+    row's k heads (rotated) and v heads at its slot, nothing for a slot of -1, every other slot untouched."""
+    dtype = torch.float32 if not ON_GPU else torch.bfloat16
+    m, head_dim, q_heads, kv_heads, k, block_size = 20, 64, 4, 2, 64, 4
+    rotary = RotaryEmbedding(head_dim, 512, 10000.0).to(DEVICE)
+    n, rotated = (q_heads + 2 * kv_heads) * head_dim, (q_heads + kv_heads) * head_dim
+    w = torch.randn(n, k, device=DEVICE).to(dtype)
+    x = torch.randn(m, k, device=DEVICE).to(dtype)
+    positions = torch.randint(0, 512, (m,), device=DEVICE)
+    num_blocks = 2 * m // block_size
+    cache = new_kv_cache(num_blocks, block_size, kv_heads, head_dim, dtype, DEVICE).fill_(float("nan"))
+    slots = torch.randperm(num_blocks * block_size, device=DEVICE)[:m]
+    slots[m // 2] = -1  # a padding row
+    rope = SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache, head_dim, rotated, cache, slots)
+    out = skinny_linear(x, w, config, rope=rope)
+    expected = torch.full_like(cache, float("nan"))
+    k_heads = out[:, q_heads * head_dim : rotated].reshape(m, kv_heads, head_dim)
+    v_heads = out[:, rotated:].reshape(m, kv_heads, head_dim)
+    ReferenceAttentionBackend().write_kv(k_heads, v_heads, expected, slots)
+    assert torch.equal(cache.isnan(), expected.isnan()), (
+        "a slot the step does not name was written, or one not"
+    )
+    assert torch.equal(cache.nan_to_num(), expected.nan_to_num())
+
+
+def test_rotated_launch_refuses_a_kv_destination_that_does_not_hold_its_heads():
+    x, w = torch.ones(4, 64, device=DEVICE), torch.ones(128, 64, device=DEVICE)  # q, k, v heads of 32
+    cache = torch.zeros(2, 4, 4, 2, 32, device=DEVICE)  # two KV heads of 32: one too many
+    rows = torch.zeros(4, dtype=torch.long, device=DEVICE)
+    table = torch.ones(8, 16, device=DEVICE)
+    rope = SkinnyRope(rows, table, table, 32, 96, cache, rows)
+    with pytest.raises(ValueError, match="does not fit"):
+        skinny_linear(x, w, SkinnyConfig(16, 32, 16), rope=rope)
 
 
 def test_rotated_launch_refuses_heads_its_tiles_do_not_fit():

@@ -36,8 +36,13 @@ class Attention(nn.Module):
 
         NOTE: every backend reads the one layout of ``AttentionBackend`` and stores a token at its slot;
         a kernel that stores there does what the backend's ``write_kv`` would."""
+        return KVStore(v, *self.kv_destination())
+
+    def kv_destination(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(this layer's KV cache, the step's slot mapping): ``kv_store``'s, for a kernel that computes the
+        values as well as the keys (the qkv projection's rotated launch)."""
         ctx = get_forward_context()
-        return KVStore(v, ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping)
+        return ctx.kv_caches[self.layer_idx], ctx.metadata.slot_mapping
 
     def forward(
         self,

@@ -190,16 +190,28 @@ class QKVParallelLinear(_ParallelLinear):
         self.input_size = hidden_size
 
     def fused_rotary(
-        self, x: torch.Tensor | PendingNorm, positions: torch.Tensor, rotary: RotaryEmbedding
+        self,
+        x: torch.Tensor | PendingNorm,
+        positions: torch.Tensor,
+        rotary: RotaryEmbedding,
+        kv_destination: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | None:
         """This layer's output with ``rotary`` applied to its q and k heads (``rotary(positions, q, k)``)
         in one kernel, where one serves: the skinny linear's rotated launch, for the few rows of a CUDA
-        decode step. Else None."""
+        decode step. Else None. ``kv_destination``: (KV cache, slot mapping) where the same launch stores
+        the k (rotated) and v heads (``Attention.kv_destination``)."""
         if not input_rows(x).is_cuda or rotary.head_dim != self.head_dim or positions.stride(0) != 1:
             return None
         skinny = _skinny()
+        cache, slots = kv_destination if kv_destination is not None else (None, None)
         rope = skinny.SkinnyRope(
-            positions, rotary.cos_cache, rotary.sin_cache, self.head_dim, self.q_size + self.kv_size
+            positions,
+            rotary.cos_cache,
+            rotary.sin_cache,
+            self.head_dim,
+            self.q_size + self.kv_size,
+            cache,
+            slots,
         )
         return skinny.maybe_skinny_rotary_linear(x, self.weight, self.bias, rope)  # type: ignore[no-any-return]
 

@@ -76,6 +76,11 @@ class SkinnyRope:
     sin_cache: torch.Tensor
     head_dim: int
     rotated: int  # a multiple of head_dim: the q and k heads of a qkv projection
+    # Where given, the k heads (rotated) and the v heads after them are stored at the step's slots of this
+    # paged cache too (``[2, blocks, block_size, kv_heads, head_dim]``, slot -1: nothing), as
+    # ``write_kv_cache`` stores them: attention then needs no K/V write launch.
+    kv_cache: torch.Tensor | None = None
+    slot_mapping: torch.Tensor | None = None  # [M] int64
 
 
 LINE = tl.constexpr(_LINE)
@@ -101,6 +106,12 @@ def _skinny_linear_kernel(
     cos_ptr,  # [max_position, HALF] float32 (ROPE)
     sin_ptr,
     rotated,  # ROPE: features [0, rotated) are rotated (q and k), the rest (v) stored as they are
+    cache_ptr,  # STORE_KV: [2, blocks, CACHE_BLOCK, kv_heads, 2 * HALF], the k and v heads' destination
+    slot_ptr,  # STORE_KV: [M] int64, -1 = store nothing
+    stride_ckv,
+    stride_cb,
+    stride_ct,
+    stride_ch,
     partial_ptr,  # [SPLIT_K, M, N] float32 (SPLIT_K > 1)
     ticket_ptr,  # [tiles] int32, zero between launches (SPLIT_K > 1)
     residual_ptr,  # [M, N] (NORM_OUT): read, and overwritten with y + residual
@@ -123,6 +134,8 @@ def _skinny_linear_kernel(
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
     ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
     HALF: tl.constexpr,  # ROPE: half a head
+    STORE_KV: tl.constexpr,  # ROPE: the k heads (rotated) and the v heads also go to the cache
+    CACHE_BLOCK: tl.constexpr,  # STORE_KV: tokens per cache block
     # Producer of a hand-over (PendingNorm): y + residual into residual, then y = (y + residual) * the next
     # norm's weight, and each row's sum of squares of (y + residual) over the tile (SPLIT_K any).
     NORM_OUT: tl.constexpr,
@@ -171,6 +184,8 @@ def _skinny_linear_kernel(
         half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
         cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
         sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
+        if STORE_KV:
+            slot = tl.load(slot_ptr + rm, mask=m_ok, other=-1)
     if NORM_OUT:  # a weight: read before the wait
         norm_w = tl.load(norm_weight_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)
     if USE_PDL:
@@ -281,6 +296,17 @@ def _skinny_linear_kernel(
         else:
             out = tl.reshape(tl.permute(tl.join(a, b), (0, 2, 1)), (BLOCK_M, BLOCK_N))
             tl.store(y_ptrs, out, mask=out_mask)
+        if STORE_KV:
+            first_k = 2 * rotated - N  # the k heads are as many features as the v heads after them
+            if head_start >= first_k:
+                is_v = head_start >= rotated
+                kv_head = (head_start - tl.where(is_v, rotated, first_k)) // (2 * HALF)
+                row = (slot // CACHE_BLOCK) * stride_cb + (slot % CACHE_BLOCK) * stride_ct  # [BLOCK_M]
+                dst = cache_ptr + is_v.to(tl.int64) * stride_ckv + kv_head * stride_ch
+                dst = dst + row[:, None] + half_cols[None, :]
+                stored = (m_ok & (slot >= 0))[:, None] & (half_cols < HALF)[None, :]
+                tl.store(dst, a.to(cache_ptr.dtype.element_ty), mask=stored)
+                tl.store(dst + HALF, b.to(cache_ptr.dtype.element_ty), mask=stored)
     elif NORM_OUT:
         # Rounded where the unfused layers round: the projection's output, then the residual add (as
         # _rms_norm_kernel adds); the sums of squares are of the rounded sum, which the norm would read.
@@ -642,12 +668,37 @@ def skinny_linear(
             f"a rotated product needs split_k 1 (got {config.split_k}), whole heads (N={N}, head_dim="
             f"{rope.head_dim}) and half-heads of whole tiles (block_n={config.block_n}), and no gate"
         )
+    if rope is not None and rope.kv_cache is not None:
+        _check_kv_destination(rope, N, M, rows.dtype)
     if isinstance(x, PendingNorm) and (x.sumsq_parts.shape[1:] != (M,) or not x.sumsq_parts.is_contiguous()):
         raise ValueError(f"the norm's sums {tuple(x.sumsq_parts.shape)} are not [parts, {M}] and contiguous")
     if out is None:
         out = torch.empty(M, N, dtype=rows.dtype, device=rows.device)
     _launch(x, weight, config, out, bias, use_pdl, gated=gated, rope=rope)
     return out
+
+
+def _check_kv_destination(rope: SkinnyRope, n: int, m: int, dtype: torch.dtype) -> None:
+    """That ``rope``'s cache holds the k and v heads of an ``n``-feature output of ``m`` rows."""
+    cache, slots = rope.kv_cache, rope.slot_mapping
+    assert cache is not None
+    kv_features = n - rope.rotated
+    if (
+        slots is None
+        or slots.shape != (m,)
+        or cache.dim() != 5
+        or cache.shape[0] != 2
+        or cache.shape[3] * cache.shape[4] != kv_features
+        or cache.shape[4] != rope.head_dim
+        or cache.stride(4) != 1
+        or cache.dtype != dtype
+        or not 0 < kv_features < rope.rotated
+    ):
+        raise ValueError(
+            f"a K/V store into cache {tuple(cache.shape)} ({cache.dtype}, head_dim contiguous) at slots "
+            f"{None if slots is None else tuple(slots.shape)} does not fit {m} rows of {n} features, the "
+            f"last {kv_features} of them v heads of {rope.head_dim} ({dtype})"
+        )
 
 
 def skinny_linear_add_norm(
@@ -680,6 +731,13 @@ def skinny_linear_add_norm(
     sumsq = torch.empty(triton.cdiv(N, config.block_n), M, dtype=torch.float32, device=x.device)
     _launch(x, weight, config, weighted, bias, use_pdl, add_norm=(residual, norm_weight, sumsq))
     return PendingNorm(weighted, sumsq, norm_eps)
+
+
+def _kv_destination_args(rope: SkinnyRope | None, placeholder: torch.Tensor) -> tuple:
+    """(cache, slots, its four outer strides) of a rotated launch that stores K/V, else placeholders."""
+    if rope is None or rope.kv_cache is None or rope.slot_mapping is None:
+        return (placeholder, placeholder, 0, 0, 0, 0)
+    return (rope.kv_cache, rope.slot_mapping, *rope.kv_cache.stride()[:4])
 
 
 def _tma_device(device: torch.device) -> bool:
@@ -743,6 +801,7 @@ def _launch(
         rope.cos_cache if rope is not None else out,
         rope.sin_cache if rope is not None else out,
         rope.rotated if rope is not None else 0,
+        *_kv_destination_args(rope, out),
         partials,
         tickets,
         residual,
@@ -765,6 +824,8 @@ def _launch(
         GATED=gated,
         ROPE=rope is not None,
         HALF=rope.head_dim // 2 if rope is not None else 1,
+        STORE_KV=rope is not None and rope.kv_cache is not None,
+        CACHE_BLOCK=rope.kv_cache.shape[2] if rope is not None and rope.kv_cache is not None else 1,
         NORM_OUT=add_norm is not None,
         NORMED_INPUT=normed is not None,
         IN_PARTS=in_parts,

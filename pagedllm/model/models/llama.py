@@ -8,6 +8,7 @@ their positions.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
@@ -80,11 +81,13 @@ class LlamaAttention(nn.Module):
         """``then_norm(attention(hidden), residual)``: the output added to the residual stream and normed
         for the MLP (see ``RowParallelLinear.add_and_norm``), and the new residual stream."""
         sizes = [self.q_size, self.kv_size, self.kv_size]
-        # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between).
+        # A decode step on CUDA: q and k come out of the projection rotated (no qk norm in between), and
+        # the same launch stores K/V.
         qkv = None
         if self.q_norm is None:
-            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb)
-        kv_stored = False
+            destination = self.attn.kv_destination() if STORE_KV_IN_QKV else None
+            qkv = self.qkv_proj.fused_rotary(hidden, positions, self.rotary_emb, destination)
+        kv_stored = qkv is not None and STORE_KV_IN_QKV
         if qkv is not None:
             q, k, v = qkv.split(sizes, dim=-1)
         else:
@@ -121,6 +124,10 @@ class LlamaAttention(nn.Module):
         q = self.q_norm(q.unflatten(-1, (-1, self.head_dim))).flatten(1)
         k = self.k_norm(k.unflatten(-1, (-1, self.head_dim))).flatten(1)
         return *self.rotary_emb(positions, q, k), False
+
+
+# The rotated qkv launch of a decode step stores K/V itself; "0": attention's K/V write does (A/B runs).
+STORE_KV_IN_QKV = os.environ.get("PAGEDLLM_QKV_STORES_KV", "1") != "0"
 
 
 @functools.cache
