@@ -15,7 +15,7 @@ run() {  # model stores round batches...
     | grep -v -i warn | grep -v "^written"
   sleep 2
 }
-for r in 1 2; do
+for r in ${ROUNDS:-1 2}; do
   for v in 1 0; do run llama-3.2-1b $v $r 64 256; done
 done
 for v in 1 0; do run qwen3-0.6b $v 1 64; done

@@ -198,7 +198,8 @@ def _skinny_linear_kernel(
             if ROPE and TMA:  # the second half's rows
                 _prefetch_l2(w_ptr + HALF * stride_wn + rows + k0 + lines)
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
-        tl.extra.cuda.gdc_launch_dependents()
+        if not STORE_KV:
+            tl.extra.cuda.gdc_launch_dependents()
     # What the epilogue reads from the kernels before is loaded here, after the wait, and used after the
     # loop: its latency hides under the loop's instead of adding to the epilogue's (but see LATE_RESIDUAL).
     if NORMED_INPUT:
@@ -238,6 +239,10 @@ def _skinny_linear_kernel(
                 up_ptrs += BLOCK_K
             x_ptrs += BLOCK_K
             w_ptrs += BLOCK_K
+    if USE_PDL and STORE_KV:
+        # Released after the loop: released at the start, decode attention (the next kernel) started while
+        # this one ran and took 7 us a layer longer (the 1B at 64 rows: session 27, call 6).
+        tl.extra.cuda.gdc_launch_dependents()
     out_mask = m_ok[:, None] & n_ok[None, :]
     if SPLIT_K > 1:
         tile = tl.cdiv(N, BLOCK_N) * pid_m + pid_n
