@@ -23,6 +23,7 @@ from pagedllm.model.layers import fused_ops  # noqa: E402
 from pagedllm.model.layers.rotary import RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.skinny_linear import (  # noqa: E402
     MAX_ROWS,
+    TMA_MAX_ROWS,
     SkinnyConfig,
     SkinnyRope,
     gated_skinny_config,
@@ -33,6 +34,8 @@ from pagedllm.model.layers.skinny_linear import (  # noqa: E402
     rotary_skinny_config,
     skinny_config,
     skinny_linear,
+    tma_config,
+    tma_serves,
     wide_config,
 )
 from pagedllm.worker.kv_cache import new_kv_cache  # noqa: E402
@@ -321,6 +324,49 @@ def test_plans_up_to_64_rows_load_their_tiles_by_tma_and_wider_ones_by_pointers(
     assert gated is not None and gated.tma
 
 
+def test_steps_of_129_to_256_rows_take_tma_plans_for_the_gated_product_and_small_weights():
+    # session 28, H100 whole steps at 192 and 256 rows: the gated product by TMA faster on every model;
+    # every product by TMA faster for Qwen3-0.6B; the 1B's down (16.8M elements) slower as a producer
+    assert TMA_MAX_ROWS == 256
+    for gate_up in MODEL_GATE_UPS:
+        assert tma_serves("gated", gate_up)  # the 8B's 117M elements too
+    assert tma_serves("plain", (3072, 2048)) and tma_serves("producer", (2048, 2048))  # the 1B's qkv, o_proj
+    assert not tma_serves("producer", (2048, 8192))  # the 1B's down: cuBLAS
+    assert not tma_serves("plain", (6144, 4096)) and not tma_serves("producer", (4096, 4096))  # the 8B's
+    for qwen3 in [(4096, 1024), (1024, 2048), (1024, 3072)]:
+        assert tma_serves("plain", qwen3) and tma_serves("producer", qwen3)
+    # the rotated qkv in 64-feature tiles was slower than cuBLAS and the rotary kernel
+    assert not tma_serves("rotated", (3072, 2048))
+
+
+def test_tma_rule_picks_the_256_row_sweeps_fastest_tiles():
+    # benchmarks/results/session26/call1-tma-*.json: the H100 sweep at 256 rows, us (cuBLAS)
+    def plan(n, k, gated=False):
+        c = gated_skinny_config(n, k, rows=256) if gated else skinny_config(n, k, rows=256)
+        assert c is not None and c.tma and c.split_k == 1
+        assert c == (tma_config(n // 2, k, 256, weight_tiles=2) if gated else tma_config(n, k, 256))
+        return c.block_m, c.block_n, c.block_k, c.num_warps, c.num_stages
+
+    assert plan(16384, 2048, gated=True) == (128, 128, 64, 8, 4)  # the 1B's gate_up, 32.74 (36.96 with SiLU)
+    assert plan(3072, 2048) == (64, 128, 128, 4, 4)  # the 1B's qkv, 9.40 (8.63)
+    assert plan(2048, 2048) == (64, 64, 128, 4, 6)  # o_proj, 6.88 (6.74)
+    assert plan(4096, 1024) == (64, 128, 128, 4, 4)  # Qwen3-0.6B's qkv, 6.73 (6.27)
+    assert plan(1024, 2048) == (64, 64, 128, 4, 6)  # o_proj, 6.09 (6.31)
+    assert plan(1024, 3072) == (64, 64, 128, 4, 6)  # down, 7.93 (8.75)
+    assert plan(6144, 1024, gated=True) == (64, 64, 64, 4, 4)  # gated gate_up, 9.64 (9.94 with SiLU)
+    # 129-256 rows take these plans; 65-128 the pointer plans of the sessions 9-15 sweeps
+    assert skinny_config(3072, 2048, rows=192) == tma_config(3072, 2048, 192)
+    # 128-feature tiles hold a half-tile of 64 features, more than half a 64-wide head: no rotated plan
+    assert rotary_skinny_config(3072, 2048, 64, rows=256) is None
+
+
+def test_every_model_gate_up_gets_a_tma_plan_within_the_budget_at_256_rows():
+    for n, k in MODEL_GATE_UPS:
+        c = gated_skinny_config(n, k, rows=256)
+        assert c is not None and c.tma and c.split_k == 1 and (n // 2) % c.block_n == 0
+        assert c.num_stages * (c.block_m + 2 * c.block_n) * c.block_k * 2 <= 200 * 1024
+
+
 def test_a_tma_plan_on_a_misaligned_input_loads_its_tiles_by_pointers():
     dtype = torch.float32 if not ON_GPU else torch.bfloat16
     w = torch.randn(48, 64, device=DEVICE).to(dtype)
@@ -339,14 +385,15 @@ def test_cpu_tensors_keep_the_torch_path():
 
 
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64, 100])  # 100: a wide plan, its last row tile cut short
+@pytest.mark.parametrize("rows", [1, 64, 100, 200])  # 100: a wide plan, its last row tile cut short; 200: TMA
 @pytest.mark.parametrize("n,k", MODEL_GATE_UPS)
 def test_every_model_gate_up_fuses_its_activation_and_matches_the_unfused_layers(rows, n, k):
     w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
     x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
     out = maybe_skinny_silu_and_mul(x, w, None)
-    assert out is not None, "a bf16 step of <= 128 rows on an H100 takes the gated Triton path"
-    unfused = fused_ops.silu_and_mul(maybe_skinny_linear(x, w, None))
+    assert out is not None, "a bf16 step of <= 256 rows on an H100 takes the gated Triton path"
+    plain = maybe_skinny_linear(x, w, None)
+    unfused = fused_ops.silu_and_mul(plain if plain is not None else F.linear(x, w))
     scale = unfused.float().abs().max().item()
     assert (out.float() - unfused.float()).abs().max().item() <= 2 * scale * 2**-8
     ref = _silu_and_mul_reference(x, w, None)
@@ -358,7 +405,7 @@ MODEL_QKVS = [(64, 32, 8, 2048), (128, 32, 8, 4096), (64, 14, 2, 896)]  # Llama-
 
 
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64, 100])
+@pytest.mark.parametrize("rows", [1, 64, 100, 200])
 @pytest.mark.parametrize("head_dim,q_heads,kv_heads,k", MODEL_QKVS)
 def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
     rows, head_dim, q_heads, kv_heads, k
@@ -370,6 +417,9 @@ def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
     positions = torch.randint(0, 4096, (rows,), device="cuda")
     out = maybe_skinny_rotary_linear(x, w, None, SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache,
                                                             head_dim, rotated))  # fmt: skip
+    if rows > MAX_ROWS:
+        assert out is None, "above 128 rows the rotary kernel follows the product"
+        return
     assert out is not None, "a bf16 step of <= 128 rows on an H100 takes the rotated Triton path"
     unfused = maybe_skinny_linear(x, w, None)
     q, kk = unfused[:, : q_heads * head_dim], unfused[:, q_heads * head_dim : rotated]
@@ -379,7 +429,7 @@ def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
 
 
 @needs_gpu
-@pytest.mark.parametrize("rows", [1, 64, 100])
+@pytest.mark.parametrize("rows", [1, 64, 100, 200])
 @pytest.mark.parametrize("n,k", MODEL_LINEARS)
 def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
     with_bias = (n, k) == (1152, 896)  # Qwen2.5's qkv projection has a bias
@@ -387,11 +437,14 @@ def test_every_model_linear_compiles_and_matches_cublas_in_bf16(rows, n, k):
     b = torch.randn(n, device="cuda", dtype=torch.bfloat16) if with_bias else None
     x = torch.randn(rows, k, device="cuda", dtype=torch.bfloat16)
     out = maybe_skinny_linear(x, w, b)
-    assert out is not None, "a bf16 step of <= 128 rows on an H100 takes the Triton path"
+    if rows > MAX_ROWS and not tma_serves("plain", (n, k)):
+        assert out is None, "above 128 rows a large weight is cuBLAS's"
+        return
+    assert out is not None, "a bf16 step of <= 128 rows, or <= 256 with a small weight, takes the Triton path"
     ref = F.linear(x.float(), w.float(), None if b is None else b.float())
     err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
     assert err < 1e-2, err
-    too_many = torch.randn(MAX_ROWS + 1, k, device="cuda", dtype=torch.bfloat16)
+    too_many = torch.randn(TMA_MAX_ROWS + 1, k, device="cuda", dtype=torch.bfloat16)
     assert maybe_skinny_linear(too_many, w, b) is None
 
 

@@ -17,8 +17,10 @@ matrix product's (``wide_config``), where it wins only through PDL and the fused
 
 Up to 64 rows a program loads its x and weight tiles by TMA descriptors (Hopper on; ``SkinnyConfig.tma``):
 the hardware computes the addresses that pointer loads compute per thread. On the H100 it took the 1B's
-and Qwen3-0.6B's 64-row decode steps 1.1-2.4% faster (session 26). Above 64 rows the plans keep pointer
-loads (by TMA, Qwen3-0.6B's 128-row step was 2% slower).
+and Qwen3-0.6B's 64-row decode steps 1.1-2.4% faster (session 26). From 65 to 128 rows the plans keep
+pointer loads (by TMA, Qwen3-0.6B's 128-row step was 2% slower). From 129 to ``TMA_MAX_ROWS`` (256) rows
+matrix-product tiles by TMA (``tma_config``) serve the gated product and small weights, cuBLAS the rest
+(``_max_rows``: 1.3-5.5% off the 192- and 256-row steps, session 28).
 
 Two variants end in the element-wise layer that follows, saving its launch: ``gated`` (gate_up, then
 SiLU-and-multiply: ``maybe_skinny_silu_and_mul``) and ``rope`` (qkv, then rotary on q and k:
@@ -44,9 +46,22 @@ from pagedllm import pdl
 from pagedllm.model.layers import fused_ops
 from pagedllm.model.layers.pending_norm import PendingNorm, input_rows
 
-# Steps of more rows use cuBLAS: from 192 rows on the wide plans lose to it (session 15, below).
+# Steps of more rows use cuBLAS (from 192 rows on the wide plans lose to it: session 15, below), or plans
+# by TMA for some products (TMA_MAX_ROWS).
 MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_MAX_ROWS", "128"))  # 0: never, 64: narrow plans only (A/B)
 NARROW_ROWS = 64  # steps of at most this many rows take the weight-streaming plans, larger ones the wide
+WIDE_MAX_ROWS = 128  # ... up to this many; above, TMA plans (``tma_config``) where TMA_MAX_ROWS allows
+# On GPUs with TMA, steps of WIDE_MAX_ROWS + 1 to TMA_MAX_ROWS rows take plans loaded by TMA
+# (``tma_config``) for the products of the kinds in TMA_KINDS ("plain", "producer": a norm hand-over's,
+# "gated", "rotated"): the gated product always, the others where their weight has at most TMA_MAX_WEIGHT
+# elements; cuBLAS serves the rest (``_max_rows``). TMA_MAX_ROWS 0: cuBLAS above WIDE_MAX_ROWS (A/B).
+TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
+TMA_KINDS = frozenset(os.environ.get("PAGEDLLM_SKINNY_TMA_KINDS", "plain,producer,gated").split(","))
+TMA_MAX_WEIGHT = 1 << 23
+# Plans for named weights above MAX_ROWS rows, for sweeps in whole steps: "NxK=bm,bn,bk,split,warps,
+# stages;..." with N the weight's rows (a gated product's both halves) and K its columns; "NxK=none":
+# cuBLAS for that weight.
+TMA_PLANS_SPEC = os.environ.get("PAGEDLLM_SKINNY_TMA_PLANS", "")
 # Plans with ``tma`` load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
 TMA_LOADS = os.environ.get("PAGEDLLM_SKINNY_TMA", "1") != "0"
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -370,7 +385,7 @@ def skinny_config(
     n: int, k: int, smem_budget: int = SMEM_BUDGET, rows: int = NARROW_ROWS
 ) -> SkinnyConfig | None:
     """The tile plan for ``[rows, k] @ [n, k]^T``, or None where ``k`` does not split into whole tiles.
-    Above ``NARROW_ROWS`` rows: ``wide_config``'s. Up to it:
+    Above ``WIDE_MAX_ROWS`` rows: ``tma_config``'s; above ``NARROW_ROWS``: ``wide_config``'s. Up to it:
 
     About one program per SM, each streaming a contiguous slab of the weights through a deep pipeline.
     From the H100 sweeps of the Llama-3.2-1B decode linears at 64 rows (``benchmarks/gpu/
@@ -382,6 +397,8 @@ def skinny_config(
     (``session14_linears.py``), its gate_up (1,024 -> 6,144) took 6.4 us as 96 programs of 64 features
     (gated: 6.7), 8.4 as 192 of 32 (gated: 9.4), which at ~200 KB of shared memory each run in two waves.
     """
+    if rows > WIDE_MAX_ROWS:
+        return tma_config(n, k, rows, smem_budget)
     if rows > NARROW_ROWS:
         return wide_config(n, k, rows, smem_budget)
     if triton.cdiv(n, 128) >= 120:
@@ -486,6 +503,69 @@ def wide_config(
     return SkinnyConfig(block_m, block_n, block_k, split_k, num_warps, num_stages, late_residual=split_k == 1)
 
 
+def _tma_plans(spec: str) -> dict[tuple[int, int], tuple[int, ...]]:
+    """``TMA_PLANS_SPEC`` parsed: (weight rows, columns) -> (bm, bn, bk, split, warps, stages)."""
+    plans = {}
+    for item in filter(None, spec.split(";")):
+        shape, _, plan = item.partition("=")
+        n, k = (int(v) for v in shape.split("x"))
+        plans[n, k] = () if plan == "none" else tuple(int(v) for v in plan.split(","))
+    return plans
+
+
+TMA_PLANS = _tma_plans(TMA_PLANS_SPEC)
+
+
+@functools.lru_cache(maxsize=1024)
+def tma_config(
+    n: int, k: int, rows: int, smem_budget: int = SMEM_BUDGET, weight_tiles: int = 1
+) -> SkinnyConfig | None:
+    """The plan, x and weight tiles loaded by TMA, for ``[rows, k] @ [n, k]^T`` above ``WIDE_MAX_ROWS``
+    rows (``TMA_MAX_ROWS``); ``weight_tiles`` 2: the gated product, ``n`` each half's features.
+    ``TMA_PLANS`` names others. None where ``k`` does not split into whole tiles, or ``TMA_PLANS`` says
+    cuBLAS.
+
+    From the H100 sweep at 256 rows of the Llama-3.2-1B's and Qwen3-0.6B's linears (``benchmarks/gpu/
+    session26_tma_linears.py``, ``benchmarks/results/session26/call1-tma-*.json``, 44 plans each): 64-row
+    tiles, 128-deep input tiles and 4 warps, 128 features a program where that still makes
+    ``MIN_PROGRAMS`` programs (four stages), else 64 (six); the gated product 128 x 128 tiles, 64-deep, 8
+    warps, where that makes ``MIN_PROGRAMS``, else 64 x 64 (4 warps), four stages. Alone, us against
+    cuBLAS (the gated product: cuBLAS then the activation kernel): the 1B's gated gate_up 32.7 against
+    37.0, o_proj 6.9 / 6.7, qkv 9.4 / 8.6; Qwen3's 9.6 / 9.9, 6.1 / 6.3, 6.7 / 6.3. In whole steps, the
+    1B's down split in 2 or 4 (128 x 64, 128 x 128, 256 x 64 tiles) was 0.5-7% slower than on cuBLAS
+    (session 28, call 2)."""
+    named = TMA_PLANS.get((n * weight_tiles, k))
+    if named == ():
+        return None
+    if named is not None:
+        block_m, block_n, block_k, split_k, num_warps, num_stages = named
+    elif weight_tiles == 2:
+        wide = triton.cdiv(rows, 128) * triton.cdiv(n, 128) >= MIN_PROGRAMS
+        block_m, block_n, block_k, num_warps, num_stages = (
+            (128, 128, 64, 8, 4) if wide else (64, 64, 64, 4, 4)
+        )
+        split_k = 1
+    else:
+        wide = triton.cdiv(rows, 64) * triton.cdiv(n, 128) >= MIN_PROGRAMS
+        block_m, block_n, block_k, num_warps, num_stages = (
+            (64, 128, 128, 4, 4) if wide else (64, 64, 128, 4, 6)
+        )
+        split_k = 1
+
+    def smem() -> int:
+        return num_stages * (block_m + weight_tiles * block_n) * block_k * 2
+
+    while smem() > smem_budget and num_stages > 2:
+        num_stages -= 1
+    while block_k > 32 and k % (split_k * block_k):
+        block_k //= 2
+    if k % (split_k * block_k) or smem() > smem_budget or (weight_tiles == 2 and split_k > 1):
+        return None
+    return SkinnyConfig(
+        block_m, block_n, block_k, split_k, num_warps, num_stages, late_residual=split_k == 1, tma=True
+    )
+
+
 @functools.cache
 def _smem_budget(device: torch.device) -> int:
     """SMEM_BUDGET, or less on GPUs with less shared memory a block (consumer Blackwell: ~99 KB)."""
@@ -500,7 +580,7 @@ def maybe_skinny_linear(
     """``F.linear(x, weight, bias)`` by ``skinny_linear`` where it pays (a CUDA step of at most
     ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS (and
     materializes a ``PendingNorm``)."""
-    x2 = _skinny_input(x, weight)
+    x2 = _skinny_input(x, weight, "plain")
     if x2 is None:
         return None
     rows = plan_rows(input_rows(x2).shape[0])
@@ -522,7 +602,7 @@ def maybe_skinny_linear_add_norm(
     ``skinny_linear_add_norm`` hands it over to the next linear, where the skinny kernel serves (as
     ``maybe_skinny_linear``) and ``residual`` and ``norm_weight`` fit; else None: the caller runs the
     linear and the norm."""
-    x2 = _skinny_input(x, weight)
+    x2 = _skinny_input(x, weight, "producer")
     if (
         not isinstance(x2, torch.Tensor)
         or residual.shape != (x2.shape[0], weight.shape[0])
@@ -547,7 +627,7 @@ def maybe_skinny_silu_and_mul(
     One launch fewer per MLP, and the projection's output never goes through memory: at 64 rows the
     Llama-3.2-1B's SiLU-and-multiply, a separate kernel, costs a decode step ~2 us a layer (it waits for
     gate_up to finish and down waits for it)."""
-    x2 = _skinny_input(x, weight)
+    x2 = _skinny_input(x, weight, "gated")
     if x2 is None or weight.shape[0] % 2:
         return None
     rows = plan_rows(input_rows(x2).shape[0])
@@ -566,7 +646,7 @@ def maybe_skinny_rotary_linear(
 
     At 64 rows the Llama-3.2-1B's rotary kernel costs a decode step ~3-4 us a layer (session 12: it waits
     for qkv to finish and the K/V write waits for it)."""
-    x2 = _skinny_input(x, weight)
+    x2 = _skinny_input(x, weight, "rotated")
     if x2 is None:
         return None
     rows = plan_rows(input_rows(x2).shape[0])
@@ -590,10 +670,12 @@ def gated_skinny_config(
     """The plan for the gated product of ``n`` weight rows (gate, then up): each program computes
     ``block_n`` features from the gate rows and the same features from the up rows. Up to ``NARROW_ROWS``
     rows that is ``skinny_config(n, k)``'s plan with half-width tiles, so the launch and the weight bytes
-    each program streams are the same; above, ``wide_config``'s plan for the ``n // 2`` output features
-    with both weight tiles in its shared memory. None where the plan splits the input (a gated split
-    would have to add both halves' partials before the activation) or its half-tiles are narrower than a
-    16-wide dot."""
+    each program streams are the same; above, ``wide_config``'s plan (above ``WIDE_MAX_ROWS``,
+    ``tma_config``'s) for the ``n // 2`` output features with both weight tiles in its shared memory.
+    None where the plan splits the input (a gated split would have to add both halves' partials before
+    the activation) or its half-tiles are narrower than a 16-wide dot."""
+    if rows > WIDE_MAX_ROWS:
+        return tma_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     if rows > NARROW_ROWS:
         return wide_config(n // 2, k, rows, smem_budget, weight_tiles=2)
     config = skinny_config(n, k, smem_budget)
@@ -621,10 +703,42 @@ def plan_rows(rows: int) -> int:
     return NARROW_ROWS if rows <= NARROW_ROWS else -(-rows // 64) * 64
 
 
-def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.Tensor | PendingNorm | None:
-    """``x`` as ``[rows, K]`` where the skinny kernel may serve ``x @ weight^T`` (CUDA, fp16/bf16, at most
-    ``MAX_ROWS`` rows, PDL on, both contiguous along K), else None. A ``PendingNorm`` is its ``weighted``
-    rows (always 2-D)."""
+def tma_serves(kind: str, weight_shape: tuple[int, ...]) -> bool:
+    """Whether a ``kind`` product of a weight of ``weight_shape`` takes a plan by TMA in steps of
+    ``WIDE_MAX_ROWS`` + 1 to ``TMA_MAX_ROWS`` rows (on a GPU with TMA): the gated product always, the
+    other ``TMA_KINDS`` where the weight has at most ``TMA_MAX_WEIGHT`` elements or ``TMA_PLANS`` names it.
+
+    H100, whole decode steps at 192 and 256 rows (session 28, ``benchmarks/results/session28/``):
+    - the gated product by TMA took every model's step 1.3-2.9% faster than cuBLAS and the activation
+      kernel (the 1B's 256-row step 3.13 ms against 3.22, Qwen3-0.6B's 6.84 against 6.95, the 8B's 13.94
+      against 14.13);
+    - every product by TMA took Qwen3-0.6B's (all its weights small) 4.5-5.5% faster than cuBLAS;
+    - but the 1B's 2.8% slower than the gated product alone: its down (16.8M elements) as a producer
+      was charged 27.4 us a layer against cuBLAS's 18.2 and its norm's 3.0. With its o_proj and qkv
+      (4.2M, 6.3M) by TMA too and down on cuBLAS, it equals the gated product alone. The 8B's qkv by TMA
+      is 1.24x cuBLAS (session 26).
+    Rotated plans are not in ``TMA_KINDS`` by default: the 1B's rotated qkv in 64-feature tiles was
+    charged 15.3-15.8 us against cuBLAS's and the rotary kernel's 12.5."""
+    if kind not in TMA_KINDS:
+        return False
+    n, k = weight_shape
+    return kind == "gated" or n * k <= TMA_MAX_WEIGHT or (n, k) in TMA_PLANS
+
+
+def _max_rows(kind: str, weight: torch.Tensor) -> int:
+    """The most rows of a step the skinny kernel serves a ``kind`` product of ``weight`` for: ``MAX_ROWS``,
+    or ``TMA_MAX_ROWS`` where ``tma_serves`` says so on a GPU with TMA."""
+    if 0 < MAX_ROWS < TMA_MAX_ROWS and tma_serves(kind, tuple(weight.shape)):
+        return TMA_MAX_ROWS if pdl.hopper_or_later(weight.device.index) else MAX_ROWS
+    return MAX_ROWS
+
+
+def _skinny_input(
+    x: torch.Tensor | PendingNorm, weight: torch.Tensor, kind: str
+) -> torch.Tensor | PendingNorm | None:
+    """``x`` as ``[rows, K]`` where the skinny kernel may serve ``x @ weight^T``, a ``kind`` product (CUDA,
+    fp16/bf16, at most ``_max_rows`` rows, PDL on, both contiguous along K), else None. A ``PendingNorm``
+    is its ``weighted`` rows (always 2-D)."""
     rows_of = input_rows(x)
     if (
         not rows_of.is_cuda
@@ -633,7 +747,7 @@ def _skinny_input(x: torch.Tensor | PendingNorm, weight: torch.Tensor) -> torch.
     ):
         return None
     rows = rows_of.numel() // rows_of.shape[-1] if rows_of.shape[-1] else 0
-    if not 0 < rows <= MAX_ROWS or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
+    if not 0 < rows <= _max_rows(kind, weight) or not pdl.enabled(rows_of.device) or weight.stride(1) != 1:
         return None
     if isinstance(x, PendingNorm):
         return x if x.weighted.stride(1) == 1 else None
@@ -780,7 +894,8 @@ def _launch(
     num_m = triton.cdiv(M, config.block_m)
     num_n = triton.cdiv(N, config.block_n)
     if config.split_k > 1:
-        padded = max(M, MAX_ROWS)  # NOTE: the size a later, larger step needs: no growth after capture
+        # NOTE: the size a later, larger step needs: no growth after capture
+        padded = max(M, MAX_ROWS, TMA_MAX_ROWS)
         tiles = triton.cdiv(padded, config.block_m) * num_n
         partials, tickets = _workspace(rows.device, config.split_k * padded * N, tiles)
     else:
