@@ -20,7 +20,7 @@ the hardware computes the addresses that pointer loads compute per thread. On th
 and Qwen3-0.6B's 64-row decode steps 1.1-2.4% faster (session 26). From 65 to 128 rows the plans keep
 pointer loads (by TMA, Qwen3-0.6B's 128-row step was 2% slower). From 129 to ``TMA_MAX_ROWS`` (256) rows
 matrix-product tiles by TMA (``tma_config``) serve the gated product and small weights, cuBLAS the rest
-(``_max_rows``: 1.3-5.5% off the 192- and 256-row steps, session 28).
+(``tma_serves``: 1.8-5.3% off the 192- and 256-row steps, session 28).
 
 Two variants end in the element-wise layer that follows, saving its launch: ``gated`` (gate_up, then
 SiLU-and-multiply: ``maybe_skinny_silu_and_mul``) and ``rope`` (qkv, then rotary on q and k:
@@ -58,7 +58,7 @@ WIDE_MAX_ROWS = 128  # ... up to this many; above, TMA plans (``tma_config``) wh
 TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
 TMA_KINDS = frozenset(os.environ.get("PAGEDLLM_SKINNY_TMA_KINDS", "plain,producer,gated").split(","))
 TMA_MAX_WEIGHT = 1 << 23
-# Plans for named weights above MAX_ROWS rows, for sweeps in whole steps: "NxK=bm,bn,bk,split,warps,
+# Plans for named weights above WIDE_MAX_ROWS rows, for sweeps in whole steps: "NxK=bm,bn,bk,split,warps,
 # stages;..." with N the weight's rows (a gated product's both halves) and K its columns; "NxK=none":
 # cuBLAS for that weight.
 TMA_PLANS_SPEC = os.environ.get("PAGEDLLM_SKINNY_TMA_PLANS", "")
@@ -578,8 +578,8 @@ def maybe_skinny_linear(
     x: torch.Tensor | PendingNorm, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor | None:
     """``F.linear(x, weight, bias)`` by ``skinny_linear`` where it pays (a CUDA step of at most
-    ``MAX_ROWS`` rows in fp16/bf16 on a GPU with PDL), else None: the caller uses cuBLAS (and
-    materializes a ``PendingNorm``)."""
+    ``MAX_ROWS`` rows, or ``TMA_MAX_ROWS`` where ``tma_serves``, in fp16/bf16 on a GPU with PDL), else
+    None: the caller uses cuBLAS (and materializes a ``PendingNorm``)."""
     x2 = _skinny_input(x, weight, "plain")
     if x2 is None:
         return None
