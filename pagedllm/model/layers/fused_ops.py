@@ -273,6 +273,12 @@ def rotary_inplace(
     )
 
 
+def is_paged_cache(cache: torch.Tensor, head_dim: int) -> bool:
+    """Whether ``cache`` is laid out as the paged K/V cache of heads of ``head_dim`` that the step kernels
+    store into: ``[2, blocks, block_size, kv_heads, head_dim]`` (any outer strides), head_dim contiguous."""
+    return cache.dim() == 5 and cache.shape[0] == 2 and cache.shape[4] == head_dim and cache.stride(4) == 1
+
+
 def kv_store_args(
     kv_store: KVStore | None, heads: int, head_dim: int, tokens: int, placeholder: torch.Tensor
 ) -> tuple:
@@ -284,10 +290,7 @@ def kv_store_args(
     value, cache, slots = kv_store.value, kv_store.kv_cache, kv_store.slot_mapping
     kv_heads = cache.shape[3] if cache.dim() == 5 else -1
     if (
-        cache.dim() != 5
-        or cache.shape[0] != 2
-        or cache.shape[4] != head_dim
-        or cache.stride(4) != 1
+        not is_paged_cache(cache, head_dim)
         or not 0 < kv_heads <= heads
         or value.shape != (tokens, kv_heads * head_dim)
         or value.stride(-1) != 1

@@ -58,10 +58,6 @@ WIDE_MAX_ROWS = 128  # ... up to this many; above, TMA plans (``tma_config``) wh
 TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
 TMA_KINDS = frozenset(os.environ.get("PAGEDLLM_SKINNY_TMA_KINDS", "plain,producer,gated").split(","))
 TMA_MAX_WEIGHT = 1 << 23
-# Plans for named weights above WIDE_MAX_ROWS rows, for sweeps in whole steps: "NxK=bm,bn,bk,split,warps,
-# stages;..." with N the weight's rows (a gated product's both halves) and K its columns; "NxK=none":
-# cuBLAS for that weight.
-TMA_PLANS_SPEC = os.environ.get("PAGEDLLM_SKINNY_TMA_PLANS", "")
 # Plans with ``tma`` load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
 TMA_LOADS = os.environ.get("PAGEDLLM_SKINNY_TMA", "1") != "0"
 # Weight tiles per program prefetched into L2 before waiting for the previous kernel.
@@ -504,7 +500,7 @@ def wide_config(
 
 
 def _tma_plans(spec: str) -> dict[tuple[int, int], tuple[int, ...]]:
-    """``TMA_PLANS_SPEC`` parsed: (weight rows, columns) -> (bm, bn, bk, split, warps, stages)."""
+    """``PAGEDLLM_SKINNY_TMA_PLANS`` parsed: (weight rows, columns) -> (bm, bn, bk, split, warps, stages)."""
     plans = {}
     for item in filter(None, spec.split(";")):
         shape, _, plan = item.partition("=")
@@ -513,7 +509,10 @@ def _tma_plans(spec: str) -> dict[tuple[int, int], tuple[int, ...]]:
     return plans
 
 
-TMA_PLANS = _tma_plans(TMA_PLANS_SPEC)
+# Plans for named weights above WIDE_MAX_ROWS rows, for sweeps in whole steps: "NxK=bm,bn,bk,split,warps,
+# stages;..." with N the weight's rows (a gated product's both halves) and K its columns; "NxK=none":
+# cuBLAS for that weight.
+TMA_PLANS = _tma_plans(os.environ.get("PAGEDLLM_SKINNY_TMA_PLANS", ""))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -807,11 +806,8 @@ def _check_kv_destination(rope: SkinnyRope, n: int, m: int, dtype: torch.dtype) 
     if (
         slots is None
         or slots.shape != (m,)
-        or cache.dim() != 5
-        or cache.shape[0] != 2
-        or cache.shape[3] * cache.shape[4] != kv_features
-        or cache.shape[4] != rope.head_dim
-        or cache.stride(4) != 1
+        or not fused_ops.is_paged_cache(cache, rope.head_dim)
+        or cache.shape[3] * rope.head_dim != kv_features
         or cache.dtype != dtype
         or not 0 < kv_features < rope.rotated
     ):
