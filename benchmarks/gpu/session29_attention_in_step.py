@@ -1,0 +1,249 @@
+"""Session 29: decode attention launches timed inside the whole decode step's graph.
+
+Sessions 11-26 swept the decode kernel's launches alone (graph replays of the kernel), and several that
+were faster alone were slower in the step (session 26: the 1B's 256-row TMA launch 6-17% faster alone,
+1.5-3.9% slower in the step). This sweep times each launch where it runs: the engine's decode step,
+recaptured with the launch swapped in, replayed with the last real step's inputs, in interleaved rounds.
+
+For each (model, batch): one engine (dummy weights, ``--max-model-len 2048``, ``batch`` prompts of
+``--context`` tokens), prefilled and stepped as ``bench decode`` does. Then per round, per variant: the
+backend's ``paged_decode_attention`` is wrapped to force the variant's ``DecodeLaunch`` / splits, one
+eager step warms and compiles it, a graph of the step is captured and replayed ``--replays`` times (CUDA
+events, median). Its logits are compared with the engine's own plan's from the same round (max abs
+difference, share of rows with the same argmax). The floor is ``bench decode``'s (weights + live K/V at
+the measured copy bandwidth).
+
+    python3 benchmarks/gpu/session29_attention_in_step.py OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from typing import Any
+
+import torch
+
+from pagedllm.attention.triton import backend as triton_backend
+from pagedllm.attention.triton import decode as triton_decode
+from pagedllm.attention.triton.decode import DecodeLaunch
+from pagedllm.bench.environment import environment
+from pagedllm.bench.roofline import decode_step_floor_s, measure_ceilings
+
+MODELS = ".gpuwork/shared_models"  # the carried copy of ../shared/models on the device
+
+# name -> (DecodeLaunch keywords, num_splits); "engine" is the engine's own plan.
+QWEN3_64 = {
+    "engine": ({}, None),
+    "kv1 s1 n32 w4 st3": ({"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
+    "kv1 s1 n32 w4 st4": ({"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 4}, 1),
+    "kv1 s1 n16 w4 st4": ({"kv_heads_per_program": 1, "block_n": 16, "num_warps": 4, "num_stages": 4}, 1),
+    "kv1 s1 n64 w4 st2": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 4, "num_stages": 2}, 1),
+    "kv1 s1 n64 w8 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 8, "num_stages": 3}, 1),
+    "kv1 s1 n32 w2 st3": ({"kv_heads_per_program": 1, "block_n": 32, "num_warps": 2, "num_stages": 3}, 1),
+    "kv1 s1 n64 w2 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 2, "num_stages": 3}, 1),
+    "kv1 s1 n64 w1 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 1, "num_stages": 3}, 1),
+    "kv1 s2 n64 w4 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 4, "num_stages": 3}, 2),
+    "kv1 s2 n32 w4 st3": ({"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 3}, 2),
+    "kv2 s1 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
+    "kv2 s2 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 2),
+    "kv1 s1 carry n32 w4 st3": (
+        {"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 3, "carry_block_ids": True},
+        1,
+    ),
+    "kv1 s1 carry n16 w4 st3": (
+        {"kv_heads_per_program": 1, "block_n": 16, "num_warps": 4, "num_stages": 3, "carry_block_ids": True},
+        1,
+    ),
+}
+LLAMA1B_256 = {
+    "engine": ({}, None),
+    "kv2 s1 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
+    "kv2 s1 n32 w4 st4": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 4}, 1),
+    "kv2 s1 n64 w4 st4": ({"kv_heads_per_program": 2, "block_n": 64, "num_warps": 4, "num_stages": 4}, 1),
+    "kv2 s1 n64 w4 st2": ({"kv_heads_per_program": 2, "block_n": 64, "num_warps": 4, "num_stages": 2}, 1),
+    "kv2 s1 n64 w2 st3": ({"kv_heads_per_program": 2, "block_n": 64, "num_warps": 2, "num_stages": 3}, 1),
+    "kv2 s1 n128 w4 st3": ({"kv_heads_per_program": 2, "block_n": 128, "num_warps": 4, "num_stages": 3}, 1),
+    "kv2 s1 n64 w8 st3": ({"kv_heads_per_program": 2, "block_n": 64, "num_warps": 8, "num_stages": 3}, 1),
+    "kv1 s1 carry n32 w4 st3": (
+        {"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 3, "carry_block_ids": True},
+        1,
+    ),
+    "kv1 s1 carry n32 w2 st3": (
+        {"kv_heads_per_program": 1, "block_n": 32, "num_warps": 2, "num_stages": 3, "carry_block_ids": True},
+        1,
+    ),
+    "kv1 s1 n64 w4 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 4, "num_stages": 3}, 1),
+    "kv4 s1 n32 w4 st3": ({"kv_heads_per_program": 4, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
+    "kv4 s1 n64 w4 st3": ({"kv_heads_per_program": 4, "block_n": 64, "num_warps": 4, "num_stages": 3}, 1),
+}
+LLAMA1B_64 = {
+    "engine": ({}, None),
+    "kv1 s1 carry n32 w2 st3": (
+        {"kv_heads_per_program": 1, "block_n": 32, "num_warps": 2, "num_stages": 3, "carry_block_ids": True},
+        1,
+    ),
+    "kv1 s1 carry n32 w4 st4": (
+        {"kv_heads_per_program": 1, "block_n": 32, "num_warps": 4, "num_stages": 4, "carry_block_ids": True},
+        1,
+    ),
+    "kv1 s2 n64 w4 st3": ({"kv_heads_per_program": 1, "block_n": 64, "num_warps": 4, "num_stages": 3}, 2),
+    "kv2 s1 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
+    "kv2 s2 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 2),
+}
+CASES = {
+    "qwen3-0.6b-64": ("qwen3-0.6b", 64, QWEN3_64),
+    "llama-3.2-1b-256": ("llama-3.2-1b", 256, LLAMA1B_256),
+    "llama-3.2-1b-64": ("llama-3.2-1b", 64, LLAMA1B_64),
+}
+
+
+def prepared_engine(model: str, batch: int, context: int) -> tuple[Any, Any, list[int]]:
+    """An engine with ``batch`` sequences decoding, as ``bench decode`` leaves it, and its last step's
+    context lengths (the graph's static inputs hold that step)."""
+    from pagedllm.llm import LLM
+    from pagedllm.sampling_params import SamplingParams
+
+    llm = LLM(model=model, load_format="dummy", max_model_len=2048, max_num_seqs=batch)
+    engine = llm.engine
+    params = SamplingParams(temperature=0.0, max_tokens=engine.max_model_len - context, ignore_eos=True)
+    gen = torch.Generator().manual_seed(batch)
+    for i in range(batch):
+        prompt = torch.randint(100, engine.arch.vocab_size, (context,), generator=gen).tolist()
+        tracker = engine.make_request(prompt, params, str(i))
+        tracker.stream_outputs = False
+        engine.add_tracked_request(tracker)
+    while any(r.num_computed_tokens < len(r.prompt_token_ids) for r in engine.scheduler.running) or (
+        engine.scheduler.waiting
+    ):
+        engine.step()
+    for _ in range(8):
+        contexts = [r.num_computed_tokens + 1 for r in engine.scheduler.running]
+        engine.step()
+    torch.cuda.synchronize()
+    return llm, engine, contexts
+
+
+def force_launch(launch: DecodeLaunch | None, splits: int | None) -> None:
+    """The backend's decode launches take ``launch`` and ``splits`` (None: the engine's own plan)."""
+    original = triton_decode.paged_decode_attention
+
+    def forced(*args: Any, num_splits: int | None = None, decodes_only: bool = False, **_: Any) -> None:
+        if launch is None:
+            return original(*args, num_splits=num_splits, decodes_only=decodes_only)
+        return original(*args, num_splits=splits, decodes_only=decodes_only, launch=launch)
+
+    triton_backend.paged_decode_attention = forced  # type: ignore[assignment]
+
+
+def capture_step(graphs: Any, batch: int) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    with torch.inference_mode():
+        graphs._forward(batch)  # compiles the variant and grows the attention workspace first
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            logits = graphs._forward(batch)
+    torch.cuda.synchronize()
+    return graph, logits
+
+
+def replay_ms(graph: torch.cuda.CUDAGraph, replays: int) -> float:
+    graph.replay()
+    times = []
+    for _ in range(replays):
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(begin.elapsed_time(end))
+    return statistics.median(times)
+
+
+def sweep(model: str, batch: int, variants: dict, rounds: int, replays: int, context: int) -> dict[str, Any]:
+    llm, engine, contexts = prepared_engine(model, batch, context)
+    ceilings = measure_ceilings(engine.device, engine.dtype)
+    dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
+    floor_ms = decode_step_floor_s(engine.arch, contexts, ceilings, dtype_bytes) * 1e3
+    graphs = engine.runner.graphs
+    rows: dict[str, dict[str, Any]] = {
+        name: {"launch": kw, "num_splits": s, "gpu_ms": [], "errors": []}
+        for name, (kw, s) in variants.items()
+    }
+    for r in range(rounds):
+        reference = None
+        for name, (kw, splits) in variants.items():
+            force_launch(DecodeLaunch(**kw) if kw else None, splits)
+            try:
+                graph, logits = capture_step(graphs, batch)
+            except Exception as exc:  # a launch that does not compile or fit: recorded, not fatal
+                rows[name]["errors"].append(f"{type(exc).__name__}: {str(exc)[:300]}")
+                print(f"round {r} {name}: {type(exc).__name__}", flush=True)
+                continue
+            ms = replay_ms(graph, replays)
+            out = logits.float().clone()
+            if reference is None:
+                reference = out
+            rows[name]["gpu_ms"].append(ms)
+            rows[name]["max_abs_logit_diff"] = float((out - reference).abs().max())
+            rows[name]["same_argmax"] = float((out.argmax(-1) == reference.argmax(-1)).float().mean())
+            print(f"round {r} {name:28s} {ms:.4f} ms  x floor {ms / floor_ms:.3f}", flush=True)
+            del graph, logits
+    force_launch(None, None)
+    plan = triton_decode.decode_variant(
+        batch, engine.arch.num_key_value_heads, engine.arch.head_dim, 2048, engine.device
+    )
+    result = {
+        "model": model,
+        "batch": batch,
+        "context": context,
+        "floor_ms": floor_ms,
+        "copy_bytes_per_s": ceilings.copy_bytes_per_s,
+        "engine_plan": plan._asdict(),
+        "engine_tiles": triton_decode.default_decode_launch(
+            engine.arch.head_dim, graphs.block_size, plan.kv_per_prog, plan.single
+        )._asdict(),
+        "rows": rows,
+    }
+    del llm, engine, graphs
+    torch.cuda.empty_cache()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output")
+    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument("--models-dir", default=MODELS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--replays", type=int, default=30)
+    parser.add_argument("--context", type=int, default=512)
+    args = parser.parse_args()
+    out: dict[str, Any] = {**environment(), "cases": {}}
+    for case in args.cases:
+        model, batch, variants = CASES[case]
+        print(f"== {case}", flush=True)
+        res = sweep(
+            f"{args.models_dir}/{model}.json", batch, variants, args.rounds, args.replays, args.context
+        )
+        out["cases"][case] = res
+        with open(args.output, "w") as f:  # after every case: a later one may run out of time
+            json.dump(
+                out,
+                f,
+                indent=1,
+                default=str,
+            )
+        ranked = sorted(
+            ((statistics.median(v["gpu_ms"]), k) for k, v in res["rows"].items() if v["gpu_ms"]),
+            key=lambda t: t[0],
+        )
+        for ms, name in ranked:
+            print(f"  {name:28s} {ms:.4f} ms  x floor {ms / res['floor_ms']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
