@@ -93,10 +93,23 @@ LLAMA1B_64 = {
     "kv2 s1 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 1),
     "kv2 s2 n32 w4 st3": ({"kv_heads_per_program": 2, "block_n": 32, "num_warps": 4, "num_stages": 3}, 2),
 }
+# Call 2: head dim 128 in 32-token tiles (the rule after call 1) against the 64-token tiles before, the
+# engine's plan otherwise; "engine" runs the new rule, so it and "n32" are two runs of one launch.
+TILE_AB = {
+    "engine": ({}, None),
+    "n64 (before)": ({"block_n": 64}, None),
+    "n32": ({"block_n": 32}, None),
+}
 CASES = {
     "qwen3-0.6b-64": ("qwen3-0.6b", 64, QWEN3_64),
     "llama-3.2-1b-256": ("llama-3.2-1b", 256, LLAMA1B_256),
     "llama-3.2-1b-64": ("llama-3.2-1b", 64, LLAMA1B_64),
+    "ab-qwen3-0.6b-64": ("qwen3-0.6b", 64, TILE_AB),
+    "ab-qwen3-0.6b-128": ("qwen3-0.6b", 128, TILE_AB),
+    "ab-qwen3-0.6b-256": ("qwen3-0.6b", 256, TILE_AB),
+    "ab-llama-3.1-8b-64": ("llama-3.1-8b", 64, TILE_AB),
+    "ab-llama-3.1-8b-256": ("llama-3.1-8b", 256, TILE_AB),
+    "ab-qwen2.5-7b-64": ("qwen2.5-7b", 64, TILE_AB),
 }
 
 

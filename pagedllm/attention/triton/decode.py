@@ -352,8 +352,6 @@ def default_decode_launch(
         return DecodeTiles(64, 4, 3)
     if head_dim <= 64:
         return DecodeTiles(128, 4, 3)
-    if head_dim <= 128:
-        return DecodeTiles(64, 4, 3)
     return DecodeTiles(32, 4, 3)
 
 
