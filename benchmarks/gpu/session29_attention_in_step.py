@@ -100,6 +100,7 @@ TILE_AB = {
     "n64 (before)": ({"block_n": 64}, None),
     "n32": ({"block_n": 32}, None),
 }
+TILES_ONLY = {"n64 (before)": ({"block_n": 64}, None), "n32": ({"block_n": 32}, None)}
 CASES = {
     "qwen3-0.6b-64": ("qwen3-0.6b", 64, QWEN3_64),
     "llama-3.2-1b-256": ("llama-3.2-1b", 256, LLAMA1B_256),
@@ -110,7 +111,30 @@ CASES = {
     "ab-llama-3.1-8b-64": ("llama-3.1-8b", 64, TILE_AB),
     "ab-llama-3.1-8b-256": ("llama-3.1-8b", 256, TILE_AB),
     "ab-qwen2.5-7b-64": ("qwen2.5-7b", 64, TILE_AB),
+    # Call 3: where 32-token tiles stop paying (Qwen3-0.6B was 8% slower with them at 128 rows)
+    **{f"tiles-qwen3-0.6b-{b}": ("qwen3-0.6b", b, TILES_ONLY) for b in (32, 48, 80, 96, 112)},
+    "tiles-llama-3.1-8b-128": ("llama-3.1-8b", 128, TILES_ONLY),
+    "tiles-qwen2.5-7b-128": ("qwen2.5-7b", 128, TILES_ONLY),
 }
+
+
+def compiled_decode_kernels() -> list[dict[str, Any]]:
+    """Registers, spills and shared memory of every compiled decode kernel (Triton's JIT cache)."""
+    rows = []
+    for entry in getattr(triton_decode._decode_split_kernel, "device_caches", {}).values():
+        for key, kernel in entry[0].items():
+            meta = kernel.metadata
+            rows.append(
+                {
+                    "n_regs": getattr(kernel, "n_regs", None),
+                    "n_spills": getattr(kernel, "n_spills", None),
+                    "shared": getattr(meta, "shared", None),
+                    "num_warps": getattr(meta, "num_warps", None),
+                    "num_stages": getattr(meta, "num_stages", None),
+                    "key": str(key)[-400:],
+                }
+            )
+    return rows
 
 
 def prepared_engine(model: str, batch: int, context: int) -> tuple[Any, Any, list[int]]:
@@ -219,6 +243,7 @@ def sweep(model: str, batch: int, variants: dict, rounds: int, replays: int, con
             engine.arch.head_dim, graphs.block_size, plan.kv_per_prog, plan.single
         )._asdict(),
         "rows": rows,
+        "compiled": compiled_decode_kernels(),
     }
     del llm, engine, graphs
     torch.cuda.empty_cache()
