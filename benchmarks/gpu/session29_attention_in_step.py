@@ -19,6 +19,7 @@ the measured copy bandwidth).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -29,6 +30,7 @@ import torch
 from pagedllm.attention.triton import backend as triton_backend
 from pagedllm.attention.triton import decode as triton_decode
 from pagedllm.attention.triton.decode import DecodeLaunch
+from pagedllm.bench import step_profile
 from pagedllm.bench.environment import environment
 from pagedllm.bench.roofline import decode_step_floor_s, measure_ceilings
 
@@ -199,7 +201,9 @@ def replay_ms(graph: torch.cuda.CUDAGraph, replays: int) -> float:
     return statistics.median(times)
 
 
-def sweep(model: str, batch: int, variants: dict, rounds: int, replays: int, context: int) -> dict[str, Any]:
+def sweep(
+    model: str, batch: int, variants: dict, rounds: int, replays: int, context: int, profile: bool = False
+) -> dict[str, Any]:
     llm, engine, contexts = prepared_engine(model, batch, context)
     ceilings = measure_ceilings(engine.device, engine.dtype)
     dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
@@ -220,6 +224,9 @@ def sweep(model: str, batch: int, variants: dict, rounds: int, replays: int, con
                 print(f"round {r} {name}: {type(exc).__name__}", flush=True)
                 continue
             ms = replay_ms(graph, replays)
+            if profile and r == rounds - 1:
+                links = step_profile.profile_graph_replays(graph)
+                rows[name]["chain"] = [dataclasses.asdict(link) for link in links]
             out = logits.float().clone()
             if reference is None:
                 reference = out
@@ -258,13 +265,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--replays", type=int, default=30)
     parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--profile", action="store_true", help="the last round's chains (bench.step_profile)")
     args = parser.parse_args()
     out: dict[str, Any] = {**environment(), "cases": {}}
     for case in args.cases:
         model, batch, variants = CASES[case]
         print(f"== {case}", flush=True)
         res = sweep(
-            f"{args.models_dir}/{model}.json", batch, variants, args.rounds, args.replays, args.context
+            f"{args.models_dir}/{model}.json",
+            batch,
+            variants,
+            args.rounds,
+            args.replays,
+            args.context,
+            args.profile,
         )
         out["cases"][case] = res
         with open(args.output, "w") as f:  # after every case: a later one may run out of time
