@@ -385,6 +385,55 @@ def test_decode_launches_the_kernel_its_default_launch_names(decode_launches):
     assert decode_launches == [(True, 32), (False, 128), (False, 128), (True, 32)]
 
 
+def test_decode_reads_heads_over_64_dims_in_32_token_tiles_at_4_to_6_programs_an_sm(monkeypatch):
+    """Session 29's rule, in whole H100 steps: 32-token tiles for heads of 128 dims from 3.5 to 6
+    programs an SM (Qwen3-0.6B at 64-96 rows, the 8B at 64), 64 below and above; never for 64 dims;
+    PAGEDLLM_DECODE_SHORT_TILES=0 turns it off."""
+
+    def short(num_seqs: int, num_kv_heads: int, head_dim: int, max_seq_len: int = 2048) -> bool:
+        return triton_decode._plan(
+            num_seqs, num_kv_heads, head_dim, max_seq_len, 132, None, DecodeLaunch()
+        ).short_tiles
+
+    assert [short(rows, 8, 128) for rows in (48, 64, 80, 96, 112, 128, 256)] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert short(32, 8, 128)  # two splits: 512 programs
+    assert short(64, 4, 128)  # Qwen2.5-7B: 4 KV heads in two splits
+    assert not short(64, 8, 64) and not short(96, 8, 64)  # the 1B's heads of 64 keep their tiles
+    launch = triton_decode.default_decode_launch
+    assert launch(128, 16, kv_per_prog=1, single=True, short_tiles=True) == (32, 4, 3, False)
+    assert launch(128, 16, kv_per_prog=1, single=True) == (64, 4, 3, False)
+    monkeypatch.setattr(triton_decode, "SHORT_TILES", False)
+    assert not triton_decode.short_tiles_pay(128, 4.0)
+
+
+def test_decode_launches_32_token_tiles_where_the_plan_says_and_matches_the_reference(
+    monkeypatch, decode_launches
+):
+    """The short-tile plan reaches the kernel (the interpreter pretends 4 SMs: 2 sequences of 8 KV heads of
+    128 in one split are 4 programs an SM, 4 sequences 8) and reads the same attention."""
+    block_size, num_heads, num_kv_heads, head_dim, dtype = 16, 16, 8, 128, DTYPES[-1]
+    monkeypatch.setattr(triton_decode, "_num_sms", lambda device: 4)
+    for num_seqs in (2, 4):
+        seqs = [(n, 1) for n in (100, 37, 16, 1)[:num_seqs]]
+        cache, metadata = make_paged_batch(seqs, block_size, num_kv_heads, head_dim, dtype)
+        query = torch.randn(num_seqs, num_heads, head_dim, dtype=dtype, device=DEVICE)
+        out = torch.full_like(query, float("nan"))
+        paged_decode_attention(
+            out, query, cache, metadata.block_tables, metadata.seq_lens, metadata.query_start_loc,
+            metadata.max_seq_len, 0.1, num_splits=1,
+        )  # fmt: skip
+        assert_close(out, reference_attention(query, cache, metadata, 0.1), dtype)
+    assert decode_launches == [(False, 32), (False, 64)]
+
+
 @pytest.mark.skipif(ON_GPU, reason="test_triton_generation checks this on the GPU, at the GPU's SM count")
 def test_engine_generation_through_carried_block_ids_matches_the_reference_backend(tmp_path, decode_launches):
     """Greedy float32 generation through the engine with the Triton backend (the interpreter, which

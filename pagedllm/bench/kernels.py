@@ -48,6 +48,7 @@ from pagedllm.attention.triton.decode import (
     choose_decode_plan,
     choose_num_splits,
     default_decode_launch,
+    short_tiles_pay,
 )
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
@@ -304,7 +305,10 @@ def bench_decode(
     ms = time_ms(rotating, device)
     ms_graph = graph_ms([lambda i=i: run(i) for i in range(len(sets))], device)
     num_bytes = kv_bytes(batch, context, layout, dtype)
-    tiles = default_decode_launch(layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids)
+    short_tiles = short_tiles_pay(layout[2], batch * (layout[1] // kv_per_prog) * splits / sms)
+    tiles = default_decode_launch(
+        layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids, short_tiles
+    )
     row: dict[str, Any] = {
         "kernel": "decode",
         "heads": f"{heads} ({layout[0]}/{layout[1]}x{layout[2]})",

@@ -31,6 +31,7 @@ eager step at the largest batch (and ``num_splits``) first so that capture never
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -322,10 +323,31 @@ class DecodeTiles(NamedTuple):
 
 # Tokens per tile where the ids are carried: two 8 KB K/V buffers for a head of 64 dims.
 CARRY_BLOCK_N = 32
+# Heads of more than 64 dims read 32-token tiles where the grid has more than SHORT_TILES_MIN and at most
+# SHORT_TILES_MAX programs an SM (``short_tiles_pay``, ``default_decode_launch``); "0" keeps 64-token
+# tiles everywhere (A/B).
+SHORT_TILES = os.environ.get("PAGEDLLM_DECODE_SHORT_TILES", "1") != "0"
+SHORT_TILES_MIN_PROGRAMS_PER_SM = 3.5
+SHORT_TILES_MAX_PROGRAMS_PER_SM = 6.0
+
+
+def short_tiles_pay(head_dim: int, programs_per_sm: float) -> bool:
+    """Whether a head of ``head_dim`` reads 32-token tiles in a launch of ``programs_per_sm`` programs an SM
+    (``default_decode_launch`` says where this was measured)."""
+    return (
+        SHORT_TILES
+        and head_dim > 64
+        and SHORT_TILES_MIN_PROGRAMS_PER_SM < programs_per_sm <= SHORT_TILES_MAX_PROGRAMS_PER_SM
+    )
 
 
 def default_decode_launch(
-    head_dim: int, block_size: int, kv_per_prog: int = 1, single: bool = False, carry_ids: bool | None = None
+    head_dim: int,
+    block_size: int,
+    kv_per_prog: int = 1,
+    single: bool = False,
+    carry_ids: bool | None = None,
+    short_tiles: bool = False,
 ) -> DecodeTiles:
     """From the H100 sweeps in benchmarks/results/kernels-sweep-h100.json (CUDA-graph timings, run 2): head
     dim 64 reads 128-token tiles (more bytes in flight per program: 0.81 of copy bandwidth at 64 x 4k
@@ -343,6 +365,20 @@ def default_decode_launch(
     Not with splits (16 x 1k 4% slower there) nor head dim 128 (Qwen3-0.6B's steps: equal to 1.8% slower,
     session 18).
 
+    Heads of more than 64 dims read 32-token tiles with ``short_tiles``: where the launch has 3.5-6
+    programs an SM (``short_tiles_pay``, which the plan asks). Measured where the engine runs them, in
+    whole decode steps' graphs (H100, context ~520, session 29, ``benchmarks/gpu/
+    session29_attention_in_step.py``, results/session29/):
+    - 3.9 an SM (512 programs: Qwen3-0.6B, the 8B and Qwen2.5-7B at 64 rows, Qwen3-0.6B at 32): the step
+      1.0-5.8% faster; Qwen2.5-7B at 128 rows (also 512 programs) equal;
+    - 4.8 and 5.8 (Qwen3-0.6B at 80 and 96 rows): 8.8% and 2.9% faster;
+    - 2.9 (48 rows): 1.4% slower; 6.8-7.8 (112-128 rows): 4-15% slower; 15.5: equal.
+    The 32-token kernel holds 6 programs an SM (80 registers) where the 64-token one holds 4 (124): up to
+    ~6 an SM its grid runs in one wave; above, its second wave of longer programs (17 iterations of 32
+    tokens against 9 of 64) costs more. Alone, outside the step, the 32-token kernel was slower at 512
+    programs (56.5 against 50.6 us at 64 x 512; 1.5% at 64 x 4k); why the step gains there, where both
+    fit in one wave, is not known.
+
     ``carry_ids`` True or False: the caller's choice, with the tile for it."""
     if carry_ids is None:
         carry_ids = kv_per_prog == 1 and head_dim <= 64 and single and block_size < CARRY_BLOCK_N
@@ -352,6 +388,10 @@ def default_decode_launch(
         return DecodeTiles(64, 4, 3)
     if head_dim <= 64:
         return DecodeTiles(128, 4, 3)
+    if short_tiles:
+        return DecodeTiles(32, 4, 3)
+    if head_dim <= 128:
+        return DecodeTiles(64, 4, 3)
     return DecodeTiles(32, 4, 3)
 
 
@@ -364,10 +404,11 @@ class DecodeVariant(NamedTuple):
     single: bool  # one split: no partials, no merge
     fused: bool  # the last split merges the partials (else a second kernel does)
     splits_p: int  # num_splits padded to a power of two: a compile-time constant
+    short_tiles: bool = False  # heads of more than 64 dims in 32-token tiles (``short_tiles_pay``)
 
     @property
-    def compiled(self) -> tuple[int, bool, bool, int]:
-        return self.kv_per_prog, self.single, self.fused, self.splits_p
+    def compiled(self) -> tuple[int, bool, bool, int, bool]:
+        return self.kv_per_prog, self.single, self.fused, self.splits_p, self.short_tiles
 
 
 def decode_variant(
@@ -408,7 +449,9 @@ def _plan(
     fused = not single and (
         launch.fused_merge if launch.fused_merge is not None else num_splits <= FUSED_MERGE_MAX_SPLITS
     )
-    return DecodeVariant(kv_per_prog, num_splits, single, fused, triton.next_power_of_2(num_splits))
+    programs_per_sm = num_seqs * (num_kv_heads // kv_per_prog) * num_splits / num_sms
+    short = short_tiles_pay(head_dim, programs_per_sm)
+    return DecodeVariant(kv_per_prog, num_splits, single, fused, triton.next_power_of_2(num_splits), short)
 
 
 def paged_decode_attention(
@@ -439,9 +482,11 @@ def paged_decode_attention(
         return
     group = num_heads // num_kv_heads
     variant = decode_variant(num_seqs, num_kv_heads, head_dim, max_seq_len, query.device, num_splits, launch)
-    kv_per_prog, num_splits, single, fused, splits_p = variant
+    kv_per_prog, num_splits, single, fused, splits_p, short_tiles = variant
     kv_blocks = num_kv_heads // kv_per_prog
-    tiles = default_decode_launch(head_dim, block_size, kv_per_prog, single, launch.carry_block_ids)
+    tiles = default_decode_launch(
+        head_dim, block_size, kv_per_prog, single, launch.carry_block_ids, short_tiles
+    )
     block_n = launch.block_n or tiles.block_n
     num_warps = launch.num_warps or tiles.num_warps
     num_stages = launch.num_stages or tiles.num_stages
