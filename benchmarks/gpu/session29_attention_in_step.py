@@ -33,6 +33,7 @@ from pagedllm.attention.triton.decode import DecodeLaunch
 from pagedllm.bench import step_profile
 from pagedllm.bench.environment import environment
 from pagedllm.bench.roofline import decode_step_floor_s, measure_ceilings
+from pagedllm.model.layers import skinny_linear
 
 MODELS = ".gpuwork/shared_models"  # the carried copy of ../shared/models on the device
 
@@ -106,7 +107,30 @@ TILES_ONLY = {"n64 (before)": ({"block_n": 64}, None), "n32": ({"block_n": 32}, 
 # Call 6: the engine's own graph (captured at start, in the ladder's shared pool) against a new capture of
 # the same step: bench decode times the former, this script the latter.
 GRAPHS = {"engine's graph": ({}, None), "new capture": ({}, None)}
+# Call 8: Qwen3-0.6B's 64-row skinny plans (bm, bn, bk, split, warps, stages), each linear varied alone, in
+# the step (with the short decode tiles). Its plans: qkv 64x32x256 split 1; o_proj 64x16x256 split 2;
+# gate_up (gated, 6144 rows) 64x64x128 split 1; down 64x16x256 split 2; all 4 warps, 4 stages.
+QKV, O_PROJ, GATE_UP, DOWN = (4096, 1024), (1024, 2048), (6144, 1024), (1024, 3072)
+LINEARS_QWEN3_64 = {
+    "engine": ({}, None, {}),
+    "qkv 64x64x256 st3": ({}, None, {QKV: (64, 64, 256, 1, 4, 3)}),
+    "qkv 64x32x128 st4": ({}, None, {QKV: (64, 32, 128, 1, 4, 4)}),
+    "qkv 64x16x256 st4": ({}, None, {QKV: (64, 16, 256, 1, 4, 4)}),
+    "qkv 64x32x256 split2": ({}, None, {QKV: (64, 32, 256, 2, 4, 4)}),
+    "o_proj 64x16x256 split1": ({}, None, {O_PROJ: (64, 16, 256, 1, 4, 4)}),
+    "o_proj 64x16x256 split4": ({}, None, {O_PROJ: (64, 16, 256, 4, 4, 4)}),
+    "o_proj 64x32x256 split4": ({}, None, {O_PROJ: (64, 32, 256, 4, 4, 4)}),
+    "o_proj 64x16x128 split2 st6": ({}, None, {O_PROJ: (64, 16, 128, 2, 4, 6)}),
+    "gate_up 64x32x256 st4": ({}, None, {GATE_UP: (64, 32, 256, 1, 4, 4)}),
+    "gate_up 64x128x64 st4 w8": ({}, None, {GATE_UP: (64, 128, 64, 1, 8, 4)}),
+    "gate_up 64x64x64 st6": ({}, None, {GATE_UP: (64, 64, 64, 1, 4, 6)}),
+    "down 64x16x256 split1": ({}, None, {DOWN: (64, 16, 256, 1, 4, 4)}),
+    "down 64x16x256 split3": ({}, None, {DOWN: (64, 16, 256, 3, 4, 4)}),
+    "down 64x32x256 split4": ({}, None, {DOWN: (64, 32, 256, 4, 4, 4)}),
+    "down 64x16x128 split2 st6": ({}, None, {DOWN: (64, 16, 128, 2, 4, 6)}),
+}
 CASES = {
+    "linears-qwen3-0.6b-64": ("qwen3-0.6b", 64, LINEARS_QWEN3_64),
     "qwen3-0.6b-64": ("qwen3-0.6b", 64, QWEN3_64),
     "llama-3.2-1b-256": ("llama-3.2-1b", 256, LLAMA1B_256),
     "llama-3.2-1b-64": ("llama-3.2-1b", 64, LLAMA1B_64),
@@ -182,6 +206,26 @@ def force_launch(launch: DecodeLaunch | None, splits: int | None) -> None:
     triton_backend.paged_decode_attention = forced  # type: ignore[assignment]
 
 
+ORIGINAL_SKINNY_CONFIG = skinny_linear.skinny_config
+
+
+def force_linears(plans: dict[tuple[int, int], tuple[int, ...]]) -> None:
+    """Steps of up to 64 rows take these skinny plans, (bm, bn, bk, split, warps, stages) by weight shape
+    (a gated product's both halves); every other weight its own plan."""
+
+    def forced(
+        n: int, k: int, smem_budget: int = skinny_linear.SMEM_BUDGET, rows: int = skinny_linear.NARROW_ROWS
+    ) -> Any:
+        if rows <= skinny_linear.NARROW_ROWS and (n, k) in plans:
+            bm, bn, bk, split, warps, stages = plans[n, k]
+            return skinny_linear.SkinnyConfig(bm, bn, bk, split, num_warps=warps, num_stages=stages, tma=True)
+        return ORIGINAL_SKINNY_CONFIG(n, k, smem_budget, rows)
+
+    skinny_linear.skinny_config = forced  # type: ignore[assignment]
+    skinny_linear.gated_skinny_config.cache_clear()
+    skinny_linear.rotary_skinny_config.cache_clear()
+
+
 def capture_step(graphs: Any, batch: int) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
     with torch.inference_mode():
         graphs._forward(batch)  # compiles the variant and grows the attention workspace first
@@ -215,13 +259,20 @@ def sweep(
     floor_ms = decode_step_floor_s(engine.arch, contexts, ceilings, dtype_bytes) * 1e3
     graphs = engine.runner.graphs
     rows: dict[str, dict[str, Any]] = {
-        name: {"launch": kw, "num_splits": s, "gpu_ms": [], "errors": []}
-        for name, (kw, s) in variants.items()
+        name: {
+            "launch": kw,
+            "num_splits": s,
+            "linears": {f"{n}x{k}": plan for (n, k), plan in (rest[0] if rest else {}).items()},
+            "gpu_ms": [],
+            "errors": [],
+        }
+        for name, (kw, s, *rest) in variants.items()
     }
     for r in range(rounds):
         reference = None
-        for name, (kw, splits) in variants.items():
+        for name, (kw, splits, *linears) in variants.items():
             force_launch(DecodeLaunch(**kw) if kw else None, splits)
+            force_linears(linears[0] if linears else {})
             try:
                 if name == "engine's graph":  # the graph the engine captured at start, not a new capture
                     size = next(s for s in graphs.batch_sizes if s >= batch)
@@ -245,6 +296,7 @@ def sweep(
             print(f"round {r} {name:28s} {ms:.4f} ms  x floor {ms / floor_ms:.3f}", flush=True)
             del graph, logits
     force_launch(None, None)
+    force_linears({})
     plan = triton_decode.decode_variant(
         batch, engine.arch.num_key_value_heads, engine.arch.head_dim, 2048, engine.device
     )
