@@ -129,7 +129,19 @@ LINEARS_QWEN3_64 = {
     "down 64x32x256 split4": ({}, None, {DOWN: (64, 32, 256, 4, 4, 4)}),
     "down 64x16x128 split2 st6": ({}, None, {DOWN: (64, 16, 128, 2, 4, 6)}),
 }
+# Call 9: decode attention releasing the next kernel (PDL) after its loop instead of after its wait.
+RELEASE = {"engine": ({}, None), "late release": ({}, None, {}, {"late_release": True})}
 CASES = {
+    **{
+        f"release-{m}-{b}": (m, b, RELEASE)
+        for m, b in [
+            ("qwen3-0.6b", 64),
+            ("qwen3-0.6b", 256),
+            ("llama-3.2-1b", 64),
+            ("llama-3.2-1b", 256),
+            ("llama-3.1-8b", 64),
+        ]
+    },
     "linears-qwen3-0.6b-64": ("qwen3-0.6b", 64, LINEARS_QWEN3_64),
     "qwen3-0.6b-64": ("qwen3-0.6b", 64, QWEN3_64),
     "llama-3.2-1b-256": ("llama-3.2-1b", 256, LLAMA1B_256),
@@ -270,9 +282,10 @@ def sweep(
     }
     for r in range(rounds):
         reference = None
-        for name, (kw, splits, *linears) in variants.items():
+        for name, (kw, splits, *rest) in variants.items():
             force_launch(DecodeLaunch(**kw) if kw else None, splits)
-            force_linears(linears[0] if linears else {})
+            force_linears(rest[0] if rest else {})
+            triton_decode.LATE_RELEASE = bool(rest[1].get("late_release")) if len(rest) > 1 else False
             try:
                 if name == "engine's graph":  # the graph the engine captured at start, not a new capture
                     size = next(s for s in graphs.batch_sizes if s >= batch)
