@@ -130,6 +130,7 @@ LINEARS_QWEN3_64 = {
     "down 64x16x128 split2 st6": ({}, None, {DOWN: (64, 16, 128, 2, 4, 6)}),
 }
 # Call 9: decode attention releasing the next kernel (PDL) after its loop instead of after its wait.
+# Taken back; to rerun it, apply benchmarks/results/session29/late-release-attempt.diff first.
 RELEASE = {"engine": ({}, None), "late release": ({}, None, {}, {"late_release": True})}
 CASES = {
     **{

@@ -101,7 +101,6 @@ def _decode_split_kernel(
     IEEE_DOT: tl.constexpr,  # float32 inputs: exact fp32 dot instead of tf32
     CARRY_IDS: tl.constexpr,  # each tile's block ids are loaded in the iteration before it
     USE_PDL: tl.constexpr,
-    LATE_RELEASE: tl.constexpr,  # the next kernel (PDL) may start after the loop, not after the wait
 ):
     seq = tl.program_id(0)
     kv_block = tl.program_id(1)  # KV heads kv_block * KV_PER_PROG ... + KV_PER_PROG - 1
@@ -113,10 +112,7 @@ def _decode_split_kernel(
         if tl.load(query_start_loc_ptr + seq + 1) - q_row != 1:
             return
     seq_len = tl.load(seq_lens_ptr + seq)
-    if USE_PDL:
-        tl.extra.cuda.gdc_wait()
-        if not LATE_RELEASE:
-            tl.extra.cuda.gdc_launch_dependents()
+    pdl.wait_then_release(USE_PDL)
     # Even shares in whole tiles, so tiles never straddle two splits.
     per_split = tl.cdiv(tl.cdiv(seq_len, num_splits), BLOCK_N) * BLOCK_N
     start = split * per_split
@@ -185,8 +181,6 @@ def _decode_split_kernel(
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
-    if USE_PDL and LATE_RELEASE:
-        tl.extra.cuda.gdc_launch_dependents()
 
     dst = out_ptr + q_row.to(tl.int64) * stride_ot + head[:, None] * stride_oh + d[None, :]
     if SINGLE_SPLIT:
@@ -334,8 +328,6 @@ CARRY_BLOCK_N = 32
 # tiles everywhere (A/B).
 SHORT_TILES = os.environ.get("PAGEDLLM_DECODE_SHORT_TILES", "1") != "0"
 SHORT_TILES_MIN_PROGRAMS_PER_SM = 3.5
-# Pass 1 lets the next kernel (PDL) start after its loop instead of after its wait ("1"; an experiment).
-LATE_RELEASE = os.environ.get("PAGEDLLM_DECODE_LATE_RELEASE", "0") == "1"
 SHORT_TILES_MAX_PROGRAMS_PER_SM = 6.0
 
 
@@ -541,7 +533,6 @@ def paged_decode_attention(
         DECODES_ONLY=decodes_only,
         IEEE_DOT=query.dtype == torch.float32,
         CARRY_IDS=tiles.carry_block_ids,
-        LATE_RELEASE=LATE_RELEASE,
         num_warps=num_warps,
         num_stages=num_stages,
         **pdl.kernel_args(use_pdl),
