@@ -18,7 +18,7 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm.attention.layer import KVStore  # noqa: E402
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
-from pagedllm.model.layers import RotaryEmbedding, fused_ops, qk_norm_rope  # noqa: E402
+from pagedllm.model.layers import RotaryEmbedding, fused_ops  # noqa: E402
 from pagedllm.model.layers.qk_norm_rope import qk_norm_rope_inplace  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
@@ -84,11 +84,7 @@ def test_rotary_stores_the_rotated_keys_and_the_values_at_their_slots(head_dim, 
 @pytest.mark.parametrize(
     "head_dim,q_heads,kv_heads,tokens", [(32, 4, 2, 7)] + ([(128, 16, 8, 64)] if ON_GPU else [])
 )
-@pytest.mark.parametrize("heads_per_program", [0, 4])  # four: the k heads' group is half empty
-def test_qk_norm_rope_stores_the_normed_rotated_keys_and_the_values(
-    head_dim, q_heads, kv_heads, tokens, heads_per_program, monkeypatch
-):
-    monkeypatch.setattr(qk_norm_rope, "HEADS_PER_PROGRAM", heads_per_program)
+def test_qk_norm_rope_stores_the_normed_rotated_keys_and_the_values(head_dim, q_heads, kv_heads, tokens):
     rotary = RotaryEmbedding(head_dim, 256, 1000000.0).to(DEVICE)
     qkv, positions, cache, slots = _step(tokens, q_heads, kv_heads, head_dim)
     q_size, kv_size = q_heads * head_dim, kv_heads * head_dim

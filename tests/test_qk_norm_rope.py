@@ -15,7 +15,7 @@ if not ON_GPU:
 pytest.importorskip("triton", reason="triton is not installed")
 
 from pagedllm.attention.triton.interpreter_compat import prepare_interpreter  # noqa: E402
-from pagedllm.model.layers import RMSNorm, RotaryEmbedding, qk_norm_rope  # noqa: E402
+from pagedllm.model.layers import RMSNorm, RotaryEmbedding  # noqa: E402
 from pagedllm.model.layers.qk_norm_rope import qk_norm_rope_inplace  # noqa: E402
 
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
@@ -30,12 +30,9 @@ def _interpreter() -> None:
     "head_dim,q_heads,kv_heads,tokens",
     [(32, 3, 1, 5), (64, 4, 2, 9)] + ([(128, 16, 8, 64)] if ON_GPU else []),  # Qwen3-0.6B's on a GPU
 )
-# heads a program: all of a token's; two (a group of a q and a k head); four (the last group half empty)
-@pytest.mark.parametrize("heads_per_program", [0, 2, 4])
 def test_each_head_is_normalized_with_its_norm_then_rotated_and_v_is_untouched(
-    head_dim, q_heads, kv_heads, tokens, heads_per_program, monkeypatch
+    head_dim, q_heads, kv_heads, tokens
 ):
-    monkeypatch.setattr(qk_norm_rope, "HEADS_PER_PROGRAM", heads_per_program)
     dtype = torch.bfloat16 if ON_GPU else torch.float32
     q_norm, k_norm = (RMSNorm(head_dim, 1e-6).to(DEVICE) for _ in range(2))
     for norm in (q_norm, k_norm):

@@ -140,10 +140,6 @@ def _qkv_then_rotary(x, w, b, positions, rotary, q_heads, kv_heads):
         (20, 64, 4, 2, SkinnyConfig(16, 16, 32)),  # four programs a head, two row tiles
         (5, 32, 3, 1, SkinnyConfig(16, 32, 16, tma=True)),  # by TMA: a box and an accumulator a half
         (20, 64, 4, 2, SkinnyConfig(16, 16, 32, tma=True)),
-        # whole heads: two a tile (one tile a q and a k head, the last half past the output), four a tile
-        (5, 32, 3, 1, SkinnyConfig(16, 64, 16)),
-        (20, 64, 4, 2, SkinnyConfig(16, 128, 32, tma=True)),
-        (20, 32, 4, 2, SkinnyConfig(16, 128, 16, tma=True)),
     ],
 )
 @pytest.mark.parametrize("with_bias", [False, True])
@@ -173,8 +169,6 @@ def test_rotated_launch_is_the_projection_then_rotary_on_q_and_k_only(
         SkinnyConfig(16, 16, 32),  # four programs a head, by pointers
         SkinnyConfig(16, 16, 32, tma=True),  # by TMA: two half-head boxes a program
         SkinnyConfig(16, 32, 16, tma=True),  # two programs a head
-        SkinnyConfig(16, 128, 16, tma=True),  # whole heads, two a program
-        SkinnyConfig(16, 256, 16),  # four a program: one tile holds both k heads and both v heads
     ],
 )
 def test_rotated_launch_stores_its_k_and_v_heads_at_the_step_slots_and_nowhere_else(config):
@@ -214,12 +208,9 @@ def test_rotated_launch_refuses_a_kv_destination_that_does_not_hold_its_heads():
 
 
 def test_rotated_launch_refuses_heads_its_tiles_do_not_fit():
-    rope = SkinnyRope(torch.zeros(2, dtype=torch.long), torch.ones(8, 12), torch.ones(8, 12), 24, 48)
-    x, w = torch.ones(2, 64), torch.ones(72, 64)  # three heads of 24
-    with pytest.raises(ValueError, match="rotated product"):  # half a head (12) is less than half a tile
-        skinny_linear(x, w, SkinnyConfig(16, 32, 16), rope=rope)
-    with pytest.raises(ValueError, match="rotated product"):  # whole heads, but halves of 12: no reshape
-        skinny_linear(x, w, SkinnyConfig(16, 48, 16), rope=rope)
+    rope = SkinnyRope(torch.zeros(2, dtype=torch.long), torch.ones(8, 8), torch.ones(8, 8), 16, 32)
+    with pytest.raises(ValueError, match="rotated product"):  # half a head (8) is less than half a tile
+        skinny_linear(torch.ones(2, 64), torch.ones(48, 64), SkinnyConfig(16, 32, 16), rope=rope)
     assert rotary_skinny_config(3072, 2048, 64) is not None  # the 1B's qkv
     assert rotary_skinny_config(1152, 896, 64) is not None  # Qwen2.5-0.5B's: 16-wide tiles
     assert rotary_skinny_config(2048, 2048, 64) is None  # a split input
@@ -344,13 +335,8 @@ def test_steps_of_129_to_256_rows_take_tma_plans_for_the_gated_product_and_small
     assert not tma_serves("plain", (6144, 4096)) and not tma_serves("producer", (4096, 4096))  # the 8B's
     for qwen3 in [(4096, 1024), (1024, 2048), (1024, 3072)]:
         assert tma_serves("plain", qwen3) and tma_serves("producer", qwen3)
-    # the rotated qkv: where its plan's tiles hold whole heads (the 1B's: two of 64 dims a tile); in
-    # half-head tiles it was slower than cuBLAS and the rotary kernel
-    assert tma_serves("rotated", (3072, 2048))
-    whole = rotary_skinny_config(3072, 2048, 64, rows=256)
-    assert whole == skinny_config(3072, 2048, rows=256) and whole is not None and whole.block_n == 128
-    assert rotary_skinny_config(1152, 896, 64, rows=256) is None  # Qwen2.5-0.5B's: one head a tile
-    assert not tma_serves("rotated", (6144, 4096))  # the 8B's: cuBLAS, then the rotary kernel
+    # the rotated qkv in 64-feature tiles was slower than cuBLAS and the rotary kernel
+    assert not tma_serves("rotated", (3072, 2048))
 
 
 def test_tma_rule_picks_the_256_row_sweeps_fastest_tiles():
@@ -370,8 +356,8 @@ def test_tma_rule_picks_the_256_row_sweeps_fastest_tiles():
     assert plan(6144, 1024, gated=True) == (64, 64, 64, 4, 4)  # gated gate_up, 9.64 (9.94 with SiLU)
     # 129-256 rows take these plans; 65-128 the pointer plans of the sessions 9-15 sweeps
     assert skinny_config(3072, 2048, rows=192) == tma_config(3072, 2048, 192)
-    # the rotated qkv takes the plain plan: its 128-feature tiles hold two whole 64-wide heads
-    assert rotary_skinny_config(3072, 2048, 64, rows=256) == tma_config(3072, 2048, 256)
+    # 128-feature tiles hold a half-tile of 64 features, more than half a 64-wide head: no rotated plan
+    assert rotary_skinny_config(3072, 2048, 64, rows=256) is None
 
 
 def test_every_model_gate_up_gets_a_tma_plan_within_the_budget_at_256_rows():
@@ -431,8 +417,8 @@ def test_every_model_qkv_fuses_its_rotary_and_matches_the_unfused_layers(
     positions = torch.randint(0, 4096, (rows,), device="cuda")
     out = maybe_skinny_rotary_linear(x, w, None, SkinnyRope(positions, rotary.cos_cache, rotary.sin_cache,
                                                             head_dim, rotated))  # fmt: skip
-    if rows > MAX_ROWS and (head_dim, k) != (64, 2048):
-        assert out is None, "above 128 rows the rotary kernel follows the product, but for the 1B's"
+    if rows > MAX_ROWS:
+        assert out is None, "above 128 rows the rotary kernel follows the product"
         return
     assert out is not None, "a bf16 step of <= 128 rows on an H100 takes the rotated Triton path"
     unfused = maybe_skinny_linear(x, w, None)

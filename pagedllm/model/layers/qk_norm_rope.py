@@ -10,7 +10,6 @@ dtype; sums in float32). CUDA only: imported on first use, after the tests set `
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,10 +21,6 @@ from pagedllm.model.layers import fused_ops
 
 if TYPE_CHECKING:
     from pagedllm.attention.layer import KVStore
-
-# Heads a program (a power of two), the token's heads spread over several programs; 0: every head of a
-# token in one program (sessions 12-29), for A/B runs.
-HEADS_PER_PROGRAM = int(os.environ.get("PAGEDLLM_QK_NORM_HEADS", "8"))
 
 
 @triton.jit
@@ -50,14 +45,14 @@ def _qk_norm_rope_kernel(
     stride_ct,
     stride_ch,
     HALF: tl.constexpr,
-    HEADS_P: tl.constexpr,  # the heads of a program (a power of two): program_id(1) picks the group
+    HEADS_P: tl.constexpr,
     HALF_P: tl.constexpr,
     STORE_KV: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
     USE_PDL: tl.constexpr,
 ):
     token = tl.program_id(0).to(tl.int64)
-    heads = tl.program_id(1) * HEADS_P + tl.arange(0, HEADS_P)[:, None]
+    heads = tl.arange(0, HEADS_P)[:, None]
     cols = tl.arange(0, HALF_P)[None, :]
     cmask = cols < HALF
     mask = (heads < num_heads) & cmask
@@ -127,9 +122,7 @@ def qk_norm_rope_inplace(
         return
     heads = qk.shape[1] // head_dim
     half = head_dim // 2
-    group = min(triton.next_power_of_2(heads), HEADS_PER_PROGRAM) if HEADS_PER_PROGRAM else heads
-    group = triton.next_power_of_2(group)
-    _qk_norm_rope_kernel[(tokens, triton.cdiv(heads, group))](
+    _qk_norm_rope_kernel[(tokens,)](
         qk,
         positions,
         cos_cache,
@@ -142,10 +135,10 @@ def qk_norm_rope_inplace(
         eps,
         *fused_ops.kv_store_args(kv_store, heads, head_dim, tokens, placeholder=qk),
         HALF=half,
-        HEADS_P=group,
+        HEADS_P=triton.next_power_of_2(heads),
         HALF_P=triton.next_power_of_2(half),
         STORE_KV=kv_store is not None,
         BLOCK_SIZE=kv_store.kv_cache.shape[2] if kv_store is not None else 1,
-        num_warps=max(1, min(4, group // 4)),
+        num_warps=4,
         **pdl.kernel_args(pdl.enabled(qk.device)),
     )

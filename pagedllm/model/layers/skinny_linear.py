@@ -56,7 +56,7 @@ WIDE_MAX_ROWS = 128  # ... up to this many; above, TMA plans (``tma_config``) wh
 # "gated", "rotated"): the gated product always, the others where their weight has at most TMA_MAX_WEIGHT
 # elements; cuBLAS serves the rest (``_max_rows``). TMA_MAX_ROWS 0: cuBLAS above WIDE_MAX_ROWS (A/B).
 TMA_MAX_ROWS = int(os.environ.get("PAGEDLLM_SKINNY_TMA_MAX_ROWS", "256"))
-TMA_KINDS = frozenset(os.environ.get("PAGEDLLM_SKINNY_TMA_KINDS", "plain,producer,gated,rotated").split(","))
+TMA_KINDS = frozenset(os.environ.get("PAGEDLLM_SKINNY_TMA_KINDS", "plain,producer,gated").split(","))
 TMA_MAX_WEIGHT = 1 << 23
 # Plans with ``tma`` load their tiles by TMA where the GPU has it; "0" loads every plan's by pointers (A/B).
 TMA_LOADS = os.environ.get("PAGEDLLM_SKINNY_TMA", "1") != "0"
@@ -147,9 +147,6 @@ def _skinny_linear_kernel(
     GATED: tl.constexpr,  # w is [2N, K] = [gate; up] and y = silu(x gate^T) * (x up^T) (SPLIT_K 1)
     ROPE: tl.constexpr,  # y's heads of 2 * HALF features rotated by the rows' positions (SPLIT_K 1)
     HALF: tl.constexpr,  # ROPE: half a head
-    # ROPE: a program's features are whole heads (BLOCK_N a multiple of 2 * HALF, HALF a power of two), a
-    # plain tile whose heads the epilogue splits in halves; else BLOCK_N // 2 features of one head's each half
-    WHOLE_HEADS: tl.constexpr,
     STORE_KV: tl.constexpr,  # ROPE: the k heads (rotated) and the v heads also go to the cache
     CACHE_BLOCK: tl.constexpr,  # STORE_KV: tokens per cache block
     # Producer of a hand-over (PendingNorm): y + residual into residual, then y = (y + residual) * the next
@@ -172,7 +169,7 @@ def _skinny_linear_kernel(
     pid_k = rest % SPLIT_K
     pid_n = rest // SPLIT_K
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    if ROPE and not WHOLE_HEADS:
+    if ROPE:
         # A program owns BLOCK_N // 2 features of a head's first half, then the same features of its
         # second half: the pairs a rotation mixes, side by side in one tile.
         TILE_HALF: tl.constexpr = BLOCK_N // 2
@@ -197,13 +194,9 @@ def _skinny_linear_kernel(
     up_ptrs = w_ptrs + N * stride_wn  # GATED: the up row of each gate row
     if ROPE:  # a step input and a table: read before the wait
         pos = tl.load(positions_ptr + rm, mask=m_ok, other=0)
-        if WHOLE_HEADS:
-            half_cols = tl.arange(0, HALF)
-        else:
-            half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
+        half_cols = (pid_n % chunks) * TILE_HALF + tl.arange(0, TILE_HALF)
         cos = tl.load(cos_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
         sin = tl.load(sin_ptr + pos[:, None] * HALF + half_cols[None, :], mask=m_ok[:, None], other=0.0)
-        slot = rm  # a placeholder: STORE_KV (a compile-time choice) loads the slots
         if STORE_KV:
             slot = tl.load(slot_ptr + rm, mask=m_ok, other=-1)
     if NORM_OUT:  # a weight: read before the wait
@@ -215,7 +208,7 @@ def _skinny_linear_kernel(
             _prefetch_l2(w_ptr + rows + k0 + lines)
             if GATED:
                 _prefetch_l2(w_ptr + N * stride_wn + rows + k0 + lines)
-            if ROPE and not WHOLE_HEADS and TMA:  # the second half's rows
+            if ROPE and TMA:  # the second half's rows
                 _prefetch_l2(w_ptr + HALF * stride_wn + rows + k0 + lines)
         tl.extra.cuda.gdc_wait()  # x is the previous kernel's output
         if not STORE_KV:
@@ -230,7 +223,7 @@ def _skinny_linear_kernel(
         r_ptrs = residual_ptr + rm[:, None].to(tl.int64) * stride_rm + rn[None, :]
         if not LATE_RESIDUAL:
             r = tl.load(r_ptrs, mask=m_ok[:, None] & n_ok[None, :], other=0.0)
-    if ROPE and not WHOLE_HEADS and TMA:  # acc: the first half's features (rn), acc_up: the second's
+    if ROPE and TMA:  # acc: the first half's features (rn), acc_up: the second's (rn + HALF)
         acc = tl.zeros((BLOCK_M, BLOCK_N // 2), dtype=tl.float32)
         acc_up = tl.zeros((BLOCK_M, BLOCK_N // 2), dtype=tl.float32)
     else:
@@ -245,7 +238,7 @@ def _skinny_linear_kernel(
             if GATED:
                 up = w_desc.load([N + w_row, k0 + kk])
                 acc_up = tl.dot(x, tl.trans(up), acc_up)
-            if ROPE and not WHOLE_HEADS:
+            if ROPE:
                 second = w_desc.load([w_row + HALF, k0 + kk])
                 acc_up = tl.dot(x, tl.trans(second), acc_up)
     else:
@@ -286,7 +279,7 @@ def _skinny_linear_kernel(
     if NORMED_INPUT:
         inv_rms = fused_ops.inverse_rms(tl.sum(sumsq, 0), K_SHARE * SPLIT_K, norm_eps)
         acc = acc * inv_rms[:, None]
-        if GATED or (ROPE and not WHOLE_HEADS and TMA):
+        if GATED or (ROPE and TMA):
             acc_up = acc_up * inv_rms[:, None]
     y_ptrs = y_ptr + rm[:, None].to(tl.int64) * stride_ym + rn[None, :]
     if HAS_BIAS:
@@ -301,11 +294,6 @@ def _skinny_linear_kernel(
         gate = acc.to(dtype).to(tl.float32)
         silu = (gate / (1.0 + tl.exp(-gate))).to(dtype).to(tl.float32)
         tl.store(y_ptrs, (silu * acc_up.to(dtype).to(tl.float32)).to(dtype), mask=out_mask)
-    elif ROPE and WHOLE_HEADS:
-        tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
-        _rotate_whole_heads_and_store(acc.to(dtype), y_ptrs, out_mask, m_ok, w_row, N, rotated, cos, sin,
-                                      cache_ptr, slot, stride_ckv, stride_cb, stride_ct, stride_ch, BLOCK_M,
-                                      BLOCK_N, HALF, STORE_KV, CACHE_BLOCK)  # fmt: skip
     elif ROPE:
         tl.static_assert(SPLIT_K == 1, "the rotated product does not split its input")
         # Rounded where the projection and the rotary kernel round: the projection's outputs in the model
@@ -347,54 +335,6 @@ def _skinny_linear_kernel(
         tl.store(y_ptrs, (h32 * norm_w[None, :]).to(dtype), mask=out_mask)
     else:
         tl.store(y_ptrs, acc.to(dtype), mask=out_mask)
-
-
-@triton.jit
-def _rotate_whole_heads_and_store(
-    y,  # [BLOCK_M, BLOCK_N] in the model dtype: BLOCK_N // (2 * HALF) whole heads, from feature first
-    y_ptrs,
-    out_mask,
-    m_ok,
-    first,
-    N,
-    rotated,
-    cos,  # [BLOCK_M, HALF] float32
-    sin,
-    cache_ptr,
-    slot,  # [BLOCK_M] (STORE_KV)
-    stride_ckv,
-    stride_cb,
-    stride_ct,
-    stride_ch,
-    BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr,
-    HALF: tl.constexpr,
-    STORE_KV: tl.constexpr,
-    CACHE_BLOCK: tl.constexpr,
-):
-    """The rotated epilogue of a tile of whole heads: each q and k head's halves rotated (the v heads
-    stored as they are), the tile stored at ``y_ptrs``; with ``STORE_KV`` its k and v heads also at the
-    rows' slots of the paged cache, as ``_skinny_linear_kernel``'s half-head epilogue stores them."""
-    HEADS: tl.constexpr = BLOCK_N // (2 * HALF)
-    # [BLOCK_M, HEADS, HALF] each: every head's first half and second half
-    a, b = tl.split(tl.permute(tl.reshape(y, (BLOCK_M, HEADS, 2, HALF)), (0, 1, 3, 2)))
-    head_first = first + tl.arange(0, HEADS) * (2 * HALF)  # each head's first feature
-    ra, rb = fused_ops.rotate_halves(a, b, cos[:, None, :], sin[:, None, :])
-    is_rotated = (head_first < rotated)[None, :, None]  # q and k heads (v heads are stored as they are)
-    a = tl.where(is_rotated, ra, a)
-    b = tl.where(is_rotated, rb, b)
-    tl.store(y_ptrs, tl.reshape(tl.permute(tl.join(a, b), (0, 1, 3, 2)), (BLOCK_M, BLOCK_N)), mask=out_mask)
-    if STORE_KV:
-        first_k = 2 * rotated - N  # the k heads are as many features as the v heads after them
-        is_v = head_first >= rotated
-        kv_head = (head_first - tl.where(is_v, rotated, first_k)) // (2 * HALF)
-        row = (slot // CACHE_BLOCK) * stride_cb + (slot % CACHE_BLOCK) * stride_ct  # [BLOCK_M]
-        head_offset = is_v.to(tl.int64) * stride_ckv + kv_head * stride_ch  # [HEADS]
-        dst = cache_ptr + row[:, None, None] + head_offset[None, :, None] + tl.arange(0, HALF)[None, None, :]
-        is_kv = (head_first >= first_k) & (head_first < N)
-        stored = (m_ok & (slot >= 0))[:, None, None] & is_kv[None, :, None]
-        tl.store(dst, a.to(cache_ptr.dtype.element_ty), mask=stored)
-        tl.store(dst + HALF, b.to(cache_ptr.dtype.element_ty), mask=stored)
 
 
 _WORKSPACES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -747,34 +687,13 @@ def gated_skinny_config(
 def rotary_skinny_config(
     n: int, k: int, head_dim: int, smem_budget: int = SMEM_BUDGET, rows: int = NARROW_ROWS
 ) -> SkinnyConfig | None:
-    """The plan of ``skinny_config(n, k, rows=rows)`` for the rotated product. Up to ``WIDE_MAX_ROWS``
-    rows its programs each compute half their features from one half of a head and the same features of
-    the head's other half (``_half_tiles``); above, each computes two or more whole heads (``_whole_heads``:
-    the plain plan's 128-feature tiles, so the rotary costs no tile of its own). None where that plan
-    splits the input or its tiles fit neither.
-
-    At 256 rows the 1B's qkv in whole heads (two a tile) replaces the product and the rotary kernel with
-    its K/V store (session 30). Half-head tiles there lost to them: the 1B's rotated qkv in 64-feature
-    tiles (192 programs) was charged 15.3-15.8 us a layer against 12.5 (session 28)."""
+    """The plan of ``skinny_config(n, k, rows=rows)`` for the rotated product, whose programs each compute
+    half their features from one half of a head and the same features of the head's other half. None
+    where that plan splits the input or its half-tiles do not tile half a head."""
     config = skinny_config(n, k, smem_budget, rows)
     if config is None or config.split_k > 1 or n % head_dim or head_dim % 2:
         return None
-    if rows > WIDE_MAX_ROWS:
-        return config if _whole_heads(config.block_n, head_dim) else None
-    return config if _half_tiles(config.block_n, head_dim) else None
-
-
-def _half_tiles(block_n: int, head_dim: int) -> bool:
-    """Whether a rotated tile of ``block_n`` features can be half of each of one head's halves: the
-    ``block_n // 2`` features tile half a head."""
-    return (head_dim // 2) % (block_n // 2) == 0
-
-
-def _whole_heads(block_n: int, head_dim: int) -> bool:
-    """Whether a rotated tile of ``block_n`` features holds two or more whole heads, which the epilogue
-    splits in halves (a reshape: half a head must be a power of two)."""
-    half = head_dim // 2
-    return block_n > head_dim and block_n % head_dim == 0 and half & (half - 1) == 0
+    return config if (head_dim // 2) % (config.block_n // 2) == 0 else None
 
 
 def plan_rows(rows: int) -> int:
@@ -797,9 +716,8 @@ def tma_serves(kind: str, weight_shape: tuple[int, ...]) -> bool:
       was charged 27.4 us a layer against cuBLAS's 18.2 and its norm's 3.0. With its o_proj and qkv
       (4.2M, 6.3M) by TMA too and down on cuBLAS, it equals the gated product alone. The 8B's qkv by TMA
       is 1.24x cuBLAS (session 26).
-    The rotated product is served as the plain one, where its plan holds whole heads
-    (``rotary_skinny_config``): the 1B's qkv in half-head tiles was charged 15.3-15.8 us a layer against
-    cuBLAS's and the rotary kernel's 12.5 (session 28), in whole heads SESSION30."""
+    Rotated plans are not in ``TMA_KINDS`` by default: the 1B's rotated qkv in 64-feature tiles was
+    charged 15.3-15.8 us against cuBLAS's and the rotary kernel's 12.5."""
     if kind not in TMA_KINDS:
         return False
     n, k = weight_shape
@@ -864,15 +782,11 @@ def skinny_linear(
             f"(got {config.split_k})"
         )
     if rope is not None and (
-        gated
-        or config.split_k > 1
-        or N % rope.head_dim
-        or not (_half_tiles(config.block_n, rope.head_dim) or _whole_heads(config.block_n, rope.head_dim))
+        gated or config.split_k > 1 or N % rope.head_dim or (rope.head_dim // 2) % (config.block_n // 2)
     ):
         raise ValueError(
             f"a rotated product needs split_k 1 (got {config.split_k}), whole heads (N={N}, head_dim="
-            f"{rope.head_dim}), tiles (block_n={config.block_n}) of half of each half of a head or of whole "
-            "heads (a half of a power of two), and no gate"
+            f"{rope.head_dim}) and half-heads of whole tiles (block_n={config.block_n}), and no gate"
         )
     if rope is not None and rope.kv_cache is not None:
         _check_kv_destination(rope, N, M, rows.dtype)
@@ -969,7 +883,6 @@ def _launch(
     rows = input_rows(x)
     M, K = rows.shape
     N = out.shape[1]
-    whole_heads = rope is not None and _whole_heads(config.block_n, rope.head_dim)
     if K % (config.split_k * config.block_k):
         raise ValueError(f"K={K} is not a multiple of split_k * block_k = {config.split_k * config.block_k}")
     if use_pdl is None:
@@ -993,8 +906,7 @@ def _launch(
         config = dataclasses.replace(config, tma=False)  # the same tiles by pointers
     if config.tma:
         x_desc = TensorDescriptor.from_tensor(rows, [config.block_m, config.block_k])
-        # a rotated tile of half-heads: two boxes
-        w_box = config.block_n // 2 if rope is not None and not whole_heads else config.block_n
+        w_box = config.block_n // 2 if rope is not None else config.block_n  # a rotated tile: two boxes
         w_desc = TensorDescriptor.from_tensor(weight, [w_box, config.block_k])
     _skinny_linear_kernel[(num_m * num_n * config.split_k,)](
         rows,
@@ -1030,7 +942,6 @@ def _launch(
         GATED=gated,
         ROPE=rope is not None,
         HALF=rope.head_dim // 2 if rope is not None else 1,
-        WHOLE_HEADS=whole_heads,
         STORE_KV=rope is not None and rope.kv_cache is not None,
         CACHE_BLOCK=rope.kv_cache.shape[2] if rope is not None and rope.kv_cache is not None else 1,
         NORM_OUT=add_norm is not None,
