@@ -80,17 +80,22 @@ def test_preemption_under_a_small_pool_matches_sync(checkpoint):
     assert llm.engine.num_steps_scheduled_ahead > 0
 
 
-def test_prefix_cache_hits_match_sync(checkpoint):
+# A small token budget keeps prompts waiting while steps run: async scheduling hashes their blocks then
+# (``Scheduler.prepare_admissions``), and must find the hits the synchronous engine finds.
+@pytest.mark.parametrize("budget", [{}, {"max_model_len": 128, "max_num_batched_tokens": 128}])
+def test_prefix_cache_hits_match_sync(checkpoint, budget):
     system = list(range(1, 40))
     prompts = [system + p for p in _prompts(6, seed=3)]
     params = SamplingParams(temperature=0.0, max_tokens=10)
-    results = {}
+    results, hits = {}, {}
     for mode in (False, True):
-        llm = _llm(checkpoint, mode, block_size=8)
+        llm = _llm(checkpoint, mode, block_size=8, **budget)
         # The second batch finds the first one's blocks (system prompt and whole prompts) cached.
         results[mode] = _results(llm, prompts[:3], params) + _results(llm, prompts, params)
-        assert llm.kv_cache_stats()["prefix_cache_hits"] > 0
+        hits[mode] = llm.kv_cache_stats()["prefix_cache_hits"]
+        assert hits[mode] > 0
     assert results[True] == results[False]
+    assert hits[True] == hits[False]
 
 
 def test_parallel_sampling_and_seeded_random_sampling_match_sync(checkpoint):

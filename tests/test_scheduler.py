@@ -1,7 +1,14 @@
 import pytest
 from core_helpers import make_request, make_scheduler, run_step
 
-from pagedllm.core import RequestRejectedError, RequestStatus, SchedulerConfig
+from pagedllm.core import (
+    KVCacheManager,
+    RequestRejectedError,
+    RequestStatus,
+    Scheduler,
+    SchedulerConfig,
+    block_hash,
+)
 
 
 def test_prefill_and_decode_share_one_step():
@@ -171,3 +178,66 @@ def test_new_requests_are_announced_to_the_worker_once():
     assert [n.request_id for n in first.new_requests] == [request.request_id]
     scheduler.update_from_output(first, {request.request_id: 1})
     assert scheduler.schedule().new_requests == []
+
+
+def _caching_scheduler(max_num_batched_tokens: int) -> Scheduler:
+    config = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=max_num_batched_tokens, max_model_len=64)
+    return Scheduler(config, KVCacheManager(64, 4, enable_prefix_caching=True))
+
+
+def _count_block_hashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-element list counting the blocks hashed from now on."""
+    count = [0]
+    real = block_hash.hash_block
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        count[0] += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(block_hash, "hash_block", counting)
+    return count
+
+
+def test_prepare_admissions_hashes_what_the_next_step_admits_so_schedule_hashes_nothing(monkeypatch):
+    scheduler = _caching_scheduler(max_num_batched_tokens=24)
+    requests = [make_request(num_prompt_tokens=12) for _ in range(3)]  # three full blocks each
+    for request in requests:
+        scheduler.add_request(request)
+    hashed = _count_block_hashes(monkeypatch)
+    scheduler.prepare_admissions()
+    assert hashed[0] == 6, "the two requests a 24-token step admits, and not the third"
+    out = scheduler.schedule()
+    assert [item.request_id for item in out.scheduled] == [r.request_id for r in requests[:2]]
+    assert hashed[0] == 6, "schedule found the admitted requests' hashes computed"
+
+
+def test_a_step_after_prepare_admissions_is_the_step_without_it_prefix_hits_included():
+    def steps(prepare: bool) -> list[list[tuple[str, int, int]]]:
+        ids = iter(range(3))
+        scheduler = _caching_scheduler(max_num_batched_tokens=16)
+        shown = []
+        for _ in range(3):
+            # the same 13-token prompt three times: the later ones hit the first one's three blocks
+            request = make_request(num_prompt_tokens=13, max_tokens=2)
+            request.request_id = f"same-{next(ids)}"
+            scheduler.add_request(request)
+        for _ in range(5):
+            if prepare:
+                scheduler.prepare_admissions()
+            out = scheduler.schedule()
+            shown.append([(s.request_id, s.num_tokens, s.start_position) for s in out.scheduled])
+            scheduler.update_from_output(out, {s.request_id: 500 for s in out.scheduled if s.needs_sample})
+        return shown
+
+    assert steps(prepare=True) == steps(prepare=False)
+    assert any(start == 12 for step in steps(prepare=True) for _, _, start in step), "no prefix hit"
+
+
+def test_a_waiting_request_aborted_after_prepare_admissions_leaves_no_hashes_behind():
+    scheduler = _caching_scheduler(max_num_batched_tokens=24)
+    request = make_request(num_prompt_tokens=12)
+    scheduler.add_request(request)
+    scheduler.prepare_admissions()
+    assert request.request_id in scheduler.kv._block_hashes
+    scheduler.finish_requests([request.request_id], RequestStatus.FINISHED_ABORTED)
+    assert request.request_id not in scheduler.kv._block_hashes

@@ -60,7 +60,18 @@ def summarize(rows: list[dict]) -> dict:
         "slowest_ms": slowest.get("ms"),
         "slowest_tokens": slowest.get("tokens"),
         "prefill_step_ms": [round(r["ms"], 2) for r in prefill],
+        "prefill_phases_ms": _phase_sums(prefill),
+        "decode_phases_ms": _phase_sums(decode),
     }
+
+
+def _phase_sums(rows: list[dict]) -> dict:
+    """The summed milliseconds of each phase the engine marked (launch, schedule, collect, ...)."""
+    sums: dict = {}
+    for row in rows:
+        for phase, ms in row.get("phases", {}).items():
+            sums[phase] = round(sums.get(phase, 0.0) + ms, 3)
+    return sums
 
 
 def main() -> None:
@@ -99,6 +110,8 @@ def main() -> None:
               f"prefill {t['prefill_steps']} steps {t['prefill_ms']:.0f} ms, decode {t['decode_steps']} "
               f"steps {t['decode_ms']:.0f} ms, other {t['other_ms']:.0f} ms, gc {t['gc_ms']:.1f} ms, slowest "
               f"{t['slowest_ms']:.1f} ms | {before} -> {after}", flush=True)  # fmt: skip
+        print(f"  prefill phases {t['prefill_phases_ms']}", flush=True)
+        print(f"  decode phases {t['decode_phases_ms']}", flush=True)
     result = {**environment(), "model": args.model, "ceilings": floor, "runs": runs}
     Path(args.out).write_text(json.dumps(result, indent=1))
     torch.cuda.synchronize()

@@ -141,6 +141,12 @@ class KVCacheManager:
             hits.append(block)
         return hits
 
+    def hash_full_blocks_ahead(self, request: Request) -> None:
+        """Computes and keeps the hashes of a waiting request's full blocks, which ``get_computed_blocks``
+        would otherwise compute at its admission. A no-op without prefix caching."""
+        if self.enable_prefix_caching:
+            self._hashes_for(request)
+
     def allocate(
         self, request: Request, num_new_tokens: int, computed_blocks: Sequence[KVCacheBlock] = ()
     ) -> list[KVCacheBlock] | None:

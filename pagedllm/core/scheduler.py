@@ -337,6 +337,21 @@ class Scheduler:
         out.block_copies = self.kv.take_block_copies()
         return out
 
+    def prepare_admissions(self) -> None:
+        """Hashes the full blocks of the waiting requests the next ``schedule`` may admit (the front ones,
+        up to a step's token budget), which it would otherwise hash itself.
+
+        For the engine to call while a step runs on the device and the host would only wait for it: a
+        mixed step is scheduled after the one before it has finished, so whatever ``schedule`` does then
+        leaves the device idle. Admitting 32 prompts of 512 tokens hashes 1,024 blocks, most of
+        ``schedule``'s 3-5 ms on an H100 host (session 30)."""
+        budget = self.config.max_num_batched_tokens
+        for request in self.waiting:
+            if budget <= 0:
+                break
+            self.kv.hash_full_blocks_ahead(request)
+            budget -= request.num_tokens - request.num_computed_tokens
+
     def _next_to_admit(self) -> Request | None:
         """The oldest of the swapped and the waiting requests."""
         swapped = self.swapped[0] if self.swapped else None

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import itertools
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,10 @@ from pagedllm.worker.model_runner import InFlightStep, ModelOutput, ModelRunner
 from pagedllm.worker.piecewise_graphs import DEFAULT_MAX_TOKENS as DEFAULT_PIECEWISE_MAX_TOKENS
 
 logger = logging.getLogger(__name__)
+
+# Async scheduling hashes the blocks of the next step's admissions while the step before it runs
+# (``Scheduler.prepare_admissions``); "0": ``schedule`` hashes them after it (A/B runs).
+HASH_AHEAD = os.environ.get("PAGEDLLM_HASH_AHEAD", "1") != "0"
 
 # What a step hands back: the requests that may have an output (finished ones already forgotten by
 # the engine), and the outputs of beam searches that finished.
@@ -469,6 +474,12 @@ class LLMEngine:
                         self._in_flight = (ahead, next_step)
                         self._last_launched = (ahead, True)
                         self.num_steps_scheduled_ahead += 1
+            if self._in_flight is None and HASH_AHEAD:
+                # The next step is scheduled once this one is collected: its admissions' hashing is
+                # done now, while the device still runs this step.
+                t = time.perf_counter()
+                self.scheduler.prepare_admissions()
+                self._mark("prepare", t)
             t = time.perf_counter()
             model_output = self.runner.collect(step)
             self._mark("collect", t)
