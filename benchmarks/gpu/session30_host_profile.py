@@ -14,6 +14,7 @@ import cProfile
 import io
 import pstats
 import sys
+from pathlib import Path
 
 from pagedllm.bench.throughput import run_pagedllm
 from pagedllm.bench.workload import random_workload
@@ -34,7 +35,7 @@ def main() -> None:
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("tottime").print_stats(45)
     stats.sort_stats("cumulative").print_stats(60)
-    open(out, "w").write(text.getvalue())
+    Path(out).write_text(text.getvalue())
     print(text.getvalue()[:6000])
 
 
