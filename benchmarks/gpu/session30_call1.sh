@@ -1,4 +1,5 @@
 #!/bin/bash
+# Ran on e9b1c2f: the rotated whole-head tiles and PAGEDLLM_QK_NORM_HEADS it times were taken back in d882c24.
 # Session 30, call 1 (H100; carry .whl/serve and .gpuwork/shared_models): the 129-256-row steps' rotated qkv
 # in tiles of whole heads (PAGEDLLM_SKINNY_TMA_KINDS without "rotated": the product, then the rotary kernel,
 # as before) for the 1B at 192 and 256 rows; Qwen3's q-k norm launch over programs of 8 or 4 heads against

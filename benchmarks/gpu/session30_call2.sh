@@ -1,4 +1,5 @@
 #!/bin/bash
+# Ran on e9b1c2f (the whole-head rotated qkv, taken back in d882c24).
 # Session 30, call 2 (H100; carry .whl/serve and .gpuwork/shared_models): why the 1B's 256-row step did not
 # gain from its rotated qkv in whole heads (call 1): each way's step graph profiled (kernel charges), then
 # timed again, two interleaved rounds.
