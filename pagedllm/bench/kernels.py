@@ -47,8 +47,8 @@ from pagedllm.attention.triton.decode import (
     DecodeLaunch,
     choose_decode_plan,
     choose_num_splits,
+    decode_variant,
     default_decode_launch,
-    short_tiles_pay,
 )
 from pagedllm.attention.triton.prefill import PrefillLaunch
 from pagedllm.bench.environment import environment
@@ -305,9 +305,10 @@ def bench_decode(
     ms = time_ms(rotating, device)
     ms_graph = graph_ms([lambda i=i: run(i) for i in range(len(sets))], device)
     num_bytes = kv_bytes(batch, context, layout, dtype)
-    short_tiles = short_tiles_pay(layout[2], batch * (layout[1] // kv_per_prog) * splits / sms)
+    # the plan the kernel launched (its 32-token tiles where ``short_tiles_pay``)
+    variant = decode_variant(batch, layout[1], layout[2], context, device, splits, launch)
     tiles = default_decode_launch(
-        layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids, short_tiles
+        layout[2], block_size, kv_per_prog, splits == 1, launch.carry_block_ids, variant.short_tiles
     )
     row: dict[str, Any] = {
         "kernel": "decode",
