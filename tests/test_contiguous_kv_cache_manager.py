@@ -49,7 +49,7 @@ def test_free_returns_the_slab_and_the_lowest_free_slab_is_reused_first():
     kv.free(requests[0])  # idempotent
     again = make_request(num_prompt_tokens=4)
     kv.allocate(again, 4)
-    assert kv.get_block_ids(again.request_id) == [0, 1, 2, 3]
+    assert kv.get_block_ids(again.request_id) == (0, 1, 2, 3)
     kv.check_invariants()
 
 

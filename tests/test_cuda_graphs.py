@@ -57,6 +57,57 @@ def test_decode_graphs_generate_the_same_tokens_as_eager_steps_in_float32(config
 
 
 @needs_cuda
+def test_graph_steps_take_the_captured_argmax_only_for_plain_greedy_batches_and_match_eager(config_path):
+    pytest.importorskip("triton")
+    from pagedllm import LLM, SamplingParams
+
+    rng = random.Random(1)
+    prompts = [[rng.randrange(1, 4000) for _ in range(rng.randint(1, 100))] for _ in range(12)]
+    plain = SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True)
+    # Batches the captured argmax must not serve: logprobs to report, a seeded draw, a min_tokens block.
+    mixed = [
+        SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True, logprobs=2),
+        SamplingParams(temperature=0.8, top_p=0.9, seed=5, max_tokens=20, ignore_eos=True),
+        SamplingParams(temperature=0.0, max_tokens=20, min_tokens=20, stop_token_ids=[7]),
+    ]
+    outputs: dict[bool, list] = {}
+    argmax_runs: dict[bool, int] = {}
+    for eager in (True, False):
+        llm = LLM(
+            str(config_path),
+            load_format="dummy",
+            dtype="float32",
+            kv_cache_memory_bytes=1 << 28,
+            max_num_seqs=16,
+            enforce_eager=eager,
+        )
+        graphs = llm.engine.runner.graphs
+        calls = [0]
+        if graphs is not None:
+            original = graphs.argmax_of_last_run
+
+            def counted(num_rows: int, original=original, calls=calls) -> torch.Tensor:
+                calls[0] += 1
+                return original(num_rows)
+
+            graphs.argmax_of_last_run = counted  # type: ignore[method-assign]
+        results = []
+        for params in [plain, *mixed]:
+            before = calls[0]
+            for o in llm.generate(prompts, params, use_tqdm=False):
+                c = o.outputs[0]
+                # The top tokens' ids; their values may differ in the last bits between graph and eager.
+                top = [sorted(step) for step in c.logprobs] if c.logprobs else None
+                results.append((c.token_ids, top))
+            if params is not plain:
+                assert calls[0] == before, f"the captured argmax served {params}"
+        outputs[eager], argmax_runs[eager] = results, calls[0]
+        del llm
+    assert argmax_runs[False] > 0 and argmax_runs[True] == 0
+    assert outputs[False] == outputs[True]
+
+
+@needs_cuda
 def test_kv_cache_is_sized_by_profiling_and_fails_clearly_when_nothing_fits(config_path):
     from pagedllm import LLM
 

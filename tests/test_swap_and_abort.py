@@ -92,7 +92,7 @@ def test_swap_moves_the_newest_requests_blocks_out_and_resumes_it_where_it_stopp
     out = step_until(scheduler, lambda out: out.blocks_to_swap_in)
     resumed = next(item for item in out.scheduled if item.request_id == new.request_id)
     assert resumed.start_position == computed, "resumed without recomputing"
-    assert [gpu for _, gpu in out.blocks_to_swap_in] == resumed.block_ids[: len(out.blocks_to_swap_in)]
+    assert [gpu for _, gpu in out.blocks_to_swap_in] == list(resumed.block_ids[: len(out.blocks_to_swap_in)])
     assert scheduler.num_swap_preemptions >= 1
     drain(scheduler)
 

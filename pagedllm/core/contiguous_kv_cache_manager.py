@@ -101,7 +101,7 @@ class ContiguousKVCacheManager(KVCacheManager):
         blocks = self.pool.blocks[start : start + self.blocks_per_reservation]
         self.pool.touch(blocks)  # takes the slab's (free) blocks out of the free queue
         self.block_tables[request.request_id] = blocks
-        self._block_ids[request.request_id] = [block.block_id for block in blocks]
+        self._block_ids[request.request_id] = tuple(block.block_id for block in blocks)
         self._slab_of[request.request_id] = slab
         return list(blocks)
 
@@ -166,5 +166,5 @@ class ContiguousKVCacheManager(KVCacheManager):
         )
         for request_id, slab in self._slab_of.items():
             start = slab * self.blocks_per_reservation
-            expected = list(range(start, start + self.blocks_per_reservation))
+            expected = tuple(range(start, start + self.blocks_per_reservation))
             assert self.get_block_ids(request_id) == expected, f"{request_id} does not hold slab {slab}"

@@ -93,9 +93,10 @@ class KVCacheManager:
         self.pool = BlockPool(num_blocks)
         self.block_tables: dict[str, list[KVCacheBlock]] = {}
         # The same tables as block ids, kept in step with ``block_tables``: the scheduler hands every
-        # running request's ids to the worker each step, and a C-level list copy is ~20x cheaper than
-        # reading ``block_id`` off each block in Python (issue 6: per-step host time).
-        self._block_ids: dict[str, list[int]] = {}
+        # running request's ids to the worker each step (issue 6: per-step host time). Tuples, replaced
+        # whenever a table changes and never changed in place: handing one out needs no copy, and a
+        # worker that kept the last one it saw knows the table is unchanged when it gets the same object.
+        self._block_ids: dict[str, tuple[int, ...]] = {}
         # The swap space: CPU blocks, and the tables of swapped-out requests (each block private, ref 1).
         self.cpu_pool: BlockPool | None = BlockPool(num_cpu_blocks) if num_cpu_blocks else None
         self.swapped_tables: dict[str, list[KVCacheBlock]] = {}
@@ -163,7 +164,7 @@ class KVCacheManager:
         new_blocks = self.pool.get_new_blocks(num_needed)
         table = [*computed_blocks, *new_blocks]
         self.block_tables[request.request_id] = table
-        self._block_ids[request.request_id] = [block.block_id for block in table]
+        self._block_ids[request.request_id] = tuple(block.block_id for block in table)
         if self.enable_prefix_caching:
             self.num_prefix_queries += request.num_tokens
             self.num_prefix_hits += num_computed
@@ -193,20 +194,45 @@ class KVCacheManager:
         if max(num_needed, 0) + needs_copy > self.pool.num_free_blocks:
             return None
         new_blocks: list[KVCacheBlock] = []
+        # NOTE: a new tuple, never an edit (see ``_block_ids``).
+        block_ids = self._block_ids[request.request_id]
         if needs_copy:
             shared = table[write_index]
             (private,) = self.pool.get_new_blocks(1)
             self._pending_copies.append((shared.block_id, private.block_id))
             self.pool.free_blocks([shared])  # drops this sequence's reference only
             table[write_index] = private
-            self._block_ids[request.request_id][write_index] = private.block_id
+            block_ids = (*block_ids[:write_index], private.block_id, *block_ids[write_index + 1 :])
             new_blocks.append(private)
         if num_needed > 0:
             grown = self.pool.get_new_blocks(num_needed)
             table.extend(grown)
-            self._block_ids[request.request_id].extend(block.block_id for block in grown)
+            block_ids += tuple(block.block_id for block in grown)
             new_blocks.extend(grown)
+        self._block_ids[request.request_id] = block_ids
         return new_blocks
+
+    def append_decode_slots(self, requests: Sequence[Request]) -> list[tuple[int, ...]] | None:
+        """A slot for each request's next token, the one after all its known tokens (a decode step
+        scheduled ahead); their tables as block ids. None when a slot cannot be had: the slots taken for
+        the requests before stay in their tables (see ``Scheduler.schedule_ahead``).
+
+        NOTE: once per running request per step: ``append_slots``'s common case (the token lands in a
+        private block the table has) is checked inline, the rest goes through it.
+        """
+        tables, block_ids, block_size = self.block_tables, self._block_ids, self.block_size
+        out = []
+        for request in requests:
+            request_id = request.request_id
+            position = len(request.all_token_ids)
+            table = tables[request_id]
+            write_index = position // block_size
+            if (write_index >= len(table) or table[write_index].ref_cnt != 1) and self.append_slots(
+                request, 1, position
+            ) is None:
+                return None
+            out.append(block_ids[request_id])
+        return out
 
     def fork(self, parent: Request, child: Request) -> None:
         """Give ``child`` the parent's whole block table, every block shared (ref counts + 1)."""
@@ -214,7 +240,7 @@ class KVCacheManager:
         table = self.block_tables[parent.request_id]
         self.pool.touch(table)
         self.block_tables[child.request_id] = list(table)
-        self._block_ids[child.request_id] = list(self._block_ids[parent.request_id])
+        self._block_ids[child.request_id] = self._block_ids[parent.request_id]
         if parent.request_id in self._block_hashes:
             self._block_hashes[child.request_id] = list(self._block_hashes[parent.request_id])
         if parent.request_id in self._num_registered:
@@ -307,7 +333,7 @@ class KVCacheManager:
         del self.swapped_tables[request.request_id]
         gpu_blocks = self.pool.get_new_blocks(len(cpu_blocks))
         self.block_tables[request.request_id] = gpu_blocks
-        self._block_ids[request.request_id] = [block.block_id for block in gpu_blocks]
+        self._block_ids[request.request_id] = tuple(block.block_id for block in gpu_blocks)
         self.cpu_pool.free_blocks(reversed(cpu_blocks))
         return [(cpu.block_id, gpu.block_id) for cpu, gpu in zip(cpu_blocks, gpu_blocks, strict=True)]
 
@@ -338,9 +364,9 @@ class KVCacheManager:
 
     # -- observability ---------------------------------------------------------------------------
 
-    def get_block_ids(self, request_id: str) -> list[int]:
-        """A copy of the request's table as block ids (the caller may keep it across steps)."""
-        return list(self._block_ids[request_id])
+    def get_block_ids(self, request_id: str) -> tuple[int, ...]:
+        """The request's table as block ids: the same object for as long as the table is unchanged."""
+        return self._block_ids[request_id]
 
     def stats(self, requests: Sequence[Request]) -> KVCacheStats:
         """Pool occupancy; ``requests`` are the ones holding blocks (their computed tokens are stored)."""
@@ -374,7 +400,7 @@ class KVCacheManager:
         counts: dict[int, int] = {}
         assert self._block_ids.keys() == self.block_tables.keys(), "block id tables out of step"
         for request_id, table in self.block_tables.items():
-            assert self._block_ids[request_id] == [b.block_id for b in table], f"{request_id}: stale ids"
+            assert self._block_ids[request_id] == tuple(b.block_id for b in table), f"{request_id}: stale ids"
             for block in table:
                 counts[block.block_id] = counts.get(block.block_id, 0) + 1
         for block in self.pool.blocks:

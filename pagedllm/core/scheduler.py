@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats, cdiv
 from pagedllm.core.request import Request, RequestStatus
 from pagedllm.core.request_queue import WaitingQueue
-from pagedllm.core.scheduler_output import NewRequestData, ScheduledRequest, SchedulerOutput
+from pagedllm.core.scheduler_output import STAND_IN, NewRequestData, ScheduledRequest, SchedulerOutput
 
 
 class RequestRejectedError(ValueError):
@@ -311,27 +311,26 @@ class Scheduler:
             continuing.append(request)
         if not continuing:
             return None
+        # The in-flight step computes each request's last known token; this one computes the next.
+        # NOTE: slots taken here for requests before a failing one stay in their tables: the
+        # ``schedule`` that follows asks for the same slots and finds them there.
+        tables = self.kv.append_decode_slots(continuing)
+        if tables is None:
+            return None
         out = SchedulerOutput()
-        append_slots = self.kv.append_slots
-        items = out.scheduled
-        for request in continuing:
-            # The in-flight step computes the request's last known token; this one computes the next.
-            position = len(request.all_token_ids)
-            # NOTE: slots taken here for requests before a failing one stay in their tables: the
-            # ``schedule`` that follows asks for the same slots and finds them there.
-            if append_slots(request, 1, position) is None:
-                return None
-            items.append(
-                ScheduledRequest(
-                    request.request_id,
-                    [0],
-                    position,
-                    self.kv.get_block_ids(request.request_id),
-                    True,
-                    token_from_previous_step=True,
-                    arrival_order=request.arrival_order,
-                )
+        out.scheduled = [
+            ScheduledRequest(
+                request.request_id,
+                STAND_IN,
+                len(request.all_token_ids),
+                block_ids,
+                True,
+                (),
+                True,
+                arrival_order=request.arrival_order,
             )
+            for request, block_ids in zip(continuing, tables, strict=True)
+        ]
         out.finished_request_ids = self._finished_since_last_step
         self._finished_since_last_step = set()
         out.block_copies = self.kv.take_block_copies()
@@ -495,7 +494,7 @@ class Scheduler:
             self.running = [r for r in self.running if not r.is_finished]
         return updated
 
-    def _fork_children(self, parent: Request, child_ids: list[str]) -> list[Request]:
+    def _fork_children(self, parent: Request, child_ids: Sequence[str]) -> list[Request]:
         """Start the children whose first token was sampled from ``parent``'s prefill this step."""
         if not child_ids:
             return []

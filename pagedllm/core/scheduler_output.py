@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,21 +16,27 @@ class NewRequestData:
     sampling_params: Any
 
 
+# The input token of a row whose token the step before samples (``token_from_previous_step``).
+STAND_IN: tuple[int] = (0,)
+
+
 @dataclass(slots=True)
 class ScheduledRequest:
     """One sequence's share of the step: its new tokens and where its K/V live."""
 
     request_id: str
-    token_ids: list[int]  # the tokens to compute this step
+    token_ids: Sequence[int]  # the tokens to compute this step
     start_position: int  # num_computed_tokens before the step: position of token_ids[0]
-    block_ids: list[int]  # the whole block table, logical block i -> physical block block_ids[i]
+    # The whole block table, logical block i -> physical block block_ids[i]. From the KV manager, a
+    # tuple that stays the same object from step to step while the table is unchanged.
+    block_ids: Sequence[int]
     needs_sample: bool  # the step reaches the end of the sequence, so a token is sampled
     # Parallel sampling: the end of this prefill is also sampled for these requests, which then fork
     # from this one (sharing its blocks) and continue on their own.
-    fork_request_ids: list[str] = field(default_factory=list)
+    fork_request_ids: Sequence[str] = ()
     # Async scheduling (``Scheduler.schedule_ahead``): the one token to compute is the one the previous
     # step samples for this request, not known on the host yet; the worker takes it from that step's
-    # sampled ids on the device, and ``token_ids`` holds a stand-in (0) of the right length.
+    # sampled ids on the device, and ``token_ids`` holds a stand-in (``STAND_IN``) of the right length.
     token_from_previous_step: bool = False
     # The request's ``arrival_order`` when scheduled: with a step in flight (async scheduling) a
     # request can finish or be aborted and its id be reused by a new request before the step's tokens

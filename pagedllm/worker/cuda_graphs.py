@@ -13,11 +13,9 @@ change between replays); each program reads its sequence's real length on the de
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +23,9 @@ from pagedllm.attention.backend import AttentionBackend
 from pagedllm.attention.context import forward_context
 from pagedllm.attention.metadata import AttentionMetadata
 from pagedllm.core.scheduler_output import ScheduledRequest
+from pagedllm.worker.decode_inputs import DecodeInputPacker
+from pagedllm.worker.model_inputs import PreviousTokens, write_previous_tokens
+from pagedllm.worker.sampler import greedy_argmax
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +60,25 @@ class DecodeGraphs:
         self.max_batch_size = self.batch_sizes[-1]
         self.max_blocks_per_seq = -(-max_model_len // block_size)
         n = self.max_batch_size
-        # Static inputs: every graph reads prefixes of these.
-        self.input_ids = torch.zeros(n, dtype=torch.int64, device=device)
-        self.positions = torch.zeros(n, dtype=torch.int64, device=device)
-        self.slot_mapping = torch.full((n,), -1, dtype=torch.int64, device=device)
+        # Static inputs: every graph reads prefixes of these. Ids, positions and slots are the rows of
+        # one buffer, which a step fills with one copy.
+        self._vectors = torch.zeros(3, n, dtype=torch.int64, device=device)
+        self.input_ids, self.positions, self.slot_mapping = self._vectors
+        self.slot_mapping.fill_(-1)
         self.seq_lens = torch.ones(n, dtype=torch.int32, device=device)
         self.query_start_loc = torch.arange(n + 1, dtype=torch.int32, device=device)
         # NOTE: zeros, and only ever overwritten with real block ids: a padding row's stale table
         # row always names a block that exists.
         self.block_tables = torch.zeros(n, self.max_blocks_per_seq, dtype=torch.int32, device=device)
-        # Pinned staging rows for the step's small vectors: a single host-to-device copy per step.
-        # NOTE: two, used in turn: with async scheduling the host fills the next step's row while the
-        # copy out of the previous one may still wait in the stream behind the step before it.
-        self._staging = [torch.empty(4 * n, dtype=torch.int64, pin_memory=True) for _ in range(2)]
-        # The step's block tables, packed [n, width] at the front; pinned, so the copy never waits for
-        # the GPU (a copy from pageable memory may), and two for the reason above.
-        self._table_staging = [
-            torch.empty(n * self.max_blocks_per_seq, dtype=torch.int32, pin_memory=True) for _ in range(2)
-        ]
-        self._num_runs = 0
+        self._packer = DecodeInputPacker(n, self.max_blocks_per_seq, block_size, pin_memory=True)
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._logits: dict[int, torch.Tensor] = {}
+        # Per batch size, the greedy argmax of that graph's logits as a graph of its own: one launch on
+        # the host where the Triton argmax is two (~0.1 ms of host time a step, issue 6), replayed only
+        # for batches that take the plain argmax.
+        self._argmax_graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self._argmax: dict[int, torch.Tensor] = {}
+        self._last_batch_size = 0
         self._keepalive: list[torch.Tensor] = []
 
     def _metadata(self, batch_size: int) -> AttentionMetadata:
@@ -118,6 +117,12 @@ class DecodeGraphs:
             with torch.cuda.graph(graph, pool=pool):
                 self._logits[batch_size] = self._forward(batch_size)
             self._graphs[batch_size] = graph
+        for batch_size in reversed(self.batch_sizes):
+            greedy_argmax(self._logits[batch_size])  # compiles outside the capture
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool):
+                self._argmax[batch_size] = greedy_argmax(self._logits[batch_size])
+            self._argmax_graphs[batch_size] = graph
         torch.cuda.synchronize(self.device)
         logger.info(
             "captured %d decode graphs (batch sizes %s) in %.1f s",
@@ -132,50 +137,29 @@ class DecodeGraphs:
     def run(
         self,
         scheduled: list[ScheduledRequest],
-        previous_tokens: tuple[torch.Tensor, torch.Tensor] | None = None,
+        previous_tokens: PreviousTokens | None = None,
     ) -> torch.Tensor:  # [num_seqs, vocab] in the model dtype
         """Loads the step into the static buffers and replays the smallest graph that holds it.
 
-        ``previous_tokens``: (rows [k] int64, token ids [k] int64), both on the device: input ids that
-        the previous step sampled and the host has not read yet (async scheduling), written over the
-        stand-ins of those rows on the device.
+        ``previous_tokens``: input ids that the previous step sampled and the host has not read yet
+        (async scheduling), written over the stand-ins of those rows on the device.
         """
         n = len(scheduled)
         batch_size = next(s for s in self.batch_sizes if s >= n)
-        bs = self.block_size
-        num_blocks = np.fromiter((len(s.block_ids) for s in scheduled), dtype=np.int64, count=n)
-        width = int(num_blocks.max())
-        flat = np.fromiter(
-            itertools.chain.from_iterable(s.block_ids for s in scheduled),
-            dtype=np.int32,
-            count=int(num_blocks.sum()),
-        )
-        tables_tensor = self._table_staging[self._num_runs % 2][: n * width].view(n, width)
-        tables = tables_tensor.numpy()
-        tables.fill(0)
-        tables[np.arange(width)[None, :] < num_blocks[:, None]] = flat
-        positions = np.fromiter((s.start_position for s in scheduled), dtype=np.int64, count=n)
-
-        staging_tensor = self._staging[self._num_runs % 2]
-        self._num_runs += 1
-        staging = staging_tensor.numpy()
-        ids, pos, slots, lens = (staging[i * batch_size : (i + 1) * batch_size] for i in range(4))
-        ids[:n] = np.fromiter((s.token_ids[0] for s in scheduled), dtype=np.int64, count=n)
-        ids[n:] = 0
-        pos[:n] = positions
-        pos[n:] = 0
-        slots[:n] = tables[np.arange(n), positions // bs].astype(np.int64) * bs + positions % bs
-        slots[n:] = -1
-        lens[:n] = positions + 1
-        lens[n:] = 1
-        packed = staging_tensor[: 4 * batch_size].to(self.device, non_blocking=True)
-        self.input_ids[:batch_size].copy_(packed[:batch_size])
-        self.positions[:batch_size].copy_(packed[batch_size : 2 * batch_size])
-        self.slot_mapping[:batch_size].copy_(packed[2 * batch_size : 3 * batch_size])
-        self.seq_lens[:batch_size].copy_(packed[3 * batch_size :])
-        self.block_tables[:n, :width].copy_(tables_tensor.to(self.device, non_blocking=True))
+        inputs = self._packer.pack(scheduled, batch_size)
+        self._vectors.copy_(inputs.vectors, non_blocking=True)
+        self.seq_lens.copy_(inputs.seq_lens, non_blocking=True)
+        tables = inputs.block_tables
+        self.block_tables[:n, : tables.shape[1]].copy_(tables, non_blocking=True)
         if previous_tokens is not None:
-            rows, token_ids = previous_tokens
-            self.input_ids.index_copy_(0, rows, token_ids)
+            write_previous_tokens(self.input_ids, previous_tokens)
         self._graphs[batch_size].replay()
+        self._last_batch_size = batch_size
         return self._logits[batch_size][:n]
+
+    def argmax_of_last_run(self, num_rows: int) -> torch.Tensor:  # [num_rows] int64
+        """The argmax of the last ``run``'s logits, its first ``num_rows`` rows."""
+        batch_size = self._last_batch_size
+        self._argmax_graphs[batch_size].replay()
+        # NOTE: a copy: the next step's replay overwrites the graph's output.
+        return self._argmax[batch_size][:num_rows].clone()

@@ -21,6 +21,20 @@ class ModelInputs:
     logits_indices: torch.Tensor  # [num_sampled] int64
 
 
+# Async scheduling: a step's input tokens that the step before samples, on the device: (rows [k] int64,
+# or None for rows 0..k-1; token ids [k] int64).
+PreviousTokens = tuple[torch.Tensor | None, torch.Tensor]
+
+
+def write_previous_tokens(input_ids: torch.Tensor, previous_tokens: PreviousTokens) -> None:
+    """Write the tokens the step before samples over their rows' stand-ins in ``input_ids``."""
+    rows, token_ids = previous_tokens
+    if rows is None:
+        input_ids[: token_ids.shape[0]].copy_(token_ids)
+    else:
+        input_ids.index_copy_(0, rows, token_ids)
+
+
 def build_model_inputs(
     scheduled: list[ScheduledRequest], block_size: int, device: torch.device
 ) -> ModelInputs:

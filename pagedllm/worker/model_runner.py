@@ -15,7 +15,7 @@ from pagedllm.sampling_params import SamplingParams
 from pagedllm.worker.block_ops import copy_blocks, swap_blocks
 from pagedllm.worker.cuda_graphs import DecodeGraphs
 from pagedllm.worker.kernel_warmup import warm_up_attention_variants
-from pagedllm.worker.model_inputs import build_model_inputs
+from pagedllm.worker.model_inputs import PreviousTokens, build_model_inputs, write_previous_tokens
 from pagedllm.worker.piecewise_graphs import PiecewiseGraphs
 from pagedllm.worker.sampler import Sampler, greedy_argmax
 from pagedllm.worker.sampling_batch import SamplingBatch
@@ -153,16 +153,19 @@ class ModelRunner:
         scheduled = sched.scheduled
         sampled_items = [s for s in scheduled if s.needs_sample]
         previous_tokens = self._previous_tokens(scheduled, previous)
+        # Whether ``logits`` are the decode graph's own, row for row (its captured argmax applies).
+        graph_rows = False
         if self.graphs is not None and self.graphs.can_run(scheduled):
             logits = self.graphs.run(scheduled, previous_tokens)  # [num_seqs, vocab]: every row of the step
-            if len(sampled_items) < len(scheduled):
+            graph_rows = len(sampled_items) == len(scheduled)
+            if not graph_rows:
                 rows = [i for i, s in enumerate(scheduled) if s.needs_sample]
                 logits = logits[torch.tensor(rows, device=logits.device)]
         else:
             inputs = build_model_inputs(scheduled, self.block_size, self.device)
             if previous_tokens is not None:
                 # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
-                inputs.input_ids.index_copy_(0, *previous_tokens)
+                write_previous_tokens(inputs.input_ids, previous_tokens)
             if self.piecewise is not None and self.piecewise.can_run(inputs.input_ids.shape[0]):
                 hidden = self.piecewise.run(inputs.input_ids, inputs.positions, inputs.attn_metadata)
             else:
@@ -179,8 +182,13 @@ class ModelRunner:
             to_sample = tuple(rid for s in sampled_items for rid in (s.request_id, *s.fork_request_ids))
             rows = [row for row, s in enumerate(sampled_items) for _ in range(1 + len(s.fork_request_ids))]
             logits = logits[torch.tensor(rows, device=logits.device)]
+            graph_rows = False
         states, batch = self._sampling_batch(to_sample, logits.shape[-1])
-        sampled, raw_logprobs = self.sampler.sample(logits, batch, self.generator)
+        if graph_rows and batch.is_plain_greedy:
+            assert self.graphs is not None
+            sampled, raw_logprobs = self.graphs.argmax_of_last_run(len(to_sample)), None
+        else:
+            sampled, raw_logprobs = self.sampler.sample(logits, batch, self.generator)
         host_ids = None
         done = None
         if sampled.device.type == "cuda":
@@ -193,22 +201,23 @@ class ModelRunner:
 
     def _previous_tokens(
         self, scheduled: list[ScheduledRequest], previous: InFlightStep | None
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(rows [k], token ids [k]) on the device for the rows whose input token ``previous`` samples."""
+    ) -> PreviousTokens | None:
+        """The rows whose input token ``previous`` samples, and those tokens on the device."""
         if previous is None:
             return None
+        previous_ids = previous.request_ids
+        if len(scheduled) == len(previous_ids) and all(
+            s.token_from_previous_step and s.request_id == rid
+            for s, rid in zip(scheduled, previous_ids, strict=True)
+        ):
+            # The common case: every row, the same sequences in the same order; nothing to gather.
+            return None, previous.sampled
         rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
         if not rows:
             return None
-        if len(rows) == len(previous.request_ids) and all(
-            scheduled[i].request_id == rid for i, rid in zip(rows, previous.request_ids, strict=True)
-        ):
-            # The common case: the same sequences in the same order, nothing to gather.
-            source = previous.sampled
-        else:
-            row_of = {rid: row for row, rid in enumerate(previous.request_ids)}
-            sources = [row_of[scheduled[i].request_id] for i in rows]
-            source = previous.sampled.index_select(0, self._index_tensor(sources))
+        row_of = {rid: row for row, rid in enumerate(previous_ids)}
+        sources = [row_of[scheduled[i].request_id] for i in rows]
+        source = previous.sampled.index_select(0, self._index_tensor(sources))
         return self._index_tensor(rows), source
 
     def _index_tensor(self, values: list[int]) -> torch.Tensor:  # [len(values)] int64 on the device

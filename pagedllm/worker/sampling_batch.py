@@ -54,6 +54,17 @@ class SamplingBatch:
     def num_reqs(self) -> int:
         return len(self.generators)
 
+    @property
+    def is_plain_greedy(self) -> bool:
+        """Every row takes the argmax of its logits as they are: no blocked tokens, no penalties, no
+        logprobs to report."""
+        return (
+            self.all_greedy
+            and self.blocked_index is None
+            and self.penalties is None
+            and self.max_num_logprobs is None
+        )
+
     @classmethod
     def build(
         cls,
