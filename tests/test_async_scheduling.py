@@ -15,6 +15,7 @@ from core_helpers import make_request, make_scheduler
 from model_harness import build_hf_model, save_hf_model
 
 from pagedllm import LLM, BeamSearchParams, SamplingParams
+from pagedllm.core import KVCacheManager, Request, Scheduler, SchedulerConfig, StopCriteria
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +179,79 @@ def test_schedule_ahead_continues_every_sampled_request_but_those_ending_by_leng
     scheduler.check_invariants()
 
 
-def test_schedule_ahead_declines_while_requests_wait():
+def test_a_seat_the_in_flight_step_frees_is_taken_only_after_that_step():
+    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2, max_num_batched_tokens=16)
+    ending = make_request(num_prompt_tokens=5, max_tokens=2)
+    going_on, waiting = make_request(num_prompt_tokens=9), make_request(num_prompt_tokens=3)
+    for request in (ending, going_on, waiting):
+        scheduler.add_request(request)
+    first = scheduler.schedule()  # both seats taken
+    scheduler.update_from_output(first, {ending.request_id: 3, going_on.request_id: 4})
+    in_flight = scheduler.schedule()  # "ending" makes its last token in this step
+    ahead = scheduler.schedule_ahead(in_flight)
+    assert ahead is not None
+    assert [item.request_id for item in ahead.scheduled] == [going_on.request_id]
+    scheduler.update_from_output(in_flight, {ending.request_id: 2, going_on.request_id: 2})
+    assert ending.is_finished
+    following = scheduler.schedule_ahead(ahead)
+    assert following is not None and waiting.request_id in {item.request_id for item in following.scheduled}
+
+
+def test_schedule_ahead_admits_behind_the_decodes_and_announces_the_newcomer():
+    scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=4, max_num_batched_tokens=8)
+    running = make_request(num_prompt_tokens=5, max_tokens=8)
+    scheduler.add_request(running)
+    first = scheduler.schedule()
+    scheduler.update_from_output(first, {running.request_id: 3})
+    in_flight = scheduler.schedule()
+    newcomer = make_request(num_prompt_tokens=10, max_tokens=4)
+    scheduler.add_request(newcomer)
+    ahead = scheduler.schedule_ahead(in_flight)
+    assert ahead is not None
+    decode, chunk = ahead.scheduled
+    assert decode.request_id == running.request_id and decode.token_from_previous_step
+    # The budget of 8 less the decode's token: a chunk of 7 of the newcomer's 10 prompt tokens.
+    assert chunk.request_id == newcomer.request_id and not chunk.token_from_previous_step
+    assert list(chunk.token_ids) == newcomer.prompt_token_ids[:7] and not chunk.needs_sample
+    assert [new.request_id for new in ahead.new_requests] == [newcomer.request_id]
+    scheduler.update_from_output(in_flight, {running.request_id: 6})
+    scheduler.update_from_output(ahead, {running.request_id: 7})
+    assert newcomer.num_computed_tokens == 7
+    # The chunk in flight is continued ahead: its last 3 tokens, which end the prompt and sample.
+    following = scheduler.schedule_ahead(ahead)
+    assert following is not None
+    rest = next(item for item in following.scheduled if item.request_id == newcomer.request_id)
+    assert (rest.start_position, rest.needs_sample) == (7, True)
+    assert list(rest.token_ids) == newcomer.prompt_token_ids[7:]
+    scheduler.check_invariants()
+
+
+def test_schedule_ahead_leaves_a_request_that_would_hit_blocks_in_flight_to_schedule():
+    config = SchedulerConfig(max_num_seqs=4, max_num_batched_tokens=64, max_model_len=64)
+    scheduler = Scheduler(config, KVCacheManager(32, 4, enable_prefix_caching=True))
+    decoding = make_request(num_prompt_tokens=3, max_tokens=8)
+    scheduler.add_request(decoding)
+    first = scheduler.schedule()
+    scheduler.update_from_output(first, {decoding.request_id: 3})
+    shared = [11, 12, 13, 14, 15, 16, 17, 18]
+    owner = Request("owner", [*shared, 1, 2], StopCriteria(max_tokens=4))
+    scheduler.add_request(owner)
+    in_flight = scheduler.schedule()  # the decode, and the owner's prompt: it fills the shared blocks
+    follower = Request("follower", [*shared, 9, 9, 9], StopCriteria(max_tokens=4))
+    scheduler.add_request(follower)
+    ahead = scheduler.schedule_ahead(in_flight)
+    assert ahead is not None and "follower" not in {item.request_id for item in ahead.scheduled}
+    scheduler.update_from_output(in_flight, {decoding.request_id: 5, "owner": 6})
+    scheduler.update_from_output(ahead, {decoding.request_id: 5, "owner": 6})
+    # Once the owner's blocks are in the prefix cache the follower is admitted, finding them.
+    later = scheduler.schedule_ahead(ahead) or scheduler.schedule()
+    assert "follower" in {item.request_id for item in later.scheduled}
+    assert follower.num_cached_tokens == len(shared)
+
+
+def test_schedule_ahead_declines_while_requests_wait_when_admissions_ahead_are_off():
     scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=1)
+    scheduler.admit_ahead = False
     first_request = make_request(num_prompt_tokens=5, max_tokens=8)
     scheduler.add_request(first_request)
     scheduler.add_request(make_request(num_prompt_tokens=5, max_tokens=8))

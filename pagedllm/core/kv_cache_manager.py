@@ -142,6 +142,21 @@ class KVCacheManager:
             hits.append(block)
         return hits
 
+    def hashes_filled_by(self, request: Request, start: int, num_tokens: int) -> list[BlockHash]:
+        """The hashes of the blocks that computing the request's known tokens ``start`` to
+        ``start + num_tokens`` fills; [] without prefix caching."""
+        if not self.enable_prefix_caching:
+            return []
+        end = start + num_tokens
+        return self._hashes_for(request, end)[start // self.block_size : end // self.block_size]
+
+    def next_block_hash(self, request: Request, num_hits: int) -> BlockHash | None:
+        """The hash of the block after the request's ``num_hits`` prefix hits, if that block could be a
+        hit too (see ``get_computed_blocks``); None without prefix caching."""
+        if not self.enable_prefix_caching or num_hits >= (request.num_tokens - 1) // self.block_size:
+            return None
+        return self._hashes_for(request)[num_hits]
+
     def hash_full_blocks_ahead(self, request: Request) -> None:
         """Computes and keeps the hashes of a waiting request's full blocks, which ``get_computed_blocks``
         would otherwise compute at its admission. A no-op without prefix caching."""

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pagedllm.core.block_pool import KVCacheBlock
 from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats, cdiv
 from pagedllm.core.request import Request, RequestStatus
 from pagedllm.core.request_queue import WaitingQueue
@@ -95,6 +96,9 @@ class Scheduler:
         # Beam search: sampled beams waiting for the engine to choose their next token.
         self._awaiting_beam_step: set[str] = set()
         self._arrival_counter = itertools.count()
+        # Whether ``schedule_ahead`` admits waiting requests and continues prefill chunks (False: it
+        # declines such steps, as before session 31; A/B runs).
+        self.admit_ahead = True
         self.num_preemptions = 0
         self.num_swap_preemptions = 0  # of num_preemptions, those by swapping
 
@@ -278,47 +282,66 @@ class Scheduler:
         """Async scheduling: the next step, scheduled while ``in_flight`` still runs and before its
         sampled tokens are known, assuming every sequence it samples continues with one more token.
 
-        Each running request gets that one token (``token_from_previous_step``: the worker reads it from
-        the in-flight step's sampled ids on the device) and a slot for it; nothing else about the
-        request changes until ``update_from_output(in_flight, ...)`` runs. A request the in-flight step
-        finishes by length is left out (that stop is known now); one it finishes by EOS, a stop token or
-        a stop string computes one token too many, which ``update_from_output`` drops (the request is
-        gone by then) and whose slot went back to the pool with the request's blocks.
+        Each running request the in-flight step samples gets that one token (``token_from_previous_step``:
+        the worker reads it from the in-flight step's sampled ids on the device) and a slot for it; one
+        whose prefill chunk is in flight gets its next chunk (prompt tokens, known); then waiting
+        requests are admitted with the budget and seats left, as ``schedule`` admits them. Nothing else
+        about a running request changes until ``update_from_output(in_flight, ...)`` runs. A request the
+        in-flight step finishes by length is left out (that stop is known now); one it finishes by EOS, a
+        stop token or a stop string computes one token too many, which ``update_from_output`` drops (the
+        request is gone by then) and whose slot went back to the pool with the request's blocks. Its seat
+        and blocks count as taken for this step: an admission that needs them waits one step.
+
+        A waiting request that would find more of its prompt cached once the in-flight step is done (a
+        block that step fills is the next one it looks for) is not admitted ahead: ``schedule`` admits
+        it after that step, with those hits, as the synchronous engine would.
 
         Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
-        step is not the plain continuation of the last one: requests wait or are swapped out (they may
-        be admitted), a request of ``running`` is not sampled by ``in_flight`` (a chunked prefill), a
-        beam or a parallel-sampling fork is involved, or a slot would need a preemption. Then the caller
-        waits for ``in_flight`` and calls ``schedule``.
+        step is not such a continuation: requests are swapped out, a running request is not in the
+        in-flight step (the budget left it out), a beam (running, or first in line) or a
+        parallel-sampling fork is involved, a slot
+        would need a preemption, or the step would sample nothing. Then the caller waits for
+        ``in_flight`` and calls ``schedule``.
         """
-        if self.waiting or self.swapped or self._pending_forks or self._awaiting_beam_step:
+        if self.swapped or self._pending_forks or self._awaiting_beam_step:
             return None
+        if self.waiting and (not self.admit_ahead or self.waiting.peek().is_beam):
+            return None  # the engine picks a beam's tokens between steps: ``schedule`` admits it
         running = self.running
-        if not running or len(running) > self.config.max_num_batched_tokens:
+        budget = self.config.max_num_batched_tokens
+        if not running or len(running) > budget:
             return None
-        sampled_ids = {item.request_id for item in in_flight.scheduled if item.needs_sample}
+        in_flight_items = {item.request_id: item for item in in_flight.scheduled}
         max_model_len = self.config.max_model_len
-        continuing: list[Request] = []
+        decodes: list[Request] = []
+        chunks: list[tuple[Request, int]] = []  # (request, the chunk's first position)
         for request in running:
-            if request.is_beam or request.request_id not in sampled_ids:
+            item = in_flight_items.get(request.request_id)
+            if request.is_beam or item is None:
                 return None
+            if not item.needs_sample:
+                if not self.admit_ahead:
+                    return None
+                # A prefill chunk is in flight: the next chunk follows it.
+                chunks.append((request, item.start_position + len(item.token_ids)))
+                continue
             # After the in-flight token: finished by length for sure, whatever that token is.
             if (
                 len(request.output_token_ids) + 1 >= request.stop.max_tokens
                 or len(request.all_token_ids) + 1 >= max_model_len
             ):
                 continue
-            continuing.append(request)
-        if not continuing:
-            return None
-        # The in-flight step computes each request's last known token; this one computes the next.
-        # NOTE: slots taken here for requests before a failing one stay in their tables: the
-        # ``schedule`` that follows asks for the same slots and finds them there.
-        tables = self.kv.append_decode_slots(continuing)
+            decodes.append(request)
+        # The in-flight step computes each decode's last known token; this one computes the next.
+        # NOTE: decodes take their token of the budget first, chunks share what is left. Slots taken
+        # here for requests before a failing one stay in their tables: the ``schedule`` that follows
+        # asks for the same slots and finds them there.
+        tables = self.kv.append_decode_slots(decodes)
         if tables is None:
             return None
+        budget -= len(decodes)
         out = SchedulerOutput()
-        out.scheduled = [
+        items = out.scheduled = [
             ScheduledRequest(
                 request.request_id,
                 STAND_IN,
@@ -329,12 +352,65 @@ class Scheduler:
                 True,
                 arrival_order=request.arrival_order,
             )
-            for request, block_ids in zip(continuing, tables, strict=True)
+            for request, block_ids in zip(decodes, tables, strict=True)
         ]
+        for request, start in chunks:
+            all_token_ids = request.all_token_ids
+            num_new = min(len(all_token_ids) - start, budget)
+            if num_new <= 0 or self.kv.append_slots(request, num_new, start) is None:
+                return None
+            budget -= num_new
+            items.append(
+                ScheduledRequest(
+                    request.request_id,
+                    all_token_ids[start : start + num_new],
+                    start,
+                    self.kv.get_block_ids(request.request_id),
+                    start + num_new == len(all_token_ids),
+                    arrival_order=request.arrival_order,
+                )
+            )
+        if not any(item.needs_sample for item in items):
+            return None
+        if self.waiting and budget > 0:
+            self._admit_ahead(out, budget, in_flight)
         out.finished_request_ids = self._finished_since_last_step
         self._finished_since_last_step = set()
         out.block_copies = self.kv.take_block_copies()
         return out
+
+    def _admit_ahead(self, out: SchedulerOutput, budget: int, in_flight: SchedulerOutput) -> None:
+        """Waiting requests, oldest first, into a step scheduled ahead of ``in_flight``: as ``schedule``
+        admits them, every running request keeping its seat (the in-flight step's stops are not known)."""
+        num_seats = len(self.running)
+        # The blocks the in-flight step fills (known tokens only): registered in the prefix cache when
+        # its tokens come back, so a request looking for one of them waits for ``schedule``.
+        filling = {
+            block_hash
+            for item in in_flight.scheduled
+            if not item.token_from_previous_step and item.request_id in self.requests
+            for block_hash in self.kv.hashes_filled_by(
+                self.requests[item.request_id], item.start_position, len(item.token_ids)
+            )
+        }
+        while budget > 0 and num_seats < self.config.max_num_seqs and self.waiting:
+            request = self.waiting.peek()
+            if request.is_beam:
+                break  # see ``schedule_ahead``
+            computed_blocks = self.kv.get_computed_blocks(request)
+            if filling and self.kv.next_block_hash(request, len(computed_blocks)) in filling:
+                break
+            num_new = self._admit(request, budget, computed_blocks)
+            if num_new is None:
+                break
+            num_seats += 1
+            request.status = RequestStatus.RUNNING
+            self._add_running(request)
+            item = self._scheduled_request(request, num_new)
+            out.scheduled.append(item)
+            if self._new_request_ids:
+                self._announce(request, item, out)
+            budget -= num_new
 
     def prepare_admissions(self) -> None:
         """Hashes the full blocks of the waiting requests the next ``schedule`` may admit (the front ones,
@@ -359,9 +435,13 @@ class Scheduler:
             return swapped or waiting
         return swapped if swapped.arrival_order <= waiting.arrival_order else waiting
 
-    def _admit(self, request: Request, budget: int) -> int | None:
-        """Give the front waiting request blocks for its next chunk; its token count, or None."""
-        computed_blocks = self.kv.get_computed_blocks(request)
+    def _admit(
+        self, request: Request, budget: int, computed_blocks: list[KVCacheBlock] | None = None
+    ) -> int | None:
+        """Give the front waiting request blocks for its next chunk; its token count, or None.
+        ``computed_blocks``: its prefix hits, when the caller has looked them up."""
+        if computed_blocks is None:
+            computed_blocks = self.kv.get_computed_blocks(request)
         num_computed = len(computed_blocks) * self.kv.block_size
         num_new = request.num_tokens - num_computed
         if num_new > budget:

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 # Async scheduling hashes the blocks of the next step's admissions while the step before it runs
 # (``Scheduler.prepare_admissions``); "0": ``schedule`` hashes them after it (A/B runs).
 HASH_AHEAD = os.environ.get("PAGEDLLM_HASH_AHEAD", "1") != "0"
+# Async scheduling admits waiting requests and continues prefill chunks in the steps it schedules
+# ahead (``Scheduler.schedule_ahead``); "0": such steps wait for the step in flight (A/B runs).
+ADMIT_AHEAD = os.environ.get("PAGEDLLM_ADMIT_AHEAD", "1") != "0"
 
 # What a step hands back: the requests that may have an output (finished ones already forgotten by
 # the engine), and the outputs of beam searches that finished.
@@ -111,6 +114,7 @@ class LLMEngine:
                 num_cpu_blocks=num_cpu_blocks,
             ),
         )
+        self.scheduler.admit_ahead = ADMIT_AHEAD
         # Per-step samples of the KV pool (LLM(record_kv_stats=True)); None costs nothing per step.
         self.kv_stats: KVStatsRecorder | None = (
             KVStatsRecorder(self.scheduler) if config.record_kv_stats else None
@@ -453,11 +457,12 @@ class LLMEngine:
         """Launch the next step before processing the one in flight, so the host's work on step N's
         tokens (stop checks, outputs) and on step N+1's inputs overlaps the device running N+1.
 
-        ``Scheduler.schedule_ahead`` schedules N+1 assuming every sequence of N goes on; it declines
-        whenever N+1 is not a plain continuation (admissions, preemptions, forks, beams), and
-        ``ModelRunner.can_feed_next_step`` when sampling would read state one token behind (penalties,
-        ``min_tokens``). Then the step in flight is finished first and the next one is scheduled as in
-        the synchronous path, with nothing in flight: ``schedule`` never runs beside a launched step.
+        ``Scheduler.schedule_ahead`` schedules N+1 assuming every sequence of N goes on (admitting
+        waiting requests and continuing prefill chunks too); it declines when N+1 would need a
+        preemption, a swap, a fork or a beam, and ``ModelRunner.can_feed_next_step`` when sampling
+        would read state one token behind (penalties, ``min_tokens``). Then the step in flight is
+        finished first and the next one is scheduled as in the synchronous path, with nothing in
+        flight: ``schedule`` never runs beside a launched step.
         """
         outputs: StepResult = ([], [])
         in_flight = self._in_flight
@@ -470,10 +475,12 @@ class LLMEngine:
                 if ahead is not None:
                     next_step = self.runner.launch(ahead, step)
                     self._mark("launch_ahead", t)
-                    if next_step is not None:
-                        self._in_flight = (ahead, next_step)
-                        self._last_launched = (ahead, True)
-                        self.num_steps_scheduled_ahead += 1
+                    # NOTE: a step scheduled ahead samples (``schedule_ahead``), so it has tokens to
+                    # collect: nothing of it is left to process here.
+                    assert next_step is not None, "a step scheduled ahead samples nothing"
+                    self._in_flight = (ahead, next_step)
+                    self._last_launched = (ahead, True)
+                    self.num_steps_scheduled_ahead += 1
             if self._in_flight is None and HASH_AHEAD:
                 # The next step is scheduled once this one is collected: its admissions' hashing is
                 # done now, while the device still runs this step.

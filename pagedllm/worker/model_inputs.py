@@ -21,18 +21,18 @@ class ModelInputs:
     logits_indices: torch.Tensor  # [num_sampled] int64
 
 
-# Async scheduling: a step's input tokens that the step before samples, on the device: (rows [k] int64,
-# or None for rows 0..k-1; token ids [k] int64).
+# Async scheduling: a step's input tokens that the step before samples, on the device: (their indices
+# in the step's flat tokens [k] int64, or None for 0..k-1; token ids [k] int64).
 PreviousTokens = tuple[torch.Tensor | None, torch.Tensor]
 
 
 def write_previous_tokens(input_ids: torch.Tensor, previous_tokens: PreviousTokens) -> None:
-    """Write the tokens the step before samples over their rows' stand-ins in ``input_ids``."""
-    rows, token_ids = previous_tokens
-    if rows is None:
+    """Write the tokens the step before samples over their stand-ins in ``input_ids``."""
+    indices, token_ids = previous_tokens
+    if indices is None:
         input_ids[: token_ids.shape[0]].copy_(token_ids)
     else:
-        input_ids.index_copy_(0, rows, token_ids)
+        input_ids.index_copy_(0, indices, token_ids)
 
 
 def build_model_inputs(

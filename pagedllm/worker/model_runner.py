@@ -164,7 +164,6 @@ class ModelRunner:
         else:
             inputs = build_model_inputs(scheduled, self.block_size, self.device)
             if previous_tokens is not None:
-                # NOTE: such steps are pure decodes (one token per row), so row i's token is token i.
                 write_previous_tokens(inputs.input_ids, previous_tokens)
             if self.piecewise is not None and self.piecewise.can_run(inputs.input_ids.shape[0]):
                 hidden = self.piecewise.run(inputs.input_ids, inputs.positions, inputs.attn_metadata)
@@ -212,13 +211,21 @@ class ModelRunner:
         ):
             # The common case: every row, the same sequences in the same order; nothing to gather.
             return None, previous.sampled
-        rows = [i for i, s in enumerate(scheduled) if s.token_from_previous_step]
-        if not rows:
-            return None
+        # A step scheduled ahead with admissions or prefill chunks beside its decodes: gather by row,
+        # write by token (a row's first token follows the rows before it).
         row_of = {rid: row for row, rid in enumerate(previous_ids)}
-        sources = [row_of[scheduled[i].request_id] for i in rows]
+        targets: list[int] = []
+        sources: list[int] = []
+        token_index = 0
+        for s in scheduled:
+            if s.token_from_previous_step:
+                targets.append(token_index)
+                sources.append(row_of[s.request_id])
+            token_index += len(s.token_ids)
+        if not targets:
+            return None
         source = previous.sampled.index_select(0, self._index_tensor(sources))
-        return self._index_tensor(rows), source
+        return self._index_tensor(targets), source
 
     def _index_tensor(self, values: list[int]) -> torch.Tensor:  # [len(values)] int64 on the device
         host = torch.tensor(values, dtype=torch.int64)
