@@ -29,10 +29,20 @@ def config_path(tmp_path) -> Path:
     return path
 
 
+def _dummy_llm(config_path: Path, **kwargs):
+    """The test config with dummy weights in float32 and a fixed KV budget (no profiling of memory that
+    an earlier test's engine may still hold)."""
+    from pagedllm import LLM
+
+    return LLM(
+        str(config_path), load_format="dummy", dtype="float32", kv_cache_memory_bytes=1 << 28, **kwargs
+    )
+
+
 @needs_cuda
 def test_decode_graphs_generate_the_same_tokens_as_eager_steps_in_float32(config_path):
     pytest.importorskip("triton")
-    from pagedllm import LLM, SamplingParams
+    from pagedllm import SamplingParams
 
     rng = random.Random(0)
     # 37 prompts: batches shrink through sizes between the ladder's rungs as requests finish.
@@ -42,14 +52,7 @@ def test_decode_graphs_generate_the_same_tokens_as_eager_steps_in_float32(config
     ]
     outputs = {}
     for eager in (True, False):
-        llm = LLM(
-            str(config_path),
-            load_format="dummy",
-            dtype="float32",
-            kv_cache_memory_bytes=1 << 28,
-            max_num_seqs=24,
-            enforce_eager=eager,
-        )
+        llm = _dummy_llm(config_path, max_num_seqs=24, enforce_eager=eager)
         assert bool(llm.engine.runner.graphs) is not eager
         outputs[eager] = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
         del llm
@@ -59,7 +62,7 @@ def test_decode_graphs_generate_the_same_tokens_as_eager_steps_in_float32(config
 @needs_cuda
 def test_graph_steps_take_the_captured_argmax_only_for_plain_greedy_batches_and_match_eager(config_path):
     pytest.importorskip("triton")
-    from pagedllm import LLM, SamplingParams
+    from pagedllm import SamplingParams
 
     rng = random.Random(1)
     prompts = [[rng.randrange(1, 4000) for _ in range(rng.randint(1, 100))] for _ in range(12)]
@@ -73,14 +76,7 @@ def test_graph_steps_take_the_captured_argmax_only_for_plain_greedy_batches_and_
     outputs: dict[bool, list] = {}
     argmax_runs: dict[bool, int] = {}
     for eager in (True, False):
-        llm = LLM(
-            str(config_path),
-            load_format="dummy",
-            dtype="float32",
-            kv_cache_memory_bytes=1 << 28,
-            max_num_seqs=16,
-            enforce_eager=eager,
-        )
+        llm = _dummy_llm(config_path, max_num_seqs=16, enforce_eager=eager)
         graphs = llm.engine.runner.graphs
         calls = [0]
         if graphs is not None:
