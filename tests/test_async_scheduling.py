@@ -179,6 +179,32 @@ def test_schedule_ahead_continues_every_sampled_request_but_those_ending_by_leng
     scheduler.check_invariants()
 
 
+def test_an_id_reused_while_its_old_prefill_is_in_flight_keeps_the_synchronous_prefix_hits(checkpoint):
+    # The old request's chunk in flight must not be hashed as the new request's blocks (found by a
+    # review: the new request's hashes were poisoned and its prefix was never found again).
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    old_prompt = [(7 * j) % 250 + 1 for j in range(30)]
+    new_prompt = [11, 22, 33, 44, 55, 66]
+    hits = {}
+    for mode in (False, True):
+        engine = _llm(checkpoint, mode, block_size=4, enable_prefix_caching=True).engine
+        engine.add_request("0", old_prompt, greedy)
+        engine.add_request("1", [5] * 10, greedy)
+        engine.step()  # the prefill of both is launched
+        engine.abort_request("0")
+        engine.add_request("0", new_prompt, greedy)
+        finished = {}
+        while engine.has_unfinished_requests():
+            finished.update({o.request_id: o for o in engine.step() if o.finished})
+        sequence = new_prompt + list(finished["0"].outputs[0].token_ids)
+        before = engine.scheduler.kv.num_prefix_hits
+        engine.add_request("2", [*sequence, 99], SamplingParams(temperature=0.0, max_tokens=1))
+        while engine.has_unfinished_requests():
+            engine.step()
+        hits[mode] = engine.scheduler.kv.num_prefix_hits - before
+    assert hits[True] == hits[False] == 16
+
+
 def test_a_seat_the_in_flight_step_frees_is_taken_only_after_that_step():
     scheduler = make_scheduler(num_blocks=32, block_size=4, max_num_seqs=2, max_num_batched_tokens=16)
     ending = make_request(num_prompt_tokens=5, max_tokens=2)

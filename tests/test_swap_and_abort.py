@@ -207,6 +207,20 @@ def test_abort_a_waiting_request():
     drain(scheduler)
 
 
+def test_an_id_reused_after_its_waiting_request_was_aborted_runs_the_new_request_only():
+    scheduler = make_swap_scheduler()
+    first = make_request(num_prompt_tokens=3, max_tokens=3)
+    scheduler.add_request(first)
+    old = Request("reused", [5, 6, 7], StopCriteria(max_tokens=3))
+    scheduler.add_request(old)  # waits behind the first request: its abort leaves it in the deque
+    abort(scheduler, old)
+    new = Request("reused", [9, 9, 9, 9, 9], StopCriteria(max_tokens=3))
+    scheduler.add_request(new)
+    drain(scheduler)
+    assert old.num_computed_tokens == 0 and old.status == RequestStatus.FINISHED_ABORTED
+    assert new.status == RequestStatus.FINISHED_LENGTH and len(new.output_token_ids) == 3
+
+
 def test_abort_mid_chunked_prefill_keeps_the_other_requests_prefix_hit_correct():
     scheduler = make_swap_scheduler(num_blocks=16, max_num_batched_tokens=8, prefix_caching=True)
     first = make_request(num_prompt_tokens=8, max_tokens=4)

@@ -35,7 +35,8 @@ def hash_full_blocks(
     num_tokens: int | None = None,
 ) -> list[BlockHash]:
     """Extend ``known`` (the hashes of the first blocks) to every full block of ``token_ids[:num_tokens]``."""
-    limit = len(token_ids) if num_tokens is None else num_tokens
+    # NOTE: never past the tokens there are: a hash of a partial block would be kept as a full one's.
+    limit = len(token_ids) if num_tokens is None else min(num_tokens, len(token_ids))
     for index in range(len(known), limit // block_size):
         parent = known[-1] if known else None
         known.append(hash_block(parent, token_ids[index * block_size : (index + 1) * block_size], cache_salt))

@@ -147,7 +147,7 @@ class KVCacheManager:
         ``start + num_tokens`` fills; [] without prefix caching."""
         if not self.enable_prefix_caching:
             return []
-        end = start + num_tokens
+        end = min(start + num_tokens, request.num_tokens)
         return self._hashes_for(request, end)[start // self.block_size : end // self.block_size]
 
     def next_block_hash(self, request: Request, num_hits: int) -> BlockHash | None:

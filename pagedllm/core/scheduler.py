@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pagedllm.core.block_hash import BlockHash
 from pagedllm.core.block_pool import KVCacheBlock
 from pagedllm.core.kv_cache_manager import KVCacheManager, KVCacheStats, cdiv
 from pagedllm.core.request import Request, RequestStatus
@@ -385,14 +386,17 @@ class Scheduler:
         num_seats = len(self.running)
         # The blocks the in-flight step fills (known tokens only): registered in the prefix cache when
         # its tokens come back, so a request looking for one of them waits for ``schedule``.
-        filling = {
-            block_hash
-            for item in in_flight.scheduled
-            if not item.token_from_previous_step and item.request_id in self.requests
-            for block_hash in self.kv.hashes_filled_by(
-                self.requests[item.request_id], item.start_position, len(item.token_ids)
-            )
-        }
+        filling: set[BlockHash] = set()
+        for item in in_flight.scheduled:
+            request = self.requests.get(item.request_id)
+            # NOTE: the same request, not a newer one under a reused id (see ``update_from_output``).
+            if (
+                request is None
+                or item.token_from_previous_step
+                or request.arrival_order != item.arrival_order
+            ):
+                continue
+            filling.update(self.kv.hashes_filled_by(request, item.start_position, len(item.token_ids)))
         while budget > 0 and num_seats < self.config.max_num_seqs and self.waiting:
             request = self.waiting.peek()
             if request.is_beam:
