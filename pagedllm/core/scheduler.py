@@ -294,15 +294,14 @@ class Scheduler:
         and blocks count as taken for this step: an admission that needs them waits one step.
 
         A waiting request that would find more of its prompt cached once the in-flight step is done (a
-        block that step fills is the next one it looks for) is not admitted ahead: ``schedule`` admits
-        it after that step, with those hits, as the synchronous engine would.
+        block that step fills is the next one it looks for) is not admitted yet: it is admitted once
+        those blocks are in the prefix cache, with those hits.
 
         Returns None, having changed nothing that a later ``schedule`` would not do the same, when this
         step is not such a continuation: requests are swapped out, a running request is not in the
-        in-flight step (the budget left it out), a beam (running, or first in line) or a
-        parallel-sampling fork is involved, a slot
-        would need a preemption, or the step would sample nothing. Then the caller waits for
-        ``in_flight`` and calls ``schedule``.
+        in-flight step (the budget left it out), a beam (running, or first in line) or a parallel-
+        sampling fork is involved, a slot would need a preemption, or the step would sample nothing.
+        Then the caller waits for ``in_flight`` and calls ``schedule``.
         """
         if self.swapped or self._pending_forks or self._awaiting_beam_step:
             return None
@@ -385,7 +384,7 @@ class Scheduler:
         admits them, every running request keeping its seat (the in-flight step's stops are not known)."""
         num_seats = len(self.running)
         # The blocks the in-flight step fills (known tokens only): registered in the prefix cache when
-        # its tokens come back, so a request looking for one of them waits for ``schedule``.
+        # its tokens come back, so a request looking for one of them waits until then.
         filling: set[BlockHash] = set()
         for item in in_flight.scheduled:
             request = self.requests.get(item.request_id)
