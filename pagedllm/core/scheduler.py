@@ -355,21 +355,11 @@ class Scheduler:
             for request, block_ids in zip(decodes, tables, strict=True)
         ]
         for request, start in chunks:
-            all_token_ids = request.all_token_ids
-            num_new = min(len(all_token_ids) - start, budget)
+            num_new = min(request.num_tokens - start, budget)
             if num_new <= 0 or self.kv.append_slots(request, num_new, start) is None:
                 return None
             budget -= num_new
-            items.append(
-                ScheduledRequest(
-                    request.request_id,
-                    all_token_ids[start : start + num_new],
-                    start,
-                    self.kv.get_block_ids(request.request_id),
-                    start + num_new == len(all_token_ids),
-                    arrival_order=request.arrival_order,
-                )
-            )
+            items.append(self._scheduled_request(request, num_new, start))
         if not any(item.needs_sample for item in items):
             return None
         if self.waiting and budget > 0:
@@ -476,8 +466,13 @@ class Scheduler:
         self.swapped.pop(0)
         return num_new
 
-    def _scheduled_request(self, request: Request, num_new: int) -> ScheduledRequest:
-        start = request.num_computed_tokens
+    def _scheduled_request(
+        self, request: Request, num_new: int, start: int | None = None
+    ) -> ScheduledRequest:
+        """The request's ``num_new`` tokens from ``start`` (default: its computed tokens; a step scheduled
+        ahead passes where the chunk in flight ends)."""
+        if start is None:
+            start = request.num_computed_tokens
         request_id = request.request_id
         all_token_ids = request.all_token_ids
         item = ScheduledRequest(
