@@ -6,7 +6,7 @@ import pytest
 from conftest import assert_all_blocks_free
 from model_harness import build_hf_model, save_hf_model
 
-from pagedllm import LLM, SamplingParams
+from pagedllm import LLM, BeamSearchParams, SamplingParams
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
 GOOD_PROMPTS = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
@@ -113,3 +113,46 @@ def test_bad_engine_options_are_named():
 def test_prompts_and_params_of_different_lengths_are_refused(llm):
     with pytest.raises(ValueError, match="2 sampling params for 3 prompts"):
         llm.generate(GOOD_PROMPTS, [GREEDY, GREEDY], use_tqdm=False)
+
+
+def run_to_completion(engine) -> dict[str, list[list[int]]]:
+    """Every finished request's completions' token ids, by request id."""
+    finished = {}
+    while engine.has_unfinished_requests():
+        for output in engine.step():
+            if output.finished:
+                finished[output.request_id] = [completion.token_ids for completion in output.outputs]
+    return finished
+
+
+def test_a_request_whose_completion_id_is_taken_is_refused_and_leaves_nothing_queued(llm, clean_outputs):
+    # Completion i of request "x" runs as "x#i": a user may already have named a request so.
+    engine = llm.engine
+    engine.add_request("good#1", GOOD_PROMPTS[0], GREEDY)
+    with pytest.raises(ValueError, match=r"'good#1', the id of its completion 1, is already in use"):
+        engine.add_request("good", GOOD_PROMPTS[1], SamplingParams(temperature=0.0, max_tokens=8, n=2))
+    assert list(engine.scheduler.requests) == ["good#1"]
+    assert run_to_completion(engine) == {"good#1": [clean_outputs[0]]}
+    assert_all_blocks_free(llm)
+
+
+def test_a_user_id_equal_to_a_running_completions_id_is_refused(llm, clean_outputs):
+    engine = llm.engine
+    engine.add_request("pair", GOOD_PROMPTS[0], SamplingParams(temperature=0.0, max_tokens=8, n=2))
+    engine.step()
+    with pytest.raises(ValueError, match=r"'pair#1' is already in use"):
+        engine.add_request("pair#1", GOOD_PROMPTS[1], GREEDY)
+    assert run_to_completion(engine) == {"pair": [clean_outputs[0], clean_outputs[0]]}
+    assert_all_blocks_free(llm)
+
+
+def test_a_beam_search_names_its_beams_around_ids_users_hold(llm):
+    params = BeamSearchParams(beam_width=2, max_tokens=6)
+    alone = llm.beam_search([GOOD_PROMPTS[2]], params)[0]
+    engine = llm.engine
+    engine.add_request("b#beam1", GOOD_PROMPTS[0], GREEDY)  # the id the search's second beam would take
+    engine.add_beam_search_request(engine.make_beam_search_request(GOOD_PROMPTS[2], params, "b"))
+    finished = run_to_completion(engine)
+    assert set(finished) == {"b#beam1", "b"}
+    assert finished["b"] == [beam.token_ids for beam in alone.sequences]
+    assert_all_blocks_free(llm)

@@ -8,7 +8,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -346,7 +346,7 @@ class LLMEngine:
             max_tokens=max_tokens,
             length_penalty=params.length_penalty,
             eos_token_ids=eos_ids,
-            new_sequence_id=lambda: f"{request_id}#beam{next(beam_counter)}",
+            new_sequence_id=lambda: self._unused_id(request_id, "beam", beam_counter),
         )
         # The worker samples nothing the search uses; it reports each beam's top-K log-probabilities.
         worker_params = SamplingParams(temperature=0.0, max_tokens=None, ignore_eos=True)
@@ -363,16 +363,44 @@ class LLMEngine:
         )
         return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
 
+    def _id_in_use(self, request_id: str) -> bool:
+        """Whether an id names a request or a sequence the engine still tracks. User ids and the ids of
+        their branches ("<id>#1", "<id>#beam1") share one namespace, so a user may pick another
+        request's branch id: it is refused, never allowed to replace that branch."""
+        return (
+            request_id in self._trackers
+            or request_id in self._beam_searches
+            or request_id in self._sequences
+            or request_id in self._beam_sequences
+            or request_id in self.scheduler.requests
+        )
+
+    def _unused_id(self, request_id: str, kind: str, counter: Iterator[int]) -> str:
+        """The next "<request_id>#<kind><k>" that no request holds (a user may have taken one)."""
+        while True:
+            candidate = f"{request_id}#{kind}{next(counter)}"
+            if not self._id_in_use(candidate):
+                return candidate
+
     def add_beam_search_request(self, search: BeamSearchRequest) -> None:
-        if search.request_id in self._trackers or search.request_id in self._beam_searches:
+        if self._id_in_use(search.request_id):
             raise ValueError(f"request id {search.request_id!r} is already in use")
         self.scheduler.add_request(search.first_sequence)  # raises RequestRejectedError (a ValueError)
         self._beam_searches[search.request_id] = search
         self._beam_sequences[search.request_id] = search
 
     def add_tracked_request(self, tracker: RequestTracker) -> None:
-        if tracker.request_id in self._trackers or tracker.request_id in self._beam_searches:
-            raise ValueError(f"request id {tracker.request_id!r} is already in use")
+        # Every id is checked before anything is queued: a refused request leaves nothing behind.
+        for seq in tracker.sequences:
+            sequence_id = seq.request.request_id
+            if not self._id_in_use(sequence_id):
+                continue
+            if seq.index == 0:
+                raise ValueError(f"request id {sequence_id!r} is already in use")
+            raise ValueError(
+                f"request {tracker.request_id!r} cannot be added: {sequence_id!r}, the id of its completion "
+                f"{seq.index}, is already in use"
+            )
         parent, *children = (seq.request for seq in tracker.sequences)
         self.scheduler.add_request(parent)  # raises RequestRejectedError (a ValueError)
         if children:
