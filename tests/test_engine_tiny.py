@@ -104,3 +104,23 @@ def _bytes_for_blocks(path: Path, num_blocks: int, block_size: int) -> int:
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     per_block = 2 * cfg["num_hidden_layers"] * block_size * cfg["num_key_value_heads"] * head_dim * 4
     return num_blocks * per_block
+
+
+def test_min_tokens_holds_back_every_eos_id_the_model_config_names(tmp_path):
+    prompt = [5, 6, 7]
+    free_path = save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path / "no-eos")
+    free = LLM(str(free_path), dtype="float32").generate([prompt], GREEDY, use_tqdm=False)
+    tokens = free[0].outputs[0].token_ids
+    second_eos = tokens[1]  # a token the model does produce, named as its config's second EOS id
+    first_eos = next(t for t in range(255, 0, -1) if t not in tokens)
+    path = save_hf_model(
+        build_hf_model("LlamaForCausalLM", eos_token_id=[first_eos, second_eos]), tmp_path / "two-eos"
+    )
+    llm = LLM(str(path), dtype="float32")
+    held = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS, min_tokens=4)
+    completion = llm.generate([prompt], held, use_tqdm=False)[0].outputs[0]
+    assert second_eos not in completion.token_ids[:4]
+    # Without min_tokens the same id ends the request where the model first produces it.
+    stopped = llm.generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
+    assert stopped.token_ids == tokens[: tokens.index(second_eos) + 1]
+    assert stopped.finish_reason == "stop"

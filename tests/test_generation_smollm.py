@@ -136,6 +136,22 @@ def test_stop_string_ends_the_request_and_is_cut_from_the_text(smollm):
     assert_all_blocks_free(smollm)
 
 
+def test_a_stop_string_ends_nothing_before_min_tokens(smollm):
+    prompt = "Count from one to ten in words: one, two,"
+    free_run = smollm.generate(prompt, SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False)[0]
+    early = smollm.generate(
+        prompt, SamplingParams(temperature=0.0, max_tokens=30, stop=[","]), use_tqdm=False
+    )[0].outputs[0]
+    assert len(early.token_ids) < 6  # the first comma comes within the first few tokens
+    held = smollm.generate(
+        prompt, SamplingParams(temperature=0.0, max_tokens=30, stop=[","], min_tokens=6), use_tqdm=False
+    )[0].outputs[0]
+    assert len(held.token_ids) >= 6
+    assert (held.finish_reason, held.stop_reason) == ("stop", ",")
+    assert free_run.outputs[0].text.startswith(held.text + ",")
+    assert held.text.count(",") > early.text.count(",")
+
+
 def test_stop_token_ids_and_eos_finish_with_stop(smollm):
     free_run = smollm.generate(
         "The capital of France is", SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False

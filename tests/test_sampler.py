@@ -26,7 +26,7 @@ def make_batch(
         prompt_token_ids=prompts if prompts is not None else [[0]] * num_reqs,
         output_token_ids=outputs if outputs is not None else [[]] * num_reqs,
         generators=generators if generators is not None else [None] * num_reqs,
-        eos_token_id=eos_token_id,
+        eos_token_ids=() if eos_token_id is None else (eos_token_id,),
         vocab_size=vocab_size,
         device=CPU,
     )
@@ -269,6 +269,24 @@ def test_min_tokens_blocks_eos_and_stop_token_ids_until_reached() -> None:
     assert Sampler()(logits, batch, None).sampled_token_ids == [5, eos, eos]
 
 
+def test_min_tokens_blocks_every_eos_id_of_a_model_with_several() -> None:
+    logits = torch.zeros(1, 8)
+    logits[0, 6] = 10.0  # the model's second EOS id: the likeliest token
+    logits[0, 2] = 9.0  # its first
+    logits[0, 4] = 8.0
+    batch = SamplingBatch.build(
+        params=[SamplingParams(temperature=0.0, min_tokens=3)],
+        prompt_token_ids=[[0]],
+        output_token_ids=[[1]],
+        generators=[None],
+        eos_token_ids=(2, 6),
+        vocab_size=8,
+        device=CPU,
+    )
+    assert batch.blocked_token_ids == [[2, 6]]
+    assert Sampler()(logits, batch, None).sampled_token_ids == [4]
+
+
 def test_blocked_tokens_are_never_sampled() -> None:
     eos, vocab_size, num_draws = 0, 5, 5000
     logits = torch.tensor([3.0, 0.0, 0.0, 0.0, 0.0]).expand(num_draws, vocab_size).contiguous()
@@ -336,7 +354,7 @@ def test_build_rejects_mismatched_row_counts() -> None:
             prompt_token_ids=[[1]],
             output_token_ids=[[]],
             generators=[],
-            eos_token_id=None,
+            eos_token_ids=(),
             vocab_size=10,
             device=CPU,
         )

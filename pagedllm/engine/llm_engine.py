@@ -141,7 +141,7 @@ class LLMEngine:
             config.block_size,
             self.attention_backend,
             self.device,
-            self.eos_token_id,
+            self._all_eos_token_ids(),
             config.seed,
             # Graphs replay fixed launches: only the Triton backend keeps its host work out of the step
             # (the reference backend's K/V write syncs to count the slots it stores).
@@ -246,6 +246,11 @@ class LLMEngine:
             )
         return kv_cache_bytes
 
+    def _all_eos_token_ids(self) -> frozenset[int]:
+        """The tokenizer's EOS and the model config's: each ends a request that does not ignore EOS."""
+        primary = frozenset() if self.eos_token_id is None else {self.eos_token_id}
+        return primary | frozenset(self.arch.eos_token_ids)
+
     def _eos_token_id(self) -> int | None:
         if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:
             return self.tokenizer.eos_token_id
@@ -335,9 +340,7 @@ class LLMEngine:
             )
         eos_ids: frozenset[int] = frozenset()
         if not params.ignore_eos:
-            eos_ids = frozenset(self.arch.eos_token_ids) | (
-                frozenset() if self.eos_token_id is None else {self.eos_token_id}
-            )
+            eos_ids = self._all_eos_token_ids()
         request_id = request_id if request_id is not None else str(next(self._request_counter))
         beam_counter = itertools.count(1)
         state = BeamSearchState(

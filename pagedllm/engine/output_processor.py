@@ -85,7 +85,9 @@ class SequenceTracker:
             return
         previous_len = len(self.text)
         self.text += delta
-        if self._max_stop_len:
+        # Like a stop token, a stop string ends nothing before min_tokens (vLLM's rule): one that ends
+        # in the text of those tokens is never found later either.
+        if self._max_stop_len and len(self.request.output_token_ids) >= self.request.stop.min_tokens:
             self._check_stop_strings(previous_len)
 
     def _check_stop_strings(self, previous_len: int) -> None:

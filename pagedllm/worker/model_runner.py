@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import torch
@@ -60,7 +61,7 @@ class ModelRunner:
         block_size: int,
         backend: AttentionBackend,
         device: torch.device,
-        eos_token_id: int | None,
+        eos_token_ids: Collection[int],  # every id that ends a request unless it ignores EOS
         seed: int,
         *,
         cuda_graph_max_batch_size: int = 0,  # 0: pure decodes run eagerly
@@ -76,7 +77,7 @@ class ModelRunner:
         self.block_size = block_size
         self.backend = backend
         self.device = device
-        self.eos_token_id = eos_token_id
+        self.eos_token_ids = eos_token_ids
         self.sampler = Sampler()
         # Engine-wide randomness for requests without a seed: whole runs stay reproducible.
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -284,7 +285,7 @@ class ModelRunner:
             prompt_token_ids=[s.prompt_token_ids for s in states],
             output_token_ids=[s.output_token_ids for s in states],
             generators=[s.generator for s in states],
-            eos_token_id=self.eos_token_id,
+            eos_token_ids=self.eos_token_ids,
             vocab_size=vocab_size,
             device=self.device,
         )

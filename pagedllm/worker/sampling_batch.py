@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,7 @@ class SamplingBatch:
         prompt_token_ids: list[list[int]],
         output_token_ids: list[list[int]],
         generators: list[torch.Generator | None],
-        eos_token_id: int | None,
+        eos_token_ids: Collection[int],
         vocab_size: int,
         device: torch.device,
     ) -> SamplingBatch:
@@ -103,7 +104,7 @@ class SamplingBatch:
         )  # [num_reqs]
 
         blocked = [
-            _blocked_tokens(p, len(out), eos_token_id, vocab_size)
+            _blocked_tokens(p, len(out), eos_token_ids, vocab_size)
             for p, out in zip(params, output_token_ids, strict=True)
         ]
         blocked_pairs = [(row, token) for row, tokens in enumerate(blocked) for token in tokens]
@@ -147,13 +148,13 @@ def _to_device(data: list[Any], dtype: torch.dtype, device: torch.device) -> tor
 
 
 def _blocked_tokens(
-    params: SamplingParams, num_output_tokens: int, eos_token_id: int | None, vocab_size: int
+    params: SamplingParams, num_output_tokens: int, eos_token_ids: Collection[int], vocab_size: int
 ) -> list[int]:
     if num_output_tokens >= params.min_tokens:
         return []
     stop_ids = list(params.stop_token_ids or [])
-    if eos_token_id is not None and not params.ignore_eos:
-        stop_ids.append(eos_token_id)
+    if not params.ignore_eos:  # every id that would end the request: a model may have several
+        stop_ids.extend(eos_token_ids)
     # Ids past the logits width can never be sampled, so there is nothing to block.
     return sorted({t for t in stop_ids if 0 <= t < vocab_size})
 
