@@ -248,8 +248,8 @@ class LLMEngine:
 
     def _all_eos_token_ids(self) -> frozenset[int]:
         """The tokenizer's EOS and the model config's: each ends a request that does not ignore EOS."""
-        primary = frozenset() if self.eos_token_id is None else {self.eos_token_id}
-        return primary | frozenset(self.arch.eos_token_ids)
+        primary = () if self.eos_token_id is None else (self.eos_token_id,)
+        return frozenset((*primary, *self.arch.eos_token_ids))
 
     def _eos_token_id(self) -> int | None:
         if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:
