@@ -385,6 +385,28 @@ def test_an_id_reused_while_its_old_request_has_a_step_in_flight_gets_none_of_it
     assert _run_to_end(engine)["x"].outputs[0].token_ids == expected
 
 
+@pytest.mark.parametrize("old_kind", ["beam search", "plain request"])
+def test_a_beam_search_reusing_an_id_with_a_step_in_flight_gets_none_of_its_top_k(checkpoint, old_kind):
+    # Found in review: the in-flight step's top-K of the aborted request went to the new search by id
+    # (AssertionError in fork_beam, then that search waited forever; KeyError after a plain request).
+    params = BeamSearchParams(beam_width=2, max_tokens=6)
+    old_prompt, new_prompt = _prompts(2, seed=31)
+    expected = _llm(checkpoint, False).beam_search([new_prompt], params)[0]
+    llm = _llm(checkpoint, True)
+    engine = llm.engine
+    if old_kind == "beam search":
+        engine.add_beam_search_request(engine.make_beam_search_request(old_prompt, params, "b"))
+    else:
+        engine.add_request("b", old_prompt, SamplingParams(temperature=0.0, max_tokens=6))
+    engine.step()
+    assert engine._in_flight is not None
+    engine.abort_request("b")
+    engine.add_beam_search_request(engine.make_beam_search_request(new_prompt, params, "b"))
+    got = _run_to_end(engine)["b"]
+    assert [c.token_ids for c in got.outputs] == [s.token_ids for s in expected.sequences]
+    assert_all_blocks_free(llm)
+
+
 def test_the_server_engine_core_streams_the_same_results_with_async_scheduling(checkpoint):
     """The server's engine core process over an engine that launches steps ahead: requests arriving
     while others decode, one aborted mid-way; every other stream ends with the offline result, and
