@@ -115,13 +115,16 @@ def test_prompts_and_params_of_different_lengths_are_refused(llm):
         llm.generate(GOOD_PROMPTS, [GREEDY, GREEDY], use_tqdm=False)
 
 
-def run_to_completion(engine) -> dict[str, list[list[int]]]:
+def run_to_completion(engine, max_steps: int = 1000) -> dict[str, list[list[int]]]:
     """Every finished request's completions' token ids, by request id."""
     finished = {}
-    while engine.has_unfinished_requests():
+    for _ in range(max_steps):
+        if not engine.has_unfinished_requests():
+            break
         for output in engine.step():
             if output.finished:
                 finished[output.request_id] = [completion.token_ids for completion in output.outputs]
+    assert not engine.has_unfinished_requests(), f"still running after {max_steps} steps"
     return finished
 
 
@@ -155,4 +158,34 @@ def test_a_beam_search_names_its_beams_around_ids_users_hold(llm):
     finished = run_to_completion(engine)
     assert set(finished) == {"b#beam1", "b"}
     assert finished["b"] == [beam.token_ids for beam in alone.sequences]
+    assert_all_blocks_free(llm)
+
+
+@pytest.mark.parametrize("prefix_caching", [True, False])
+def test_a_beam_search_is_admitted_only_if_a_preempted_beam_can_always_be_recomputed(
+    tiny_path, prefix_caching
+):
+    # 20 blocks of 4 tokens (512 bytes a token). Width 2 over 40 prompt + 10 output tokens: the prompt's
+    # 10 blocks shared and 3 more a beam (16) fit. A preempted beam recomputes; without prefix caching it
+    # cannot find its sibling's prompt blocks and needs 13 of its own beside the sibling's 13 (26): it
+    # would wait forever.
+    llm = LLM(
+        str(tiny_path),
+        dtype="float32",
+        max_model_len=64,
+        block_size=4,
+        kv_cache_memory_bytes=20 * 4 * 512,
+        enable_prefix_caching=prefix_caching,
+    )
+    engine = llm.engine
+    engine.add_request("older", list(range(100, 130)), SamplingParams(temperature=0.0, max_tokens=30))
+    params = BeamSearchParams(beam_width=2, max_tokens=10)
+    if prefix_caching:
+        engine.add_beam_search_request(engine.make_beam_search_request(list(range(10, 50)), params, "beam"))
+        assert set(run_to_completion(engine)) == {"older", "beam"}
+        assert engine.scheduler.num_preemptions > 0
+    else:
+        with pytest.raises(ValueError, match="needs up to 26 KV blocks, more than the cache holds"):
+            engine.make_beam_search_request(list(range(10, 50)), params, "beam")
+        assert set(run_to_completion(engine)) == {"older"}
     assert_all_blocks_free(llm)

@@ -328,9 +328,11 @@ class LLMEngine:
         self.inputs.check_sharing_options("beam_width", params.beam_width, cache_salt)
         prompt_text, prompt_ids = self.inputs.tokenize(prompt)
         max_tokens = min(params.max_tokens, self.inputs.room_after(prompt_ids))
-        # Beams that wait for their siblings hold their blocks, so all of them must fit at once.
+        # Beams that wait for their siblings hold their blocks, so all of them must fit at once. They
+        # share the prompt's full blocks, but a preempted beam recomputes: it finds them again only
+        # through the prefix cache, and without it needs its own while its siblings keep theirs.
         block_size = self.config.block_size
-        shared = len(prompt_ids) // block_size
+        shared = len(prompt_ids) // block_size if self.scheduler.kv.enable_prefix_caching else 0
         needed = shared + params.beam_width * (cdiv(len(prompt_ids) + max_tokens, block_size) - shared)
         if needed > self.scheduler.kv.num_blocks:
             raise ValueError(
