@@ -4,6 +4,7 @@ disconnects mid-stream gets its request aborted and its KV blocks freed."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from server_harness import API_KEY, metric, read_metrics, wait_for_metric
 
@@ -87,3 +88,21 @@ def test_client_disconnect_mid_stream_aborts_the_request_and_frees_its_blocks(se
     )
     generated = metric(after, "vllm:generation_tokens_total") - metric(before, "vllm:generation_tokens_total")
     assert 3 <= generated < 400
+
+
+def test_client_gone_before_a_whole_answer_aborts_the_request_and_frees_its_blocks(server):
+    # Found in review: a non-streamed request ran to its last token after its client had gone.
+    url = server.base_url
+    before = read_metrics(url)
+    body = {"prompt": "Write a very long story.", "max_tokens": 400, "ignore_eos": True}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/v1/completions", json=body, headers=AUTH, timeout=2)
+    # The client times out and closes its connection with most of the 400 tokens still to come.
+    wait_for_metric(url, "vllm:kv_cache_usage_perc", lambda v: v == 0, timeout=30)
+    after = read_metrics(url)
+    assert metric(after, "vllm:num_requests_running") == 0
+    assert metric(after, "vllm:request_success_total", finished_reason="abort") == (
+        metric(before, "vllm:request_success_total", finished_reason="abort") + 1
+    )
+    generated = metric(after, "vllm:generation_tokens_total") - metric(before, "vllm:generation_tokens_total")
+    assert generated < 400

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 
 from pagedllm.engine.async_engine import AsyncEngine
 from pagedllm.server.auth import APIKeyMiddleware
 from pagedllm.server.chat import chat_prompt_ids, create_chat_completion
 from pagedllm.server.completions import create_completion
+from pagedllm.server.disconnect import unless_disconnected
 from pagedllm.server.errors import APIError, error_response, install_error_handlers
 from pagedllm.server.limits import AdmissionMiddleware, RequestLimits
 from pagedllm.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -96,12 +97,12 @@ def build_app(
         return {"object": "list", "data": [card]}
 
     @app.post("/v1/completions", response_model=None)
-    async def completions(body: CompletionRequest) -> Response:
-        return await create_completion(body, state)
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        return await unless_disconnected(request, create_completion(body, state))
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
-        return await create_chat_completion(body, state)
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+        return await unless_disconnected(request, create_chat_completion(body, state))
 
     @app.post("/tokenize")
     async def tokenize(body: TokenizeRequest) -> dict[str, Any]:
