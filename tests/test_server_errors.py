@@ -131,3 +131,11 @@ def test_full_waiting_queue_is_a_503_and_the_queued_requests_still_finish(small_
     assert waiting_result["r"].json()["usage"]["completion_tokens"] == 2
     samples = read_metrics(url)
     assert metric(samples, "vllm:request_success_total", finished_reason="length") == 2
+
+
+def test_a_request_of_more_prompts_than_may_wait_is_admitted_whole_by_an_idle_server(small_queue_server):
+    # Found in review: its own first prompts filled the queue, so it was a 503 on every retry.
+    body = {"prompt": ["One", "Two", "Three"], "max_tokens": 2}
+    response = httpx.post(f"{small_queue_server.base_url}/v1/completions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    assert [choice["index"] for choice in response.json()["choices"]] == [0, 1, 2]

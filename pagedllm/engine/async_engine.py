@@ -169,9 +169,11 @@ class AsyncEngine:
         params: SamplingParams,
         request_id: str | None = None,
         max_prompt_tokens: int | None = None,
+        queue_checked: bool = False,
     ) -> RequestStream:
         """Validate and queue a request. Raises ``ValueError`` (bad request, or a prompt over
-        ``max_prompt_tokens``), ``QueueFullError``, ``EngineDeadError`` (``ServerShuttingDownError``
+        ``max_prompt_tokens``), ``QueueFullError`` (unless ``queue_checked``: the caller called
+        ``check_queue_room`` for a group of requests), ``EngineDeadError`` (``ServerShuttingDownError``
         while draining); iterate the returned stream for its outputs."""
         if not self._accepting:
             raise ServerShuttingDownError("the server is shutting down and takes no new requests")
@@ -186,11 +188,8 @@ class AsyncEngine:
                 f"prompt has {len(prompt_ids)} tokens; this server allows {max_prompt_tokens} "
                 "(the server's --max-prompt-tokens)"
             )
-        if self.max_waiting_requests is not None and self.num_waiting() >= self.max_waiting_requests:
-            raise QueueFullError(
-                f"the server is overloaded: {self.num_waiting()} requests are waiting "
-                f"(--max-waiting-requests {self.max_waiting_requests}); retry later"
-            )
+        if not queue_checked:
+            self.check_queue_room()
         times = RequestTimes(request_id, time.monotonic(), len(prompt_ids))
         stream = RequestStream(request_id, prompt_text, prompt_ids, params, times, self.abort)
         core_id = f"{next(self._num_added)}:{request_id}"
@@ -199,6 +198,14 @@ class AsyncEngine:
         self._num_adds_sent += 1
         self.core.send(AddRequest(core_id, prompt_ids, params))
         return stream
+
+    def check_queue_room(self) -> None:
+        """Raises ``QueueFullError`` if ``max_waiting_requests`` requests are waiting already."""
+        if self.max_waiting_requests is not None and self.num_waiting() >= self.max_waiting_requests:
+            raise QueueFullError(
+                f"the server is overloaded: {self.num_waiting()} requests are waiting "
+                f"(--max-waiting-requests {self.max_waiting_requests}); retry later"
+            )
 
     async def generate(
         self, prompt: PromptInput, params: SamplingParams, request_id: str | None = None

@@ -59,12 +59,19 @@ class ServerState:
         params = self.limits.apply(params, len(prompts), max_tokens_set)  # a 400 past the operator's limits
         streams: list[RequestStream] = []
         try:
+            # Checked once: the prompts of one request are admitted together (a request of more prompts
+            # than --max-waiting-requests would otherwise be refused by its own first prompts, forever).
+            self.engine.check_queue_room()
             for i, prompt in enumerate(prompts):
                 suffix = f"-{i}" if len(prompts) > 1 else ""
                 try:
                     streams.append(
                         self.engine.add_request(
-                            prompt, params, request_id + suffix, self.limits.max_prompt_tokens
+                            prompt,
+                            params,
+                            request_id + suffix,
+                            self.limits.max_prompt_tokens,
+                            queue_checked=True,
                         )
                     )
                 except (ValueError, TypeError) as e:
