@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import NUM_REFERENCE_TOKENS, assert_all_blocks_free
 from smollm_reference import REFERENCE_PROMPTS
@@ -164,6 +166,17 @@ def test_stop_token_ids_and_eos_finish_with_stop(smollm):
     stopped = smollm.generate("The capital of France is", params, use_tqdm=False)[0].outputs[0]
     assert stopped.token_ids == completion.token_ids[:3]
     assert (stopped.finish_reason, stopped.stop_reason) == ("stop", third)
+    # The stop token's text is not output unless asked for, as in vLLM; EOS's neither.
+    tokenizer = smollm.get_tokenizer()
+    assert stopped.text == tokenizer.decode(completion.token_ids[:2])
+    kept = dataclasses.replace(params, include_stop_str_in_output=True)
+    assert smollm.generate("The capital of France is", kept, use_tqdm=False)[0].outputs[0].text == (
+        tokenizer.decode(completion.token_ids[:3])
+    )
+    special = SamplingParams(temperature=0.0, max_tokens=30, skip_special_tokens=False)
+    with_specials = smollm.generate("The capital of France is", special, use_tqdm=False)[0].outputs[0]
+    assert with_specials.token_ids == completion.token_ids
+    assert with_specials.text == completion.text  # no "<|im_end|>" at its end
 
 
 def test_logprobs_report_the_sampled_token_first_then_the_top_k(smollm):

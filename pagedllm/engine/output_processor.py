@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pagedllm.core.request import Request
+from pagedllm.core.request import Request, RequestStatus
 from pagedllm.engine.core_messages import RequestDelta, SequenceDelta
 from pagedllm.outputs import CompletionOutput, Logprob, RequestOutput
 from pagedllm.sampling_params import SamplingParams
@@ -71,6 +71,11 @@ class SequenceTracker:
             return
         new_token_ids = output_token_ids[self._num_detokenized :]
         self._num_detokenized = len(output_token_ids)
+        stopped = self.request.status == RequestStatus.FINISHED_STOPPED
+        if stopped and not self.params.include_stop_str_in_output:
+            # Ended by EOS or a stop token id (a stop string returned above): its text is not output,
+            # as vLLM does; the id stays in token_ids.
+            new_token_ids = new_token_ids[:-1]
         self._add_text(self.detokenizer.append(new_token_ids))
 
     def on_finish(self) -> None:
