@@ -90,6 +90,25 @@ def test_tiny_temperature_equals_greedy_without_overflow() -> None:
     assert Sampler()(logits, batch, seeded(0)).sampled_token_ids == logits.argmax(dim=-1).tolist()
 
 
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+def test_a_value_below_float32s_range_still_samples_greedily(field) -> None:
+    # Found in review: 1e-50 passed validation as a Python float and became 0 in float32: a temperature
+    # of 0 then sampled at temperature 1, a top_p of 0 dropped every token (token 0 every time).
+    logits = torch.randn(64, 100, generator=seeded(6))
+    params = SamplingParams(**{"temperature": 1.0, field: 1e-50})
+    batch = make_batch([params] * 64, 100, generators=[seeded(i) for i in range(64)])
+    assert Sampler()(logits, batch, None).sampled_token_ids == logits.argmax(dim=-1).tolist()
+
+
+def test_a_repetition_penalty_below_float32s_range_boosts_seen_tokens_without_nan() -> None:
+    logits = torch.tensor([[0.0, 5.0, 50.0, -1.0]]).expand(32, 4).contiguous()
+    params = [SamplingParams(temperature=1.0, repetition_penalty=1e-300)] * 32
+    batch = make_batch(params, 4, prompts=[[1]] * 32, generators=[seeded(i) for i in range(32)])
+    assert batch.penalties is not None
+    assert not apply_penalties(logits, batch.penalties).isnan().any()
+    assert Sampler()(logits, batch, None).sampled_token_ids == [1] * 32  # 5 / tiny (inf) beats 50
+
+
 def test_temperature_draws_follow_softmax_of_scaled_logits() -> None:
     logits = torch.tensor([1.0, 0.2, -0.5, 2.0, 0.0, -1.5])
     temperature = 0.7

@@ -144,7 +144,10 @@ def apply_penalties(
     repetition = torch.where(seen, penalties.repetition_penalty[:, None], 1.0)  # [num_reqs, vocab_size]
     logits = torch.where(logits > 0, logits / repetition, logits * repetition)
     logits = logits - penalties.frequency_penalty[:, None] * output_counts
-    return logits - penalties.presence_penalty[:, None] * (output_counts > 0).float()
+    logits = logits - penalties.presence_penalty[:, None] * (output_counts > 0).float()
+    # A tiny repetition penalty overflows a logit to inf, and inf - inf in the softmax is nan: the
+    # largest finite value keeps the order the penalty meant (blocked tokens stay at -inf).
+    return logits.clamp(max=torch.finfo(logits.dtype).max)
 
 
 def apply_top_k_top_p(
@@ -165,7 +168,7 @@ def apply_top_k_top_p(
         # below top_p. The top token (0 before it) is always kept. top_p == 1 keeps everything, so the
         # rounding of a long cumsum cannot drop the tail.
         mass_before = (kept.cumsum(dim=-1) - kept) / kept.sum(dim=-1, keepdim=True)
-        drop |= (mass_before >= top_p[:, None]) & (top_p[:, None] < 1.0)
+        drop |= (mass_before >= top_p[:, None]) & (top_p[:, None] < 1.0) & (positions[None, :] > 0)
     drop_by_token = torch.empty_like(drop).scatter_(1, order, drop)
     return probs.masked_fill(drop_by_token, 0.0)
 

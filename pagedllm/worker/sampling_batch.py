@@ -10,6 +10,8 @@ import torch
 
 from pagedllm.sampling_params import SamplingParams
 
+FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest positive normal float32
+
 
 @dataclass(slots=True)
 class PenaltyInputs:
@@ -91,8 +93,8 @@ class SamplingBatch:
         # One host -> device copy for all float parameters, one for top_k.
         floats = _to_device(
             [
-                [p.temperature for p in params],
-                [p.top_p for p in params],
+                [p.temperature if p.is_greedy else _positive_float32(p.temperature) for p in params],
+                [_positive_float32(p.top_p) for p in params],
                 [p.min_p for p in params],
             ],
             torch.float32,
@@ -135,6 +137,13 @@ class SamplingBatch:
             needs_top_p=any(p.top_p < 1.0 and not p.is_greedy for p in params),
             max_num_logprobs=max(requested) if requested else None,
         )
+
+
+def _positive_float32(value: float) -> float:
+    """A positive parameter as float32 keeps it: a value below float32's range (the parameters are
+    validated as Python floats) would become 0 there, and a temperature of 0 means greedy to the device
+    but not to the host, a top_p of 0 would drop every token, a repetition penalty of 0 divides by 0."""
+    return max(value, FLOAT32_TINY)
 
 
 def _to_device(data: list[Any], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -185,7 +194,7 @@ def _build_penalties(
     )  # [num_reqs, max_prompt_len + max_output_len]
     floats = _to_device(
         [
-            [p.repetition_penalty for p in params],
+            [_positive_float32(p.repetition_penalty) for p in params],
             [p.presence_penalty for p in params],
             [p.frequency_penalty for p in params],
         ],
