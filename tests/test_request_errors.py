@@ -189,3 +189,24 @@ def test_a_beam_search_is_admitted_only_if_a_preempted_beam_can_always_be_recomp
             engine.make_beam_search_request(list(range(10, 50)), params, "beam")
         assert set(run_to_completion(engine)) == {"older"}
     assert_all_blocks_free(llm)
+
+
+def test_the_largest_seed_with_n_above_1_is_accepted_and_reproducible(llm):
+    # Found in review: branch 1's seed (seed + 1) overflowed the range and was refused, naming a seed
+    # the user never sent.
+    params = SamplingParams(temperature=1.0, max_tokens=6, n=3, seed=2**64 - 1)
+    first, again = (llm.generate([GOOD_PROMPTS[0]], params, use_tqdm=False)[0] for _ in range(2))
+    completions = [c.token_ids for c in first.outputs]
+    assert completions == [c.token_ids for c in again.outputs]
+    assert len(completions) == 3
+    assert_all_blocks_free(llm)
+
+
+def test_a_beam_width_over_max_num_seqs_is_refused_as_n_is(tiny_path):
+    llm = LLM(str(tiny_path), dtype="float32", max_model_len=64, max_num_seqs=2)
+    with pytest.raises(ValueError, match="beam_width=4 is more than max_num_seqs=2"):
+        llm.beam_search([GOOD_PROMPTS[0]], BeamSearchParams(beam_width=4, max_tokens=4))
+    with pytest.raises(ValueError, match="n=4 is more than max_num_seqs=2"):
+        llm.generate([GOOD_PROMPTS[0]], SamplingParams(n=4, max_tokens=4), use_tqdm=False)
+    beams = llm.beam_search([GOOD_PROMPTS[0]], BeamSearchParams(beam_width=2, max_tokens=4))[0].sequences
+    assert len(beams) == 2

@@ -28,13 +28,14 @@ class InputProcessor:
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
         self.check_sharing_options("n", params.n, cache_salt)
-        if params.n > self.max_num_seqs:
-            raise ValueError(
-                f"n={params.n} is more than max_num_seqs={self.max_num_seqs}: the branches of one "
-                "request run in one batch"
-            )
 
     def check_sharing_options(self, width_name: str, width: int, cache_salt: str | None) -> None:
+        """``n`` or ``beam_width``: branches that share blocks, all of them in the running batch."""
+        if width > self.max_num_seqs:
+            raise ValueError(
+                f"{width_name}={width} is more than max_num_seqs={self.max_num_seqs}: the branches of one "
+                "request run in one batch"
+            )
         if width > 1 and self.kv_policy == "contiguous":
             raise ValueError(
                 f"{width_name}={width} needs kv_policy='paged': the branches share blocks, and the "

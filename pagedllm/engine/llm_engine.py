@@ -31,7 +31,7 @@ from pagedllm.engine.step_trace import StepTrace
 from pagedllm.model.default_model import default_model_path
 from pagedllm.model.loader.model_loader import load_model
 from pagedllm.outputs import RequestOutput
-from pagedllm.sampling_params import SamplingParams
+from pagedllm.sampling_params import MAX_SEED, SamplingParams
 from pagedllm.tokenizer.detokenizer import IncrementalDetokenizer
 from pagedllm.tokenizer.tokenizer import Tokenizer, load_tokenizer
 from pagedllm.worker.kv_cache import allocate_kv_caches, kv_cache_bytes_per_block, num_blocks_for_budget
@@ -296,10 +296,14 @@ class LLMEngine:
         request_id = request_id if request_id is not None else str(next(self._request_counter))
         sequences = []
         for index in range(params.n):
-            # Branch i of a seeded request draws from seed + i: distinct, and reproducible.
+            # Branch i of a seeded request draws from seed + i: distinct, and reproducible. Past the
+            # largest seed it wraps round torch's range (uint64; negative seeds count from its top).
             branch_params = params
             if index and params.seed is not None:
-                branch_params = dataclasses.replace(params, seed=params.seed + index)
+                branch_seed = params.seed + index
+                if branch_seed > MAX_SEED:
+                    branch_seed -= MAX_SEED + 1
+                branch_params = dataclasses.replace(params, seed=branch_seed)
             request = Request(
                 request_id=request_id if index == 0 else f"{request_id}#{index}",
                 prompt_token_ids=prompt_ids,
