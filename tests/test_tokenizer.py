@@ -4,6 +4,8 @@ loading from a Hugging Face directory, special tokens and chat templates follow 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,31 @@ UNICODE_NUMERAL_TEXTS = ["½ cup", "x² + y³", "step ① then ②", "Ⅻ o'cloc
 
 def test_encodes_known_prompt_to_known_ids(smollm_tokenizer: Tokenizer) -> None:
     assert smollm_tokenizer.encode("The capital of France is") == [504, 3575, 282, 4649, 314]
+
+
+def test_encoding_a_long_text_lets_other_threads_run(smollm_tokenizer: Tokenizer) -> None:
+    # A server tokenizes a long prompt in a worker thread so that its event loop goes on; that helps
+    # only if the encoder lets go of the GIL (the backend's plain encode holds it: 3 ticks in 2 s).
+    text = "The quick brown fox jumps over the lazy dog. " * 30_000  # 1.35 MB
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    start = time.perf_counter()
+    ids = smollm_tokenizer.encode(text)
+    seconds = time.perf_counter() - start
+    done.set()
+    ticker.join()
+    assert len(ids) > 300_000
+    during = [t for t in ticks if start < t < start + seconds]
+    # Held, the ticker would get in a few times (the interpreter's 5 ms switch does not preempt a C call).
+    assert len(during) > 20, f"{len(during)} ticks in {seconds:.2f} s of encoding"
 
 
 def test_smollm_special_ids_and_sizes(smollm_tokenizer: Tokenizer) -> None:

@@ -26,7 +26,7 @@ from pagedllm.server.protocol import (
     DetokenizeRequest,
     TokenizeRequest,
 )
-from pagedllm.server.state import ServerState
+from pagedllm.server.state import ServerState, encode_off_loop
 
 
 def build_app(
@@ -110,11 +110,11 @@ def build_app(
         if (body.prompt is None) == (body.messages is None):
             raise APIError(HTTPStatus.BAD_REQUEST, "give exactly one of 'prompt' or 'messages'")
         if body.messages is not None:
-            tokens = chat_prompt_ids(state, body.messages, body.add_generation_prompt)
+            tokens = await chat_prompt_ids(state, body.messages, body.add_generation_prompt)
         else:
             assert body.prompt is not None
             try:
-                tokens = state.tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens)
+                tokens = await encode_off_loop(state.tokenizer, body.prompt, body.add_special_tokens)
             except ValueError as e:
                 raise APIError(HTTPStatus.BAD_REQUEST, str(e), param="prompt") from e
         return {"count": len(tokens), "max_model_len": state.max_model_len, "tokens": tokens}

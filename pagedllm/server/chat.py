@@ -15,10 +15,10 @@ from pagedllm.outputs import CompletionOutput, Logprob, RequestOutput
 from pagedllm.server.completions import SSE_DONE, sse
 from pagedllm.server.errors import APIError, bad_request, error_body, from_engine_error
 from pagedllm.server.protocol import ChatCompletionRequest, ChatMessage
-from pagedllm.server.state import ServerState, final_outputs, merge_streams, usage
+from pagedllm.server.state import ServerState, encode_off_loop, final_outputs, merge_streams, usage
 
 
-def chat_prompt_ids(
+async def chat_prompt_ids(
     state: ServerState, messages: Sequence[ChatMessage], add_generation_prompt: bool
 ) -> list[int]:
     """Token ids of a conversation rendered by the model's chat template (as ``LLM.chat``)."""
@@ -31,7 +31,7 @@ def chat_prompt_ids(
     except Exception as e:  # a template error (jinja) is about the messages the user sent
         raise APIError(HTTPStatus.BAD_REQUEST, f"the chat template failed on these messages: {e}") from e
     try:
-        return tokenizer.encode(text, add_special_tokens=False)
+        return await encode_off_loop(tokenizer, text, add_special_tokens=False)
     except ValueError as e:  # text that is not valid Unicode
         raise bad_request(e, param="messages") from e
 
@@ -76,7 +76,7 @@ async def create_chat_completion(
         params = body.to_sampling_params()
     except ValueError as e:
         raise bad_request(e) from e
-    prompt_ids = chat_prompt_ids(state, body.messages, body.add_generation_prompt)
+    prompt_ids = await chat_prompt_ids(state, body.messages, body.add_generation_prompt)
     response_id = f"chatcmpl-{uuid.uuid4().hex}"
     streams = state.start_requests(response_id, [prompt_ids], params)
     header = {"id": response_id, "created": int(time.time()), "model": state.model_name}

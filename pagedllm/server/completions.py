@@ -15,7 +15,14 @@ from pagedllm.engine.async_engine import RequestStream
 from pagedllm.outputs import CompletionOutput, Logprob
 from pagedllm.server.errors import APIError, bad_request, error_body, from_engine_error
 from pagedllm.server.protocol import CompletionRequest
-from pagedllm.server.state import ServerState, final_outputs, merge_streams, usage
+from pagedllm.server.state import (
+    OFF_LOOP_PROMPT_CHARS,
+    ServerState,
+    encode_off_loop,
+    final_outputs,
+    merge_streams,
+    usage,
+)
 
 SSE_DONE = "data: [DONE]\n\n"
 
@@ -58,6 +65,9 @@ async def create_completion(body: CompletionRequest, state: ServerState) -> JSON
     try:
         params = body.to_sampling_params()
         prompts = body.prompts()
+        for i, prompt in enumerate(prompts):
+            if isinstance(prompt, str) and len(prompt) >= OFF_LOOP_PROMPT_CHARS:
+                prompts[i] = await encode_off_loop(state.tokenizer, prompt)
     except ValueError as e:
         raise bad_request(e) from e
     response_id = f"cmpl-{uuid.uuid4().hex}"

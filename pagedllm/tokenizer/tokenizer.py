@@ -91,7 +91,10 @@ class Tokenizer:
             raise ValueError(
                 f"text is not valid Unicode: {text[e.start : e.end]!r} at index {e.start} is a lone surrogate"
             ) from None
-        return list(self._backend.encode(text, add_special_tokens=add_special_tokens).ids)
+        # NOTE: encode_batch, not encode: it releases the GIL, so a server can tokenize a long prompt in
+        # a worker thread while its event loop goes on (encode holds the GIL for all of it).
+        (encoding,) = self._backend.encode_batch([text], add_special_tokens=add_special_tokens)
+        return list(encoding.ids)
 
     def decode(self, token_ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return str(self._backend.decode(list(token_ids), skip_special_tokens=skip_special_tokens))
