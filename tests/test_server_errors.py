@@ -72,6 +72,43 @@ def test_prompt_over_max_model_len_states_both_token_counts(server):
     assert "prompt has 600 tokens, but max_model_len is 512" in _error(response, 400)["message"]
 
 
+def test_a_long_text_prompt_is_tokenized_off_the_event_loop_as_tokenize_counts_it(server):
+    url = server.base_url
+    prompt = "The quick brown fox jumps over the lazy dog. " * 400  # 18,000 characters
+    counted = httpx.post(f"{url}/tokenize", json={"prompt": prompt}, headers=AUTH).json()["count"]
+    response = httpx.post(f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": 1}, headers=AUTH)
+    assert f"prompt has {counted} tokens, but max_model_len is 512" in _error(response, 400)["message"]
+    body = {"messages": [{"role": "user", "content": prompt}], "max_tokens": 1}
+    chat = httpx.post(f"{url}/v1/chat/completions", json=body, headers=AUTH)
+    assert "but max_model_len is 512" in _error(chat, 400)["message"]
+
+
+def test_openais_no_op_values_of_unsupported_fields_are_accepted(server):
+    # Some clients send OpenAI's defaults explicitly; they ask for nothing pagedllm lacks.
+    hi = [{"role": "user", "content": "hi"}]
+    for extra in ({"response_format": {"type": "text"}}, {"tool_choice": "none"}):
+        body = {"messages": hi, "max_tokens": 1, **extra}
+        response = httpx.post(f"{server.base_url}/v1/chat/completions", json=body, headers=AUTH)
+        assert response.status_code == 200, response.text
+    json_mode = {"messages": hi, "response_format": {"type": "json_object"}}
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", json=json_mode, headers=AUTH)
+    assert "response_format" in _error(response, 400)["message"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        ([{"type": "text", "text": "Hi"}, {"type": "image_url"}], "only text content parts are supported"),
+        ([{"type": "text"}], "a text content part needs 'text', a string; got None"),
+        ([{"type": "text", "text": 5}], "a text content part needs 'text', a string; got 5"),
+    ],
+)
+def test_a_content_part_that_is_not_plain_text_is_named(server, parts, message):
+    body = {"messages": [{"role": "user", "content": parts}], "max_tokens": 1}
+    response = httpx.post(f"{server.base_url}/v1/chat/completions", json=body, headers=AUTH)
+    assert message in _error(response, 400)["message"]
+
+
 def test_missing_or_wrong_api_key_is_a_401_and_health_stays_open(server):
     body = {"prompt": "hi", "max_tokens": 1}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):

@@ -29,6 +29,12 @@ UNSUPPORTED = {
     "audio": "audio output is not supported",
 }
 
+# Values of those fields that ask for what pagedllm does anyway: OpenAI's defaults, sent by some clients.
+NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
+    "response_format": ({"type": "text"},),
+    "tool_choice": ("none",),
+}
+
 
 class StreamOptions(BaseModel):
     include_usage: bool = False
@@ -64,7 +70,7 @@ class _SamplingFields(BaseModel):
         extra = self.model_extra or {}
         for name, reason in UNSUPPORTED.items():
             value = getattr(self, name, None) if name in type(self).model_fields else extra.get(name)
-            if value not in (None, False, {}, [], ""):
+            if value not in (None, False, {}, [], "") and value not in NO_OP_VALUES.get(name, ()):
                 return name, reason
         return None
 
@@ -139,8 +145,10 @@ class ChatMessage(BaseModel):
         if isinstance(content, list):
             texts = []
             for part in content:
-                if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                if part.get("type") != "text":
                     raise ValueError(f"only text content parts are supported, got {part.get('type')!r}")
+                if not isinstance(part.get("text"), str):
+                    raise ValueError(f"a text content part needs 'text', a string; got {part.get('text')!r}")
                 texts.append(part["text"])
             content = "".join(texts)
         message: dict[str, Any] = {"role": self.role, "content": content or ""}
