@@ -210,3 +210,21 @@ def test_a_beam_width_over_max_num_seqs_is_refused_as_n_is(tiny_path):
         llm.generate([GOOD_PROMPTS[0]], SamplingParams(n=4, max_tokens=4), use_tqdm=False)
     beams = llm.beam_search([GOOD_PROMPTS[0]], BeamSearchParams(beam_width=2, max_tokens=4))[0].sequences
     assert len(beams) == 2
+
+
+def test_logprobs_or_beam_candidates_past_a_small_vocabulary_are_refused(tmp_path):
+    # Found in review: a raw "index out of range" inside step(), which lost the batch's other requests.
+    path = save_hf_model(build_hf_model("LlamaForCausalLM", vocab_size=16), tmp_path / "vocab-16")
+    llm = LLM(str(path), dtype="float32", max_model_len=32)
+    with pytest.raises(ValueError, match="logprobs=20 is more than the vocabulary's 16 tokens"):
+        llm.generate([[5, 6]], SamplingParams(max_tokens=3, logprobs=20), use_tqdm=False)
+    with pytest.raises(ValueError, match="ranks 20 candidates a beam, more than the vocabulary's 16"):
+        llm.beam_search([[5, 6]], BeamSearchParams(beam_width=10, max_tokens=2))
+    assert len(llm.generate([[5, 6]], SamplingParams(max_tokens=3, logprobs=16), use_tqdm=False)) == 1
+    assert_all_blocks_free(llm)
+
+
+def test_a_request_id_that_is_not_a_string_is_refused(llm):
+    with pytest.raises(TypeError, match="request_id must be a str, got int: 5"):
+        llm.engine.add_request(5, GOOD_PROMPTS[0], GREEDY)
+    assert not llm.engine.has_unfinished_requests()

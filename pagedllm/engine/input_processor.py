@@ -28,6 +28,10 @@ class InputProcessor:
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
         self.check_sharing_options("n", params.n, cache_salt)
+        if params.logprobs is not None and params.logprobs > self.vocab_size:
+            raise ValueError(
+                f"logprobs={params.logprobs} is more than the vocabulary's {self.vocab_size} tokens"
+            )
 
     def check_sharing_options(self, width_name: str, width: int, cache_salt: str | None) -> None:
         """``n`` or ``beam_width``: branches that share blocks, all of them in the running batch."""

@@ -281,6 +281,7 @@ class LLMEngine:
         cache_salt: str | None = None,
     ) -> RequestTracker:
         """Validate and tokenize a request without queueing it; raises ``ValueError`` naming the problem."""
+        _check_request_id(request_id)
         self.inputs.check_params(params, cache_salt)
         prompt_text, prompt_ids = self.inputs.tokenize(prompt)
         room = self.inputs.room_after(prompt_ids)
@@ -329,6 +330,7 @@ class LLMEngine:
         problem. The prompt's sequence is the first beam; the others fork from it."""
         if not isinstance(params, BeamSearchParams):
             raise TypeError(f"beam search params must be BeamSearchParams, got {type(params).__name__}")
+        _check_request_id(request_id)
         self.inputs.check_sharing_options("beam_width", params.beam_width, cache_salt)
         prompt_text, prompt_ids = self.inputs.tokenize(prompt)
         max_tokens = min(params.max_tokens, self.inputs.room_after(prompt_ids))
@@ -357,6 +359,11 @@ class LLMEngine:
             eos_token_ids=eos_ids,
             new_sequence_id=lambda: self._unused_id(request_id, "beam", beam_counter),
         )
+        if state.num_candidates > self.inputs.vocab_size:
+            raise ValueError(
+                f"beam search of width {params.beam_width} ranks {state.num_candidates} candidates a beam, "
+                f"more than the vocabulary's {self.inputs.vocab_size} tokens"
+            )
         # The worker samples nothing the search uses; it reports each beam's top-K log-probabilities.
         worker_params = SamplingParams(temperature=0.0, max_tokens=None, ignore_eos=True)
         # NOTE: set after construction on purpose: K may exceed the user-facing cap on ``logprobs``.
@@ -657,3 +664,8 @@ class LLMEngine:
         stats["num_running"] = len(self.scheduler.running)
         stats["num_waiting"] = len(self.scheduler.waiting)
         return stats
+
+
+def _check_request_id(request_id: object) -> None:
+    if request_id is not None and not isinstance(request_id, str):
+        raise TypeError(f"request_id must be a str, got {type(request_id).__name__}: {request_id!r}")
