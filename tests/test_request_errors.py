@@ -203,7 +203,10 @@ def test_the_largest_seed_with_n_above_1_is_accepted_and_reproducible(llm):
 
 
 def test_a_beam_width_over_max_num_seqs_is_refused_as_n_is(tiny_path):
-    llm = LLM(str(tiny_path), dtype="float32", max_model_len=64, max_num_seqs=2)
+    # NOTE: a KV budget of its own: on a GPU, profiling would find the module's engine holding the memory.
+    llm = LLM(
+        str(tiny_path), dtype="float32", max_model_len=64, max_num_seqs=2, kv_cache_memory_bytes=1 << 22
+    )
     with pytest.raises(ValueError, match="beam_width=4 is more than max_num_seqs=2"):
         llm.beam_search([GOOD_PROMPTS[0]], BeamSearchParams(beam_width=4, max_tokens=4))
     with pytest.raises(ValueError, match="n=4 is more than max_num_seqs=2"):
@@ -215,7 +218,7 @@ def test_a_beam_width_over_max_num_seqs_is_refused_as_n_is(tiny_path):
 def test_logprobs_or_beam_candidates_past_a_small_vocabulary_are_refused(tmp_path):
     # Found in review: a raw "index out of range" inside step(), which lost the batch's other requests.
     path = save_hf_model(build_hf_model("LlamaForCausalLM", vocab_size=16), tmp_path / "vocab-16")
-    llm = LLM(str(path), dtype="float32", max_model_len=32)
+    llm = LLM(str(path), dtype="float32", max_model_len=32, kv_cache_memory_bytes=1 << 22)
     with pytest.raises(ValueError, match="logprobs=20 is more than the vocabulary's 16 tokens"):
         llm.generate([[5, 6]], SamplingParams(max_tokens=3, logprobs=20), use_tqdm=False)
     with pytest.raises(ValueError, match="ranks 20 candidates a beam, more than the vocabulary's 16"):

@@ -35,7 +35,7 @@ class MemoryProfile:
 
 
 def _profile_inputs(
-    num_tokens: int, num_seqs: int, block_size: int, device: torch.device
+    num_tokens: int, num_seqs: int, block_size: int, vocab_size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata, torch.Tensor, int]:
     """Sequences of (nearly) equal length, all prefilling from scratch, laid out in consecutive blocks."""
     num_seqs = max(1, min(num_seqs, num_tokens))
@@ -62,7 +62,8 @@ def _profile_inputs(
         query_start_loc_host=query_start_loc.tolist(),
         seq_lens_host=lens.tolist(),
     )
-    input_ids = torch.randint(0, 100, (num_tokens,), device=device)
+    # Any ids the model has: an id past a (tiny) vocabulary trips the embedding's device-side assert.
+    input_ids = torch.randint(0, min(100, vocab_size), (num_tokens,), device=device)
     logits_indices = torch.from_numpy(query_start_loc[1:] - 1).to(device)
     return input_ids, torch.from_numpy(positions).to(device), metadata, logits_indices, num_blocks
 
@@ -83,7 +84,7 @@ def profile_memory(
     torch.cuda.empty_cache()
     weights = torch.cuda.memory_allocated(device)
     input_ids, positions, metadata, logits_indices, num_blocks = _profile_inputs(
-        max_num_batched_tokens, max_num_seqs, block_size, device
+        max_num_batched_tokens, max_num_seqs, block_size, arch.vocab_size, device
     )
     scratch = allocate_kv_caches(arch, num_blocks, block_size, dtype, device)
     scratch_bytes = sum(t.numel() * t.element_size() for t in scratch)
