@@ -530,6 +530,14 @@ class Scheduler:
         request.num_computed_tokens = 0
         self.waiting.insert_in_arrival_order(request)
 
+    def live_request(self, item: ScheduledRequest) -> Request | None:
+        """The request a step's row was scheduled for, or None if it finished or was aborted since (its
+        id maybe reused by a newer request: ``arrival_order`` tells them apart)."""
+        request = self.requests.get(item.request_id)
+        if request is None or request.is_finished or request.arrival_order != item.arrival_order:
+            return None
+        return request
+
     def update_from_output(
         self, scheduler_output: SchedulerOutput, sampled_token_ids: dict[str, int]
     ) -> list[Request]:
@@ -545,6 +553,7 @@ class Scheduler:
         cache_full_blocks = self.kv.cache_full_blocks if self.kv.enable_prefix_caching else None
         max_model_len = self.config.max_model_len
         for item in scheduler_output.scheduled:
+            # ``live_request``, inlined: this loop keeps to locals (the NOTE above).
             request = requests.get(item.request_id)
             if request is None or request.is_finished or request.arrival_order != item.arrival_order:
                 continue  # finished or aborted while the step ran (its id maybe reused since)

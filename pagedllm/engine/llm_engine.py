@@ -596,14 +596,10 @@ class LLMEngine:
     ) -> list[RequestOutput]:
         """Hand each sampled beam's top-K to its search; apply the searches that chose their next beams."""
         finished = []
-        requests = self.scheduler.requests
         for item in sched.scheduled:
             search = self._beam_sequences.get(item.request_id) if item.needs_sample else None
-            if search is None:
-                continue
-            request = requests.get(item.request_id)
-            if request is None or request.is_finished or request.arrival_order != item.arrival_order:
-                continue  # aborted while the step ran, its id maybe taken by a new search since
+            if search is None or self.scheduler.live_request(item) is None:
+                continue  # (aborted while the step ran, its id maybe taken by a new search since)
             top = [(token, logprob) for token, logprob, _ in model_output.logprobs[item.request_id][1:]]
             beam_step = search.state.report(item.request_id, top)
             if beam_step is None:
