@@ -31,6 +31,25 @@ def _error(response: httpx.Response, status: int) -> dict:
         ("/v1/completions", {"prompt": "hi", "top_p": 0}, "top_p must be a finite number in (0.0, 1.0]"),
         ("/v1/completions", {"prompt": "hi", "max_tokens": 0}, "max_tokens must be an int >= 1"),
         ("/v1/completions", {"prompt": "hi", "n": "two"}, "n: Input should be a valid integer"),
+        # JSON's own types, as OpenAI takes them: no true for 1, "2" for 2 or "yes" for true
+        (
+            "/v1/completions",
+            {"prompt": "hi", "max_tokens": True},
+            "max_tokens: Input should be a valid integer",
+        ),
+        ("/v1/completions", {"prompt": "hi", "n": "2"}, "n: Input should be a valid integer (got '2')"),
+        (
+            "/v1/completions",
+            {"prompt": "hi", "temperature": True},
+            "temperature: Input should be a valid number",
+        ),
+        ("/v1/completions", {"prompt": "hi", "stream": "yes"}, "stream: Input should be a valid boolean"),
+        ("/v1/completions", {"prompt": [1, True]}, "prompt: got [1, True], which is none of"),
+        (
+            "/v1/completions",
+            {"prompt": "hi", "stream_options": {"include_usage": True}},
+            "stream_options is only allowed with stream=true",
+        ),
         ("/v1/completions", {"max_tokens": 3}, "prompt: Field required"),
         ("/v1/completions", {"prompt": ""}, "prompt is empty"),
         ("/v1/completions", {"prompt": {"text": "hi"}}, "prompt: got {'text': 'hi'}, which is none of str"),
@@ -70,6 +89,30 @@ def test_prompt_over_max_model_len_states_both_token_counts(server):
         f"{server.base_url}/v1/completions", json={"prompt": [100] * 600, "max_tokens": 4}, headers=AUTH
     )
     assert "prompt has 600 tokens, but max_model_len is 512" in _error(response, 400)["message"]
+
+
+def test_a_chosen_max_tokens_past_the_context_is_a_400_and_a_default_is_cut_to_fit(server):
+    url = f"{server.base_url}/v1/completions"
+    body = {"prompt": [100] * 500, "max_tokens": 13}  # max_model_len 512: room for 12
+    error = _error(httpx.post(url, json=body, headers=AUTH), 400)
+    assert error["message"] == (
+        "max_tokens=13 is too large: the model's context is 512 tokens (max_model_len) and the prompt has "
+        "500, which leaves room for 12"
+    )
+    assert (error["param"], error["code"]) == ("max_tokens", "context_length_exceeded")
+    fits = httpx.post(url, json={**body, "max_tokens": 12, "ignore_eos": True}, headers=AUTH, timeout=120)
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["usage"]["completion_tokens"] == 12
+    # Completions' default max_tokens (16) was not the client's choice: cut to the room, not refused.
+    default = httpx.post(url, json={"prompt": [100] * 508, "ignore_eos": True}, headers=AUTH, timeout=120)
+    assert default.status_code == 200, default.text
+    assert default.json()["usage"]["completion_tokens"] == 4
+    assert default.json()["choices"][0]["finish_reason"] == "length"
+
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 600}
+    error = _error(httpx.post(f"{server.base_url}/v1/chat/completions", json=chat, headers=AUTH), 400)
+    assert error["param"] == "max_completion_tokens"
+    assert "max_tokens=600 is too large" in error["message"]
 
 
 def test_a_long_text_prompt_is_tokenized_off_the_event_loop_as_tokenize_counts_it(server):

@@ -170,11 +170,14 @@ class AsyncEngine:
         request_id: str | None = None,
         max_prompt_tokens: int | None = None,
         queue_checked: bool = False,
+        max_tokens_must_fit: bool = False,
     ) -> RequestStream:
         """Validate and queue a request. Raises ``ValueError`` (bad request, or a prompt over
-        ``max_prompt_tokens``), ``QueueFullError`` (unless ``queue_checked``: the caller called
-        ``check_queue_room`` for a group of requests), ``EngineDeadError`` (``ServerShuttingDownError``
-        while draining); iterate the returned stream for its outputs."""
+        ``max_prompt_tokens``; ``MaxTokensTooLargeError`` where ``max_tokens_must_fit`` and
+        ``params.max_tokens`` is more than the room after the prompt), ``QueueFullError`` (unless
+        ``queue_checked``: the caller called ``check_queue_room`` for a group of requests),
+        ``EngineDeadError`` (``ServerShuttingDownError`` while draining); iterate the returned stream for
+        its outputs."""
         if not self._accepting:
             raise ServerShuttingDownError("the server is shutting down and takes no new requests")
         if not self.is_running:
@@ -188,6 +191,8 @@ class AsyncEngine:
                 f"prompt has {len(prompt_ids)} tokens; this server allows {max_prompt_tokens} "
                 "(the server's --max-prompt-tokens)"
             )
+        if max_tokens_must_fit:
+            self.inputs.check_max_tokens_fit(prompt_ids, params)
         if not queue_checked:
             self.check_queue_room()
         times = RequestTimes(request_id, time.monotonic(), len(prompt_ids))

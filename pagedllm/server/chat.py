@@ -78,7 +78,8 @@ async def create_chat_completion(
         raise bad_request(e) from e
     prompt_ids = await chat_prompt_ids(state, body.messages, body.add_generation_prompt)
     response_id = f"chatcmpl-{uuid.uuid4().hex}"
-    streams = state.start_requests(response_id, [prompt_ids], params)
+    field = "max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens"
+    streams = state.start_requests(response_id, [prompt_ids], params, max_tokens_field=field)
     header = {"id": response_id, "created": int(time.time()), "model": state.model_name}
     num_top = (body.top_logprobs or 0) if body.logprobs else None
     if body.stream:

@@ -7,9 +7,9 @@ messages are the offline API's. Fields OpenAI has and pagedllm does not implemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from pagedllm.sampling_params import SamplingParams
 
@@ -36,8 +36,16 @@ NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
 }
 
 
+# Numbers and flags as JSON has them, as OpenAI's API takes them: pydantic's lax mode would read
+# ``"max_tokens": true`` as 1, ``"n": "2"`` as 2 and ``"stream": "yes"`` as true. A float field takes
+# JSON integers (``"temperature": 1``).
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+
+
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: Bool = False
 
 
 class _SamplingFields(BaseModel):
@@ -46,22 +54,22 @@ class _SamplingFields(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
-    n: int = 1
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    seed: int | None = None
+    n: Int = 1
+    temperature: Float | None = None
+    top_p: Float | None = None
+    top_k: Int | None = None
+    min_p: Float | None = None
+    seed: Int | None = None
     stop: str | list[str] | None = None
-    stop_token_ids: list[int] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    repetition_penalty: float | None = None
-    min_tokens: int = 0
-    ignore_eos: bool = False
-    skip_special_tokens: bool = True
-    include_stop_str_in_output: bool = False
-    stream: bool = False
+    stop_token_ids: list[Int] | None = None
+    presence_penalty: Float | None = None
+    frequency_penalty: Float | None = None
+    repetition_penalty: Float | None = None
+    min_tokens: Int = 0
+    ignore_eos: Bool = False
+    skip_special_tokens: Bool = True
+    include_stop_str_in_output: Bool = False
+    stream: Bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
 
@@ -79,6 +87,8 @@ class _SamplingFields(BaseModel):
         return self.stream_options is not None and self.stream_options.include_usage
 
     def _sampling_params(self, max_tokens: int | None, logprobs: int | None) -> SamplingParams:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed with stream=true")  # OpenAI's and vLLM's rule
         values: dict[str, Any] = {
             "n": self.n,
             "max_tokens": max_tokens,
@@ -108,11 +118,11 @@ class _SamplingFields(BaseModel):
 
 class CompletionRequest(_SamplingFields):
     # A string, a list of strings, token ids, or a list of token-id lists (one request per prompt).
-    prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: int | None = COMPLETIONS_DEFAULT_MAX_TOKENS
-    logprobs: int | None = None
-    best_of: int | None = None
-    echo: bool = False
+    prompt: str | list[str] | list[Int] | list[list[Int]]
+    max_tokens: Int | None = COMPLETIONS_DEFAULT_MAX_TOKENS
+    logprobs: Int | None = None
+    best_of: Int | None = None
+    echo: Bool = False
     suffix: str | None = None
     logit_bias: dict[str, float] | None = None
 
@@ -159,11 +169,11 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    logprobs: bool = False
-    top_logprobs: int | None = None
-    add_generation_prompt: bool = True
+    max_tokens: Int | None = None
+    max_completion_tokens: Int | None = None
+    logprobs: Bool = False
+    top_logprobs: Int | None = None
+    add_generation_prompt: Bool = True
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     response_format: dict[str, Any] | None = None
@@ -181,10 +191,10 @@ class TokenizeRequest(BaseModel):
     model: str | None = None
     prompt: str | None = None
     messages: list[ChatMessage] | None = None
-    add_special_tokens: bool = True
-    add_generation_prompt: bool = True
+    add_special_tokens: Bool = True
+    add_generation_prompt: Bool = True
 
 
 class DetokenizeRequest(BaseModel):
     model: str | None = None
-    tokens: list[int]
+    tokens: list[Int]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from pagedllm.engine.async_engine import AsyncEngine, RequestStream
-from pagedllm.engine.input_processor import PromptInput
+from pagedllm.engine.input_processor import MaxTokensTooLargeError, PromptInput
 from pagedllm.outputs import RequestOutput
 from pagedllm.sampling_params import SamplingParams
 from pagedllm.server.errors import APIError, from_engine_error
@@ -53,9 +53,13 @@ class ServerState:
         prompts: Sequence[PromptInput],
         params: SamplingParams,
         max_tokens_set: bool = True,
+        max_tokens_field: str = "max_tokens",
     ) -> list[RequestStream]:
         """Queue one engine request per prompt; on any failure abort those already queued.
-        ``max_tokens_set``: whether the client chose max_tokens (else a default the limits may cap)."""
+        ``max_tokens_set``: whether the client chose max_tokens (else a default the limits may cap), under
+        the name ``max_tokens_field``. A chosen max_tokens that does not fit after a prompt is a 400, as
+        OpenAI's and vLLM's servers answer it; a default is cut to the room instead."""
+        must_fit = max_tokens_set and params.max_tokens is not None  # the client's own (limits may set one)
         params = self.limits.apply(params, len(prompts), max_tokens_set)  # a 400 past the operator's limits
         streams: list[RequestStream] = []
         try:
@@ -72,8 +76,17 @@ class ServerState:
                             request_id + suffix,
                             self.limits.max_prompt_tokens,
                             queue_checked=True,
+                            max_tokens_must_fit=must_fit,
                         )
                     )
+                except MaxTokensTooLargeError as e:
+                    where = f"prompt {i}: " if len(prompts) > 1 else ""
+                    raise APIError(
+                        HTTPStatus.BAD_REQUEST,
+                        f"{where}{e}",
+                        param=max_tokens_field,
+                        code="context_length_exceeded",
+                    ) from e
                 except (ValueError, TypeError) as e:
                     where = f"prompt {i}: " if len(prompts) > 1 else ""
                     raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param="prompt") from e
