@@ -135,9 +135,17 @@ class EngineConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            return torch.device(self.device)
+            device = torch.device(self.device)
         except RuntimeError as e:
             raise ValueError(f"device={self.device!r} is not a torch device: {e}") from None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device={self.device!r}, but this machine has no CUDA GPU torch can use")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ValueError(
+                    f"device={self.device!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+                )
+        return device
 
     def swap_space_bytes(self, device: torch.device) -> int:
         gib = self.swap_space

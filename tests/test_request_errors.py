@@ -7,6 +7,8 @@ from conftest import assert_all_blocks_free
 from model_harness import build_hf_model, save_hf_model
 
 from pagedllm import LLM, BeamSearchParams, SamplingParams
+from pagedllm.model.default_model import default_model_path
+from pagedllm.tokenizer.tokenizer import Tokenizer
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
 GOOD_PROMPTS = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
@@ -95,6 +97,21 @@ def test_max_model_len_the_kv_cache_cannot_hold_fails_at_start_up(tiny_path):
     # 2 layers x 2 KV heads x 16 dims x 4 bytes x 2 (K, V) = 512 bytes a token: 8 KiB = one block of 16.
     with pytest.raises(ValueError, match=r"max_model_len=64 does not fit in the KV cache: 1 blocks"):
         LLM(str(tiny_path), dtype="float32", max_model_len=64, kv_cache_memory_bytes=8192)
+
+
+def test_max_model_len_past_the_models_positions_fails_at_start_up(tiny_path):
+    # The tiny Llama has 128 positions: a longer context used to start, then fail inside a step as soon
+    # as a sequence reached position 128 (the rotary table's end).
+    with pytest.raises(
+        ValueError, match=r"max_model_len=129 is more than the model's context \(max_position_"
+    ):
+        LLM(str(tiny_path), dtype="float32", max_model_len=129)
+    assert LLM(str(tiny_path), dtype="float32", max_model_len=128).engine.max_model_len == 128
+
+
+def test_swap_preemption_without_swap_space_names_the_default_in_force(tiny_path):
+    with pytest.raises(ValueError, match=r"swap_space is 0 GiB on cpu \(the default there; set swap_space\)"):
+        LLM(str(tiny_path), dtype="float32", max_model_len=64, preemption_mode="swap")
 
 
 def test_missing_model_path_is_named(tmp_path):
@@ -215,6 +232,43 @@ def test_a_beam_width_over_max_num_seqs_is_refused_as_n_is(tiny_path):
     assert len(beams) == 2
 
 
+@pytest.mark.parametrize("num_blocks", [64, 16])  # 16: a preemption, and the preempted come back
+def test_a_beam_search_holds_its_widths_seats_so_no_step_runs_more_than_max_num_seqs(tiny_path, num_blocks):
+    # Found in review: a search was admitted to one seat and its beams then forked into the running
+    # batch, so three requests and a width-4 search ran 7 sequences a step with max_num_seqs=4.
+    llm = LLM(
+        str(tiny_path),
+        dtype="float32",
+        max_model_len=64,
+        block_size=4,
+        max_num_seqs=4,
+        kv_cache_memory_bytes=num_blocks * 4 * 512,
+    )
+    engine = llm.engine
+    for i in range(3):
+        engine.add_request(
+            f"r{i}", list(range(20 + 7 * i, 26 + 7 * i)), SamplingParams(temperature=0, max_tokens=20)
+        )
+    search = engine.make_beam_search_request(
+        [9, 8, 7, 6, 5], BeamSearchParams(beam_width=4, max_tokens=10), "b"
+    )
+    engine.add_beam_search_request(search)
+    most_rows = 0
+    launch = engine.runner.launch
+
+    def counting_launch(sched, *args, **kwargs):
+        nonlocal most_rows
+        most_rows = max(most_rows, len(sched.scheduled))
+        engine.scheduler.check_invariants()  # seats taken <= max_num_seqs
+        return launch(sched, *args, **kwargs)
+
+    engine.runner.launch = counting_launch
+    assert set(run_to_completion(engine)) == {"r0", "r1", "r2", "b"}
+    assert most_rows == 4
+    assert (engine.scheduler.num_preemptions > 0) == (num_blocks == 16)
+    assert_all_blocks_free(llm)
+
+
 def test_logprobs_or_beam_candidates_past_a_small_vocabulary_are_refused(tmp_path):
     # Found in review: a raw "index out of range" inside step(), which lost the batch's other requests.
     path = save_hf_model(build_hf_model("LlamaForCausalLM", vocab_size=16), tmp_path / "vocab-16")
@@ -224,6 +278,20 @@ def test_logprobs_or_beam_candidates_past_a_small_vocabulary_are_refused(tmp_pat
     with pytest.raises(ValueError, match="ranks 20 candidates a beam, more than the vocabulary's 16"):
         llm.beam_search([[5, 6]], BeamSearchParams(beam_width=10, max_tokens=2))
     assert len(llm.generate([[5, 6]], SamplingParams(max_tokens=3, logprobs=16), use_tqdm=False)) == 1
+    assert_all_blocks_free(llm)
+
+
+def test_a_text_prompt_the_tokenizer_maps_past_the_models_vocabulary_is_refused(tmp_path):
+    # Found in review: a token-id prompt was range-checked but a text prompt was not, so a tokenizer of
+    # more tokens than the model's embedding (SmolLM2's 49,152 beside 256 rows) crashed the step.
+    path = save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path / "small-vocab")
+    Tokenizer.from_gguf(default_model_path()).backend.save(str(path / "tokenizer.json"))
+    llm = LLM(str(path), dtype="float32", max_model_len=32, kv_cache_memory_bytes=1 << 22)
+    with pytest.raises(
+        ValueError, match=r"prompt 'hello world' encodes to token id \d+, past the model's vocab"
+    ):
+        llm.generate(["hello world"], GREEDY, use_tqdm=False)
+    assert len(llm.generate(["!"], GREEDY, use_tqdm=False)[0].outputs[0].token_ids) == 8  # id 0: in range
     assert_all_blocks_free(llm)
 
 

@@ -79,6 +79,9 @@ class Request:
     # Beam search: the token after each sample is chosen by the request's beam search among all its
     # beams, not by the sampler; the scheduler appends nothing and checks no stop rule itself.
     is_beam: bool = False
+    # Beam search: the search's width. Its beams hold that many seats of ``max_num_seqs`` from the first
+    # beam's admission on, since beams fork (into running) as the search goes.
+    beam_width: int = 1
     # Prompt then outputs: the tokens whose K/V the sequence needs, set from the prompt at creation.
     all_token_ids: list[int] = field(default_factory=list, init=False)
 
@@ -113,6 +116,7 @@ class Request:
             sampling_params=self.sampling_params,
             cache_salt=self.cache_salt,
             is_beam=self.is_beam,
+            beam_width=self.beam_width,
         )
         child.output_token_ids = list(self.output_token_ids)
         child.all_token_ids = list(self.all_token_ids)

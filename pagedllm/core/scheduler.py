@@ -241,20 +241,17 @@ class Scheduler:
         # does). After a preemption the pool is full: admitting would only thrash.
         # NOTE: also why no swap-in shares a step with a swap-out: a swap slot or block freed by one
         # could be the other's destination before the worker has read it.
-        # NOTE: a parallel-sampling parent's seats include its children, which fork from it when its
-        # prefill is sampled: count them from admission on, or they would overflow max_num_seqs.
-        num_seats = len(self.running) + sum(
-            len(children)
-            for parent_id, children in self._pending_forks.items()
-            if self.requests[parent_id].status == RequestStatus.RUNNING
-        )
-        while not preempted and budget > 0 and num_seats < self.config.max_num_seqs:
+        num_seats, searches = self._seats_taken()
+        while not preempted and budget > 0:
             candidate = self._next_to_admit()
             if candidate is None:
                 break
             request = candidate
-            num_children = len(self._pending_forks.get(request.request_id, ()))
-            if num_seats + 1 + num_children > self.config.max_num_seqs:
+            if request.is_beam:  # a preempted beam comes back to a seat its search holds
+                needed = 0 if request.arrival_order in searches else request.beam_width
+            else:
+                needed = 1 + len(self._pending_forks.get(request.request_id, ()))
+            if num_seats + needed > self.config.max_num_seqs:
                 break
             if request.status == RequestStatus.SWAPPED:
                 admitted = self._swap_in(request, budget, out)
@@ -263,7 +260,9 @@ class Scheduler:
             if admitted is None:
                 break
             num_new = admitted
-            num_seats += 1 + num_children
+            num_seats += needed
+            if request.is_beam:
+                searches.add(request.arrival_order)
             request.status = RequestStatus.RUNNING
             self._add_running(request)
             scheduled.append((request, num_new))
@@ -278,6 +277,24 @@ class Scheduler:
         out.preempted_request_ids = {r.request_id for r in preempted}
         out.block_copies = self.kv.take_block_copies()
         return out
+
+    def _seats_taken(self) -> tuple[int, set[int]]:
+        """(seats of ``max_num_seqs`` the running requests hold, the beam searches among them by
+        ``arrival_order``). A request holds one; a parallel-sampling parent also its children's, which
+        fork from it when its prefill is sampled; a beam search its ``beam_width``, whatever number of
+        beams it runs now: from admission on, or the forks would overflow max_num_seqs."""
+        seats = sum(
+            len(children)
+            for parent_id, children in self._pending_forks.items()
+            if self.requests[parent_id].status == RequestStatus.RUNNING
+        )
+        searches: dict[int, int] = {}
+        for request in self.running:
+            if request.is_beam:
+                searches[request.arrival_order] = request.beam_width
+            else:
+                seats += 1
+        return seats + sum(searches.values()), set(searches)
 
     def schedule_ahead(self, in_flight: SchedulerOutput) -> SchedulerOutput | None:
         """Async scheduling: the next step, scheduled while ``in_flight`` still runs and before its
@@ -619,6 +636,7 @@ class Scheduler:
             assert orders == sorted(orders), "requests out of arrival order"
         running_ids = {r.request_id for r in self.running}
         assert self._awaiting_beam_step <= running_ids, "a beam waits for its token without running"
+        assert self._seats_taken()[0] <= self.config.max_num_seqs, "more seats taken than max_num_seqs"
         num_pending = sum(len(children) for children in self._pending_forks.values())
         num_queued = len(self.running) + len(self.waiting) + len(self.swapped) + num_pending
         assert num_queued == len(self.requests), "a request is in no queue, or in two"

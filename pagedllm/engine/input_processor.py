@@ -16,6 +16,12 @@ from pagedllm.tokenizer.tokenizer import Tokenizer
 PromptInput = str | Sequence[int]
 
 
+class MaxTokensTooLargeError(ValueError):
+    """A request's ``max_tokens`` does not fit after its prompt under ``max_model_len``. Raised only where
+    the caller asks for it (the HTTP server, as OpenAI's and vLLM's do); offline, such a request runs
+    until the context is full and finishes with ``length``."""
+
+
 @dataclass(slots=True)
 class InputProcessor:
     tokenizer: Tokenizer | None
@@ -57,6 +63,16 @@ class InputProcessor:
             )
         return self.max_model_len - len(prompt_ids)
 
+    def check_max_tokens_fit(self, prompt_ids: list[int], params: SamplingParams) -> None:
+        """Raises ``MaxTokensTooLargeError`` where ``params.max_tokens`` is more than the room after the
+        prompt (``room_after``)."""
+        room = self.room_after(prompt_ids)
+        if params.max_tokens is not None and params.max_tokens > room:
+            raise MaxTokensTooLargeError(
+                f"max_tokens={params.max_tokens} is too large: the model's context is {self.max_model_len} "
+                f"tokens (max_model_len) and the prompt has {len(prompt_ids)}, which leaves room for {room}"
+            )
+
     def tokenize(self, prompt: PromptInput) -> tuple[str | None, list[int]]:
         """(the prompt's text or None, its token ids); raises ``ValueError`` naming the problem."""
         if isinstance(prompt, str):
@@ -67,6 +83,11 @@ class InputProcessor:
             ids = self.tokenizer.encode(prompt)
             if not ids:
                 raise ValueError(f"prompt {prompt[:40]!r} encodes to no tokens")
+            if max(ids) >= self.vocab_size:  # a tokenizer of more tokens than the model's embedding
+                raise ValueError(
+                    f"prompt {prompt[:40]!r} encodes to token id {max(ids)}, past the model's vocabulary of "
+                    f"{self.vocab_size} (the tokenizer has tokens the model does not)"
+                )
             return prompt, ids
         ids = list(prompt)
         if not ids:

@@ -83,7 +83,15 @@ class LLMEngine:
 
         num_blocks = self._num_kv_blocks()
         capacity = num_blocks * config.block_size
-        max_model_len = config.max_model_len or min(self.arch.max_position_embeddings, capacity)
+        max_positions = self.arch.max_position_embeddings
+        if config.max_model_len is not None and config.max_model_len > max_positions:
+            # The rotary tables end there: a longer sequence would fail inside a step (or, in a CUDA
+            # kernel, read past the table), and the model never saw such positions anyway.
+            raise ValueError(
+                f"max_model_len={config.max_model_len} is more than the model's context "
+                f"(max_position_embeddings={max_positions}); lower max_model_len"
+            )
+        max_model_len = config.max_model_len or min(max_positions, capacity)
         if max_model_len > capacity:
             raise ValueError(
                 f"max_model_len={max_model_len} does not fit in the KV cache: {num_blocks} blocks of "
@@ -208,7 +216,8 @@ class LLMEngine:
             per_block = kv_cache_bytes_per_block(self.arch, self.config.block_size, self.dtype)
             raise ValueError(
                 f"preemption_mode='swap' needs a swap space of at least one KV block ({per_block} bytes); "
-                f"swap_space is {self.config.swap_space} GiB on {self.device.type}"
+                f"swap_space is {num_bytes / 2**30:g} GiB on {self.device.type}"
+                + (" (the default there; set swap_space)" if self.config.swap_space is None else "")
             )
         return num_cpu_blocks
 
@@ -261,6 +270,11 @@ class LLMEngine:
         choice = self.config.attention_backend
         if choice == "reference" or (choice == "auto" and self.device.type != "cuda"):
             return ReferenceAttentionBackend()
+        if self.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ValueError(
+                f"attention_backend='triton' runs on CUDA devices, not {self.device.type} (there: 'auto' or "
+                "'reference'; TRITON_INTERPRET=1 runs the kernels on the CPU, slowly, for tests)"
+            )
         try:
             # NOTE: imported here, not at module level: it imports triton, which CPU installs may lack.
             from pagedllm.attention.triton import TritonAttentionBackend
@@ -376,6 +390,7 @@ class LLMEngine:
             sampling_params=worker_params,
             cache_salt=cache_salt,
             is_beam=True,
+            beam_width=params.beam_width,
         )
         return BeamSearchRequest(request_id, prompt_text, prompt_ids, first, state)
 
