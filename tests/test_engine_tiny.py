@@ -3,6 +3,7 @@ greedy output equals transformers' whatever the batch, block size, chunking or p
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -98,8 +99,6 @@ def test_each_prompt_alone_equals_thirty_two_together(tiny_checkpoint):
 
 
 def _bytes_for_blocks(path: Path, num_blocks: int, block_size: int) -> int:
-    import json
-
     cfg = json.loads((path / "config.json").read_text())
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     per_block = 2 * cfg["num_hidden_layers"] * block_size * cfg["num_key_value_heads"] * head_dim * 4
@@ -123,4 +122,19 @@ def test_min_tokens_holds_back_every_eos_id_the_model_config_names(tmp_path):
     # Without min_tokens the same id ends the request where the model first produces it.
     stopped = llm.generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
     assert stopped.token_ids == tokens[: tokens.index(second_eos) + 1]
+    assert stopped.finish_reason == "stop"
+
+
+def test_an_eos_id_listed_only_in_generation_config_ends_the_request(tmp_path):
+    # Found in review: Llama-3-Instruct and Qwen2.5-Instruct list their turn-ending tokens only in
+    # generation_config.json, where transformers' generate stops on them; pagedllm ran past them.
+    prompt = [5, 6, 7]
+    path = save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path / "gen-eos")
+    tokens = (
+        LLM(str(path), dtype="float32").generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0].token_ids
+    )
+    stop_at = tokens[2]
+    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [0, stop_at]}))
+    stopped = LLM(str(path), dtype="float32").generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
+    assert stopped.token_ids == tokens[: tokens.index(stop_at) + 1]
     assert stopped.finish_reason == "stop"

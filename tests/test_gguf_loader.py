@@ -13,6 +13,7 @@ import reference_fixtures
 import torch
 
 from pagedllm.model.loader.gguf_loader import GGUFCheckpoint, read_gguf
+from pagedllm.model.loader.model_loader import load_model
 
 # pytest finds fixtures by module attribute; these come from the shared session fixtures.
 smollm_gguf_path = reference_fixtures.smollm_gguf_path
@@ -70,6 +71,8 @@ def write_tiny_gguf(
             layer["attn_q.bias"] = ("self_attn.q_proj.bias", rand(NUM_HEADS * head_dim))
             layer["attn_k.bias"] = ("self_attn.k_proj.bias", rand(NUM_KV_HEADS * head_dim))
             layer["attn_v.bias"] = ("self_attn.v_proj.bias", rand(NUM_KV_HEADS * head_dim))
+            if architecture == "llama":  # attention_bias: the output projection's too (Qwen2 has none)
+                layer["attn_output.bias"] = ("self_attn.o_proj.bias", rand(HIDDEN))
         if has_qk_norm:
             layer["attn_q_norm.weight"] = ("self_attn.q_norm.weight", rand(head_dim))
             layer["attn_k_norm.weight"] = ("self_attn.k_norm.weight", rand(head_dim))
@@ -119,11 +122,20 @@ def test_llama_q_and_k_rows_come_back_in_hf_order(tmp_path: Path) -> None:
         assert torch.equal(ours[name], torch.from_numpy(value)), name
 
 
-def test_llama_q_and_k_biases_are_reordered_like_their_weights(tmp_path: Path) -> None:
+def test_llama_q_and_k_biases_are_reordered_like_their_weights_and_o_proj_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    # (Found in review: attn_output.bias, which llama.cpp writes for a Llama with attention_bias, was
+    # refused as an unsupported tensor.)
     path = tmp_path / "llama-bias.gguf"
     expected = write_tiny_gguf(path, has_bias=True)
     ours = dict(read_gguf(path).iter_tensors())
-    for name in ("model.layers.0.self_attn.q_proj.bias", "model.layers.1.self_attn.k_proj.bias"):
+    assert ours.keys() == expected.keys()
+    for name in (
+        "model.layers.0.self_attn.q_proj.bias",
+        "model.layers.1.self_attn.k_proj.bias",
+        "model.layers.1.self_attn.o_proj.bias",
+    ):
         assert torch.equal(ours[name], torch.from_numpy(expected[name])), name
 
 
@@ -307,3 +319,13 @@ def test_llama3_rope_frequency_tensor_is_rejected_not_dropped(tmp_path: Path) ->
     write_tiny_gguf(path, extra_tensors={"rope_freqs.weight": np.ones(8, dtype=np.float32)})
     with pytest.raises(ValueError, match=r"rope_freqs\.weight"):
         read_gguf(path)
+
+
+def test_a_gguf_file_is_recognized_whatever_the_case_of_its_suffix(tmp_path: Path) -> None:
+    # Found in review: "model.GGUF" was refused by the model loader, though the tokenizer took it.
+    path = tmp_path / "tiny.GGUF"
+    expected = write_tiny_gguf(path)
+    model, arch = load_model(path, dtype=torch.float32, device=torch.device("cpu"))
+    assert arch.num_hidden_layers == NUM_LAYERS
+    weight = dict(model.named_parameters())["model.embed_tokens.weight"]
+    assert torch.equal(weight, torch.from_numpy(expected["model.embed_tokens.weight"]))

@@ -70,7 +70,7 @@ def _resolve(source: ModelSource, load_format: str) -> tuple[dict[str, Any], Wei
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"model path {path} does not exist")
-    if path.is_file() and path.suffix == ".gguf":
+    if path.is_file() and path.suffix.lower() == ".gguf":
         if load_format not in ("auto", "gguf", "dummy"):
             raise ValueError(f"load_format={load_format!r} cannot read the GGUF file {path}")
         # NOTE: imported here so the safetensors path works without the gguf package's reader.
@@ -90,7 +90,7 @@ def _resolve(source: ModelSource, load_format: str) -> tuple[dict[str, Any], Wei
         config_path = path / "config.json"
         if not config_path.is_file():
             raise FileNotFoundError(f"model directory {path} has no config.json")
-        hf_config = _read_config(config_path)
+        hf_config = _with_generation_eos(_read_config(config_path), path / "generation_config.json")
         return hf_config, None if is_dummy else iter_safetensors(path)
     raise ValueError(
         f"cannot load a model from {path}: expected a model directory, a .gguf file or a config.json"
@@ -105,6 +105,25 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
     return config
+
+
+def _with_generation_eos(config: dict[str, Any], generation_config_path: Path) -> dict[str, Any]:
+    """``config`` with the end-of-generation ids of ``generation_config.json`` (where it has any) before
+    its own: checkpoints such as Llama-3-Instruct and Qwen2.5-Instruct list their turn-ending tokens
+    only there, and transformers' ``generate`` stops on them."""
+    if not generation_config_path.is_file():
+        return config
+    eos = _read_config(generation_config_path).get("eos_token_id")
+    if eos is None:
+        return config
+    ids: list[Any] = []
+    for value in (eos, config.get("eos_token_id")):
+        ids.extend(value if isinstance(value, list) else [] if value is None else [value])
+    unique: list[Any] = []  # NOTE: a bad id (a string, a list) is named by the config's parser
+    for token_id in ids:
+        if token_id not in unique:
+            unique.append(token_id)
+    return {**config, "eos_token_id": unique}
 
 
 @contextmanager
