@@ -168,9 +168,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 "token_ids": completion.token_ids,
                 "finish_reason": completion.finish_reason,
             }
+            if completion.logprobs is not None:  # per token: {token id: logprob}, the sampled one first
+                record["logprobs"] = [
+                    {str(token_id): lp.logprob for token_id, lp in entry.items()}
+                    for entry in completion.logprobs
+                ]
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"Prompt: {prompt!r}\nOutput: {completion.text!r} ({completion.finish_reason})")
+            for entry in completion.logprobs or ():
+                top = ", ".join(f"{lp.decoded_token!r} {lp.logprob:.3f}" for lp in entry.values())
+                print(f"  {top}")
     if args.kv_report is not None:
         command = shlex.join(["pagedllm", *args.argv])
         print(write_kv_report(llm, Path(args.kv_report), command), file=sys.stderr)
@@ -296,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # the command line, for reports that record how they were made
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad input, or a file that cannot be read or written
         print(f"error: {e}", file=sys.stderr)
         return 2
 

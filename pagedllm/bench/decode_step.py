@@ -59,6 +59,9 @@ class _Timed:
             self.times.append(time.perf_counter() - start)
 
 
+WARM_UP_STEPS = 4  # pure-decode steps run before the timed ones
+
+
 def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1e3
 
@@ -73,6 +76,12 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
     device = engine.device
     ceilings = measure_ceilings(device, engine.dtype)
     dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
+    if args.context + WARM_UP_STEPS + args.steps >= engine.max_model_len:
+        raise ValueError(
+            f"--context {args.context} plus {WARM_UP_STEPS} warm-up and {args.steps} timed decode steps does "
+            f"not fit in max_model_len {engine.max_model_len}: lower --context or --steps, or raise "
+            "--max-model-len"
+        )
     # NOTE: as long as the context allows: the first sequences decode while the last ones still prefill.
     params = SamplingParams(temperature=0.0, max_tokens=engine.max_model_len - args.context, ignore_eos=True)
     gen = torch.Generator().manual_seed(batch)
@@ -86,7 +95,7 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
         engine.scheduler.waiting
     ):
         engine.step()
-    for _ in range(4):
+    for _ in range(WARM_UP_STEPS):
         engine.step()
 
     is_async = engine.async_scheduling

@@ -226,8 +226,12 @@ def summarize(results: Sequence[RequestResult], duration: float, rate: float) ->
 
 
 async def _server_model(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/v1/models")
-    response.raise_for_status()
+    try:
+        response = await client.get("/v1/models")
+    except httpx.TransportError as e:
+        raise ValueError(f"no server answers at {client.base_url} ({type(e).__name__}: {e})") from e
+    if response.status_code != 200:
+        raise ValueError(f"{client.base_url}v1/models answered {response.status_code}: {response.text[:200]}")
     cards = response.json()["data"]
     if not cards:
         raise ValueError("the server lists no model")

@@ -59,9 +59,12 @@ def run_engine_core(config: EngineConfig, commands: Connection, outputs: Connect
         from pagedllm.engine.llm_engine import LLMEngine, freeze_startup_heap
 
         engine = LLMEngine(config)
+    except (ValueError, OSError) as e:  # bad options or files: the message says it all (no traceback)
+        outputs.send(CoreFailed(str(e)))
+        return
     except Exception as e:
         logger.exception("the engine failed to start")
-        outputs.send(CoreFailed(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"))
+        outputs.send(CoreFailed(f"{type(e).__name__}: {e}"))
         return
     # NOTE: the model, the framework's modules and the caches are alive for the process's life; moved out
     # of the collector's generations, a full collection no longer walks them (one took 118 ms in the

@@ -105,6 +105,8 @@ def run_server(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> int:
                 f"two models given: MODEL={args.model_tag!r} and --model={engine_kwargs['model']!r}"
             )
         engine_kwargs = {**engine_kwargs, "model": args.model_tag}
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in [0, 65535], got {args.port}")
     if args.max_waiting_requests is not None and args.max_waiting_requests < 1:
         raise ValueError(f"--max-waiting-requests must be >= 1, got {args.max_waiting_requests}")
     if args.timeout_keep_alive < 1:

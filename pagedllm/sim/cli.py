@@ -22,6 +22,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_simulate_parser(sub: Any) -> None:
     from pagedllm.sim.models import known_model_names
 
@@ -47,11 +57,11 @@ def add_simulate_parser(sub: Any) -> None:
     )
     pool = sim.add_mutually_exclusive_group()
     pool.add_argument("--kv-memory", default=None, help="KV pool size, e.g. 16GiB or 500MB (default 16GiB)")
-    pool.add_argument("--num-blocks", type=int, default=None, help="KV pool size in blocks")
-    sim.add_argument("--block-size", type=int, default=16)
-    sim.add_argument("--max-model-len", type=int, default=2048)
-    sim.add_argument("--max-num-seqs", type=int, default=256)
-    sim.add_argument("--max-num-batched-tokens", type=int, default=None)
+    pool.add_argument("--num-blocks", type=_positive_int, default=None, help="KV pool size in blocks")
+    sim.add_argument("--block-size", type=_positive_int, default=16)
+    sim.add_argument("--max-model-len", type=_positive_int, default=2048)
+    sim.add_argument("--max-num-seqs", type=_positive_int, default=256)
+    sim.add_argument("--max-num-batched-tokens", type=_positive_int, default=None)
     sim.add_argument("--no-chunked-prefill", action="store_true")
     sim.add_argument("--no-prefix-caching", action="store_true", help="paged policy without the prefix cache")
     sim.add_argument(
@@ -150,7 +160,7 @@ def add_kv_size_parser(sub: Any) -> None:
         "models", nargs="*", metavar="MODEL", help="config.json paths or known names (default: all known)"
     )
     kv.add_argument("--dtype", default="auto", help="auto (the config's dtype), float32, bfloat16, float16")
-    kv.add_argument("--block-size", type=int, default=16)
+    kv.add_argument("--block-size", type=_positive_int, default=16)
     kv.add_argument("--json", action="store_true", help="print JSON instead of a table")
     kv.set_defaults(func=cmd_kv_size)
 
