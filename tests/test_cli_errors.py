@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from model_harness import TINY_CONFIG
 
 from pagedllm.cli import main
 
@@ -36,9 +37,14 @@ def test_device_cuda_on_a_machine_without_cuda_is_named(capsys):
     assert _error_line(capsys) == "error: device='cuda', but this machine has no CUDA GPU torch can use"
 
 
-def test_triton_attention_on_the_cpu_is_refused_at_start_up_not_in_the_first_step(capsys, monkeypatch):
+def test_triton_attention_on_the_cpu_is_refused_at_start_up_not_in_the_first_step(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    argv = ["generate", "hi", "--device", "cpu", "--attention-backend", "triton", "--max-tokens", "1"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY_CONFIG, "architectures": ["LlamaForCausalLM"]}))
+    argv = ["generate", "--model", str(config), "--load-format", "dummy", "--device", "cpu"]
+    argv += ["--attention-backend", "triton", "--max-tokens", "1", "hi"]
     assert main(argv) == 2
     assert _error_line(capsys).startswith("error: attention_backend='triton' runs on CUDA devices, not cpu")
 
@@ -57,7 +63,7 @@ def test_bench_serve_without_a_server_says_none_answers(capsys):
     assert _error_line(capsys).startswith("error: no server answers at http://127.0.0.1:9")
 
 
-def test_generate_shows_the_logprobs_it_was_asked_for(capsys):
+def test_generate_on_smollm_shows_the_logprobs_it_was_asked_for(capsys):
     argv = ["generate", "The capital of France is", "--max-tokens", "2", "--logprobs", "2", "--json"]
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -32,7 +32,7 @@ def tiny_llama(tmp_path_factory) -> Path:
     return save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path_factory.mktemp("tiny-llama"))
 
 
-def tiny_llm(path: Path, kv_policy: str, num_blocks: int = NUM_BLOCKS) -> LLM:
+def tiny_llm(path: Path, kv_policy: str, num_blocks: int = NUM_BLOCKS, **options: object) -> LLM:
     return LLM(
         str(path),
         dtype="float32",
@@ -41,6 +41,7 @@ def tiny_llm(path: Path, kv_policy: str, num_blocks: int = NUM_BLOCKS) -> LLM:
         kv_cache_memory_bytes=bytes_for_blocks(path, num_blocks, BLOCK_SIZE),
         kv_policy=kv_policy,
         record_kv_stats=True,
+        **options,  # type: ignore[arg-type]
     )
 
 
@@ -70,7 +71,8 @@ def test_contiguous_gives_the_same_greedy_tokens_as_paged_while_admitting_fewer(
 
 
 def test_contiguous_stats_report_the_reservation(tiny_llama):
-    llm = tiny_llm(tiny_llama, "contiguous")
+    # Synchronous: one step() then runs the step (async scheduling, a GPU's default, only launches it).
+    llm = tiny_llm(tiny_llama, "contiguous", async_scheduling=False)
     engine = llm.engine
     engine.add_request("r", [5, 6, 7, 8, 9], SamplingParams(max_tokens=4))
     engine.step()
@@ -103,3 +105,20 @@ def test_kv_stats_report_needs_recording(tiny_llama):
     report = llm.kv_stats_report()
     assert report["source"] == "engine" and report["summary"]["num_steps"] == 3
     assert report["steps"]["num_token_slots"] == [3, 4, 5]
+
+
+@pytest.mark.parametrize("kv_policy", ["paged", "contiguous"])
+def test_kv_stats_with_a_step_scheduled_ahead_are_the_synchronous_runs(tiny_llama, kv_policy):
+    # Found in review: under async scheduling each step was sampled once the next one had been scheduled
+    # ahead, so a paged run showed reserved slots (the next step's), which paging never has.
+    steps = {}
+    for mode in (False, True):
+        llm = tiny_llm(tiny_llama, kv_policy, async_scheduling=mode)
+        llm.generate(prompts(6, seed=1), GREEDY, use_tqdm=False)
+        report = llm.kv_stats_report(include_steps=True)
+        if mode:
+            assert llm.engine.num_steps_scheduled_ahead > 0
+        steps[mode] = {key: values for key, values in report["steps"].items() if key != "time"}
+    assert steps[True] == steps[False]
+    if kv_policy == "paged":
+        assert not any(steps[True]["num_reserved_slots"])

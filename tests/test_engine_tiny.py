@@ -130,11 +130,10 @@ def test_an_eos_id_listed_only_in_generation_config_ends_the_request(tmp_path):
     # generation_config.json, where transformers' generate stops on them; pagedllm ran past them.
     prompt = [5, 6, 7]
     path = save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path / "gen-eos")
-    tokens = (
-        LLM(str(path), dtype="float32").generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0].token_ids
-    )
+    budget = {"dtype": "float32", "kv_cache_memory_bytes": 1 << 22}  # (on a GPU: no profiling)
+    tokens = LLM(str(path), **budget).generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0].token_ids
     stop_at = tokens[2]
     (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [0, stop_at]}))
-    stopped = LLM(str(path), dtype="float32").generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
+    stopped = LLM(str(path), **budget).generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
     assert stopped.token_ids == tokens[: tokens.index(stop_at) + 1]
     assert stopped.finish_reason == "stop"

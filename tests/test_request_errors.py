@@ -106,12 +106,13 @@ def test_max_model_len_past_the_models_positions_fails_at_start_up(tiny_path):
         ValueError, match=r"max_model_len=129 is more than the model's context \(max_position_"
     ):
         LLM(str(tiny_path), dtype="float32", max_model_len=129)
-    assert LLM(str(tiny_path), dtype="float32", max_model_len=128).engine.max_model_len == 128
+    fits = LLM(str(tiny_path), dtype="float32", max_model_len=128, kv_cache_memory_bytes=1 << 22)
+    assert fits.engine.max_model_len == 128
 
 
 def test_swap_preemption_without_swap_space_names_the_default_in_force(tiny_path):
     with pytest.raises(ValueError, match=r"swap_space is 0 GiB on cpu \(the default there; set swap_space\)"):
-        LLM(str(tiny_path), dtype="float32", max_model_len=64, preemption_mode="swap")
+        LLM(str(tiny_path), device="cpu", dtype="float32", max_model_len=64, preemption_mode="swap")
 
 
 def test_missing_model_path_is_named(tmp_path):
@@ -281,7 +282,7 @@ def test_logprobs_or_beam_candidates_past_a_small_vocabulary_are_refused(tmp_pat
     assert_all_blocks_free(llm)
 
 
-def test_a_text_prompt_the_tokenizer_maps_past_the_models_vocabulary_is_refused(tmp_path):
+def test_a_text_prompt_smollms_tokenizer_maps_past_a_small_models_vocabulary_is_refused(tmp_path):
     # Found in review: a token-id prompt was range-checked but a text prompt was not, so a tokenizer of
     # more tokens than the model's embedding (SmolLM2's 49,152 beside 256 rows) crashed the step.
     path = save_hf_model(build_hf_model("LlamaForCausalLM"), tmp_path / "small-vocab")

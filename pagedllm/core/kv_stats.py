@@ -91,8 +91,9 @@ class KVStatsSummary:
 class KVStatsRecorder:
     """Samples a scheduler's pool once per step; summarizes the run.
 
-    Call ``record`` after ``Scheduler.schedule()`` and before ``update_from_output``. It costs one pass
-    over the running requests, and one over their block tables only when blocks are shared.
+    Call ``record`` when a step has been scheduled (``Scheduler.schedule`` or ``schedule_ahead``: the pool
+    then holds what the step needs), before the next one is. It costs one pass over the running requests,
+    and one over their block tables only when blocks are shared.
     """
 
     def __init__(self, scheduler: Scheduler) -> None:
@@ -109,8 +110,12 @@ class KVStatsRecorder:
         self._num_full_length_slots = 0
         self._num_full_length_tail_slots = 0
 
-    def record(self, scheduler_output: SchedulerOutput, now: float) -> KVMemorySample | None:
-        """Sample the pool after ``scheduler_output`` was scheduled; an empty step is not recorded."""
+    def record(
+        self, scheduler_output: SchedulerOutput, now: float, in_flight: SchedulerOutput | None = None
+    ) -> KVMemorySample | None:
+        """Sample the pool after ``scheduler_output`` was scheduled; an empty step is not recorded. A step
+        scheduled ahead (async scheduling) passes the step still in flight: its tokens are computed
+        before this one's, though the requests do not count them yet (``update_from_output``)."""
         if scheduler_output.is_empty:
             return None
         if self._start_time is None:
@@ -119,9 +124,13 @@ class KVStatsRecorder:
         kv = self.scheduler.kv
         block_size = self.block_size
         tables = kv.block_tables
-        new_tokens = {item.request_id: item.num_tokens for item in scheduler_output.scheduled}
+        # Tokens whose K/V each sequence has once the steps scheduled so far have run.
+        ends = {}
+        for step in (in_flight, scheduler_output):
+            for item in step.scheduled if step is not None else ():
+                ends[item.request_id] = item.start_position + item.num_tokens
         running = [r for r in self.scheduler.running if r.request_id in tables]
-        num_tokens = [r.num_computed_tokens + new_tokens.get(r.request_id, 0) for r in running]
+        num_tokens = [ends.get(r.request_id, r.num_computed_tokens) for r in running]
 
         token = tail = reserved = num_table_blocks = 0
         for request, n in zip(running, num_tokens, strict=True):

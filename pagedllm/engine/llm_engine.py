@@ -81,8 +81,6 @@ class LLMEngine:
         self.tokenizer: Tokenizer | None = None if config.load_format == "dummy" else load_tokenizer(source)
         self.attention_backend = self._attention_backend()
 
-        num_blocks = self._num_kv_blocks()
-        capacity = num_blocks * config.block_size
         max_positions = self.arch.max_position_embeddings
         if config.max_model_len is not None and config.max_model_len > max_positions:
             # The rotary tables end there: a longer sequence would fail inside a step (or, in a CUDA
@@ -91,6 +89,8 @@ class LLMEngine:
                 f"max_model_len={config.max_model_len} is more than the model's context "
                 f"(max_position_embeddings={max_positions}); lower max_model_len"
             )
+        num_blocks = self._num_kv_blocks()
+        capacity = num_blocks * config.block_size
         max_model_len = config.max_model_len or min(max_positions, capacity)
         if max_model_len > capacity:
             raise ValueError(
@@ -507,6 +507,8 @@ class LLMEngine:
 
     def _schedule(self) -> SchedulerOutput:
         sched = self.scheduler.schedule()
+        if self.kv_stats is not None:
+            self.kv_stats.record(sched, time.perf_counter())
         for request_id in sched.preempted_request_ids:
             if request_id in self._beam_sequences:
                 self._beam_sequences[request_id].state.forget_report(request_id)
@@ -532,6 +534,8 @@ class LLMEngine:
                 t = time.perf_counter()
                 ahead = self.scheduler.schedule_ahead(sched)
                 if ahead is not None:
+                    if self.kv_stats is not None:  # the pool as the ahead step has it, not as collected
+                        self.kv_stats.record(ahead, time.perf_counter(), in_flight=sched)
                     next_step = self.runner.launch(ahead, step)
                     self._mark("launch_ahead", t)
                     # NOTE: a step scheduled ahead samples (``schedule_ahead``), so it has tokens to
@@ -576,8 +580,6 @@ class LLMEngine:
     def _process(self, sched: SchedulerOutput, model_output: ModelOutput) -> StepResult:
         """The host's side of a finished step: token-level stops, detokenization, stop strings; returns
         the requests that may have an output and the beam searches that finished."""
-        if self.kv_stats is not None:
-            self.kv_stats.record(sched, time.perf_counter())
         updated = self.scheduler.update_from_output(sched, model_output.sampled_token_ids)
         stopped_by_string: list[str] = []
         touched: dict[str, RequestTracker] = {}  # requests that may have an output this step
