@@ -42,7 +42,18 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
         help="tokens a step may compute (default: 16384 for offline runs on a Hopper GPU of >= 70 GiB, "
         "8192 elsewhere and for the server; never below max_model_len)",
     )
+    group.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.9,
+        help="CUDA: the share of the card the weights, activations and KV cache may take (the cache gets "
+        "what is left; --kv-cache-memory-bytes sets it exactly)",
+    )
     group.add_argument("--kv-cache-memory-bytes", type=int, default=None)
+    group.add_argument("--enforce-eager", action="store_true", help="CUDA: no graphs (every step eager)")
+    group.add_argument(
+        "--no-prefix-caching", action="store_true", help="never reuse another request's KV blocks"
+    )
     group.add_argument("--no-chunked-prefill", action="store_true", help="schedule every prompt whole")
     group.add_argument(
         "--kv-policy",
@@ -107,7 +118,10 @@ def _engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "max_model_len": args.max_model_len,
         "max_num_seqs": args.max_num_seqs,
         "max_num_batched_tokens": args.max_num_batched_tokens,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
         "kv_cache_memory_bytes": args.kv_cache_memory_bytes,
+        "enforce_eager": args.enforce_eager,
+        "enable_prefix_caching": not args.no_prefix_caching,
         "enable_chunked_prefill": not args.no_chunked_prefill,
         "kv_policy": args.kv_policy,
         "attention_backend": args.attention_backend,

@@ -84,3 +84,17 @@ def test_serve_with_a_missing_model_prints_one_line_not_the_engines_traceback(tm
     assert run.returncode == 2
     assert "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines()[-1] == f"error: model path {missing} does not exist"
+
+
+def test_generate_chat_and_serve_take_the_engines_memory_graph_and_cache_options(capsys):
+    # Found in review: only `bench throughput` had --gpu-memory-utilization, though the KV sizing error
+    # tells every user to raise it; --enforce-eager and prefix caching had no flag at all.
+    from pagedllm.cli import _engine_kwargs, build_parser
+
+    for command in ("generate", "chat", "serve"):
+        argv = [command, "--gpu-memory-utilization", "0.5", "--enforce-eager", "--no-prefix-caching"]
+        kwargs = _engine_kwargs(build_parser().parse_args(argv))
+        assert (kwargs["gpu_memory_utilization"], kwargs["enforce_eager"]) == (0.5, True)
+        assert kwargs["enable_prefix_caching"] is False
+    assert main(["generate", "hi", "--gpu-memory-utilization", "1.5"]) == 2
+    assert _error_line(capsys) == "error: gpu_memory_utilization must be in (0, 1], got 1.5"

@@ -85,3 +85,16 @@ def test_kv_size_cli_prints_the_table_and_json(capsys):
     assert main(["kv-size", "llama-2-7b", "llama-3.1-8b", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["bytes_per_token"] for r in rows] == [512 * 1024, 128 * 1024]
+
+
+def test_a_gguf_file_is_sized_from_its_metadata_and_other_files_are_named(tmp_path):
+    # Found in review: a .gguf path failed with a raw "'utf-8' codec can't decode" message.
+    from pagedllm.model.default_model import default_model_path
+
+    size = kv_size(load_model_spec(str(default_model_path())), "bfloat16")  # SmolLM2-135M
+    assert (size.num_layers, size.num_kv_heads, size.head_dim) == (30, 3, 64)
+    assert size.bytes_per_token == 2 * 30 * 3 * 64 * 2
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match=r"weights.bin is not a JSON config"):
+        load_model_spec(str(binary))

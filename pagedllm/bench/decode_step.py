@@ -38,7 +38,6 @@ def add_decode_parser(sub: Any, add_engine_args: Any) -> None:
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 256])
     p.add_argument("--context", type=int, default=512, help="prompt tokens per sequence")
     p.add_argument("--steps", type=int, default=32, help="timed decode steps per batch size")
-    p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--profile-dir", default=None, help="write a torch.profiler summary per batch size")
     p.add_argument("--output-json", default=None)
     add_engine_args(p)
@@ -71,7 +70,7 @@ def bench_batch(args: argparse.Namespace, engine_kwargs: dict[str, Any], batch: 
     from pagedllm.sampling_params import SamplingParams
 
     kwargs = dict(engine_kwargs, max_num_seqs=batch)
-    llm = LLM(**kwargs, enforce_eager=args.enforce_eager)
+    llm = LLM(**kwargs)
     engine = llm.engine
     device = engine.device
     ceilings = measure_ceilings(device, engine.dtype)

@@ -44,8 +44,6 @@ def add_throughput_parser(sub: Any, add_engine_args: Any) -> None:
         help="also run transformers on the same prompts (no names = both)",
     )
     p.add_argument("--peer-batch-size", type=int, default=None, help="padded batch (default max-num-seqs)")
-    p.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    p.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
     p.add_argument("--output-json", default=None)
     add_engine_args(p)
 
@@ -101,11 +99,7 @@ def run_pagedllm(llm: Any, workload: Workload, n: int, warmup_prompts: int) -> d
 def run_throughput(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
     from pagedllm.llm import LLM
 
-    llm = LLM(
-        **engine_kwargs,
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        enforce_eager=args.enforce_eager,
-    )
+    llm = LLM(**engine_kwargs)
     engine = llm.engine
     workload = make_workload(args, engine.arch.vocab_size)
     dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
@@ -141,8 +135,7 @@ def run_throughput(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> d
         "load_format": args.load_format,
         "dtype": str(dtype).removeprefix("torch."),
         "workload": {**workload.describe(), "n": args.n, "seed": args.workload_seed},
-        "engine": {k: v for k, v in engine_kwargs.items() if k != "model"}
-        | {"enforce_eager": args.enforce_eager},
+        "engine": {k: v for k, v in engine_kwargs.items() if k != "model"},
         **{k: ours[k] for k in ("requests_per_s", "total_tokens_per_s", "output_tokens_per_s")},
         "roofline_output_tokens_per_s": floor["roofline_output_tokens_per_s"],
         "fraction_of_roofline": ours["output_tokens_per_s"] / floor["roofline_output_tokens_per_s"],

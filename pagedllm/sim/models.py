@@ -52,8 +52,15 @@ def known_model_names() -> list[str]:
 
 
 def load_model_spec(name_or_path: str) -> ModelSpec:
-    """A ``config.json`` path (or a directory holding one), or a known model name like ``llama-2-7b``."""
+    """A ``config.json`` path (or a directory holding one), a ``.gguf`` file, or a known model name like
+    ``llama-2-7b``."""
     path = Path(name_or_path).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        # NOTE: imported here: reading the metadata needs the gguf package, the JSON paths do not.
+        from pagedllm.model.loader.gguf_loader import read_gguf
+
+        arch = ModelArchConfig.from_hf_dict(read_gguf(path).hf_config)
+        return ModelSpec(name=path.stem, source=str(path), arch=arch)
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
@@ -66,8 +73,11 @@ def load_model_spec(name_or_path: str) -> ModelSpec:
                 f"{', '.join(known_model_names())}"
             )
         path = found
-    with open(path, encoding="utf-8") as f:
-        hf_config: dict[str, Any] = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            hf_config: dict[str, Any] = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a JSON config ({e})") from None
     name = path.parent.name if path.name == "config.json" else path.stem
     return ModelSpec(name=name, source=str(path), arch=ModelArchConfig.from_hf_dict(hf_config))
 
