@@ -125,7 +125,7 @@ class KVStatsRecorder:
         block_size = self.block_size
         tables = kv.block_tables
         # Tokens whose K/V each sequence has once the steps scheduled so far have run.
-        ends = {}
+        ends: dict[str, int] = {}
         for step in (in_flight, scheduler_output):
             for item in step.scheduled if step is not None else ():
                 ends[item.request_id] = item.start_position + item.num_tokens
