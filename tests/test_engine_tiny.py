@@ -137,3 +137,24 @@ def test_an_eos_id_listed_only_in_generation_config_ends_the_request(tmp_path):
     stopped = LLM(str(path), **budget).generate([prompt], GREEDY, use_tqdm=False)[0].outputs[0]
     assert stopped.token_ids == tokens[: tokens.index(stop_at) + 1]
     assert stopped.finish_reason == "stop"
+
+
+def test_a_qwen3_config_without_head_dim_takes_transformers_default_of_128(tmp_path):
+    # Found in review: pagedllm took hidden / heads (16 here) where transformers' Qwen3Config defaults to
+    # 128, so such a checkpoint failed on its q_proj's shape.
+    model = build_hf_model("Qwen3ForCausalLM", head_dim=128)
+    path = save_hf_model(model, tmp_path / "qwen3-no-head-dim")
+    config = json.loads((path / "config.json").read_text())
+    del config["head_dim"]
+    (path / "config.json").write_text(json.dumps(config))
+    prompt = [5, 6, 7, 8]
+    expected = model.generate(
+        torch.tensor([prompt]),
+        max_new_tokens=NUM_NEW_TOKENS,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=0,
+    )[0, len(prompt) :].tolist()
+    llm = LLM(str(path), dtype="float32", kv_cache_memory_bytes=1 << 22)
+    assert llm.engine.arch.head_dim == 128
+    assert _generate(llm, [prompt]) == [expected]

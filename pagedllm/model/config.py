@@ -136,7 +136,10 @@ class ModelArchConfig:
         if num_heads <= 0:
             raise ValueError(f"num_attention_heads={num_heads} must be > 0")
         num_kv_heads = _int(d, "num_key_value_heads", default=num_heads)
-        head_dim = _int(d, "head_dim", default=hidden_size // num_heads)
+        # transformers' Qwen3Config defaults head_dim to 128 (its heads are wider than hidden / heads);
+        # the other architectures to hidden / heads.
+        is_qwen3 = "Qwen3ForCausalLM" in architectures or d.get("model_type") == "qwen3"
+        head_dim = _int(d, "head_dim", default=128 if is_qwen3 else hidden_size // num_heads)
         max_positions = _int(d, "max_position_embeddings")
         rope_theta, rope_scaling = _parse_rope(d, max_positions)
         attention_bias = _bool(d, "attention_bias", default=False) or any(
