@@ -79,17 +79,13 @@ class ServerState:
                             max_tokens_must_fit=must_fit,
                         )
                     )
-                except MaxTokensTooLargeError as e:
-                    where = f"prompt {i}: " if len(prompts) > 1 else ""
-                    raise APIError(
-                        HTTPStatus.BAD_REQUEST,
-                        f"{where}{e}",
-                        param=max_tokens_field,
-                        code="context_length_exceeded",
-                    ) from e
                 except (ValueError, TypeError) as e:
                     where = f"prompt {i}: " if len(prompts) > 1 else ""
-                    raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param="prompt") from e
+                    if isinstance(e, MaxTokensTooLargeError):
+                        param, code = max_tokens_field, "context_length_exceeded"
+                    else:
+                        param, code = "prompt", None
+                    raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param=param, code=code) from e
         except Exception as e:
             for stream in streams:
                 stream.abort()
