@@ -129,6 +129,18 @@ def test_stop_string_ends_the_request_and_is_cut_from_the_text(smollm):
     assert completion.text == text[: text.index(stop)]
     assert (completion.finish_reason, completion.stop_reason) == ("stop", stop)
     assert len(completion.token_ids) < len(free_run.outputs[0].token_ids)
+    # The same stop string completed by the last token max_tokens allows: still "stop" (vLLM's rule),
+    # not "length", since the text was cut there.
+    at_the_limit = smollm.generate(
+        prompt,
+        SamplingParams(temperature=0.0, max_tokens=len(completion.token_ids), stop=[stop]),
+        use_tqdm=False,
+    )[0].outputs[0]
+    assert (at_the_limit.text, at_the_limit.finish_reason, at_the_limit.stop_reason) == (
+        completion.text,
+        "stop",
+        stop,
+    )
     kept = smollm.generate(
         prompt,
         SamplingParams(temperature=0.0, max_tokens=30, stop=[stop], include_stop_str_in_output=True),

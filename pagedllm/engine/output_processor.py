@@ -115,6 +115,15 @@ class SequenceTracker:
             return self.text
         return self.text[: max(0, len(self.text) - self._max_stop_len + 1)]
 
+    def finish_reason(self) -> str | None:
+        """The request's, except that a stop string found in its last tokens' text (by the step that also
+        reached ``max_tokens`` or the context, or in the text flushed at its end) makes it "stop", as
+        vLLM reports it: the text was cut there."""
+        status = self.request.status
+        if self.stop_string is not None and status == RequestStatus.FINISHED_LENGTH:
+            return RequestStatus.FINISHED_STOPPED.finish_reason
+        return status.finish_reason
+
     def take_delta(self) -> SequenceDelta:
         """Tokens, text and logprobs added since the last call (``to_completion``'s growth)."""
         request = self.request
@@ -130,7 +139,7 @@ class SequenceTracker:
             new_text,
             self.logprobs[start:] if self.logprobs is not None else None,
             self.cumulative_logprob,
-            request.status.finish_reason,
+            self.finish_reason(),
             self.stop_string if self.stop_string is not None else request.stop_reason,
         )
 
@@ -142,7 +151,7 @@ class SequenceTracker:
             token_ids=list(request.output_token_ids),
             cumulative_logprob=self.cumulative_logprob,
             logprobs=self.logprobs,
-            finish_reason=request.status.finish_reason,
+            finish_reason=self.finish_reason(),
             stop_reason=self.stop_string if self.stop_string is not None else request.stop_reason,
         )
 
