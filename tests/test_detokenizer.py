@@ -87,6 +87,22 @@ def test_flush_emits_an_unfinished_character_as_replacement(smollm_tokenizer: To
     assert detokenizer.flush() == smollm_tokenizer.decode([first_byte_id]) == "\ufffd"
 
 
+@pytest.mark.parametrize("text", ["月亮的诗", "Dog: 🐶🐱 ok", "한국어 텍스트"])
+def test_a_character_the_prompt_leaves_unfinished_is_output_by_the_token_that_finishes_it(
+    smollm_tokenizer: Tokenizer, text: str
+) -> None:
+    """A prompt cut mid-character (a generation stopped at max_tokens fed back as the next prompt) decodes
+    to U+FFFD there; the output token that completes the character outputs it, and nothing is lost."""
+    ids = smollm_tokenizer.encode(text)
+    cuts = [cut for cut in range(1, len(ids)) if smollm_tokenizer.decode(ids[:cut]).endswith("\ufffd")]
+    assert cuts, "the text must have a multi-byte character spelled with several tokens"
+    for cut in cuts:
+        prompt_text = smollm_tokenizer.decode(ids[:cut])
+        detokenizer = IncrementalDetokenizer(smollm_tokenizer, ids[:cut], True)
+        output = "".join(detokenizer.append([token_id]) for token_id in ids[cut:]) + detokenizer.flush()
+        assert prompt_text.rstrip("\ufffd") + output == text, (cut, prompt_text, output)
+
+
 def test_first_token_keeps_its_leading_space(smollm_tokenizer: Tokenizer) -> None:
     prompt_ids = smollm_tokenizer.encode("The capital of France is")
     detokenizer = IncrementalDetokenizer(smollm_tokenizer, prompt_ids, True)

@@ -70,7 +70,16 @@ class IncrementalDetokenizer:
         # NOTE: both decodes start at the same token, so whatever the decoder does to a window's first
         # token (SentencePiece drops its leading space; a byte-level window may open mid-character)
         # happens to both alike: the emitted text is a prefix of the longer decode, the delta its tail.
-        delta = window_text[len(emitted_text) :]
+        num_emitted_chars = len(emitted_text)
+        if not window_text.startswith(emitted_text):
+            # The emitted text ended in U+FFFD that the new ids turned into a character: a prompt cut
+            # mid-character (the only way emitted text ends incomplete: output text is held back until
+            # its characters are whole). The character is output's, as vLLM's DecodeStream gives it;
+            # sliced at the old length it was dropped from both.
+            stem = emitted_text.rstrip(_REPLACEMENT_CHAR)
+            if window_text.startswith(stem):
+                num_emitted_chars = len(stem)
+        delta = window_text[num_emitted_chars:]
         self._prefix_offset = self._read_offset
         self._read_offset = len(self._token_ids)
         # Drop ids that left the window so memory stays O(window), not O(sequence).
