@@ -133,6 +133,14 @@ def test_prompts_and_params_of_different_lengths_are_refused(llm):
         llm.generate(GOOD_PROMPTS, [GREEDY, GREEDY], use_tqdm=False)
 
 
+@pytest.mark.parametrize("prompts", [b"hello", bytearray(b"hi"), [b"hello", b"world"], [[5, 6], b"hi"]])
+def test_bytes_prompts_are_refused_not_read_as_token_ids(llm, prompts):
+    """bytes are a sequence of ints: unchecked, b"hello" ran as the token ids [104, 101, 108, 108, 111]."""
+    with pytest.raises(TypeError, match="bytes"):
+        llm.generate(prompts, GREEDY, use_tqdm=False)
+    assert not llm.engine.has_unfinished_requests()
+
+
 def run_to_completion(engine, max_steps: int = 1000) -> dict[str, list[list[int]]]:
     """Every finished request's completions' token ids, by request id."""
     finished = {}
