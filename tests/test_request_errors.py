@@ -141,6 +141,14 @@ def test_bytes_prompts_are_refused_not_read_as_token_ids(llm, prompts):
     assert not llm.engine.has_unfinished_requests()
 
 
+def test_stop_strings_on_a_model_without_a_tokenizer_are_refused_not_ignored(llm):
+    """Without a tokenizer there is no text to find them in: accepted, they were silently never matched."""
+    stopping = SamplingParams(temperature=0.0, max_tokens=8, stop=["anything"])
+    with pytest.raises(ValueError, match=r"request 1.*stop strings need a tokenizer"):
+        llm.generate(GOOD_PROMPTS[:2], [GREEDY, stopping], use_tqdm=False)
+    assert not llm.engine.has_unfinished_requests()
+
+
 def run_to_completion(engine, max_steps: int = 1000) -> dict[str, list[list[int]]]:
     """Every finished request's completions' token ids, by request id."""
     finished = {}

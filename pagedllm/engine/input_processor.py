@@ -34,6 +34,12 @@ class InputProcessor:
         if not isinstance(params, SamplingParams):
             raise TypeError(f"sampling params must be SamplingParams, got {type(params).__name__}")
         self.check_sharing_options("n", params.n, cache_salt)
+        if params.stop and self.tokenizer is None:
+            # vLLM refuses them likewise: without text there is nothing to find them in.
+            raise ValueError(
+                f"stop={params.stop!r}: stop strings need a tokenizer, and this model has none "
+                "(use stop_token_ids)"
+            )
         if params.logprobs is not None and params.logprobs > self.vocab_size:
             raise ValueError(
                 f"logprobs={params.logprobs} is more than the vocabulary's {self.vocab_size} tokens"
