@@ -191,13 +191,15 @@ class LLM:
         if tokenizer is None:
             raise ValueError("this model has no tokenizer, so it has no chat template")
         conversations = [messages] if messages and isinstance(messages[0], dict) else list(messages)
-        prompts = [
-            tokenizer.encode(
-                tokenizer.apply_chat_template(conv, add_generation_prompt=add_generation_prompt),  # type: ignore[arg-type]
-                add_special_tokens=False,
-            )
-            for conv in conversations
-        ]
+        if not conversations:
+            raise ValueError("no conversations given")
+        prompts = []
+        for i, conv in enumerate(conversations):
+            try:
+                text = tokenizer.apply_chat_template(conv, add_generation_prompt=add_generation_prompt)  # type: ignore[arg-type]
+            except ValueError as error:
+                raise ValueError(f"conversation {i}: {error}") from error
+            prompts.append(tokenizer.encode(text, add_special_tokens=False))
         outputs = self.generate(prompts, sampling_params, use_tqdm=use_tqdm)
         for output in outputs:
             output.prompt = tokenizer.decode(output.prompt_token_ids, skip_special_tokens=False)

@@ -115,6 +115,21 @@ def test_chat_applies_the_template_and_answers(smollm):
     assert "Paris" in output.outputs[0].text
 
 
+def test_chat_takes_content_parts_and_names_the_conversation_it_refuses(smollm):
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    question = "What is the capital of France?"
+    as_string = smollm.chat([{"role": "user", "content": question}], greedy, use_tqdm=False)[0]
+    as_parts = smollm.chat(
+        [{"role": "user", "content": [{"type": "text", "text": question}]}], greedy, use_tqdm=False
+    )[0]
+    assert as_parts.prompt_token_ids == as_string.prompt_token_ids
+    assert as_parts.outputs[0].token_ids == as_string.outputs[0].token_ids
+    conversations = [[{"role": "user", "content": question}], [{"role": "user", "content": 42}]]
+    with pytest.raises(ValueError, match="conversation 1: message 0: content must be a string"):
+        smollm.chat(conversations, greedy, use_tqdm=False)
+    assert not smollm.engine.has_unfinished_requests()
+
+
 def test_stop_string_ends_the_request_and_is_cut_from_the_text(smollm):
     prompt = "Count from one to ten in words: one, two,"
     free_run = smollm.generate(prompt, SamplingParams(temperature=0.0, max_tokens=30), use_tqdm=False)[0]

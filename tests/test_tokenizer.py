@@ -4,6 +4,7 @@ loading from a Hugging Face directory, special tokens and chat templates follow 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -389,6 +390,39 @@ def test_chat_template_trims_block_newlines_and_indentation(smollm_tokenizer: To
         tokenizer.apply_chat_template([{"role": "a", "content": ""}, {"role": "b", "content": ""}])
         == "a\nb\n"
     )
+
+
+def test_chat_content_parts_and_null_content_render_as_their_text(smollm_tokenizer: Tokenizer) -> None:
+    """OpenAI's list of text parts is the parts' texts joined, and null content (an assistant turn with no
+    text) is empty, for LLM.chat as for the server; unsplit, a template concatenating content failed."""
+    plain = [
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "Bye"},
+    ]
+    parts = [
+        {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": [{"type": "text", "text": "Bye"}]},
+    ]
+    assert smollm_tokenizer.apply_chat_template(parts) == smollm_tokenizer.apply_chat_template(plain)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (5, "message 1: content must be a string or a list of text parts, got int"),
+        ([{"type": "image_url", "image_url": {"url": "x"}}], "message 1: only text content parts"),
+        ([{"type": "text", "text": 7}], "message 1: a text content part needs 'text', a string; got 7"),
+        (["just a string"], "message 1: only text content parts"),
+    ],
+)
+def test_chat_content_of_another_kind_is_refused_naming_the_message(
+    smollm_tokenizer: Tokenizer, content: Any, message: str
+) -> None:
+    messages = [{"role": "user", "content": "Hi"}, {"role": "user", "content": content}]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        smollm_tokenizer.apply_chat_template(messages)
 
 
 def test_model_without_chat_template_raises(smollm_tokenizer: Tokenizer) -> None:

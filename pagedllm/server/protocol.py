@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from pagedllm.sampling_params import SamplingParams
+from pagedllm.tokenizer.chat_template import text_content
 
 # Completions: OpenAI's default max_tokens. Chat: None (until the context ends), as vLLM.
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
@@ -151,17 +152,8 @@ class ChatMessage(BaseModel):
     name: str | None = None
 
     def to_template_message(self) -> dict[str, Any]:
-        content = self.content
-        if isinstance(content, list):
-            texts = []
-            for part in content:
-                if part.get("type") != "text":
-                    raise ValueError(f"only text content parts are supported, got {part.get('type')!r}")
-                if not isinstance(part.get("text"), str):
-                    raise ValueError(f"a text content part needs 'text', a string; got {part.get('text')!r}")
-                texts.append(part["text"])
-            content = "".join(texts)
-        message: dict[str, Any] = {"role": self.role, "content": content or ""}
+        content = text_content(self.content)
+        message: dict[str, Any] = {"role": self.role, "content": content}
         if self.name is not None:
             message["name"] = self.name
         return message

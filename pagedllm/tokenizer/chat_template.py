@@ -32,6 +32,9 @@ def render_chat_template(
     ``enable_thinking``, ...) become template variables.
     """
     validate_messages(messages)
+    messages = [
+        {**message, "content": text_content(message["content"], i)} for i, message in enumerate(messages)
+    ]
     try:
         compiled = _compile(template)
     except jinja2.TemplateSyntaxError as error:
@@ -43,10 +46,32 @@ def render_chat_template(
             **special_tokens,
             **template_kwargs,
         )
-    except jinja2.TemplateError as error:
+    except (jinja2.TemplateError, TypeError) as error:
         # Templates call raise_exception for conversations they do not support (e.g. roles that do
-        # not alternate): that is the caller's input being wrong, not a bug here.
+        # not alternate), or meet a field of a type they cannot use (a name that is a number): that is
+        # the caller's input being wrong, not a bug here.
         raise ValueError(f"the chat template rejected the messages: {error}") from error
+
+
+def text_content(content: Any, index: int | None = None) -> str:
+    """A message's content as templates expect it, a string: None is "" (an assistant turn with no text),
+    and OpenAI's list of content parts is their texts joined (only text parts are supported)."""
+    where = "" if index is None else f"message {index}: "
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, Mapping) else None
+            if kind != "text":
+                raise ValueError(f"{where}only text content parts are supported, got {part!r}")
+            if not isinstance(part.get("text"), str):
+                raise ValueError(
+                    f"{where}a text content part needs 'text', a string; got {part.get('text')!r}"
+                )
+            texts.append(part["text"])
+        return "".join(texts)
+    raise ValueError(f"{where}content must be a string or a list of text parts, got {type(content).__name__}")
 
 
 def validate_messages(messages: Sequence[Mapping[str, Any]]) -> None:
