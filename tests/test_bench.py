@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from pagedllm.bench.roofline import Ceilings, ideal_decode_steps, throughput_floor
-from pagedllm.bench.workload import parse_range, random_workload
+from pagedllm.bench.workload import parse_range, random_workload, workload_from_file
 from pagedllm.cli import main
 from pagedllm.model.config import ModelArchConfig
 
@@ -53,6 +54,42 @@ def test_random_workload_lengths_are_fixed_or_uniform_in_range():
     w = random_workload(50, "100-200", "7", vocab_size=1000, seed=1)
     assert all(100 <= n <= 200 for n in w.prompt_lens) and w.output_lens == [7] * 50
     assert w.prompts == random_workload(50, "100-200", "7", vocab_size=1000, seed=1).prompts
+
+
+def test_dataset_file_lengths_come_from_json_objects_pairs_or_a_csv_with_any_suffix_case(tmp_path):
+    as_json = tmp_path / "lengths.json"
+    as_json.write_text(json.dumps([{"input_len": 5, "output_len": 2}, [7, 3]]))
+    as_csv = tmp_path / "lengths.CSV"  # a spreadsheet's export: upper-case suffix, byte-order mark
+    as_csv.write_text("input_len,output_len\n5,2\n7, 3\n", encoding="utf-8-sig")
+    for file in (as_json, as_csv):
+        workload = workload_from_file(file, vocab_size=1000)
+        assert (workload.prompt_lens, workload.output_lens) == ([5, 7], [2, 3]), file
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "message"),
+    [
+        (".json", "[5, 6]", "entry 0 must be"),
+        (".json", "[[8]]", "entry 0 must be"),
+        (".json", "null", "must hold a JSON list"),
+        (".json", '{"input_len": 5, "output_len": 2}', "must hold a JSON list"),
+        (".json", '[[5, 2], {"prompt_len": 5, "output_len": 2}]', "entry 1 has no input_len"),
+        (".json", "[[8.7, 2]]", "whole numbers >= 1, got 8.7"),
+        (".json", "[[true, 2]]", "whole numbers >= 1, got True"),
+        (".json", "[[0, 2]]", "whole numbers >= 1, got 0"),
+        (".json", "[]", "at least one"),
+        (".json", "[[5, 2]", "is not valid JSON"),
+        (".csv", "input_len,output_len\n5\n", "row 0 has no output_len"),
+        (".csv", "prompt_len,output_len\n5,2\n", "row 0 has no input_len"),
+        (".csv", "input_len,output_len\n5,x\n", "whole numbers >= 1, got 'x'"),
+    ],
+)
+def test_a_malformed_dataset_file_names_the_entry_at_fault(tmp_path, suffix, text, message):
+    """Each of these was a traceback (TypeError, KeyError, IndexError) or silently cut (8.7 -> 8)."""
+    file = tmp_path / f"lengths{suffix}"
+    file.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        workload_from_file(file, vocab_size=1000)
 
 
 def test_bench_throughput_runs_on_cpu_and_writes_the_json(tmp_path, capsys):

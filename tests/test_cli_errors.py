@@ -63,6 +63,27 @@ def test_bench_serve_without_a_server_says_none_answers(capsys):
     assert _error_line(capsys).startswith("error: no server answers at http://127.0.0.1:9")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--output-len", "600"], "error: prompt 0 needs 8 + 600 = 608 tokens, more than max_model_len=128"),
+        (["--warmup-prompts", "-1"], "error: --warmup-prompts must be >= 0, got -1"),
+        (["--peer-batch-size", "0"], "error: --peer-batch-size must be >= 1, got 0"),
+    ],
+)
+def test_bench_throughput_refuses_a_workload_it_cannot_run_before_running_it(
+    tmp_path, capsys, options, message
+):
+    """An output past max_model_len ran the whole workload, then raised RuntimeError (fewer tokens than
+    asked); -1 warm-up prompts warmed all but the last; a peer batch of 0 silently became the default."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY_CONFIG, "architectures": ["LlamaForCausalLM"]}))
+    argv = ["bench", "throughput", "--model", str(config), "--load-format", "dummy", "--device", "cpu"]
+    argv += ["--max-model-len", "128", "--num-prompts", "2", "--input-len", "8", "--output-len", "4"]
+    assert main([*argv, *options]) == 2
+    assert _error_line(capsys).startswith(message)
+
+
 def test_generate_on_smollm_shows_the_logprobs_it_was_asked_for(capsys):
     argv = ["generate", "The capital of France is", "--max-tokens", "2", "--logprobs", "2", "--json"]
     assert main(argv) == 0

@@ -48,12 +48,19 @@ def add_throughput_parser(sub: Any, add_engine_args: Any) -> None:
     add_engine_args(p)
 
 
-def make_workload(args: argparse.Namespace, vocab_size: int) -> Workload:
+def make_workload(args: argparse.Namespace, vocab_size: int, max_model_len: int) -> Workload:
     if args.dataset == "random":
         return random_workload(
-            args.num_prompts, args.input_len, args.output_len, vocab_size, args.workload_seed
+            args.num_prompts, args.input_len, args.output_len, vocab_size, args.workload_seed, max_model_len
         )
-    return workload_from_file(args.dataset, vocab_size, args.workload_seed)
+    return workload_from_file(args.dataset, vocab_size, args.workload_seed, max_model_len)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.warmup_prompts < 0:
+        raise ValueError(f"--warmup-prompts must be >= 0, got {args.warmup_prompts}")
+    if args.peer_batch_size is not None and args.peer_batch_size < 1:
+        raise ValueError(f"--peer-batch-size must be >= 1, got {args.peer_batch_size}")
 
 
 def run_pagedllm(llm: Any, workload: Workload, n: int, warmup_prompts: int) -> dict[str, Any]:
@@ -99,9 +106,10 @@ def run_pagedllm(llm: Any, workload: Workload, n: int, warmup_prompts: int) -> d
 def run_throughput(args: argparse.Namespace, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
     from pagedllm.llm import LLM
 
+    check_args(args)
     llm = LLM(**engine_kwargs)
     engine = llm.engine
-    workload = make_workload(args, engine.arch.vocab_size)
+    workload = make_workload(args, engine.arch.vocab_size, engine.max_model_len)
     dtype_bytes = torch.empty((), dtype=engine.dtype).element_size()
     ceilings = measure_ceilings(engine.device, engine.dtype)
     ours = run_pagedllm(llm, workload, args.n, args.warmup_prompts)
