@@ -312,11 +312,11 @@ def _cmd_bench_kernels(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["bench", "kernels"]:
-        return _cmd_bench_kernels(argv[2:])
-    args = build_parser().parse_args(argv)
-    args.argv = argv  # the command line, for reports that record how they were made
     try:
+        if argv[:2] == ["bench", "kernels"]:
+            return _cmd_bench_kernels(argv[2:])
+        args = build_parser().parse_args(argv)
+        args.argv = argv  # the command line, for reports that record how they were made
         return int(args.func(args))
     except (ValueError, OSError) as e:  # bad input, or a file that cannot be read or written
         print(f"error: {e}", file=sys.stderr)

@@ -92,6 +92,32 @@ def test_a_malformed_dataset_file_names_the_entry_at_fault(tmp_path, suffix, tex
         workload_from_file(file, vocab_size=1000)
 
 
+def test_results_record_the_commit_of_the_pagedllm_checkout_not_of_the_working_directory(
+    tmp_path, monkeypatch
+):
+    import pathlib
+
+    import pagedllm
+    from pagedllm.bench.environment import git_commit
+
+    package = pathlib.Path(pagedllm.__file__).resolve().parent
+    expected = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=package
+    ).stdout.strip()
+    if not expected:
+        pytest.skip("pagedllm is not running from a git checkout")
+    other = tmp_path / "another-repository"
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    subprocess.run(
+        ["git", "-C", str(other), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+         "--allow-empty", "-m", "other"],
+        check=True,
+    )  # fmt: skip
+    monkeypatch.chdir(other)
+    assert git_commit() == expected
+
+
 def test_bench_throughput_runs_on_cpu_and_writes_the_json(tmp_path, capsys):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))

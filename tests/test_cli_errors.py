@@ -84,6 +84,12 @@ def test_bench_throughput_refuses_a_workload_it_cannot_run_before_running_it(
     assert _error_line(capsys).startswith(message)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_bench_kernels_without_cuda_says_so_and_points_at_smoke(capsys):
+    assert main(["bench", "kernels"]) == 2
+    assert _error_line(capsys).startswith("error: bench kernels times the Triton kernels on a CUDA GPU")
+
+
 def test_generate_on_smollm_shows_the_logprobs_it_was_asked_for(capsys):
     argv = ["generate", "The capital of France is", "--max-tokens", "2", "--logprobs", "2", "--json"]
     assert main(argv) == 0

@@ -13,10 +13,19 @@ from typing import Any
 
 
 def git_commit() -> str:
-    """The checkout's short commit, or "unknown" outside a git checkout."""
+    """The short commit of the pagedllm checkout that runs, or "unknown" where pagedllm is not a git
+    checkout (an installed wheel).
+
+    NOTE: asked in the package's own folder, not the working directory: a benchmark run from another
+    repository recorded that repository's commit.
+    """
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -771,6 +771,9 @@ def run(args: argparse.Namespace) -> int:
         args.heads, args.batches, args.contexts, args.block_sizes = ["qwen"], [3], [64], [16, 64]
         args.prefill_shapes = [(2, 64)]
         args.dtype = "fp32"
+    if not args.smoke and not torch.cuda.is_available():
+        raise ValueError("bench kernels times the Triton kernels on a CUDA GPU, and torch sees none here "
+                         "(--smoke runs tiny shapes through the CPU interpreter)")  # fmt: skip
     device = torch.device("cpu" if args.smoke else "cuda")
     torch.manual_seed(0)
     if args.profile:
