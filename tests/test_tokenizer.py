@@ -414,7 +414,7 @@ def test_chat_content_parts_and_null_content_render_as_their_text(smollm_tokeniz
         (5, "message 1: content must be a string or a list of text parts, got int"),
         ([{"type": "image_url", "image_url": {"url": "x"}}], "message 1: only text content parts"),
         ([{"type": "text", "text": 7}], "message 1: a text content part needs 'text', a string; got 7"),
-        (["just a string"], "message 1: only text content parts"),
+        (["just a string"], "message 1: a content part must be a dict, got str"),
     ],
 )
 def test_chat_content_of_another_kind_is_refused_naming_the_message(

@@ -62,9 +62,11 @@ def text_content(content: Any, index: int | None = None) -> str:
     if isinstance(content, list):
         texts = []
         for part in content:
-            kind = part.get("type") if isinstance(part, Mapping) else None
-            if kind != "text":
-                raise ValueError(f"{where}only text content parts are supported, got {part!r}")
+            if not isinstance(part, Mapping):
+                raise ValueError(f"{where}a content part must be a dict, got {type(part).__name__}")
+            if part.get("type") != "text":
+                # NOTE: the type only: an image part's data URL may be megabytes long
+                raise ValueError(f"{where}only text content parts are supported, got {part.get('type')!r}")
             if not isinstance(part.get("text"), str):
                 raise ValueError(
                     f"{where}a text content part needs 'text', a string; got {part.get('text')!r}"
