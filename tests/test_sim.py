@@ -132,3 +132,36 @@ def test_simulate_cli_writes_json_and_markdown_for_a_trace(tmp_path, capsys):
 def test_simulate_cli_rejects_a_pool_smaller_than_one_sequence(capsys):
     assert main(["simulate", "--num-blocks", "4", "--quiet"]) == 2
     assert "max_model_len=2048 does not fit" in capsys.readouterr().err
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("empty-object.json", "{}", 'expected a list of requests or {"requests": [...]}'),
+        ("no-list.json", '{"requests": 5}', 'expected a list of requests or {"requests": [...]}'),
+        ("inf.csv", "prompt_len,output_len\n10,5\ninf,5\n", "request 1: prompt_len='inf' is not a finite"),
+        ("nan.csv", "prompt_len,output_len\nnan,5\n", "request 0: prompt_len='nan' is not a finite number"),
+        ("huge.json", '[{"prompt_len": 1' + "0" * 400 + ', "output_len": 5}]', "is not a finite number"),
+        ("bool.json", '[{"prompt_len": true, "output_len": 3}]', "prompt_len=True is not a number"),
+        ("half.json", '[{"prompt_len": 2.5, "output_len": 3}]', "prompt_len=2.5 is not a whole number"),
+        ("broken.json", "{bad", "is not JSON"),
+    ],
+)
+def test_a_bad_trace_is_one_error_line_naming_the_file_and_request(tmp_path, capsys, name, text, problem):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["simulate", "--workload", str(path), "--quiet"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith(f"error: {path}") and problem in line, line
+
+
+def test_a_csv_trace_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("prompt_len,output_len\n10,5\n".encode("utf-8-sig"))
+    assert load_trace(path).requests == (SimRequest(10, 5, 0.0),)

@@ -152,43 +152,78 @@ def load_trace(path: str | Path) -> Workload:
     ``output_tokens``/``max_tokens``), optional ``arrival_time`` in seconds (default 0).
     """
     path = Path(path)
+    # NOTE: utf-8-sig: spreadsheet programs start CSV (and some editors JSON) with a byte order mark,
+    # which would otherwise become part of the first column's name.
     if path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            rows: list[dict[str, Any]] = list(csv.DictReader(f))
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows: list[Any] = list(csv.DictReader(f))
     else:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        rows = data["requests"] if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: expected a list of requests or {{'requests': [...]}}")
+        with open(path, encoding="utf-8-sig") as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not JSON ({e})") from None
+        rows = _json_trace_rows(data, path)
     requests = [_trace_request(row, path, i) for i, row in enumerate(rows)]
     if not requests:
         raise ValueError(f"{path}: the trace holds no requests")
     return Workload(name="trace", label=path.name, requests=tuple(requests), params={"path": str(path)})
 
 
+def _json_trace_rows(data: Any, path: Path) -> list[Any]:
+    rows = data.get("requests") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise ValueError(f'{path}: expected a list of requests or {{"requests": [...]}}')
+    return rows
+
+
 def _trace_request(row: Any, path: Path, index: int) -> SimRequest:
     if not isinstance(row, dict):
         raise ValueError(f"{path}: request {index} is not an object: {row!r}")
-
-    def number(keys: Sequence[str], default: float | None = None) -> float:
-        for key in keys:
-            if row.get(key) not in (None, ""):
-                try:
-                    return float(row[key])
-                except (TypeError, ValueError):
-                    raise ValueError(f"{path}: request {index}: {key}={row[key]!r} is not a number") from None
-        if default is None:
-            raise ValueError(f"{path}: request {index} has none of the fields {', '.join(keys)}")
-        return default
-
-    prompt, output = number(_PROMPT_KEYS), number(_OUTPUT_KEYS)
-    if prompt != int(prompt) or output != int(output):
-        raise ValueError(f"{path}: request {index}: token counts must be integers, got {prompt}, {output}")
+    where = f"{path}: request {index}"
+    prompt = _token_count(_trace_field(row, _PROMPT_KEYS, where), where)
+    output = _token_count(_trace_field(row, _OUTPUT_KEYS, where), where)
+    _, arrival_time = _trace_field(row, ("arrival_time", "timestamp"), where, default=0.0)
     try:
-        return SimRequest(int(prompt), int(output), number(("arrival_time", "timestamp"), 0.0))
+        return SimRequest(prompt, output, arrival_time)
     except ValueError as e:
-        raise ValueError(f"{path}: request {index}: {e}") from None
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _trace_field(
+    row: dict[str, Any], keys: Sequence[str], where: str, default: float | None = None
+) -> tuple[str, float]:
+    """(key, value) of the first of ``keys`` the row gives, as a finite number."""
+    for key in keys:
+        value = row.get(key)
+        if value in (None, ""):
+            continue
+        # NOTE: bool is an int to Python, so JSON's true would pass as 1 token.
+        number = None if isinstance(value, bool) else _as_float(value)
+        if number is None:
+            raise ValueError(f"{where}: {key}={value!r} is not a number")
+        if not math.isfinite(number):
+            raise ValueError(f"{where}: {key}={value!r} is not a finite number")
+        return key, number
+    if default is None:
+        raise ValueError(f"{where} has none of the fields {', '.join(keys)}")
+    return keys[0], default
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float's range
+        return math.inf
+    except (TypeError, ValueError):
+        return None
+
+
+def _token_count(field: tuple[str, float], where: str) -> int:
+    key, value = field
+    if not value.is_integer():
+        raise ValueError(f"{where}: {key}={value:g} is not a whole number of tokens")
+    return int(value)
 
 
 def save_trace(workload: Workload, path: str | Path) -> None:
