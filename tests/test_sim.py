@@ -165,3 +165,28 @@ def test_a_csv_trace_saved_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("prompt_len,output_len\n10,5\n".encode("utf-8-sig"))
     assert load_trace(path).requests == (SimRequest(10, 5, 0.0),)
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "nan"])
+def test_a_request_rate_that_is_not_positive_is_refused_naming_the_flag(capsys, rate):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--workload", "synthetic", "--num-requests", "5", "--request-rate", rate])
+    assert exit_info.value.code == 2
+    assert _error_line(capsys).endswith(
+        f"argument --request-rate: must be > 0 requests per second (inf: all at once), got {rate}"
+    )
+
+
+def test_a_request_rate_of_inf_sends_every_request_at_once_as_in_vllm():
+    workload = synthetic_trace(20, request_rate=float("inf"))
+    assert {r.arrival_time for r in workload.requests} == {0.0}
+    with pytest.raises(ValueError, match="request_rate must be > 0"):
+        synthetic_trace(20, request_rate=0.0)
+
+
+def test_a_kv_memory_beyond_floats_range_is_refused_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--kv-memory", "1e400"])
+    assert exit_info.value.code == 2
+    assert _error_line(capsys).endswith("argument --kv-memory: memory size '1e400' is too large")
+

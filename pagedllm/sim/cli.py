@@ -32,6 +32,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _request_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    # NOTE: `not value > 0` refuses NaN too.
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 requests per second (inf: all at once), got {text}")
+    return value
+
+
+def _memory_size(text: str) -> int:
+    from pagedllm.sim.models import parse_memory_size
+
+    try:
+        return parse_memory_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_simulate_parser(sub: Any) -> None:
     from pagedllm.sim.models import known_model_names
 
@@ -56,7 +76,12 @@ def add_simulate_parser(sub: Any) -> None:
         "--dtype", default="auto", help="KV dtype: auto (the config's), float32, bfloat16, float16"
     )
     pool = sim.add_mutually_exclusive_group()
-    pool.add_argument("--kv-memory", default=None, help="KV pool size, e.g. 16GiB or 500MB (default 16GiB)")
+    pool.add_argument(
+        "--kv-memory",
+        type=_memory_size,
+        default=None,
+        help="KV pool size, e.g. 16GiB or 500MB (default 16GiB); the pool is the whole blocks that fit",
+    )
     pool.add_argument("--num-blocks", type=_positive_int, default=None, help="KV pool size in blocks")
     sim.add_argument("--block-size", type=_positive_int, default=16)
     sim.add_argument("--max-model-len", type=_positive_int, default=2048)
@@ -75,7 +100,12 @@ def add_simulate_parser(sub: Any) -> None:
     sim.add_argument(
         "--num-requests", type=_int_list, default=(), help="shared-prefix / synthetic: e.g. 10,1000"
     )
-    sim.add_argument("--request-rate", type=float, default=20.0, help="synthetic: requests per second")
+    sim.add_argument(
+        "--request-rate",
+        type=_request_rate,
+        default=20.0,
+        help="synthetic: Poisson arrivals, requests per second (> 0; inf: all arrive at once)",
+    )
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument(
         "--block-map-step",
@@ -96,7 +126,6 @@ def add_simulate_parser(sub: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pagedllm.report.markdown import report_markdown
-    from pagedllm.sim.models import parse_memory_size
     from pagedllm.sim.study import SimulateOptions, simulate_report
 
     text: str = args.block_map_step
@@ -110,7 +139,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         workload=args.workload,
         model=args.model,
         dtype=args.dtype,
-        kv_memory_bytes=None if args.kv_memory is None else parse_memory_size(args.kv_memory),
+        kv_memory_bytes=args.kv_memory,
         num_blocks=args.num_blocks,
         block_size=args.block_size,
         max_model_len=args.max_model_len,

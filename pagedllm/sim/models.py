@@ -7,6 +7,7 @@ and the copies shipped in ``pagedllm/sim/model_configs/`` so that an installed p
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,10 @@ def parse_memory_size(text: str) -> int:
         raise ValueError(f"memory size {text!r} is not a number with an optional unit like 16GiB or 500MB")
     number, prefix, binary = float(match.group(1)), (match.group(2) or "").lower(), match.group(3)
     power = "kmgt".index(prefix) + 1 if prefix else 0
-    num_bytes = int(number * (1024 if binary else 1000) ** power)
+    size = number * (1024 if binary else 1000) ** power
+    if not math.isfinite(size):
+        raise ValueError(f"memory size {text!r} is too large")
+    num_bytes = int(size)
     if num_bytes < 1:
         raise ValueError(f"memory size {text!r} is less than one byte")
     return num_bytes

@@ -128,11 +128,14 @@ def shared_prefix(num_requests: int, prefix_len: int = SHARED_PREFIX_LEN, seed: 
 
 def synthetic_trace(num_requests: int, request_rate: float = 20.0, seed: int = 0) -> Workload:
     """A chat-like trace: log-normal prompt (median ~180, 4..2000) and response (median ~120, 1..1000)
-    lengths, Poisson arrivals at ``request_rate`` requests per second."""
+    lengths, Poisson arrivals at ``request_rate`` requests per second (``inf``: all at time 0)."""
+    if not request_rate > 0:
+        raise ValueError(f"request_rate must be > 0 (inf: all at once), got {request_rate}")
     rng = random.Random(f"trace/{num_requests}/{request_rate}/{seed}")
     clock = 0.0
     requests = []
     for _ in range(num_requests):
+        # NOTE: expovariate(inf) is 0.0: every request arrives at 0, vLLM's meaning of a rate of inf.
         clock += rng.expovariate(request_rate)
         prompt = min(2000, max(4, round(rng.lognormvariate(math.log(180), 0.9))))
         output = min(1000, max(1, round(rng.lognormvariate(math.log(120), 0.8))))
