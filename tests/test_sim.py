@@ -190,3 +190,15 @@ def test_a_kv_memory_beyond_floats_range_is_refused_naming_the_flag(capsys):
     assert exit_info.value.code == 2
     assert _error_line(capsys).endswith("argument --kv-memory: memory size '1e400' is too large")
 
+
+def test_the_report_gives_the_pool_it_holds_and_names_the_size_asked_for(tmp_path, capsys):
+    path = tmp_path / "trace.csv"
+    path.write_text("prompt_len,output_len\n10,5\n")
+    out_json = tmp_path / "report.json"
+    argv = ["simulate", "--workload", str(path), "--kv-memory", "1.99GiB", "--json", str(out_json), "--quiet"]
+    assert main(argv) == 0
+    pool = json.loads(out_json.read_text())["pool"]
+    # llama-2-7b: 8 MiB blocks, so 1.99 GiB holds 254 of them: 1.98 GiB.
+    assert pool["num_blocks"] == 254 and pool["kv_memory_bytes"] == 254 * 8 * 2**20
+    assert pool["kv_memory_bytes_requested"] == int(1.99 * 2**30)
+    assert "KV pool 254 blocks of 16 tokens (1.98 GiB; 1.99 GiB asked for)." in capsys.readouterr().out

@@ -126,6 +126,15 @@ def shared_prefix_table(runs: Sequence[Mapping[str, Any]]) -> str:
     return table(header, rows)
 
 
+def pool_size(pool: Mapping[str, Any]) -> str:
+    """The pool's bytes, and the size asked for when whole blocks fell short of it."""
+    held = f"{pool['kv_memory_bytes'] / 2**30:.2f} GiB"
+    requested = pool.get("kv_memory_bytes_requested")
+    if requested is None or requested == pool["kv_memory_bytes"]:
+        return held
+    return f"{held}; {requested / 2**30:.4g} GiB asked for"
+
+
 def report_markdown(report: Mapping[str, Any]) -> str:
     """All the tables a report has, with a line on the model and pool they are for."""
     parts = []
@@ -135,8 +144,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         parts.append(
             f"Model `{model['model']}` ({model['dtype']}, "
             f"{model['bytes_per_token'] / 2**10:g} KiB per token), "
-            f"KV pool {pool['num_blocks']} blocks of {pool['block_size']} tokens "
-            f"({pool['kv_memory_bytes'] / 2**30:.2f} GiB)."
+            f"KV pool {pool['num_blocks']} blocks of {pool['block_size']} tokens ({pool_size(pool)})."
         )
     runs = report.get("runs", [])
     if any(r.get("study") == "utilization" for r in runs):

@@ -206,12 +206,12 @@ def simulate_report(
 
     spec = load_model_spec(options.model)
     size = kv_size(spec, options.dtype, options.block_size)
+    requested_bytes: int | None = None  # what --kv-memory asked for; the pool is the whole blocks in it
     if options.num_blocks is not None:
         num_blocks = options.num_blocks
-        memory_bytes = num_blocks * size.bytes_per_block
     else:
-        memory_bytes = options.kv_memory_bytes or parse_memory_size(DEFAULT_KV_MEMORY)
-        num_blocks = num_blocks_for_memory(memory_bytes, size.bytes_per_block)
+        requested_bytes = options.kv_memory_bytes or parse_memory_size(DEFAULT_KV_MEMORY)
+        num_blocks = num_blocks_for_memory(requested_bytes, size.bytes_per_block)
     base = SimConfig(
         num_blocks=num_blocks,
         block_size=options.block_size,
@@ -264,7 +264,12 @@ def simulate_report(
         "version": __version__,
         "command": options.command,
         "model": {**size.as_dict(), "source": spec.source},
-        "pool": {"num_blocks": num_blocks, "block_size": options.block_size, "kv_memory_bytes": memory_bytes},
+        "pool": {
+            "num_blocks": num_blocks,
+            "block_size": options.block_size,
+            "kv_memory_bytes": num_blocks * size.bytes_per_block,
+            "kv_memory_bytes_requested": requested_bytes,
+        },
         "workload": {"name": name, "spec": options.workload, "seed": options.seed},
         "runs": runs,
         "capacity": capacity,
