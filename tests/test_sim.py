@@ -1,6 +1,8 @@
 """The simulator: workloads through the real scheduler and KV cache manager, per-step accounting, the CLI."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -202,3 +204,20 @@ def test_the_report_gives_the_pool_it_holds_and_names_the_size_asked_for(tmp_pat
     assert pool["num_blocks"] == 254 and pool["kv_memory_bytes"] == 254 * 8 * 2**20
     assert pool["kv_memory_bytes_requested"] == int(1.99 * 2**30)
     assert "KV pool 254 blocks of 16 tokens (1.98 GiB; 1.99 GiB asked for)." in capsys.readouterr().out
+
+
+def test_a_prompt_of_a_billion_tokens_is_rejected_without_building_its_token_list(tmp_path):
+    # It built the 10^9-token prompt before the max_model_len check: a MemoryError under 3 GB.
+    path = tmp_path / "huge.csv"
+    path.write_text("prompt_len,output_len\n1000000000,5\n10,5\n")
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))\n"
+        "from pagedllm.sim.simulator import SimConfig, simulate\n"
+        "from pagedllm.sim.workloads import load_trace\n"
+        f"run = simulate(load_trace({str(path)!r}), SimConfig(num_blocks=256))\n"
+        "print(run.num_rejected, run.summary.num_finished)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "1"]

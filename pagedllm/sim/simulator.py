@@ -9,6 +9,7 @@ the memory figures are the engine's, step for step, without a model or torch.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from pagedllm.core.kv_policy import KV_POLICIES, kv_policy_name, make_kv_cache_m
 from pagedllm.core.kv_stats import KVMemorySample, KVStatsRecorder, KVStatsSummary
 from pagedllm.core.request import Request, StopCriteria
 from pagedllm.core.scheduler import RequestRejectedError, Scheduler, SchedulerConfig
+from pagedllm.core.scheduler_output import SchedulerOutput
 from pagedllm.sim.block_map import BlockMap, snapshot_block_map
 from pagedllm.sim.workloads import SimRequest, Workload
 
@@ -144,6 +146,81 @@ def make_request(index: int, spec: SimRequest, max_model_len: int) -> Request:
     )
 
 
+class Replay:
+    """A workload fed to a fresh scheduler and KV cache manager by arrival time, one step at a time.
+
+    ``steps()`` yields each step once scheduled, before its tokens are sampled (when the pool holds what
+    the step needs); ``clock`` is then the step's start on the simulated clock.
+    """
+
+    def __init__(self, workload: Workload, config: SimConfig) -> None:
+        if workload.admit_together:
+            config = config.admitting_together(workload)
+        self.workload = workload
+        self.config = config
+        self.kv = make_kv_cache_manager(
+            config.kv_policy,
+            config.num_blocks,
+            config.block_size,
+            config.max_model_len,
+            config.enable_prefix_caching,
+        )
+        self.scheduler = Scheduler(config.scheduler_config, self.kv)
+        self.request_index: dict[str, int] = {}  # request id -> index in the workload
+        self.num_arrived = 0
+        self.num_rejected = 0
+        self.clock = 0.0
+        self._order = sorted(range(len(workload.requests)), key=lambda i: workload.requests[i].arrival_time)
+
+    def steps(self) -> Iterator[SchedulerOutput]:
+        scheduler, config = self.scheduler, self.config
+        while self.num_arrived < len(self._order) or scheduler.has_unfinished_requests():
+            self._add_arrivals()
+            if not scheduler.has_unfinished_requests():
+                if self.num_arrived < len(self._order):
+                    next_arrival = self.workload.requests[self._order[self.num_arrived]].arrival_time
+                    self.clock = max(self.clock, next_arrival)
+                continue
+            out = scheduler.schedule()
+            if out.is_empty:
+                raise RuntimeError(
+                    f"the scheduler scheduled nothing with {scheduler.num_unfinished_requests} requests "
+                    f"pending ({len(scheduler.running)} running, {self.kv.num_free_blocks}/"
+                    f"{self.kv.num_blocks} blocks free)"
+                )
+            yield out
+            sampled = {
+                request_id: DUMMY_TOKEN_ID
+                for item in out.scheduled
+                if item.needs_sample
+                for request_id in (item.request_id, *item.fork_request_ids)
+            }
+            scheduler.update_from_output(out, sampled)
+            self.clock += config.step_seconds + config.token_seconds * out.num_batched_tokens
+
+    def _add_arrivals(self) -> None:
+        requests, max_model_len = self.workload.requests, self.config.max_model_len
+        while (
+            self.num_arrived < len(self._order)
+            and requests[self._order[self.num_arrived]].arrival_time <= self.clock
+        ):
+            index = self._order[self.num_arrived]
+            self.num_arrived += 1
+            # NOTE: Scheduler.add_request's rule, checked before the prompt's token list is built: a trace
+            # may give a prompt of 10^9 tokens. (SimConfig makes max_model_len fit the pool, so a prompt
+            # below it is never refused for the pool's size.)
+            if requests[index].prompt_len >= max_model_len:
+                self.num_rejected += 1
+                continue
+            request = make_request(index, requests[index], max_model_len)
+            try:
+                self.scheduler.add_request(request)
+            except RequestRejectedError:
+                self.num_rejected += 1
+                continue
+            self.request_index[request.request_id] = index
+
+
 def simulate(
     workload: Workload,
     config: SimConfig,
@@ -153,60 +230,19 @@ def simulate(
     """Run ``workload`` to completion. ``block_map_step``: a recorded step's index, ``"peak"`` (the first
     step holding the most blocks), or None for no block map."""
     started = time.perf_counter()
-    if workload.admit_together:
-        config = config.admitting_together(workload)
-    kv = make_kv_cache_manager(
-        config.kv_policy,
-        config.num_blocks,
-        config.block_size,
-        config.max_model_len,
-        config.enable_prefix_caching,
-    )
-    scheduler = Scheduler(config.scheduler_config, kv)
-    recorder = KVStatsRecorder(scheduler)
-    order = sorted(range(len(workload.requests)), key=lambda i: workload.requests[i].arrival_time)
-    request_index: dict[str, int] = {}
+    replay = Replay(workload, config)
+    config = replay.config
+    recorder = KVStatsRecorder(replay.scheduler)
     block_map: BlockMap | None = None
     peak_used = -1
-    num_rejected = 0
-    clock = 0.0
-    next_arrival = 0
-    while next_arrival < len(order) or scheduler.has_unfinished_requests():
-        while next_arrival < len(order) and workload.requests[order[next_arrival]].arrival_time <= clock:
-            index = order[next_arrival]
-            next_arrival += 1
-            request = make_request(index, workload.requests[index], config.max_model_len)
-            try:
-                scheduler.add_request(request)
-            except RequestRejectedError:
-                num_rejected += 1
-                continue
-            request_index[request.request_id] = index
-        if not scheduler.has_unfinished_requests():
-            if next_arrival < len(order):
-                clock = max(clock, workload.requests[order[next_arrival]].arrival_time)
-            continue
-        out = scheduler.schedule()
-        if out.is_empty:
-            raise RuntimeError(
-                f"the scheduler scheduled nothing with {scheduler.num_unfinished_requests} requests pending "
-                f"({len(scheduler.running)} running, {kv.num_free_blocks}/{kv.num_blocks} blocks free)"
-            )
-        sample = recorder.record(out, clock)
+    for out in replay.steps():
+        sample = recorder.record(out, replay.clock)
         assert sample is not None
         if block_map_step is not None and (
             sample.step == block_map_step or (block_map_step == "peak" and sample.num_used_blocks > peak_used)
         ):
-            block_map = snapshot_block_map(scheduler, out, request_index, sample.step)
+            block_map = snapshot_block_map(replay.scheduler, out, replay.request_index, sample.step)
             peak_used = sample.num_used_blocks
-        sampled = {
-            request_id: DUMMY_TOKEN_ID
-            for item in out.scheduled
-            if item.needs_sample
-            for request_id in (item.request_id, *item.fork_request_ids)
-        }
-        scheduler.update_from_output(out, sampled)
-        clock += config.step_seconds + config.token_seconds * sample.num_scheduled_tokens
     if variant is None:
         # The study's names: "paged" is the engine's default, prefix caching on.
         no_cache = config.kv_policy == "paged" and not config.enable_prefix_caching
@@ -216,7 +252,7 @@ def simulate(
         variant=variant,
         config=config,
         recorder=recorder,
-        num_rejected=num_rejected,
+        num_rejected=replay.num_rejected,
         block_map=block_map,
         wall_seconds=time.perf_counter() - started,
     )
