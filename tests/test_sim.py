@@ -8,7 +8,13 @@ import pytest
 
 from pagedllm.cli import main
 from pagedllm.sim.simulator import SimConfig, simulate
-from pagedllm.sim.study import CONTIGUOUS, PAGED, PAGED_NO_PREFIX_CACHE, derived_metrics
+from pagedllm.sim.study import (
+    CONTIGUOUS,
+    PAGED,
+    PAGED_NO_PREFIX_CACHE,
+    derived_metrics,
+    sustains,
+)
 from pagedllm.sim.workloads import (
     SimRequest,
     Workload,
@@ -204,6 +210,44 @@ def test_the_report_gives_the_pool_it_holds_and_names_the_size_asked_for(tmp_pat
     assert pool["num_blocks"] == 254 and pool["kv_memory_bytes"] == 254 * 8 * 2**20
     assert pool["kv_memory_bytes_requested"] == int(1.99 * 2**30)
     assert "KV pool 254 blocks of 16 tokens (1.98 GiB; 1.99 GiB asked for)." in capsys.readouterr().out
+
+
+def test_rejected_requests_are_reported_in_the_markdown_the_json_and_a_warning(tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    path.write_text("prompt_len,output_len\n300,5\n10,5\n")
+    out_json = tmp_path / "report.json"
+    argv = ["simulate", "--workload", str(path), "--max-model-len", "256", "--json", str(out_json), "--quiet"]
+    assert main(argv) == 0
+    line = "trace long.csv: 1 of 2 requests rejected (a prompt of max_model_len=256 tokens or more"
+    captured = capsys.readouterr()
+    assert f"warning: {line}" in captured.err
+    assert f"**Rejected**: {line}" in captured.out
+    assert "| trace long.csv | paged | 2 | 1 |" in captured.out  # requests, rejected
+    runs = json.loads(out_json.read_text())["runs"]
+    assert [(r["num_requests"], r["num_rejected"], r["summary"]["num_finished"]) for r in runs] == [
+        (2, 1, 1)
+    ] * 2
+
+
+def test_seed_memory_refuses_a_max_model_len_that_would_reject_or_cut_its_sequences(capsys):
+    # It rejected half of each batch and still called the table "batch 10" and the largest batch 1.
+    assert main(["simulate", "--batch-sizes", "10", "--max-model-len", "256", "--quiet"]) == 2
+    assert _error_line(capsys).startswith(
+        "error: seed-memory sequences reach 999 tokens: max_model_len must be >= 1000, got 256"
+    )
+
+
+def test_a_batch_with_a_rejected_request_is_not_sustained():
+    run = simulate(trace((300, 5, 0.0), (10, 5, 0.0)), SimConfig(num_blocks=64, max_model_len=256))
+    assert not sustains(run)
+
+
+def test_a_shared_prefix_run_whose_prompts_are_all_rejected_reports_no_saving_instead_of_failing(capsys):
+    run = simulate(shared_prefix(3), PAGED.apply(SimConfig(num_blocks=64, max_model_len=150)))
+    assert run.num_rejected == 3 and not run.samples
+    assert derived_metrics(run) == {}
+    argv = ["simulate", "--workload", "shared-prefix", "--num-requests", "3", "--max-model-len", "150"]
+    assert main([*argv, "--quiet"]) == 0
 
 
 def test_a_prompt_of_a_billion_tokens_is_rejected_without_building_its_token_list(tmp_path):

@@ -63,6 +63,7 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
         "workload",
         "policy",
         "requests",
+        "rejected",
         "steps",
         "util. at full length",
         "util. (time avg)",
@@ -83,6 +84,7 @@ def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
                 f"{run.get('workload', run.get('source', ''))} {run.get('label', '')}".strip(),
                 run.get("variant", run["config"]["kv_policy"]),
                 run.get("num_requests", s["num_finished"]),
+                run.get("num_rejected", 0),
                 s["num_steps"],
                 percent(s["utilization_at_full_length"]),
                 percent(s["utilization_time_avg"]),
@@ -126,6 +128,23 @@ def shared_prefix_table(runs: Sequence[Mapping[str, Any]]) -> str:
     return table(header, rows)
 
 
+def rejections(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A line per workload whose requests the scheduler refused: its figures are for the rest only."""
+    lines = {}
+    for run in runs:
+        num_rejected = run.get("num_rejected", 0)
+        if num_rejected:
+            name = f"{run.get('workload', '')} {run.get('label', '')}".strip()
+            num_ran = run["num_requests"] - num_rejected
+            # NOTE: keyed by workload: every policy refuses the same requests (the rule is max_model_len's).
+            lines[name] = (
+                f"{name}: {num_rejected} of {run['num_requests']} requests rejected (a prompt of "
+                f"max_model_len={run['config']['max_model_len']} tokens or more leaves no room for output); "
+                + (f"its figures are for the {num_ran} that ran" if num_ran else "none ran: no figures")
+            )
+    return list(lines.values())
+
+
 def pool_size(pool: Mapping[str, Any]) -> str:
     """The pool's bytes, and the size asked for when whole blocks fell short of it."""
     held = f"{pool['kv_memory_bytes'] / 2**30:.2f} GiB"
@@ -147,6 +166,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
             f"KV pool {pool['num_blocks']} blocks of {pool['block_size']} tokens ({pool_size(pool)})."
         )
     runs = report.get("runs", [])
+    parts += [f"**Rejected**: {line}." for line in rejections(runs)]
     if any(r.get("study") == "utilization" for r in runs):
         parts.append("KV utilization (slots holding tokens / slots allocated or reserved), seed-memory:")
         parts.append(seed_memory_table(runs))

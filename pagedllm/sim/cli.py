@@ -125,7 +125,7 @@ def add_simulate_parser(sub: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pagedllm.report.markdown import report_markdown
+    from pagedllm.report.markdown import rejections, report_markdown
     from pagedllm.sim.study import SimulateOptions, simulate_report
 
     text: str = args.block_map_step
@@ -162,6 +162,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"simulating {line}", file=sys.stderr, flush=True)
 
     report = simulate_report(options, progress)
+    for line in rejections(report["runs"]):
+        print(f"warning: {line}", file=sys.stderr)
     markdown = report_markdown(report)
     print(markdown)
     if args.json_path:

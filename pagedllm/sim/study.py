@@ -13,7 +13,7 @@ from typing import Any
 
 from pagedllm.core.kv_cache_manager import cdiv
 from pagedllm.sim.simulator import SimConfig, SimRun, simulate
-from pagedllm.sim.workloads import Workload, seed_memory
+from pagedllm.sim.workloads import SEED_MEMORY_MAX_LENGTH, Workload, seed_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,8 @@ def run_tagged(
 def derived_metrics(run: SimRun) -> dict[str, Any]:
     """Figures a workload is about beyond the generic summary: the shared prompt's memory saved."""
     prefix_len = run.workload.params.get("prefix_len")
-    if run.workload.name != "shared-prefix" or not prefix_len:
-        return {}
+    if run.workload.name != "shared-prefix" or not prefix_len or not run.samples:
+        return {}  # not shared-prefix, or every request was rejected: no step to read
     # The step with the most requests resident, each holding its own view of the shared prompt.
     peak = max(run.samples, key=lambda s: (s.num_running, -s.step))
     saved_slots = peak.num_blocks_saved_by_sharing * run.config.block_size
@@ -88,6 +88,7 @@ def seed_memory_sweep(
 ) -> list[tuple[SimRun, dict[str, Any]]]:
     """Utilization of what is allocated, per batch size: the pool is sized so that the whole batch is
     admitted together under either policy (``batch x cdiv(max_model_len, block_size)`` blocks)."""
+    check_seed_memory_fits(base)
     runs = []
     for batch_size in batch_sizes:
         workload = seed_memory(batch_size, seed)
@@ -100,10 +101,25 @@ def seed_memory_sweep(
 
 
 def sustains(run: SimRun) -> bool:
-    """Every request ran from the first step to its end: all admitted at once, none preempted."""
-    return bool(run.samples) and (
-        run.samples[0].num_running == len(run.workload.requests) and run.summary.num_preemptions == 0
+    """Every request ran from the first step to its end: all admitted at once, none preempted (and so
+    none rejected)."""
+    return (
+        bool(run.samples)
+        and run.num_rejected == 0
+        and run.samples[0].num_running == len(run.workload.requests)
+        and run.summary.num_preemptions == 0
     )
+
+
+def check_seed_memory_fits(config: SimConfig) -> None:
+    """seed-memory's figures are for its lengths: refuse a max_model_len that would reject or cut some."""
+    # A sequence of length L ends holding L tokens of K/V plus the last sampled token.
+    needed = SEED_MEMORY_MAX_LENGTH + 1
+    if config.max_model_len < needed:
+        raise ValueError(
+            f"seed-memory sequences reach {SEED_MEMORY_MAX_LENGTH} tokens: max_model_len must be >= "
+            f"{needed}, got {config.max_model_len} (a shorter one would reject or cut some; use a trace)"
+        )
 
 
 def largest_batch(
@@ -111,6 +127,7 @@ def largest_batch(
 ) -> tuple[int, SimRun | None]:
     """The largest batch of seed-memory sequences that ``base``'s fixed pool sustains (see ``sustains``),
     found by doubling then bisection; with the run at that batch."""
+    check_seed_memory_fits(base)
     verdicts: dict[int, bool] = {}
 
     def ok(batch_size: int) -> bool:
