@@ -112,3 +112,15 @@ def test_trace_pictures_mark_shared_blocks(tmp_path):
     maps = json.loads((tmp_path / "shared-prefix-block-map.json").read_text())["maps"]
     assert [m["variant"] for m in maps] == ["paged-no-prefix-cache", "paged"]
     assert maps[0]["counts"]["shared"] == 0 and maps[1]["counts"]["shared"] == 12
+
+
+def test_a_run_without_steps_is_drawn_all_free_and_labelled_no_steps(tmp_path):
+    # Every request rejected: it drew an empty chart (all five parts 0) with no word of why.
+    trace = tmp_path / "long.csv"
+    trace.write_text("prompt_len,output_len\n5000,5\n")
+    argv = ["simulate", "--workload", str(trace), "--plots", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    assert_valid_png(tmp_path / "long-breakdown.png")
+    drawn = json.loads((tmp_path / "long-breakdown.json").read_text())
+    assert drawn["free"] == [1.0, 1.0]
+    assert all(label.endswith("(no steps)") for label in drawn["labels"])

@@ -250,6 +250,13 @@ def test_a_shared_prefix_run_whose_prompts_are_all_rejected_reports_no_saving_in
     assert main([*argv, "--quiet"]) == 0
 
 
+def test_a_run_without_a_step_has_the_whole_pool_free():
+    summary = simulate(trace((300, 5, 0.0)), SimConfig(num_blocks=64, max_model_len=256)).summary
+    assert summary.num_steps == 0 and summary.pool_free_fraction == 1.0
+    parts = ("token", "tail", "reserved", "other", "free")
+    assert sum(getattr(summary, f"pool_{part}_fraction") for part in parts) == 1.0
+
+
 def test_a_prompt_of_a_billion_tokens_is_rejected_without_building_its_token_list(tmp_path):
     # It built the 10^9-token prompt before the max_model_len check: a MemoryError under 3 GB.
     path = tmp_path / "huge.csv"

@@ -69,7 +69,8 @@ class KVStatsSummary:
     utilization_time_avg: float | None
     tail_fragmentation_time_avg: float | None
     reservation_time_avg: float | None
-    # Fractions of the whole pool, averaged over all recorded steps; the five add up to 1.
+    # Fractions of the whole pool, averaged over all recorded steps; the five add up to 1 (a run without
+    # a step held nothing: all free).
     pool_token_fraction: float
     pool_tail_fraction: float
     pool_reserved_fraction: float
@@ -212,8 +213,8 @@ class KVStatsRecorder:
                 return None
             return sum(float(getattr(s, part)) / s.num_allocated_slots for s in held) / len(held)
 
-        def pool_avg(values: Iterable[int]) -> float:
-            return sum(values) / (pool_slots * len(samples)) if samples else 0.0
+        def pool_avg(values: Iterable[int], no_steps: float = 0.0) -> float:
+            return sum(values) / (pool_slots * len(samples)) if samples else no_steps
 
         def mean(values: Iterable[int]) -> float:
             return sum(values) / len(samples) if samples else 0.0
@@ -241,7 +242,7 @@ class KVStatsRecorder:
                 s.num_used_blocks * self.block_size - s.num_allocated_slots for s in samples
             ),
             pool_free_fraction=pool_avg(
-                (self.num_blocks - s.num_used_blocks) * self.block_size for s in samples
+                ((self.num_blocks - s.num_used_blocks) * self.block_size for s in samples), no_steps=1.0
             ),
             peak_used_blocks=max((s.num_used_blocks for s in samples), default=0),
             mean_used_blocks=mean(s.num_used_blocks for s in samples),

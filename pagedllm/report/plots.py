@@ -48,7 +48,8 @@ def _style(variant: str) -> tuple[str, str]:
 
 
 def _run_label(run: Mapping[str, Any]) -> str:
-    return f"{run.get('label', '')}\n{run.get('variant', run['config']['kv_policy'])}"
+    label = f"{run.get('label', '')}\n{run.get('variant', run['config']['kv_policy'])}"
+    return label if run["summary"]["num_steps"] else f"{label}\n(no steps)"
 
 
 def plot_utilization_vs_batch(report: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def plot_memory_breakdown(
             continue
         ax.bar(xs, values, bottom=bottom, color=colour, label=name, edgecolor="white", linewidth=0.5)
         for x, b, v in zip(xs, bottom, values, strict=True):
-            if v >= 6:
+            if v >= 6 and runs[x]["summary"]["num_steps"]:
                 ax.text(
                     x,
                     b + v / 2,
@@ -132,6 +133,11 @@ def plot_memory_breakdown(
                     color="white" if name in ("tokens", "reservation") else "black",
                 )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    for x, run in zip(xs, runs, strict=True):
+        if not run["summary"]["num_steps"]:
+            # All free, but over no time at all: say why the bar holds nothing.
+            why = f"{run.get('num_rejected', 0)} of {run.get('num_requests', 0)}\nrequests\nrejected"
+            ax.text(x, 50, f"no steps:\n{why}", ha="center", va="center", fontsize=7, color="#4a5568")
     ax.set_xticks(xs)
     ax.set_xticklabels([_run_label(r) for r in runs], fontsize=7)
     ax.set_ylabel("share of the KV pool, time average (%)")
