@@ -14,6 +14,7 @@ from pagedllm.sim.study import (
     PAGED_NO_PREFIX_CACHE,
     derived_metrics,
     sustains,
+    variants_for,
 )
 from pagedllm.sim.workloads import (
     SimRequest,
@@ -272,3 +273,10 @@ def test_a_prompt_of_a_billion_tokens_is_rejected_without_building_its_token_lis
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["1", "1"]
+
+
+def test_no_prefix_caching_runs_shared_prefix_without_the_prefix_cache():
+    # The shared-prefix study added paging with the prefix cache even when --no-prefix-caching was given.
+    policies = ["contiguous", "paged"]
+    assert variants_for(policies, False, "shared-prefix") == [CONTIGUOUS, PAGED_NO_PREFIX_CACHE]
+    assert variants_for(policies, True, "shared-prefix") == [CONTIGUOUS, PAGED_NO_PREFIX_CACHE, PAGED]

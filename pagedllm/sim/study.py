@@ -34,13 +34,13 @@ PAGED_NO_PREFIX_CACHE = Variant("paged-no-prefix-cache", "paged", False)
 
 
 def variants_for(policies: Sequence[str], prefix_caching: bool, workload_name: str) -> list[Variant]:
-    """The variants a study compares: each policy asked for, and for ``shared-prefix`` paging with and
-    without the prefix cache (the sharing is the point there)."""
+    """The variants a study compares: each policy asked for, and for ``shared-prefix`` paging without the
+    prefix cache beside paging with it (the sharing is the point there) unless the cache is turned off."""
     variants: list[Variant] = []
     for policy in policies:
         if policy == "contiguous":
             variants.append(CONTIGUOUS)
-        elif workload_name == "shared-prefix":
+        elif workload_name == "shared-prefix" and prefix_caching:
             variants += [PAGED_NO_PREFIX_CACHE, PAGED]
         else:
             variants.append(PAGED if prefix_caching else PAGED_NO_PREFIX_CACHE)
