@@ -6,8 +6,16 @@ import statistics
 
 import pytest
 
-from pagedllm.sim.simulator import SimConfig
-from pagedllm.sim.study import CONTIGUOUS, PAGED, largest_batch, seed_memory_sweep, sustains
+from pagedllm.sim.simulator import SimConfig, simulate
+from pagedllm.sim.study import (
+    CONTIGUOUS,
+    PAGED,
+    PAGED_NO_PREFIX_CACHE,
+    is_sustained,
+    largest_batch,
+    seed_memory_sweep,
+    sustains,
+)
 from pagedllm.sim.workloads import (
     SEED_MEMORY_BATCH_SIZES,
     seed_memory,
@@ -79,3 +87,22 @@ def test_contiguous_sustains_one_batch_per_reservation_and_paging_several_times_
     paged, run = largest_batch(PAGED, base)
     assert run is not None and sustains(run) and run.summary.peak_used_blocks <= 1024
     assert paged >= 4 * contiguous
+
+
+@pytest.mark.parametrize("variant", [CONTIGUOUS, PAGED, PAGED_NO_PREFIX_CACHE], ids=lambda v: v.name)
+def test_the_capacity_searchs_early_verdict_is_the_full_runs_at_every_batch_size(variant):
+    # The search stops a run once its verdict is known (it took 254 s for qwen2.5-0.5b's 16 GiB pool);
+    # the verdict must be the one the whole run gives, on both sides of the capacity.
+    config = variant.apply(SimConfig(num_blocks=300, block_size=16, max_model_len=2048))
+    verdicts = [
+        (is_sustained(seed_memory(b), config), sustains(simulate(seed_memory(b), config)))
+        for b in range(1, 22)
+    ]
+    assert [fast for fast, _ in verdicts] == [full for _, full in verdicts]
+    assert any(full for _, full in verdicts) and not all(full for _, full in verdicts)
+
+
+def test_the_16_gib_llama_2_7b_pool_sustains_16_reserved_and_96_paged_sequences_as_published():
+    base = SimConfig(num_blocks=2048, block_size=16, max_model_len=2048)
+    assert largest_batch(CONTIGUOUS, base)[0] == 16
+    assert largest_batch(PAGED, base)[0] == 96

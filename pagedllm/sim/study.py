@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pagedllm.core.kv_cache_manager import cdiv
-from pagedllm.sim.simulator import SimConfig, SimRun, simulate
+from pagedllm.core.scheduler import Scheduler
+from pagedllm.sim.simulator import Replay, SimConfig, SimRun, simulate
 from pagedllm.sim.workloads import SEED_MEMORY_MAX_LENGTH, Workload, seed_memory
 
 
@@ -111,6 +112,48 @@ def sustains(run: SimRun) -> bool:
     )
 
 
+def is_sustained(workload: Workload, config: SimConfig) -> bool:
+    """``sustains(simulate(workload, config))``, stopping as soon as the verdict is known: at the first
+    step that leaves a request out or preempts one, or once the requests left, each at its longest, fit
+    the pool together (then no step can preempt). No recorder: the capacity search runs this many times.
+    """
+    replay = Replay(workload, config)
+    scheduler = replay.scheduler
+    num_steps = 0
+    for _ in replay.steps():
+        if scheduler.num_preemptions or replay.num_rejected:
+            return False
+        if num_steps == 0 and _num_running_with_blocks(scheduler) != len(workload.requests):
+            return False
+        num_steps += 1
+        if replay.num_arrived == len(workload.requests) and _left_fit_at_their_longest(scheduler):
+            return True
+    return num_steps > 0 and scheduler.num_preemptions == 0 and replay.num_rejected == 0
+
+
+def _num_running_with_blocks(scheduler: Scheduler) -> int:
+    """What the recorder counts as running (``KVMemorySample.num_running``)."""
+    return sum(1 for r in scheduler.running if r.request_id in scheduler.kv.block_tables)
+
+
+def _left_fit_at_their_longest(scheduler: Scheduler) -> bool:
+    """Whether every unfinished request's block table at its longest fits the pool beside the others'.
+
+    NOTE: then no step can preempt: a request is preempted only when a table cannot grow, and a table
+    never outgrows both its size now (a contiguous reservation) and the blocks of its prompt plus every
+    response token (the last one's K/V is never even stored). Physical blocks are at most the tables'
+    sum (sharing only lowers it); blocks of finished requests are free or evictable cached ones.
+    """
+    if scheduler.waiting or scheduler.swapped:
+        return False
+    kv = scheduler.kv
+    longest = 0
+    for request in scheduler.running:
+        num_tokens = request.num_prompt_tokens + request.stop.max_tokens
+        longest += max(len(kv.block_tables.get(request.request_id, ())), cdiv(num_tokens, kv.block_size))
+    return longest <= kv.num_blocks
+
+
 def check_seed_memory_fits(config: SimConfig) -> None:
     """seed-memory's figures are for its lengths: refuse a max_model_len that would reject or cut some."""
     # A sequence of length L ends holding L tokens of K/V plus the last sampled token.
@@ -132,7 +175,7 @@ def largest_batch(
 
     def ok(batch_size: int) -> bool:
         if batch_size not in verdicts:
-            verdicts[batch_size] = sustains(simulate(seed_memory(batch_size, seed), variant.apply(base)))
+            verdicts[batch_size] = is_sustained(seed_memory(batch_size, seed), variant.apply(base))
         return verdicts[batch_size]
 
     if not ok(1):
