@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from pagedllm.cli import main
+from pagedllm.report.markdown import pool_size
 from pagedllm.sim.simulator import SimConfig, simulate
 from pagedllm.sim.study import (
     CONTIGUOUS,
@@ -280,3 +281,9 @@ def test_no_prefix_caching_runs_shared_prefix_without_the_prefix_cache():
     policies = ["contiguous", "paged"]
     assert variants_for(policies, False, "shared-prefix") == [CONTIGUOUS, PAGED_NO_PREFIX_CACHE]
     assert variants_for(policies, True, "shared-prefix") == [CONTIGUOUS, PAGED_NO_PREFIX_CACHE, PAGED]
+
+
+def test_the_pool_size_asked_for_is_left_out_where_it_rounds_to_the_pools():
+    # 16 GiB of qwen2.5-0.5b holds 87,381 whole blocks, 188 KiB short: the header said "16.00 GiB; 16 GiB".
+    pool = {"num_blocks": 87381, "kv_memory_bytes": 87381 * 196608, "kv_memory_bytes_requested": 2**34}
+    assert pool_size(pool) == "16.00 GiB"
