@@ -147,6 +147,10 @@ def plot_memory_breakdown(
     return _save(fig, path, data)
 
 
+# The most cells a block map draws: 64 x 256.
+MAX_BLOCK_MAP_CELLS = 64 * 256
+
+
 def _mix(colour: tuple[float, float, float], strength: float) -> tuple[float, float, float]:
     """``colour`` blended with white: strength 1 is the colour, 0 is white."""
     r, g, b = colour
@@ -168,8 +172,12 @@ def plot_block_map(
     free_colour = (0.93, 0.93, 0.93)
     data: dict[str, Any] = {"maps": []}
     num_blocks = max(len(r["block_map"]["owner"]) for r in runs)
-    num_cols = 64 if num_blocks >= 1024 else 32
-    num_rows = math.ceil(num_blocks / num_cols)
+    # A cell per block up to MAX_BLOCK_MAP_CELLS; beyond, a cell per run of `group` blocks (a 240 GiB pool
+    # of small blocks drew an 80,000-pixel-tall picture in 3.9 GB of memory).
+    group = math.ceil(num_blocks / MAX_BLOCK_MAP_CELLS)
+    num_cells = math.ceil(num_blocks / group)
+    num_cols = 64 if num_cells >= 1024 else 32
+    num_rows = math.ceil(num_cells / num_cols)
     panel_cols = min(3, len(runs))
     panel_rows = math.ceil(len(runs) / panel_cols)
     fig, axes = plt.subplots(
@@ -189,26 +197,32 @@ def plot_block_map(
         shared_x, shared_y = [], []
         counts = {"free": 0, "full": 0, "tail": 0, "reserved": 0, "shared": 0}
         for block_id, owner in enumerate(owners):
-            row, col = divmod(block_id, num_cols)
             if owner < 0:
-                image[row][col] = free_colour
                 counts["free"] += 1
                 continue
-            colour = palette[owner % len(palette)]
             fill = filled[block_id]
-            if fill == block_size:
+            counts["full" if fill == block_size else "tail" if fill else "reserved"] += 1
+            counts["shared"] += holders[block_id] > 1
+        for cell in range(math.ceil(len(owners) / group)):
+            first = cell * group
+            row, col = divmod(cell, num_cols)
+            held = [b for b in range(first, min(first + group, len(owners))) if owners[b] >= 0]
+            if not held:
+                image[row][col] = free_colour
+                continue
+            # A cell is its first held block's request, as solid as the share of its slots holding tokens
+            # (one block: full, the tail's fill, or faint when reserved).
+            colour = palette[owners[held[0]] % len(palette)]
+            fill_share = sum(filled[b] for b in held) / (group * block_size)
+            if fill_share == 1:
                 image[row][col] = colour
-                counts["full"] += 1
-            elif fill:
-                image[row][col] = _mix(colour, 0.35 + 0.4 * fill / block_size)
-                counts["tail"] += 1
+            elif fill_share:
+                image[row][col] = _mix(colour, 0.35 + 0.4 * fill_share)
             else:
                 image[row][col] = _mix(colour, 0.15)
-                counts["reserved"] += 1
-            if holders[block_id] > 1:
+            if any(holders[b] > 1 for b in held):
                 shared_x.append(col)
                 shared_y.append(row)
-                counts["shared"] += 1
         ax.imshow(image, interpolation="nearest", aspect="equal")
         if shared_x:
             ax.scatter(shared_x, shared_y, marker="x", s=6, linewidths=0.6, color="black")
@@ -232,7 +246,9 @@ def plot_block_map(
     if any(m["counts"]["shared"] for m in data["maps"]):
         legend.append(Patch(facecolor="white", edgecolor="black", label="x: shared by several requests"))
     fig.legend(handles=legend, loc="outside lower center", ncol=len(legend), fontsize=7, frameon=False)
-    fig.suptitle(f"KV pool, one cell per block of {runs[0]['block_map']['block_size']} tokens", fontsize=10)
+    cell = "block" if group == 1 else f"{group} blocks"
+    fig.suptitle(f"KV pool, one cell per {cell} of {runs[0]['block_map']['block_size']} tokens", fontsize=10)
+    data["blocks_per_cell"] = group
     return _save(fig, path, data)
 
 
