@@ -287,3 +287,14 @@ def test_the_pool_size_asked_for_is_left_out_where_it_rounds_to_the_pools():
     # 16 GiB of qwen2.5-0.5b holds 87,381 whole blocks, 188 KiB short: the header said "16.00 GiB; 16 GiB".
     pool = {"num_blocks": 87381, "kv_memory_bytes": 87381 * 196608, "kv_memory_bytes_requested": 2**34}
     assert pool_size(pool) == "16.00 GiB"
+
+
+def test_a_block_map_step_past_a_run_is_a_warning_and_a_negative_one_an_error(capsys):
+    """Past the last step the picture was silently left out; a negative step matched nothing either."""
+    argv = ["simulate", "--workload", "shared-prefix", "--num-requests", "3", "--num-blocks", "256"]
+    argv += ["--kv-policy", "paged", "--no-prefix-caching", "--quiet"]
+    assert main([*argv, "--block-map-step", "5000"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no block map, --block-map-step=5000 is past its" in warnings[0]
+    assert main([*argv, "--block-map-step", "-2"]) == 2
+    assert capsys.readouterr().err.strip().endswith("give a step index (>= 0), 'peak' or 'none'")

@@ -124,6 +124,18 @@ def add_simulate_parser(sub: Any) -> None:
     sim.set_defaults(func=cmd_simulate)
 
 
+def _missing_block_maps(runs: list[dict[str, Any]], step: int | str | None) -> list[str]:
+    """A line per run too short to have the step ``--block-map-step`` names (its picture is left out)."""
+    if not isinstance(step, int):
+        return []
+    return [
+        f"{run.get('variant', '')} {run.get('label', '')}: no block map, --block-map-step={step} is past "
+        f"its {run['summary']['num_steps']} steps"
+        for run in runs
+        if "block_map" not in run and run["summary"]["num_steps"] <= step
+    ]
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pagedllm.report.markdown import rejections, report_markdown
     from pagedllm.sim.study import SimulateOptions, simulate_report
@@ -134,7 +146,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             step = int(text)
         except ValueError:
-            raise ValueError(f"--block-map-step={text!r}: give a step index, 'peak' or 'none'") from None
+            step = -1
+        if step < 0:
+            raise ValueError(f"--block-map-step={text!r}: give a step index (>= 0), 'peak' or 'none'")
     options = SimulateOptions(
         workload=args.workload,
         model=args.model,
@@ -162,7 +176,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"simulating {line}", file=sys.stderr, flush=True)
 
     report = simulate_report(options, progress)
-    for line in rejections(report["runs"]):
+    for line in [*rejections(report["runs"]), *_missing_block_maps(report["runs"], step)]:
         print(f"warning: {line}", file=sys.stderr)
     markdown = report_markdown(report)
     print(markdown)
