@@ -298,3 +298,10 @@ def test_a_block_map_step_past_a_run_is_a_warning_and_a_negative_one_an_error(ca
     assert len(warnings) == 1 and "no block map, --block-map-step=5000 is past its" in warnings[0]
     assert main([*argv, "--block-map-step", "-2"]) == 2
     assert capsys.readouterr().err.strip().endswith("give a step index (>= 0), 'peak' or 'none'")
+
+
+@pytest.mark.parametrize("pool", [["--num-blocks", "100000000000"], ["--kv-memory", "1e300"]])
+def test_a_pool_past_what_the_simulator_models_is_refused_before_it_is_built(capsys, pool):
+    """10^11 blocks was a MemoryError traceback after minutes of building Python objects."""
+    assert main(["simulate", *pool, "--quiet"]) == 2
+    assert "is more than the simulator models (4,194,304" in capsys.readouterr().err

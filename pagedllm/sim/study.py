@@ -219,6 +219,12 @@ WORKLOAD_NAMES = ("seed-memory", "shared-prefix", "synthetic")
 DEFAULT_KV_MEMORY = "16GiB"
 
 
+# The largest pool simulated. Each block is a Python object here (120 bytes, 2 s per million to build),
+# so 4M blocks take 0.5 GB before any request; real pools are smaller (an H200's 141 GB holds ~0.7M of
+# Qwen2.5-0.5B's 16-token blocks of 196 KB). A 10^11-block pool was a MemoryError.
+MAX_NUM_BLOCKS = 1 << 22
+
+
 @dataclass(frozen=True, slots=True)
 class SimulateOptions:
     """What ``pagedllm simulate`` was asked for."""
@@ -272,6 +278,11 @@ def simulate_report(
     else:
         requested_bytes = options.kv_memory_bytes or parse_memory_size(DEFAULT_KV_MEMORY)
         num_blocks = num_blocks_for_memory(requested_bytes, size.bytes_per_block)
+    if num_blocks > MAX_NUM_BLOCKS:
+        raise ValueError(
+            f"a pool of {num_blocks:,} blocks is more than the simulator models ({MAX_NUM_BLOCKS:,}: it "
+            "keeps an object per block): use a smaller --kv-memory / --num-blocks or a larger --block-size"
+        )
     base = SimConfig(
         num_blocks=num_blocks,
         block_size=options.block_size,
