@@ -124,10 +124,26 @@ def test_llama_and_qwen3_have_no_attention_bias_by_default() -> None:
     assert ModelArchConfig.from_hf_dict(_real("qwen3-0.6b")).attention_bias is False
 
 
-def test_qwen_sliding_window_counts_only_when_enabled() -> None:
-    qwen = {**_real("qwen2.5-7b"), "sliding_window": 4096}
+def test_qwen_sliding_window_counts_only_when_enabled_for_some_layer() -> None:
+    """transformers' Qwen2/Qwen3: the window needs use_sliding_window (default false) and applies to the
+    layers from max_window_layers (default 28) on; missing key or all layers below it: full attention."""
+    qwen = {**_real("qwen2.5-7b"), "sliding_window": 4096, "num_hidden_layers": 28}
+    qwen.pop("use_sliding_window", None)
+    qwen.pop("max_window_layers", None)
+    assert ModelArchConfig.from_hf_dict(qwen).sliding_window is None  # refused before: the key was missing
     assert ModelArchConfig.from_hf_dict({**qwen, "use_sliding_window": False}).sliding_window is None
-    assert ModelArchConfig.from_hf_dict({**qwen, "use_sliding_window": True}).sliding_window == 4096
+    on = {**qwen, "use_sliding_window": True}
+    assert ModelArchConfig.from_hf_dict(on).sliding_window is None  # layers 28+ slide: there are none
+    assert ModelArchConfig.from_hf_dict({**on, "max_window_layers": 27}).sliding_window == 4096
+
+
+def test_a_mistral_config_without_a_window_has_transformers_default_window_not_full_attention() -> None:
+    """Mistral-7B-v0.1-style configs: a missing sliding_window is MistralConfig's 4096 (silently computed as
+    full attention before, wrong past 4096 tokens); null is full attention."""
+    mistral = {**_real("mistral-7b-v0.3"), "model_type": "mistral"}
+    mistral.pop("sliding_window", None)
+    assert ModelArchConfig.from_hf_dict(mistral).sliding_window == 4096
+    assert ModelArchConfig.from_hf_dict({**mistral, "sliding_window": None}).sliding_window is None
 
 
 def test_eos_accepts_an_int_or_a_list() -> None:

@@ -163,7 +163,7 @@ class ModelArchConfig:
             rope_scaling=rope_scaling,
             hidden_act=_str(d, "hidden_act", default="silu"),
             mlp_bias=_bool(d, "mlp_bias", default=False),
-            sliding_window=_parse_sliding_window(d),
+            sliding_window=_parse_sliding_window(d, _int(d, "num_hidden_layers")),
             bos_token_id=_optional_int(d, "bos_token_id"),
             eos_token_ids=_parse_eos(d),
             dtype=_optional_str(d, "dtype") or _optional_str(d, "torch_dtype"),
@@ -215,10 +215,24 @@ def _parse_rope(d: dict[str, Any], max_positions: int) -> tuple[float, RopeScali
     )
 
 
-def _parse_sliding_window(d: dict[str, Any]) -> int | None:
-    # Qwen2/Qwen3 configs carry a sliding_window that only applies when use_sliding_window is true.
-    if "use_sliding_window" in d and not _bool(d, "use_sliding_window", default=False):
-        return None
+# transformers' MistralConfig.sliding_window when config.json has no such key (Mistral-7B-v0.1's window).
+_MISTRAL_DEFAULT_SLIDING_WINDOW = 4096
+# transformers' Qwen2Config / Qwen3Config.max_window_layers when config.json has no such key.
+_QWEN_DEFAULT_MAX_WINDOW_LAYERS = 28
+
+
+def _parse_sliding_window(d: dict[str, Any], num_layers: int) -> int | None:
+    """The attention window, as transformers builds it for the architecture; None: full attention."""
+    if d.get("model_type") in ("qwen2", "qwen3") or "use_sliding_window" in d:
+        # Qwen2/Qwen3 carry a sliding_window that applies only with use_sliding_window (default false),
+        # and then only to the layers from max_window_layers on (transformers' layer_types).
+        if not _bool(d, "use_sliding_window", default=False):
+            return None
+        if _int(d, "max_window_layers", default=_QWEN_DEFAULT_MAX_WINDOW_LAYERS) >= num_layers:
+            return None
+    elif d.get("model_type") == "mistral" and "sliding_window" not in d:
+        # NOTE: a missing key is transformers' default window, not full attention (null is full).
+        return _MISTRAL_DEFAULT_SLIDING_WINDOW
     return _optional_int(d, "sliding_window")
 
 
