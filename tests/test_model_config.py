@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,57 @@ def test_llama3_scaling_without_original_length_falls_back_to_max_positions() ->
 def test_unsupported_rope_type_is_rejected_by_name() -> None:
     with pytest.raises(ValueError, match="'yarn'"):
         ModelArchConfig.from_hf_dict(_tiny(rope_scaling={"rope_type": "yarn", "factor": 4.0}))
+
+
+LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # A legacy rope_scaling added beside transformers 5's rope_parameters (as model cards tell users
+        # to do for YaRN or a longer context) replaces them: it was ignored, plain RoPE computed.
+        {"rope_parameters": {"rope_theta": 1e6, "rope_type": "default"},
+         "rope_scaling": {"type": "linear", "factor": 2.0}},
+        {"rope_parameters": {"rope_theta": 1e6, "rope_type": "default"}, "rope_theta": 1e6,
+         "rope_scaling": {"rope_type": "linear", "factor": 4.0}},
+        {"rope_parameters": {"rope_theta": 1e6, "rope_type": "default"}, "rope_scaling": None},
+        # A top-level original_max_position_embeddings wins over the nested one (Phi-3 saves it there).
+        {"rope_parameters": {"rope_theta": 5e5, **LLAMA3, "original_max_position_embeddings": 64},
+         "original_max_position_embeddings": 32},
+        {"rope_scaling": LLAMA3, "rope_theta": 5e5},
+    ],
+)  # fmt: skip
+def test_rope_parameters_are_read_as_transformers_reads_them(overrides: dict[str, Any]) -> None:
+    transformers = pytest.importorskip("transformers")
+    d = _tiny(**overrides)
+    config = transformers.LlamaConfig(**copy.deepcopy(d))  # it writes into the dicts it is given
+    config.standardize_rope_params()  # as the rotary embedding does, once every attribute is set
+    theirs = config.rope_parameters
+    ours = ModelArchConfig.from_hf_dict(d)
+    assert ours.rope_theta == theirs["rope_theta"]
+    if theirs["rope_type"] == "default":
+        assert ours.rope_scaling is None
+    else:
+        assert ours.rope_scaling is not None
+        assert (ours.rope_scaling.rope_type, ours.rope_scaling.factor) == (
+            theirs["rope_type"],
+            theirs["factor"],
+        )
+        if theirs["rope_type"] == "llama3":
+            assert (
+                ours.rope_scaling.original_max_position_embeddings
+                == theirs["original_max_position_embeddings"]
+            )
+
+
+def test_a_rope_type_added_as_legacy_rope_scaling_beside_rope_parameters_is_refused_if_unsupported() -> None:
+    d = _tiny(
+        rope_parameters={"rope_theta": 1e6, "rope_type": "default"},
+        rope_scaling={"type": "yarn", "factor": 4.0},
+    )
+    with pytest.raises(ValueError, match="'yarn'"):
+        ModelArchConfig.from_hf_dict(d)
 
 
 def test_kv_heads_default_to_query_heads_and_head_dim_to_hidden_over_heads() -> None:

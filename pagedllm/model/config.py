@@ -178,20 +178,21 @@ def kv_bytes_per_token(cfg: ModelArchConfig, dtype_bytes: int) -> int:
 
 
 def _parse_rope(d: dict[str, Any], max_positions: int) -> tuple[float, RopeScaling | None]:
+    """(theta, scaling) as transformers >= 5 reads them (``convert_rope_params_to_dict``): a legacy
+    ``rope_scaling`` dict, where there is one, replaces ``rope_parameters`` (model cards tell users to add
+    one for YaRN beside the saved rope_parameters); theta falls back to the top-level key."""
+    scaling = d.get("rope_scaling")
+    if scaling is not None and not isinstance(scaling, dict):
+        raise ValueError(f"rope_scaling={scaling!r} must be a dict or null")
     params = d.get("rope_parameters")
-    if params is not None:
-        # transformers >= 5: theta and scaling in one dict.
-        if not isinstance(params, dict):
-            raise ValueError(f"rope_parameters={params!r} must be a dict")
-        if params and all(isinstance(v, dict) for v in params.values()):
-            raise ValueError(f"per-layer-type rope_parameters={params!r} are not supported")
-        theta = _float(params, "rope_theta", default=_float(d, "rope_theta", default=_DEFAULT_ROPE_THETA))
-        scaling: dict[str, Any] | None = params
-    else:
-        theta = _float(d, "rope_theta", default=_DEFAULT_ROPE_THETA)
-        scaling = d.get("rope_scaling")
-        if scaling is not None and not isinstance(scaling, dict):
-            raise ValueError(f"rope_scaling={scaling!r} must be a dict or null")
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"rope_parameters={params!r} must be a dict")
+    if not scaling:
+        scaling = params
+        if scaling and all(isinstance(v, dict) for v in scaling.values()):
+            raise ValueError(f"per-layer-type rope_parameters={scaling!r} are not supported")
+    top_level_theta = _float(d, "rope_theta", default=_DEFAULT_ROPE_THETA)
+    theta = _float(scaling, "rope_theta", default=top_level_theta) if scaling else top_level_theta
     if not scaling:
         return theta, None
     rope_type = scaling.get("rope_type", scaling.get("type", "default"))
@@ -203,15 +204,17 @@ def _parse_rope(d: dict[str, Any], max_positions: int) -> tuple[float, RopeScali
         )
     if rope_type == "linear":
         return theta, RopeScaling("linear", factor=_float(scaling, "factor"))
+    # NOTE: transformers gives a top-level original_max_position_embeddings priority over the nested one
+    # (Phi-3 saves it there), and falls back to max_position_embeddings where neither is given.
+    original = _optional_int(d, "original_max_position_embeddings")
+    if original is None:
+        original = _int(scaling, "original_max_position_embeddings", default=max_positions)
     return theta, RopeScaling(
         "llama3",
         factor=_float(scaling, "factor"),
         low_freq_factor=_float(scaling, "low_freq_factor"),
         high_freq_factor=_float(scaling, "high_freq_factor"),
-        # NOTE: transformers falls back to max_position_embeddings when this key is absent.
-        original_max_position_embeddings=_int(
-            scaling, "original_max_position_embeddings", default=max_positions
-        ),
+        original_max_position_embeddings=original,
     )
 
 
