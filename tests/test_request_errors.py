@@ -225,6 +225,35 @@ def test_a_beam_search_is_admitted_only_if_a_preempted_beam_can_always_be_recomp
     assert_all_blocks_free(llm)
 
 
+def test_preempted_beams_of_a_search_come_back_without_deadlocking_the_engine(tiny_path):
+    """Found in review: the older search preempted every beam of the younger and evicted its cached
+    prompt; the two beams re-admitted together in one step each recomputed the prompt in private blocks,
+    the third found none, and its siblings waited for it holding the pool: no step ever ran again."""
+    prompts = [[(37 * i + 11 * j) % 255 + 1 for j in range(32)] for i in range(2)]
+    params = BeamSearchParams(beam_width=3, max_tokens=16, ignore_eos=True)
+
+    def engine_of_six_blocks() -> LLM:  # 16-token blocks of 512 bytes a token
+        return LLM(str(tiny_path), dtype="float32", max_model_len=96, kv_cache_memory_bytes=6 * 16 * 512)
+
+    alone = [engine_of_six_blocks().beam_search([prompt], params)[0] for prompt in prompts]
+    llm = engine_of_six_blocks()
+    engine = llm.engine
+    for i, prompt in enumerate(prompts):
+        engine.add_beam_search_request(engine.make_beam_search_request(prompt, params, f"b{i}"))
+    finished: dict[str, object] = {}
+    for _ in range(200):
+        if not engine.has_unfinished_requests():
+            break
+        finished.update({o.request_id: o for o in engine.step() if o.finished})
+    assert not engine.has_unfinished_requests(), "the engine stopped making progress"
+    assert engine.scheduler.num_preemptions > 0
+    for i, search in enumerate(alone):
+        together = finished[f"b{i}"]
+        beams = [s.token_ids for s in search.sequences]
+        assert [c.token_ids for c in together.outputs] == beams and {len(b) for b in beams} == {16}
+    assert_all_blocks_free(llm)
+
+
 def test_the_largest_seed_with_n_above_1_is_accepted_and_reproducible(llm):
     # Found in review: branch 1's seed (seed + 1) overflowed the range and was refused, naming a seed
     # the user never sent.

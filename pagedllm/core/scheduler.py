@@ -80,6 +80,8 @@ class Scheduler:
     too and the engine chooses the next beams (``fork_beam``, ``extend_beam``, ``finish_requests``).
     The order is what keeps that from deadlocking: a beam can wait on a preempted sibling only while
     nothing younger holds blocks, and the engine admits a beam search only if all its beams fit at once.
+    That count shares the prompt's blocks, so preempted beams come back one a step: each finds the
+    prompt its sibling's step put back in the prefix cache.
     """
 
     def __init__(self, config: SchedulerConfig, kv_cache_manager: KVCacheManager) -> None:
@@ -242,11 +244,18 @@ class Scheduler:
         # NOTE: also why no swap-in shares a step with a swap-out: a swap slot or block freed by one
         # could be the other's destination before the worker has read it.
         num_seats, searches = self._seats_taken()
+        searches_admitted_now: set[int] = set()
         while not preempted and budget > 0:
             candidate = self._next_to_admit()
             if candidate is None:
                 break
             request = candidate
+            if request.is_beam and request.arrival_order in searches_admitted_now:
+                # One beam of a search a step: a prompt's blocks reach the prefix cache only once a step
+                # has computed them, so preempted siblings admitted together each recomputed the
+                # evicted prompt in private blocks, past what the search was admitted to fit, and their
+                # search waited forever on a beam with no block left (found in review, session 35).
+                break
             if request.is_beam:  # a preempted beam comes back to a seat its search holds
                 needed = 0 if request.arrival_order in searches else request.beam_width
             else:
@@ -263,6 +272,7 @@ class Scheduler:
             num_seats += needed
             if request.is_beam:
                 searches.add(request.arrival_order)
+                searches_admitted_now.add(request.arrival_order)
             request.status = RequestStatus.RUNNING
             self._add_running(request)
             scheduled.append((request, num_new))
