@@ -291,6 +291,42 @@ def test_add_bos_token_in_tokenizer_config_makes_encode_prepend_bos(
     assert tokenizer.encode("Hi") == [1, *tokenizer.encode("Hi", add_special_tokens=False)]
 
 
+TEMPLATE_WITH_BOS = (
+    "{{ bos_token }}{% for m in messages %}U: {{ m['content'] }}{{ eos_token }}{% endfor %}"
+    "{% if add_generation_prompt %}A:{% endif %}"
+)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        # A tokenizer without BOS (Qwen2's): the template's bos_token renders as nothing, not "None".
+        {
+            "tokenizer_config__json": {
+                "bos_token": None, "eos_token": "<|im_end|>", "chat_template": TEMPLATE_WITH_BOS
+            }
+        },
+        # Older checkpoints name their special tokens only in special_tokens_map.json (never read before).
+        {
+            "tokenizer_config__json": {"chat_template": TEMPLATE_WITH_BOS},
+            "special_tokens_map__json": {"bos_token": "<|im_start|>", "eos_token": {"content": "<|im_end|>"}},
+        },
+    ],
+)  # fmt: skip
+def test_special_tokens_reach_the_chat_template_as_transformers_gives_them(
+    tmp_path: Path, smollm_tokenizer: Tokenizer, files: dict[str, Any]
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    directory = write_model_dir(tmp_path / "m", smollm_tokenizer, **files)
+    messages = [{"role": "user", "content": "Hello"}]
+    theirs = transformers.AutoTokenizer.from_pretrained(str(directory))
+    ours = Tokenizer.from_pretrained_dir(directory)
+    assert ours.apply_chat_template(messages) == theirs.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
+    assert (ours.bos_token_id, ours.eos_token_id) == (theirs.bos_token_id, theirs.eos_token_id)
+
+
 def test_unknown_eos_token_in_tokenizer_config_is_named(tmp_path: Path, smollm_tokenizer: Tokenizer) -> None:
     config = {"eos_token": "<|nope|>"}
     directory = write_model_dir(tmp_path / "m", smollm_tokenizer, tokenizer_config__json=config)

@@ -43,7 +43,9 @@ def render_chat_template(
         return compiled.render(
             messages=messages,
             add_generation_prompt=add_generation_prompt,
-            **special_tokens,
+            # NOTE: a token the tokenizer lacks stays undefined, which renders as nothing, as in transformers
+            # (None rendered the text "None": Qwen2 tokenizers have no BOS).
+            **{name: token for name, token in special_tokens.items() if token is not None},
             **template_kwargs,
         )
     except (jinja2.TemplateError, TypeError) as error:

@@ -29,9 +29,12 @@ def read_pretrained_tokenizer(directory: Path) -> TokenizerParts:
     except Exception as error:  # tokenizers raises a bare Exception for a malformed file
         raise ValueError(f"{tokenizer_file} is not a valid tokenizer.json: {error}") from error
     config = _read_json(directory / "tokenizer_config.json")
+    # Older checkpoints name their special tokens only in special_tokens_map.json; tokenizer_config.json
+    # wins where it names one (null included).
+    special_tokens = {**_read_json(directory / "special_tokens_map.json"), **config}
 
-    bos_token_id = _special_token_id(backend, config.get("bos_token"), "bos_token", directory)
-    eos_token_id = _special_token_id(backend, config.get("eos_token"), "eos_token", directory)
+    bos_token_id = _special_token_id(backend, special_tokens.get("bos_token"), "bos_token", directory)
+    eos_token_id = _special_token_id(backend, special_tokens.get("eos_token"), "eos_token", directory)
     if eos_token_id is None:
         eos_token_id = _model_eos_token_id(directory)
     _apply_add_special_tokens(backend, config, bos_token_id, eos_token_id)
@@ -52,7 +55,7 @@ def _special_token_id(
         return None
     token_id = backend.token_to_id(content)
     if token_id is None:
-        raise ValueError(f"{directory}/tokenizer_config.json: {name} {content!r} is not in the vocabulary")
+        raise ValueError(f"{directory}: {name} {content!r} is not in the vocabulary")
     return int(token_id)
 
 
