@@ -3,6 +3,7 @@ incomplete UTF-8 characters, and cost O(1) decoded tokens per appended token."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -140,3 +141,45 @@ def test_each_append_decodes_a_bounded_window(
     assert max(decoded_lengths) <= 8
     monkeypatch.undo()
     assert detokenizer.output_text == smollm_tokenizer.decode(output_ids)
+
+
+def byte_fallback_tokenizer() -> Tokenizer:
+    """A small SentencePiece-style BPE with byte fallback, as Llama-2's and Mistral's tokenizer.json are:
+    a character outside its vocabulary is spelled as <0xNN> byte tokens, and the decoder turns a run of
+    them that is not valid UTF-8 into U+FFFD, one per byte."""
+    from tokenizers import Tokenizer as BackendTokenizer
+    from tokenizers import decoders, models, normalizers, trainers
+
+    backend = BackendTokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    special = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=special, show_progress=False)
+    backend.train_from_iterator(["Hello world, the quick brown fox jumps over the lazy dog."] * 20, trainer)
+    # The byte tokens are ordinary vocabulary, as in Llama-2's tokenizer.json, not skippable special ones.
+    data = json.loads(backend.to_str())
+    data["added_tokens"] = [t for t in data["added_tokens"] if not t["content"].startswith("<0x")]
+    return Tokenizer(BackendTokenizer.from_str(json.dumps(data)), eos_token_id=2)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "output"), [("Hi 日本", "語です"), ("Hi 日本語", "のテキスト"), ("é日", "本 ok")]
+)
+def test_a_byte_fallback_prompt_ending_in_multibyte_characters_leaves_the_output_whole(
+    prompt: str, output: str
+) -> None:
+    """The five-token context opened inside 日's bytes: the decoder replaced the whole byte run with
+    U+FFFD, the output's characters too, and the streamed text was all U+FFFD."""
+    tokenizer = byte_fallback_tokenizer()
+    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    output_ids = tokenizer.encode(prompt + output, add_special_tokens=False)[len(prompt_ids) :]
+    # The split is at a character: the whole decodes to the prompt's text, then the output's.
+    assert (
+        tokenizer.decode(prompt_ids) == prompt
+        and tokenizer.decode(prompt_ids + output_ids) == prompt + output
+    )
+    detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids, True)
+    text = "".join(detokenizer.append([token_id]) for token_id in output_ids) + detokenizer.flush()
+    assert text == output

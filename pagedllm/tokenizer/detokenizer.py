@@ -33,7 +33,16 @@ class IncrementalDetokenizer:
         self._tokenizer = tokenizer
         self._skip_special_tokens = skip_special_tokens
         # Only the prompt's tail matters: it is the context the first output token is decoded after.
-        context = list(prompt_token_ids[-_NUM_CONTEXT_TOKENS:])
+        start = max(0, len(prompt_token_ids) - _NUM_CONTEXT_TOKENS)
+        # NOTE: not in the middle of a character: a byte-fallback decoder (Llama-2's, Mistral's) turns a
+        # whole run of byte tokens that opens mid-character into U+FFFD, the output's whole characters
+        # after it included. A character is at most 4 bytes, so at most 3 tokens back.
+        earliest = max(0, start - 3)
+        while start > earliest and _opens_mid_character(
+            tokenizer, prompt_token_ids[start:], skip_special_tokens
+        ):
+            start -= 1
+        context = list(prompt_token_ids[start:])
         self._token_ids = context  # [context..., output...]; the front is trimmed as the window slides
         self._prefix_offset = 0  # start of the decode window
         self._read_offset = len(context)  # everything before this has been emitted
@@ -95,3 +104,9 @@ class IncrementalDetokenizer:
         if delta:
             self._output_text_parts.append(delta)
         return delta
+
+
+def _opens_mid_character(tokenizer: Tokenizer, token_ids: Sequence[int], skip_special_tokens: bool) -> bool:
+    """Whether ``token_ids`` decode to text that opens with U+FFFD: they start inside a character."""
+    text = tokenizer.decode(list(token_ids), skip_special_tokens=skip_special_tokens)
+    return text.startswith(_REPLACEMENT_CHAR)
