@@ -282,13 +282,22 @@ def test_pretrained_dir_takes_eos_from_generation_config_when_tokenizer_config_h
     assert Tokenizer.from_pretrained_dir(directory).eos_token_id == 2
 
 
-def test_add_bos_token_in_tokenizer_config_makes_encode_prepend_bos(
-    tmp_path: Path, smollm_tokenizer: Tokenizer
+@pytest.mark.parametrize(
+    "flags",
+    [{"add_bos_token": True}, {"add_eos_token": True}, {"add_bos_token": True, "add_eos_token": True}],
+)
+def test_add_bos_and_eos_flags_beside_a_tokenizer_json_are_ignored_as_transformers_ignores_them(
+    tmp_path: Path, smollm_tokenizer: Tokenizer, flags: dict[str, bool]
 ) -> None:
-    config = {"bos_token": "<|im_start|>", "add_bos_token": True}
+    """transformers >= 5 drops them where a tokenizer.json exists: its post-processor alone decides.
+    Honoured, they gave prompts transformers does not build (an EOS after every prompt)."""
+    transformers = pytest.importorskip("transformers")
+    config = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", **flags}
     directory = write_model_dir(tmp_path / "m", smollm_tokenizer, tokenizer_config__json=config)
-    tokenizer = Tokenizer.from_pretrained_dir(directory)
-    assert tokenizer.encode("Hi") == [1, *tokenizer.encode("Hi", add_special_tokens=False)]
+    theirs = transformers.AutoTokenizer.from_pretrained(str(directory))
+    ours = Tokenizer.from_pretrained_dir(directory)
+    for text in ("Hi", "The capital of France is"):
+        assert ours.encode(text) == theirs(text)["input_ids"] == ours.encode(text, add_special_tokens=False)
 
 
 TEMPLATE_WITH_BOS = (

@@ -14,7 +14,7 @@ from typing import Any
 
 from tokenizers import Tokenizer as BackendTokenizer
 
-from pagedllm.tokenizer.tokenizer_parts import TokenizerParts, special_token_template
+from pagedllm.tokenizer.tokenizer_parts import TokenizerParts
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -37,7 +37,9 @@ def read_pretrained_tokenizer(directory: Path) -> TokenizerParts:
     eos_token_id = _special_token_id(backend, special_tokens.get("eos_token"), "eos_token", directory)
     if eos_token_id is None:
         eos_token_id = _model_eos_token_id(directory)
-    _apply_add_special_tokens(backend, config, bos_token_id, eos_token_id)
+    # NOTE: tokenizer.json's post-processor decides which special tokens encode adds; add_bos_token and
+    # add_eos_token in tokenizer_config.json are ignored, as transformers >= 5 ignores them beside a
+    # tokenizer.json (honouring them gave prompts transformers does not build).
     return TokenizerParts(
         backend=backend,
         bos_token_id=bos_token_id,
@@ -68,26 +70,6 @@ def _model_eos_token_id(directory: Path) -> int | None:
         if isinstance(eos, int):
             return eos
     return None
-
-
-def _apply_add_special_tokens(
-    backend: BackendTokenizer, config: dict[str, Any], bos_token_id: int | None, eos_token_id: int | None
-) -> None:
-    """Makes ``encode(add_special_tokens=True)`` honour the config's add_bos_token / add_eos_token.
-
-    Most tokenizer.json files already agree with their config; we rebuild the post-processor only when
-    they do not, so their own template (offset trimming, ...) is kept otherwise.
-    """
-    probe = backend.encode("a", add_special_tokens=True).ids
-    plain = backend.encode("a", add_special_tokens=False).ids
-    adds_bos = len(probe) > len(plain) and probe[0] == bos_token_id
-    adds_eos = len(probe) > len(plain) and probe[-1] == eos_token_id
-    want_bos = config.get("add_bos_token", adds_bos) and bos_token_id is not None
-    want_eos = config.get("add_eos_token", adds_eos) and eos_token_id is not None
-    if (want_bos, want_eos) != (adds_bos, adds_eos):
-        backend.post_processor = special_token_template(
-            backend, bos_token_id if want_bos else None, eos_token_id if want_eos else None
-        )
 
 
 def _chat_template(directory: Path, config: dict[str, Any]) -> str | None:
