@@ -112,7 +112,7 @@ def test_a_chosen_max_tokens_past_the_context_is_a_400_and_a_default_is_cut_to_f
     chat = {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 600}
     error = _error(httpx.post(f"{server.base_url}/v1/chat/completions", json=chat, headers=AUTH), 400)
     assert error["param"] == "max_completion_tokens"
-    assert "max_tokens=600 is too large" in error["message"]
+    assert error["message"].startswith("max_completion_tokens=600 is too large")  # the field the client sent
 
 
 def test_a_long_text_prompt_is_tokenized_off_the_event_loop_as_tokenize_counts_it(server):

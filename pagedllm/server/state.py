@@ -81,11 +81,14 @@ class ServerState:
                     )
                 except (ValueError, TypeError) as e:
                     where = f"prompt {i}: " if len(prompts) > 1 else ""
+                    message = str(e)
                     if isinstance(e, MaxTokensTooLargeError):
                         param, code = max_tokens_field, "context_length_exceeded"
+                        # The engine names max_tokens; the client may have sent max_completion_tokens.
+                        message = message.replace("max_tokens=", f"{max_tokens_field}=", 1)
                     else:
                         param, code = "prompt", None
-                    raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{e}", param=param, code=code) from e
+                    raise APIError(HTTPStatus.BAD_REQUEST, f"{where}{message}", param=param, code=code) from e
         except Exception as e:
             for stream in streams:
                 stream.abort()
