@@ -160,7 +160,7 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
         ("huge.json", '[{"prompt_len": 1' + "0" * 400 + ', "output_len": 5}]', "is not a finite number"),
         ("bool.json", '[{"prompt_len": true, "output_len": 3}]', "prompt_len=True is not a number"),
         ("half.json", '[{"prompt_len": 2.5, "output_len": 3}]', "prompt_len=2.5 is not a whole number"),
-        ("broken.json", "{bad", "is not JSON"),
+        ("broken.json", "{bad", "is not valid JSON"),
     ],
 )
 def test_a_bad_trace_is_one_error_line_naming_the_file_and_request(tmp_path, capsys, name, text, problem):

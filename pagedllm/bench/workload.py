@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from pagedllm.sim.workloads import is_csv, read_csv_or_json
 
 # Ids below this are often special tokens (BOS, EOS, chat markers): random prompts skip them.
 FIRST_ORDINARY_TOKEN = 100
@@ -87,20 +87,10 @@ def workload_from_file(
     entry that is not such a pair of whole numbers >= 1 (or, with ``max_model_len``, does not fit).
     """
     file = Path(path)
-    if file.suffix.lower() == ".csv":
-        # utf-8-sig: a spreadsheet's byte-order mark would otherwise glue itself to the first column name
-        with file.open(newline="", encoding="utf-8-sig") as f:
-            entries: list[object] = list(csv.DictReader(f))
-        where = "row"
-    else:
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{file} is not valid JSON: {error}") from None
-        if not isinstance(data, list):
-            raise ValueError(f"{file} must hold a JSON list of length pairs, got {type(data).__name__}")
-        entries = data
-        where = "entry"
+    entries = read_csv_or_json(file)
+    if not isinstance(entries, list):
+        raise ValueError(f"{file} must hold a JSON list of length pairs, got {type(entries).__name__}")
+    where = "row" if is_csv(file) else "entry"
     pairs = [_length_pair(entry, f"{file}, {where} {i}") for i, entry in enumerate(entries)]
     if not pairs:
         raise ValueError(f"{file} must list at least one (input_len, output_len) pair")

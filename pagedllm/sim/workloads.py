@@ -155,22 +155,30 @@ def load_trace(path: str | Path) -> Workload:
     ``output_tokens``/``max_tokens``), optional ``arrival_time`` in seconds (default 0).
     """
     path = Path(path)
-    # NOTE: utf-8-sig: spreadsheet programs start CSV (and some editors JSON) with a byte order mark,
-    # which would otherwise become part of the first column's name.
-    if path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            rows: list[Any] = list(csv.DictReader(f))
-    else:
-        with open(path, encoding="utf-8-sig") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not JSON ({e})") from None
-        rows = _json_trace_rows(data, path)
+    data = read_csv_or_json(path)
+    rows = data if is_csv(path) else _json_trace_rows(data, path)
     requests = [_trace_request(row, path, i) for i, row in enumerate(rows)]
     if not requests:
         raise ValueError(f"{path}: the trace holds no requests")
     return Workload(name="trace", label=path.name, requests=tuple(requests), params={"path": str(path)})
+
+
+def is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+def read_csv_or_json(path: Path) -> Any:
+    """A CSV file's rows (dicts keyed by its header) where the suffix is ``.csv`` (any case), else the JSON
+    document; ValueError for JSON that does not parse. (Traces here, ``bench --dataset`` files too.)"""
+    # NOTE: utf-8-sig: spreadsheet programs start CSV (and some editors JSON) with a byte order mark,
+    # which would otherwise become part of the first column's name.
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        if is_csv(path):
+            return list(csv.DictReader(f))
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
 def _json_trace_rows(data: Any, path: Path) -> list[Any]:
