@@ -238,17 +238,12 @@ def _beam_search_output(output: RequestOutput, length_penalty: float) -> BeamSea
 
 def _normalize_prompts(prompts: Any) -> list[PromptInput]:
     # NOTE: bytes first: they are a Sequence of ints, which would otherwise read as token ids.
-    if isinstance(prompts, (str, dict)):
-        prompts = [prompts]
-    elif (
-        isinstance(prompts, Sequence)
-        and not isinstance(prompts, (bytes, bytearray))
-        and prompts
-        and isinstance(prompts[0], int)
-    ):
-        prompts = [prompts]  # one prompt given as token ids
     if isinstance(prompts, (bytes, bytearray)):
         raise TypeError(f"prompts are {type(prompts).__name__}: decode the bytes to a str first")
+    if isinstance(prompts, (str, dict)):
+        prompts = [prompts]
+    elif isinstance(prompts, Sequence) and prompts and isinstance(prompts[0], int):
+        prompts = [prompts]  # one prompt given as token ids
     if not isinstance(prompts, Sequence):
         raise TypeError(
             f"prompts must be a string, token ids, or a list of them; got {type(prompts).__name__}"
