@@ -130,7 +130,7 @@ class KVStatsRecorder:
         for step in (in_flight, scheduler_output):
             for item in step.scheduled if step is not None else ():
                 ends[item.request_id] = item.start_position + item.num_tokens
-        running = [r for r in self.scheduler.running if r.request_id in tables]
+        running = requests_holding_blocks(self.scheduler)
         num_tokens = [ends.get(r.request_id, r.num_computed_tokens) for r in running]
 
         token = tail = reserved = num_table_blocks = 0
@@ -284,6 +284,12 @@ class KVStatsRecorder:
         if include_steps:
             report["steps"] = self.steps_as_columns()
         return report
+
+
+def requests_holding_blocks(scheduler: Scheduler) -> list[Request]:
+    """The running requests with a block table: what a sample counts as running (``num_running``)."""
+    tables = scheduler.kv.block_tables
+    return [r for r in scheduler.running if r.request_id in tables]
 
 
 def _count_shared(

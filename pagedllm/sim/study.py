@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pagedllm.core.kv_cache_manager import cdiv
+from pagedllm.core.kv_stats import requests_holding_blocks
 from pagedllm.core.scheduler import Scheduler
 from pagedllm.sim.simulator import Replay, SimConfig, SimRun, simulate
 from pagedllm.sim.workloads import SEED_MEMORY_MAX_LENGTH, Workload, seed_memory
@@ -123,17 +124,12 @@ def is_sustained(workload: Workload, config: SimConfig) -> bool:
     for _ in replay.steps():
         if scheduler.num_preemptions or replay.num_rejected:
             return False
-        if num_steps == 0 and _num_running_with_blocks(scheduler) != len(workload.requests):
+        if num_steps == 0 and len(requests_holding_blocks(scheduler)) != len(workload.requests):
             return False
         num_steps += 1
         if replay.num_arrived == len(workload.requests) and _left_fit_at_their_longest(scheduler):
             return True
     return num_steps > 0 and scheduler.num_preemptions == 0 and replay.num_rejected == 0
-
-
-def _num_running_with_blocks(scheduler: Scheduler) -> int:
-    """What the recorder counts as running (``KVMemorySample.num_running``)."""
-    return sum(1 for r in scheduler.running if r.request_id in scheduler.kv.block_tables)
 
 
 def _left_fit_at_their_longest(scheduler: Scheduler) -> bool:
